@@ -1,0 +1,83 @@
+// The monitor's records as Python values.
+#include "common.hpp"
+
+namespace entrosum::bindings {
+
+py::dict history_to_dict(const std::vector<IterationRecord>& history) {
+  const auto n = static_cast<py::ssize_t>(history.size());
+  auto column = [&](auto field) {
+    py::array_t<double> values(n);
+    auto view = values.mutable_unchecked<1>();
+    for (py::ssize_t i = 0; i < n; ++i) view(i) = field(history[static_cast<std::size_t>(i)]);
+    return values;
+  };
+  py::dict out;
+  py::array_t<long long> iteration(n);
+  for (py::ssize_t i = 0; i < n; ++i) iteration.mutable_at(i) = history[static_cast<std::size_t>(i)].iteration;
+  out["iteration"] = iteration;
+  out["elbo"] = column([](const IterationRecord& r) { return r.terms.elbo; });
+  out["entropy_sum"] = column([](const IterationRecord& r) { return r.entropy_sum; });
+  out["posterior_entropy"] = column([](const IterationRecord& r) { return r.terms.posterior_entropy; });
+  out["prior_entropy"] = column([](const IterationRecord& r) { return r.terms.prior_entropy; });
+  out["observable_entropy"] = column([](const IterationRecord& r) { return r.terms.observable_entropy; });
+  out["data_term"] = column([](const IterationRecord& r) { return r.terms.data_term; });
+  out["gap"] = column([](const IterationRecord& r) { return r.gap; });
+  out["change"] = column([](const IterationRecord& r) { return r.change; });
+  out["time"] = column([](const IterationRecord& r) { return r.seconds; });
+  return out;
+}
+
+py::dict record_to_dict(const IterationRecord& r) {
+  py::dict out;
+  out["iteration"] = r.iteration;
+  out["elbo"] = r.terms.elbo;
+  out["entropy_sum"] = r.entropy_sum;
+  out["posterior_entropy"] = r.terms.posterior_entropy;
+  out["prior_entropy"] = r.terms.prior_entropy;
+  out["observable_entropy"] = r.terms.observable_entropy;
+  out["data_term"] = r.terms.data_term;
+  out["gap"] = r.gap;
+  out["change"] = r.change;
+  out["time"] = r.seconds;
+  return out;
+}
+
+IterationCallback wrap_callback(const py::object& callback) {
+  if (callback.is_none()) return {};
+  return [callback](const IterationRecord& record) {
+    py::gil_scoped_acquire acquire;
+    try {
+      callback(record_to_dict(record));
+    } catch (py::error_already_set& error) {
+      error.restore();  // keep the Python error pending; run_without_gil re-raises it
+      throw Interrupted();
+    }
+  };
+}
+
+void bind_monitor(py::module_& m) {
+  py::class_<StopOptions>(m, "StopOptions", "When EM stops; a negative tolerance switches its rule off.")
+      .def(py::init([](double tol, double gap_tol, int max_iter) { return StopOptions{tol, gap_tol, max_iter}; }),
+           py::arg("tol") = 1e-4, py::arg("gap_tol") = -1.0, py::arg("max_iter") = 1000)
+      .def_readwrite("tol", &StopOptions::tol)
+      .def_readwrite("gap_tol", &StopOptions::gap_tol)
+      .def_readwrite("max_iter", &StopOptions::max_iter);
+
+  // The C++ monitor itself, so its stopping rule can be driven and tested from Python.
+  py::class_<ConvergenceMonitor>(m, "Monitor", "The C++ convergence monitor (stopping rule and history).")
+      .def(py::init<StopOptions>(), py::arg("options"))
+      .def(
+          "record",
+          [](ConvergenceMonitor& monitor, double elbo, double posterior_entropy, double prior_entropy,
+             double observable_entropy, double data_term, double seconds) {
+            ElboTerms terms{elbo, posterior_entropy, prior_entropy, observable_entropy, data_term};
+            return monitor.record(terms, seconds);
+          },
+          py::arg("elbo"), py::arg("posterior_entropy"), py::arg("prior_entropy"), py::arg("observable_entropy"),
+          py::arg("data_term") = 0.0, py::arg("seconds") = 0.0)
+      .def_property_readonly("history", [](const ConvergenceMonitor& m) { return history_to_dict(m.history()); })
+      .def_property_readonly("stop_reason", [](const ConvergenceMonitor& m) { return to_string(m.stop_reason()); })
+      .def_property_readonly("converged", &ConvergenceMonitor::converged);
+}
+
+}  // namespace entrosum::bindings

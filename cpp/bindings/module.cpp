@@ -1,0 +1,22 @@
+// The compiled module entrosum._core: only wires the per-concept binding files together.
+#include "common.hpp"
+#include "entrosum/errors.hpp"
+#include "entrosum/version.hpp"
+
+namespace entrosum::bindings {
+void bind_data(py::module_& m);
+void bind_entropy(py::module_& m);
+void bind_monitor(py::module_& m);
+void bind_linear_gaussian(py::module_& m);
+}  // namespace entrosum::bindings
+
+PYBIND11_MODULE(_core, m) {
+  namespace py = pybind11;
+  m.doc() = "entrosum's C++ core (private; use the entrosum package).";
+  m.attr("__version__") = ENTROSUM_VERSION_STRING;
+  py::register_exception<entrosum::NumericalError>(m, "NumericalError", PyExc_ValueError);
+  entrosum::bindings::bind_data(m);
+  entrosum::bindings::bind_entropy(m);
+  entrosum::bindings::bind_monitor(m);
+  entrosum::bindings::bind_linear_gaussian(m);
+}

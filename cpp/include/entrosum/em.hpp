@@ -1,0 +1,30 @@
+// The one EM driver (DESIGN.md §4). A model supplies
+//   Expectation e_step(const Params&)                      one pass (or a D×D shortcut) giving q's statistics
+//   ElboTerms   evaluate(const Expectation&, const Params&) F and S at (q, Θ)
+//   Params      m_step(const Expectation&, const Params&)   new parameters from the statistics
+// and the driver alternates them, records the monitor, and stops by its rule.
+#pragma once
+
+#include <chrono>
+
+#include "entrosum/monitor.hpp"
+
+namespace entrosum {
+
+template <typename Model>
+typename Model::Params run_em(const Model& model, typename Model::Params params, ConvergenceMonitor& monitor,
+                              const IterationCallback& on_iteration = {}) {
+  using Clock = std::chrono::steady_clock;
+  for (;;) {
+    const auto start = Clock::now();
+    const auto expectation = model.e_step(params);          // q_t from Θ_t
+    const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)
+    params = model.m_step(expectation, params);            // Θ_{t+1}, as scikit-learn also does after its last E-step
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const bool stop = monitor.record(terms, seconds);
+    if (on_iteration) on_iteration(monitor.history().back());
+    if (stop) return params;
+  }
+}
+
+}  // namespace entrosum

@@ -1,0 +1,22 @@
+// Exceptions that cross the library boundary. Kernels that can fail numerically report which part
+// failed; the Python layer turns these into a ValueError that says what to change.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace entrosum {
+
+/// A decomposition or update failed (a non-positive-definite matrix, a vanishing variance).
+class NumericalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The caller's interruption check asked the fit to stop (Ctrl-C in Python).
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("fit interrupted") {}
+};
+
+}  // namespace entrosum

@@ -1,0 +1,134 @@
+// How a pass over the data runs: rows split into chunks, chunks grouped into a fixed number of
+// blocks, blocks run on threads and their statistics merged in block order. The block layout
+// depends only on the number of rows and the chunk size, never on the thread count, so results
+// are identical for any number of threads (DESIGN.md §4).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "entrosum/errors.hpp"
+#include "entrosum/types.hpp"
+
+namespace entrosum {
+
+/// Options for every pass over the data.
+struct Execution {
+  /// Rows per chunk; 0 picks about 1 MiB of data per chunk.
+  Index chunk_size = 0;
+  /// Threads for passes over the data (each runs single-threaded matrix products).
+  int n_threads = 1;
+  /// Polled between waves of blocks; returning true stops the pass with `Interrupted`.
+  std::function<bool()> interrupted;
+};
+
+/// Most blocks a pass is split into; their statistics are merged in this fixed order.
+inline constexpr Index kMaxBlocks = 64;
+
+/// Rows per chunk for `n_features` columns of `bytes_per_value` bytes, honouring an explicit size.
+inline Index resolve_chunk_size(const Execution& execution, Index n_features, Index bytes_per_value) {
+  if (execution.chunk_size > 0) return execution.chunk_size;
+  const Index target_bytes = Index(1) << 20;
+  const Index rows = target_bytes / std::max<Index>(1, n_features * bytes_per_value);
+  return std::clamp<Index>(rows, 256, 1 << 16);
+}
+
+namespace detail {
+
+inline void check_interrupted(const Execution& execution) {
+  if (execution.interrupted && execution.interrupted()) throw Interrupted();
+}
+
+/// Runs `work(slot)` for slot = 0..n_slots-1, one thread each (the caller takes slot 0), and
+/// rethrows the first exception a slot raised.
+template <typename Work>
+void run_slots(int n_slots, const Work& work) {
+  if (n_slots == 1) {
+    work(0);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n_slots));
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n_slots - 1));
+  for (int slot = 1; slot < n_slots; ++slot) {
+    threads.emplace_back([&, slot] {
+      try {
+        work(slot);
+      } catch (...) {
+        errors[static_cast<std::size_t>(slot)] = std::current_exception();
+      }
+    });
+  }
+  try {
+    work(0);
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& thread : threads) thread.join();
+  for (auto& error : errors)
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace detail
+
+/// Reduces a pass over `n_rows` rows into one statistics value.
+///   make_stats()                               -> Stats, a zero value
+///   accumulate(Index begin, Index end, Stats&)    adds rows [begin, end) of one chunk
+///   Stats::operator+=(const Stats&)               merges
+/// Blocks are contiguous runs of chunks; each is accumulated by one thread from zero, and blocks
+/// are merged into the total in block order.
+template <typename MakeStats, typename Accumulate>
+auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, const MakeStats& make_stats,
+                 const Accumulate& accumulate) -> decltype(make_stats()) {
+  using Stats = decltype(make_stats());
+  Stats total = make_stats();
+  if (n_rows <= 0) return total;
+  const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
+  const Index n_blocks = std::min(n_chunks, kMaxBlocks);
+  const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_blocks));
+
+  auto block_rows = [&](Index block) {
+    // Chunks [block * n_chunks / n_blocks, (block + 1) * n_chunks / n_blocks) of this block.
+    const Index first_chunk = block * n_chunks / n_blocks;
+    const Index end_chunk = (block + 1) * n_chunks / n_blocks;
+    return std::pair<Index, Index>(first_chunk * chunk_size, std::min(n_rows, end_chunk * chunk_size));
+  };
+
+  std::vector<Stats> wave(static_cast<std::size_t>(n_threads), make_stats());
+  for (Index first_block = 0; first_block < n_blocks; first_block += n_threads) {
+    detail::check_interrupted(execution);
+    const int blocks_in_wave = static_cast<int>(std::min<Index>(n_threads, n_blocks - first_block));
+    detail::run_slots(blocks_in_wave, [&](int slot) {
+      Stats& stats = wave[static_cast<std::size_t>(slot)];
+      stats = make_stats();
+      const auto [begin, end] = block_rows(first_block + slot);
+      for (Index row = begin; row < end; row += chunk_size)
+        accumulate(row, std::min(end, row + chunk_size), stats);
+    });
+    for (int slot = 0; slot < blocks_in_wave; ++slot) total += wave[static_cast<std::size_t>(slot)];
+  }
+  return total;
+}
+
+/// Runs `process(begin, end)` over chunks of rows whose results are independent (per-row outputs).
+template <typename Process>
+void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, const Process& process) {
+  if (n_rows <= 0) return;
+  const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
+  const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_chunks));
+  // Waves of n_threads chunks each, so an interruption is seen between waves.
+  for (Index first_chunk = 0; first_chunk < n_chunks; first_chunk += n_threads) {
+    detail::check_interrupted(execution);
+    const int in_wave = static_cast<int>(std::min<Index>(n_threads, n_chunks - first_chunk));
+    detail::run_slots(in_wave, [&](int slot) {
+      const Index begin = (first_chunk + slot) * chunk_size;
+      process(begin, std::min(n_rows, begin + chunk_size));
+    });
+  }
+}
+
+}  // namespace entrosum

@@ -1,0 +1,119 @@
+// The convergence monitor shared by every model (DESIGN.md §5): one record per iteration with the
+// ELBO F, the entropy sum S and its terms, the gap F − S, the change of F and the wall time, and
+// the stopping rule.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace entrosum {
+
+/// The ELBO per sample and the three terms of the entropy sum, evaluated at one (q, Θ).
+struct ElboTerms {
+  /// F(q, Θ) per sample.
+  double elbo = 0.0;
+  /// (1/N) Σ_n H[q_n].
+  double posterior_entropy = 0.0;
+  /// H[p(z | Θ)].
+  double prior_entropy = 0.0;
+  /// (1/N) Σ_n E_{q_n} H[p(x | z, Θ)] (a pseudo-entropy where the base measure is not constant).
+  double observable_entropy = 0.0;
+  /// (1/N) Σ_n log h(x_n) for a non-constant base measure h; 0 otherwise.
+  double data_term = 0.0;
+
+  /// S(q, Θ) = posterior entropy − prior entropy − observable entropy + data term.
+  double entropy_sum() const {
+    return posterior_entropy - prior_entropy - observable_entropy + data_term;
+  }
+};
+
+/// One row of the monitor's history.
+struct IterationRecord {
+  int iteration = 0;
+  ElboTerms terms;
+  double entropy_sum = 0.0;
+  /// F − S.
+  double gap = 0.0;
+  /// F_t − F_{t−1}; NaN at the first iteration.
+  double change = std::numeric_limits<double>::quiet_NaN();
+  /// Wall time of this iteration.
+  double seconds = 0.0;
+};
+
+/// Called after each recorded iteration (progress display).
+using IterationCallback = std::function<void(const IterationRecord&)>;
+
+enum class StopReason { running, tol, gap_tol, tol_and_gap_tol, max_iter, closed_form };
+
+inline const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::running: return "running";
+    case StopReason::tol: return "tol";
+    case StopReason::gap_tol: return "gap_tol";
+    case StopReason::tol_and_gap_tol: return "tol_and_gap_tol";
+    case StopReason::max_iter: return "max_iter";
+    case StopReason::closed_form: return "closed_form";
+  }
+  return "unknown";
+}
+
+/// When EM stops. A negative tolerance switches its rule off; with both rules on, both must hold.
+struct StopOptions {
+  /// Stop when |F_t − F_{t−1}| < tol (F per sample), scikit-learn's rule.
+  double tol = 1e-4;
+  /// Stop when |F − S| / |F| < gap_tol.
+  double gap_tol = -1.0;
+  /// Stop after this many iterations (not converged).
+  int max_iter = 1000;
+};
+
+class ConvergenceMonitor {
+ public:
+  explicit ConvergenceMonitor(StopOptions options = {}) : options_(options) {}
+
+  /// Records the terms of one iteration; returns true once the fit should stop.
+  bool record(const ElboTerms& terms, double seconds) {
+    IterationRecord record;
+    record.iteration = static_cast<int>(history_.size()) + 1;
+    record.terms = terms;
+    record.entropy_sum = terms.entropy_sum();
+    record.gap = terms.elbo - record.entropy_sum;
+    if (!history_.empty()) record.change = terms.elbo - history_.back().terms.elbo;
+    record.seconds = seconds;
+    history_.push_back(record);
+
+    const bool use_tol = options_.tol >= 0.0;
+    const bool use_gap = options_.gap_tol >= 0.0;
+    const bool tol_met = use_tol && !std::isnan(record.change) && std::abs(record.change) < options_.tol;
+    const bool gap_met = use_gap && std::abs(record.gap) < options_.gap_tol * std::abs(terms.elbo);
+    if ((use_tol || use_gap) && (tol_met || !use_tol) && (gap_met || !use_gap)) {
+      reason_ = use_tol && use_gap ? StopReason::tol_and_gap_tol : use_tol ? StopReason::tol : StopReason::gap_tol;
+    } else if (record.iteration >= options_.max_iter) {
+      reason_ = StopReason::max_iter;
+    }
+    return reason_ != StopReason::running;
+  }
+
+  /// Records the one evaluation of a fit solved in closed form.
+  void record_closed_form(const ElboTerms& terms, double seconds) {
+    record(terms, seconds);
+    reason_ = StopReason::closed_form;
+  }
+
+  const std::vector<IterationRecord>& history() const { return history_; }
+  const StopOptions& options() const { return options_; }
+  StopReason stop_reason() const { return reason_; }
+  bool converged() const {
+    return reason_ != StopReason::running && reason_ != StopReason::max_iter;
+  }
+
+ private:
+  StopOptions options_;
+  std::vector<IterationRecord> history_;
+  StopReason reason_ = StopReason::running;
+};
+
+}  // namespace entrosum

@@ -1,0 +1,1 @@
+from entrosum._core import __version__
