@@ -4,6 +4,7 @@
 #include <Eigen/Eigenvalues>
 #include <chrono>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "entrosum/em.hpp"
@@ -166,6 +167,21 @@ LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussi
   const Moments moments = compute_moments<T>(data, options.precompute, options.execution);
   LinearGaussianParams params = initial;
   params.mean = moments.mean;  // the exact optimum of μ for any W and Ψ
+  const Index n_features = data.cols();
+  if (params.components.rows() != n_features || params.components.cols() < 1)
+    throw std::invalid_argument("initial components must have shape (n_features, n_components)");
+  if (params.noise_variance.size() == 0) {
+    // Start from the data's scale: Ψ at the feature variances (their mean for PPCA), W in units of
+    // the root mean variance.
+    const Eigen::VectorXd variances = moments.variances();
+    const double mean_variance = variances.mean();
+    params.noise_variance = options.noise == NoiseModel::isotropic
+                                ? Eigen::VectorXd::Constant(n_features, mean_variance)
+                                : Eigen::VectorXd(variances.cwiseMax(kRelativeNoiseFloor * mean_variance));
+    params.components *= std::sqrt(mean_variance);
+  } else if (params.noise_variance.size() != n_features || !(params.noise_variance.array() > 0.0).all()) {
+    throw std::invalid_argument("initial noise variances must be n_features positive values");
+  }
   const LinearGaussianModel<T> model(data, moments, options.noise, noise_floor_for(moments), options.execution);
   LinearGaussianFit fit{params, ConvergenceMonitor(options.stop)};
   fit.params = run_em(model, params, fit.monitor, on_iteration);

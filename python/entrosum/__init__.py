@@ -1,1 +1,17 @@
-from entrosum._core import __version__
+"""entrosum: EM and variational learning of latent-variable models, with the ELBO read as a sum of
+entropies (posterior entropy − prior entropy − expected observable entropy)."""
+
+from ._core import NumericalError, __version__
+from .exceptions import ConvergenceWarning, NotFittedError
+from .linear_gaussian import PPCA, FactorAnalysis
+from .monitor import ConvergenceMonitor
+
+__all__ = [
+    "PPCA",
+    "ConvergenceMonitor",
+    "ConvergenceWarning",
+    "FactorAnalysis",
+    "NotFittedError",
+    "NumericalError",
+    "__version__",
+]

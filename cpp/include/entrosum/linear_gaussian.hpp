@@ -127,6 +127,8 @@ struct LinearGaussianFit {
 inline constexpr double kRelativeNoiseFloor = 1e-12;
 
 /// EM from initial W and Ψ (μ is set to the data mean). The monitor records every iteration.
+/// With an empty `initial.noise_variance`, the fit starts from the data's scale instead: Ψ at the
+/// feature variances (their mean for PPCA) and W = initial.components · √(mean variance).
 template <typename T>
 LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussianParams& initial,
                                       const LinearGaussianOptions& options, const IterationCallback& on_iteration = {});

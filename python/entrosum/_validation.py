@@ -1,0 +1,103 @@
+"""Validation of data and settings, done once in Python before any C++ call."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+
+def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int | None = None,
+               n_threads: int = 1) -> np.ndarray:
+    """Return ``X`` as a C-contiguous float32 or float64 array of shape (n_samples, n_features).
+
+    float32 stays float32 (no copy when already contiguous); other real numeric types become float64.
+    Raises ``TypeError`` for non-numeric data and ``ValueError`` for a wrong shape, too few samples,
+    a feature count different from the fitted one, or NaN/inf.
+    """
+    if X is None or isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}.")
+    array = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers (float32 or float64 preferred), got dtype {array.dtype}."
+        )
+    if array.ndim != 2:
+        hint = " Reshape a single feature with X.reshape(-1, 1) or a single sample with X.reshape(1, -1)." \
+            if array.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D with shape {array.shape}.{hint}")
+    dtype = np.float32 if array.dtype in (np.float32, np.float16) else np.float64
+    array = np.ascontiguousarray(array, dtype=dtype)
+    n_samples, n_columns = array.shape
+    if n_columns == 0:
+        raise ValueError(f"{name} has 0 features; at least 1 is required.")
+    if n_samples < min_samples:
+        raise ValueError(f"{name} has {n_samples} sample(s); at least {min_samples} are required.")
+    if n_features is not None and n_columns != n_features:
+        raise ValueError(
+            f"{name} has {n_columns} features, but the model was fitted with {n_features} features."
+        )
+    bad_row = _core.first_nonfinite_row(array, n_threads)
+    if bad_row >= 0:
+        raise ValueError(f"{name} contains NaN or infinity (first in row {bad_row}); remove or impute those values.")
+    return array
+
+
+def check_int(value: Any, name: str, *, minimum: int) -> int:
+    """An integer at least ``minimum`` (bool rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    return int(value)
+
+
+def check_tolerance(value: Any, name: str, *, allow_none: bool) -> float:
+    """A non-negative finite tolerance; None (when allowed) switches the rule off and becomes -1."""
+    if value is None and allow_none:
+        return -1.0
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative number{' or None' if allow_none else ''}, got {value!r}.")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value}.")
+    return float(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    """Threads to use: None or -1 mean every available core, a positive integer that many."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_jobs is None or (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool) and n_jobs == -1):
+        return cores
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, -1 or None (all {cores} cores), got {n_jobs}.")
+    return int(n_jobs)
+
+
+def resolve_chunk_size(chunk_size: Any) -> int:
+    """Rows per chunk for the C++ passes; None (0 for C++) picks about 1 MiB of data per chunk."""
+    if chunk_size is None:
+        return 0
+    return check_int(chunk_size, "chunk_size", minimum=1)
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """A numpy Generator from None, an integer seed, a Generator or a legacy RandomState."""
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    raise TypeError(f"random_state must be None, an integer or a numpy Generator, got {random_state!r}.")

@@ -1,0 +1,304 @@
+"""Probabilistic PCA and factor analysis: x = W z + μ + ε, z ~ N(0, I), ε ~ N(0, Ψ).
+
+Both estimators validate here and run every loop over data in C++ (``_core``); DESIGN.md §3 has
+their E-step, M-step and entropy sums.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._estimator import BaseEstimator
+from ._validation import (
+    check_choice,
+    check_data,
+    check_int,
+    check_random_state,
+    check_tolerance,
+    resolve_chunk_size,
+    resolve_n_jobs,
+)
+from .exceptions import ConvergenceWarning
+from .monitor import ConvergenceMonitor
+
+#: Largest n_features for which ``precompute='auto'`` keeps the D × D covariance (128 MiB in double).
+MAX_PRECOMPUTE_FEATURES = 4096
+
+
+def _use_covariance(precompute: Any, n_samples: int, n_features: int) -> bool:
+    """Whether EM runs on the precomputed covariance (iterations independent of N) or streams the data."""
+    check_choice(precompute, "precompute", ("auto", True, False))
+    if precompute == "auto":
+        # The covariance pass costs N·D² once; a streamed iteration costs N·D·H. Keep the D × D matrix
+        # when it is small and the data are at least as tall as they are wide.
+        return n_features <= MAX_PRECOMPUTE_FEATURES and n_features <= max(n_samples, 1024)
+    return bool(precompute)
+
+
+class _LinearGaussianModel(BaseEstimator):
+    """Shared fit, transform, score and sample for PPCA and factor analysis."""
+
+    _noise: str = ""  # 'isotropic' or 'diagonal'
+
+    def _check_settings(self, n_features: int) -> int:
+        n_components = check_int(self.n_components, "n_components", minimum=1)
+        if n_components >= n_features:
+            raise ValueError(
+                f"n_components={n_components} must be below n_features={n_features}; "
+                "choose fewer components."
+            )
+        check_tolerance(self.tol, "tol", allow_none=True)
+        check_tolerance(self.gap_tol, "gap_tol", allow_none=True)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        check_int(self.verbose, "verbose", minimum=0)
+        return n_components
+
+    def _new_monitor(self) -> ConvergenceMonitor:
+        return ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
+                                  verbose=self.verbose, model=type(self).__name__)
+
+    def _stop_options(self) -> Any:
+        return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
+                                 gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
+                                 max_iter=self.max_iter)
+
+    def _fit_em(self, X: np.ndarray, n_components: int, precompute: bool, n_threads: int, chunk_size: int,
+                monitor: ConvergenceMonitor) -> dict:
+        rng = check_random_state(self.random_state)
+        # W starts random in units of the data's root mean variance; Ψ starts at the data variances.
+        initial = rng.standard_normal((X.shape[1], n_components)) / np.sqrt(n_components)
+        callback = monitor._on_iteration if self.verbose else None
+        return _core.fit_linear_gaussian(X, initial, np.empty(0), self._noise, precompute, self._stop_options(),
+                                         n_threads, chunk_size, callback)
+
+    def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,
+               monitor: ConvergenceMonitor) -> dict:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any = None) -> _LinearGaussianModel:
+        """Fit the model to ``X`` of shape (n_samples, n_features).
+
+        A failed fit raises and leaves a previously fitted model unchanged.
+        """
+        n_threads = resolve_n_jobs(self.n_jobs)
+        chunk_size = resolve_chunk_size(self.chunk_size)
+        X = check_data(X, min_samples=2, n_threads=n_threads)
+        n_components = self._check_settings(X.shape[1])
+        monitor = self._new_monitor()
+        try:
+            result = self._solve(X, n_components, n_threads, chunk_size, monitor)
+        except _core.NumericalError as error:
+            raise ValueError(
+                f"{type(self).__name__} could not be fitted: {error}. Scale the data, remove constant "
+                "or duplicated features, or choose fewer components."
+            ) from error
+        monitor._finish(result["history"], result["stop_reason"], result["converged"])
+        self._set_fitted(result, X.dtype, monitor)
+        if result["stop_reason"] == "max_iter":
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
+                f"(last change of the ELBO {monitor.history['change'][-1]:.3g}, relative gap "
+                f"{monitor.relative_gap[-1]:.3g}); increase max_iter or loosen tol/gap_tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
+        # All attributes are set together, after the fit has succeeded.
+        self.mean_ = result["mean"].astype(dtype)
+        self.components_ = np.ascontiguousarray(result["components"].T.astype(dtype))
+        self.noise_variance_ = self._public_noise(result["noise_variance"].astype(dtype))
+        self.n_features_in_ = int(self.mean_.shape[0])
+        self.monitor_ = monitor
+        self.n_iter_ = monitor.n_iter
+        self.converged_ = monitor.converged
+        self.lower_bounds_ = monitor.history["elbo"].copy()
+        self.lower_bound_ = float(self.lower_bounds_[-1])
+
+    def _public_noise(self, noise_variance: np.ndarray) -> Any:
+        return noise_variance
+
+    def _noise_vector(self) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.noise_variance_, dtype=np.float64), self.mean_.shape).copy()
+
+    def _params64(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean (D,), W (D, H), noise variances (D,)) in float64 for the C++ calls."""
+        return (self.mean_.astype(np.float64), self.components_.T.astype(np.float64), self._noise_vector())
+
+    def _checked(self, X: Any) -> tuple[np.ndarray, int]:
+        self._check_fitted()
+        n_threads = resolve_n_jobs(self.n_jobs)
+        return check_data(X, n_features=self.n_features_in_, n_threads=n_threads), n_threads
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Posterior means E[z | x] of shape (n_samples, n_components), in the dtype of ``X``."""
+        X, n_threads = self._checked(X)
+        return _core.linear_gaussian_posterior_mean(X, *self._params64(), n_threads,
+                                                    resolve_chunk_size(self.chunk_size))
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return the posterior means of ``X``."""
+        return self.fit(X).transform(X)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood log N(x; μ, WWᵀ + Ψ) of each sample, float64 of shape (n_samples,)."""
+        X, n_threads = self._checked(X)
+        return _core.linear_gaussian_log_likelihood(X, *self._params64(), n_threads,
+                                                    resolve_chunk_size(self.chunk_size))
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood of the samples in ``X``."""
+        return float(np.mean(self.score_samples(X)))
+
+    def get_covariance(self) -> np.ndarray:
+        """The model covariance WWᵀ + Ψ, shape (n_features, n_features)."""
+        self._check_fitted()
+        mean, components, noise = self._params64()
+        return (components @ components.T + np.diag(noise)).astype(self.mean_.dtype)
+
+    def get_precision(self) -> np.ndarray:
+        """The inverse of :meth:`get_covariance`."""
+        return np.linalg.inv(self.get_covariance().astype(np.float64)).astype(self.mean_.dtype)
+
+    def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
+        """Draw ``n_samples`` from the fitted model, shape (n_samples, n_features).
+
+        ``random_state`` defaults to the estimator's own.
+        """
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        mean, components, noise = self._params64()
+        latent = rng.standard_normal((n_samples, components.shape[1]))
+        noise_draws = rng.standard_normal((n_samples, mean.shape[0])) * np.sqrt(noise)
+        return (latent @ components.T + mean + noise_draws).astype(self.mean_.dtype)
+
+
+class PPCA(_LinearGaussianModel):
+    """Probabilistic PCA (Tipping & Bishop): x = W z + μ + ε with z ~ N(0, I) and ε ~ N(0, σ² I).
+
+    Parameters
+    ----------
+    n_components : int
+        Latent dimension H, below n_features.
+    solver : {'auto', 'closed_form', 'em'}
+        'closed_form': one pass for the covariance, then its eigendecomposition (the exact maximum
+        likelihood). 'em': EM iterations, which also show learning in the monitor. 'auto' takes the
+        closed form whenever the covariance is precomputed (see ``precompute``), else EM.
+    precompute : {'auto', True, False}
+        For EM: collect the D × D covariance once so that iterations no longer touch the data (True),
+        or pass over the data in every iteration, memory O(D·H) (False, for wide data). 'auto' keeps
+        the covariance when n_features <= 4096 and n_features <= max(n_samples, 1024).
+    tol : float or None
+        EM stops when the ELBO per sample changes by less than ``tol``.
+    gap_tol : float or None
+        EM stops when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).
+    max_iter : int
+        Most EM iterations.
+    random_state : int, Generator or None
+        Seed of the random initial W for EM.
+    n_jobs : int or None
+        Threads for the passes over the data; None or -1 for all cores.
+    chunk_size : int or None
+        Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    verbose : int
+        1 prints the monitor's line per EM iteration.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Wᵀ, ordered by decreasing variance for the closed form.
+    mean_ : ndarray of shape (n_features,)
+    noise_variance_ : float
+        σ².
+    monitor_ : ConvergenceMonitor
+        ELBO, entropy sum, its terms and the gap per iteration.
+    n_iter_, converged_, lower_bound_, lower_bounds_
+        As in scikit-learn; ``lower_bounds_`` is the ELBO per sample per iteration.
+    """
+
+    _noise = "isotropic"
+
+    def __init__(self, n_components: int = 2, *, solver: str = "auto", precompute: Any = "auto",
+                 tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
+                 random_state: Any = None, n_jobs: int | None = None, chunk_size: int | None = None,
+                 verbose: int = 0) -> None:
+        self.n_components = n_components
+        self.solver = solver
+        self.precompute = precompute
+        self.tol = tol
+        self.gap_tol = gap_tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+
+    def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,
+               monitor: ConvergenceMonitor) -> dict:
+        solver = check_choice(self.solver, "solver", ("auto", "closed_form", "em"))
+        use_covariance = _use_covariance(self.precompute, *X.shape)
+        if solver == "closed_form" and self.precompute is False:
+            raise ValueError("solver='closed_form' needs the covariance; use precompute=True or 'auto', "
+                             "or solver='em' to stream the data.")
+        if solver == "closed_form" or (solver == "auto" and use_covariance):
+            result = _core.fit_ppca_closed_form(X, n_components, n_threads, chunk_size)
+            if self.verbose:
+                history = result["history"]
+                monitor._on_iteration({name: history[name][0] for name in history})
+            return result
+        return self._fit_em(X, n_components, use_covariance, n_threads, chunk_size, monitor)
+
+    def _public_noise(self, noise_variance: np.ndarray) -> Any:
+        return noise_variance.dtype.type(noise_variance[0])
+
+
+class FactorAnalysis(_LinearGaussianModel):
+    """Factor analysis by EM: x = W z + μ + ε with z ~ N(0, I) and ε ~ N(0, diag(ψ)).
+
+    Parameters
+    ----------
+    n_components : int
+        Latent dimension H, below n_features.
+    precompute : {'auto', True, False}
+        Collect the D × D covariance once so that EM iterations no longer touch the data (True), or
+        pass over the data in every iteration, memory O(D·H) (False, for wide data). 'auto' keeps the
+        covariance when n_features <= 4096 and n_features <= max(n_samples, 1024).
+    tol, gap_tol, max_iter, random_state, n_jobs, chunk_size, verbose
+        As for :class:`PPCA`.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Wᵀ (the factor loadings).
+    mean_ : ndarray of shape (n_features,)
+    noise_variance_ : ndarray of shape (n_features,)
+        ψ.
+    monitor_, n_iter_, converged_, lower_bound_, lower_bounds_
+        As for :class:`PPCA`.
+    """
+
+    _noise = "diagonal"
+
+    def __init__(self, n_components: int = 2, *, precompute: Any = "auto", tol: float | None = 1e-4,
+                 gap_tol: float | None = None, max_iter: int = 1000, random_state: Any = None,
+                 n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0) -> None:
+        self.n_components = n_components
+        self.precompute = precompute
+        self.tol = tol
+        self.gap_tol = gap_tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+
+    def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,
+               monitor: ConvergenceMonitor) -> dict:
+        use_covariance = _use_covariance(self.precompute, *X.shape)
+        return self._fit_em(X, n_components, use_covariance, n_threads, chunk_size, monitor)

@@ -1,0 +1,204 @@
+"""The convergence monitor shared by every model (DESIGN.md §5).
+
+Per iteration t it holds, from the one E-step pass with parameters Θ_t: the ELBO F(q_t, Θ_t) per
+sample, the entropy sum S(q_t, Θ_t) with its terms, the gap F − S, the change of F and the wall time.
+The C++ driver applies the stopping rule; this object keeps the history and presents it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, TextIO
+
+import numpy as np
+
+FIELDS = (
+    "iteration",
+    "elbo",
+    "entropy_sum",
+    "posterior_entropy",
+    "prior_entropy",
+    "observable_entropy",
+    "data_term",
+    "gap",
+    "change",
+    "time",
+)
+
+_REASONS = {
+    "tol": "converged: |change of F| < tol",
+    "gap_tol": "converged: |F - S| / |F| < gap_tol",
+    "tol_and_gap_tol": "converged: |change of F| < tol and |F - S| / |F| < gap_tol",
+    "closed_form": "solved in closed form",
+    "max_iter": "not converged: stopped at max_iter",
+    "running": "running",
+}
+
+
+class ConvergenceMonitor:
+    """History and stopping state of one fit: the ELBO, the entropy sum, its terms and their gap.
+
+    Parameters
+    ----------
+    tol : float or None
+        Stop when the change of the ELBO per sample between iterations is below ``tol``.
+    gap_tol : float or None
+        Stop when ``|F - S| / |F|`` is below ``gap_tol``. With both rules set, both must hold.
+    max_iter : int
+        Most iterations; reaching it without meeting the rules leaves ``converged`` False.
+    verbose : int
+        With ``verbose >= 1`` a line is printed per iteration.
+    model : str
+        Name of the model, for reports.
+    stream : file-like, optional
+        Where verbose lines go (default ``sys.stdout``).
+
+    Attributes
+    ----------
+    history : dict of numpy arrays
+        One entry per iteration for each of ``iteration``, ``elbo``, ``entropy_sum``,
+        ``posterior_entropy``, ``prior_entropy``, ``observable_entropy``, ``data_term``, ``gap``,
+        ``change`` (NaN at the first iteration) and ``time`` (seconds).
+    stop_reason : str
+        ``'tol'``, ``'gap_tol'``, ``'tol_and_gap_tol'``, ``'closed_form'``, ``'max_iter'``, or
+        ``'running'`` before the fit ends.
+    converged : bool
+    """
+
+    def __init__(self, tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
+                 verbose: int = 0, model: str = "", stream: TextIO | None = None) -> None:
+        self.tol = tol
+        self.gap_tol = gap_tol
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.model = model
+        self.stream = stream
+        self.history: dict[str, np.ndarray] = {name: np.empty(0) for name in FIELDS}
+        self.stop_reason = "running"
+        self.converged = False
+
+    # -- filled by the estimators --------------------------------------------------------------
+    def _on_iteration(self, record: dict[str, Any]) -> None:
+        """Called from C++ after each iteration when verbose."""
+        if self.verbose:
+            print(self._line(record), file=self.stream or sys.stdout, flush=True)
+
+    def _finish(self, history: dict[str, np.ndarray], stop_reason: str, converged: bool) -> None:
+        self.history = {name: np.asarray(history[name]) for name in FIELDS}
+        self.stop_reason = stop_reason
+        self.converged = bool(converged)
+        if self.verbose:
+            print(f"{self.model}: {_REASONS.get(stop_reason, stop_reason)} after {self.n_iter} iteration(s)",
+                  file=self.stream or sys.stdout, flush=True)
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def n_iter(self) -> int:
+        """Number of recorded iterations."""
+        return int(self.history["elbo"].size)
+
+    def _last(self, name: str) -> float:
+        values = self.history[name]
+        return float(values[-1]) if values.size else math.nan
+
+    @property
+    def elbo(self) -> float:
+        """ELBO per sample at the last iteration."""
+        return self._last("elbo")
+
+    @property
+    def entropy_sum(self) -> float:
+        """Entropy sum at the last iteration."""
+        return self._last("entropy_sum")
+
+    @property
+    def gap(self) -> float:
+        """F − S at the last iteration."""
+        return self._last("gap")
+
+    @property
+    def relative_gap(self) -> np.ndarray:
+        """|F − S| / |F| per iteration."""
+        return np.abs(self.history["gap"]) / np.abs(self.history["elbo"])
+
+    @staticmethod
+    def _line(record: dict[str, Any]) -> str:
+        change = record["change"]
+        change_text = "         " if change != change else f"{change:+.2e}"
+        return (f"iter {int(record['iteration']):5d}  F={record['elbo']:+.8e}  S={record['entropy_sum']:+.8e}  "
+                f"gap={record['gap']:+.2e}  dF={change_text}  {record['time']:.3g}s")
+
+    def report(self) -> str:
+        """A one-screen text summary: stopping, the first and last values of F, S, its terms and the gap,
+        and a few iterations in between."""
+        lines = [f"ConvergenceMonitor{f' ({self.model})' if self.model else ''}: {self.n_iter} iteration(s), "
+                 f"{_REASONS.get(self.stop_reason, self.stop_reason)}"]
+        settings = [f"tol={self.tol}", f"gap_tol={self.gap_tol}", f"max_iter={self.max_iter}"]
+        lines.append("  " + ", ".join(settings))
+        if self.n_iter == 0:
+            return "\n".join(lines)
+        h = self.history
+        rows = [
+            ("ELBO F", "elbo"),
+            ("entropy sum S", "entropy_sum"),
+            ("  posterior entropy", "posterior_entropy"),
+            ("  - prior entropy", "prior_entropy"),
+            ("  - observable entropy", "observable_entropy"),
+        ]
+        if np.any(h["data_term"] != 0):
+            rows.append(("  + data term", "data_term"))
+        rows.append(("gap F - S", "gap"))
+        lines.append(f"  {'':24s}{'first':>18s}{'last':>18s}")
+        for label, name in rows:
+            lines.append(f"  {label:24s}{h[name][0]:18.10g}{h[name][-1]:18.10g}")
+        lines.append(f"  {'|gap| / |F|':24s}{self.relative_gap[0]:18.3e}{self.relative_gap[-1]:18.3e}")
+        lines.append(f"  {'total time':24s}{'':18s}{h['time'].sum():17.3g}s")
+        shown = sorted(set(range(min(3, self.n_iter))) | set(range(max(0, self.n_iter - 3), self.n_iter))
+                       | set(np.linspace(0, self.n_iter - 1, 5).astype(int).tolist()))
+        lines.append("  iterations:")
+        previous = None
+        for i in shown:
+            if previous is not None and i > previous + 1:
+                lines.append("    ...")
+            lines.append("    " + self._line({name: h[name][i] for name in FIELDS}))
+            previous = i
+        return "\n".join(lines)
+
+    def plot(self, axes: Any = None) -> Any:
+        """Plot F and S per iteration and |F − S| / |F| on a log scale (needs matplotlib).
+
+        Parameters
+        ----------
+        axes : sequence of two matplotlib Axes, optional
+            Where to draw; a new figure with two panels is made when omitted.
+
+        Returns
+        -------
+        axes : the two Axes drawn on.
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as error:  # matplotlib is an optional extra
+            raise ImportError("ConvergenceMonitor.plot needs matplotlib: pip install 'entrosum[plot]'") from error
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        values, gaps = axes
+        h = self.history
+        values.plot(h["iteration"], h["elbo"], label="ELBO F")
+        values.plot(h["iteration"], h["entropy_sum"], "--", label="entropy sum S")
+        values.set_xlabel("iteration")
+        values.set_ylabel("per sample (nats)")
+        values.set_title(f"{self.model} ELBO and entropy sum".strip())
+        values.legend()
+        relative = self.relative_gap
+        positive = relative > 0
+        gaps.semilogy(h["iteration"][positive], relative[positive])
+        gaps.set_xlabel("iteration")
+        gaps.set_ylabel("|F - S| / |F|")
+        gaps.set_title("gap")
+        return axes
+
+    def __repr__(self) -> str:
+        return (f"ConvergenceMonitor(model={self.model!r}, n_iter={self.n_iter}, stop_reason={self.stop_reason!r}, "
+                f"elbo={self.elbo:.6g}, gap={self.gap:.3g})")
