@@ -111,7 +111,7 @@ ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, con
 
 LinearGaussianParams linear_gaussian_m_step(const LinearGaussianExpectation& expectation,
                                             const LinearGaussianParams& params, NoiseModel noise,
-                                            double noise_floor) {
+                                            double noise_floor, ParameterExpansion expansion) {
   const LinearGaussianStats& stats = expectation.stats;
   const double count = stats.count;
   // W = [Σ (x − μ) νᵀ] [Σ (G + ννᵀ)]⁻¹
@@ -127,6 +127,13 @@ LinearGaussianParams linear_gaussian_m_step(const LinearGaussianExpectation& exp
     updated.noise_variance = Eigen::VectorXd::Constant(residual.size(), std::max(residual.mean(), noise_floor));
   } else {
     updated.noise_variance = residual.cwiseMax(noise_floor);
+  }
+  if (expansion == ParameterExpansion::prior_covariance) {
+    // PX-EM (Liu, Rubin & Wu 1998): the expanded model's prior covariance Σ_z = (1/N) Σ E[zzᵀ] is
+    // learned too and folded back into W (z = L z' with Σ_z = L Lᵀ, z' ~ N(0, I)). The likelihood is
+    // unchanged by the fold; it removes plain EM's slow drift of the column scales (rate ≈ 1 − σ²/λ).
+    const Eigen::LLT<Eigen::MatrixXd> prior_cholesky(second_moment / count);
+    updated.components = updated.components * Eigen::MatrixXd(prior_cholesky.matrixL());
   }
   return updated;
 }
@@ -182,7 +189,8 @@ LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussi
   } else if (params.noise_variance.size() != n_features || !(params.noise_variance.array() > 0.0).all()) {
     throw std::invalid_argument("initial noise variances must be n_features positive values");
   }
-  const LinearGaussianModel<T> model(data, moments, options.noise, noise_floor_for(moments), options.execution);
+  const LinearGaussianModel<T> model(data, moments, options.noise, options.expansion, noise_floor_for(moments),
+                                    options.execution);
   LinearGaussianFit fit{params, ConvergenceMonitor(options.stop)};
   fit.params = run_em(model, params, fit.monitor, on_iteration);
   return fit;

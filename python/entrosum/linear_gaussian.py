@@ -72,7 +72,7 @@ class _LinearGaussianModel(BaseEstimator):
         # W starts random in units of the data's root mean variance; Ψ starts at the data variances.
         initial = rng.standard_normal((X.shape[1], n_components)) / np.sqrt(n_components)
         callback = monitor._on_iteration if self.verbose else None
-        return _core.fit_linear_gaussian(X, initial, np.empty(0), self._noise, precompute, self._stop_options(),
+        return _core.fit_linear_gaussian(X, initial, np.empty(0), self._noise, precompute, True, self._stop_options(),
                                          n_threads, chunk_size, callback)
 
     def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,

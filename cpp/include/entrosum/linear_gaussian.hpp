@@ -20,6 +20,12 @@ enum class NoiseModel {
   diagonal,   ///< Ψ = diag(ψ): factor analysis
 };
 
+/// How the M-step treats the scale of the latent space.
+enum class ParameterExpansion {
+  none,              ///< plain EM
+  prior_covariance,  ///< PX-EM: also learn Σ_z, then fold it into W (same fixed points, much faster)
+};
+
 /// Parameters Θ = (μ, W, Ψ); held in double whatever the data's precision.
 struct LinearGaussianParams {
   /// (n_features) μ
@@ -76,10 +82,11 @@ LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments, c
 ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, const LinearGaussianParams& params);
 
 /// The exact M-step for W and Ψ (μ stays at the data mean, its exact optimum); noise variances are kept
-/// at or above `noise_floor`.
+/// at or above `noise_floor`. With parameter expansion, W is then multiplied by the Cholesky factor of
+/// the learned prior covariance (1/N) Σ_n E[z zᵀ].
 LinearGaussianParams linear_gaussian_m_step(const LinearGaussianExpectation& expectation,
                                             const LinearGaussianParams& params, NoiseModel noise,
-                                            double noise_floor);
+                                            double noise_floor, ParameterExpansion expansion);
 
 /// The EM model for run_em: the E-step streams the data, or uses precomputed full moments.
 template <typename T>
@@ -89,28 +96,35 @@ class LinearGaussianModel {
   using Expectation = LinearGaussianExpectation;
 
   /// `moments` full: E-steps use them (no pass over the data); otherwise every E-step streams `data`.
-  LinearGaussianModel(const DataRef<T>& data, const Moments& moments, NoiseModel noise, double noise_floor,
-                      const Execution& execution)
-      : data_(data), moments_(moments), noise_(noise), noise_floor_(noise_floor), execution_(execution) {}
+  LinearGaussianModel(const DataRef<T>& data, const Moments& moments, NoiseModel noise,
+                      ParameterExpansion expansion, double noise_floor, const Execution& execution)
+      : data_(data),
+        moments_(moments),
+        noise_(noise),
+        expansion_(expansion),
+        noise_floor_(noise_floor),
+        execution_(execution) {}
 
   Expectation e_step(const Params& params) const;
   ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
     return linear_gaussian_elbo(expectation, params);
   }
   Params m_step(const Expectation& expectation, const Params& params) const {
-    return linear_gaussian_m_step(expectation, params, noise_, noise_floor_);
+    return linear_gaussian_m_step(expectation, params, noise_, noise_floor_, expansion_);
   }
 
  private:
   DataRef<T> data_;
   const Moments& moments_;
   NoiseModel noise_;
+  ParameterExpansion expansion_;
   double noise_floor_;
   Execution execution_;
 };
 
 struct LinearGaussianOptions {
   NoiseModel noise = NoiseModel::diagonal;
+  ParameterExpansion expansion = ParameterExpansion::prior_covariance;
   /// Collect the D × D covariance once and run EM on it (iterations independent of N), instead of a
   /// pass over the data per iteration.
   bool precompute = true;

@@ -1,0 +1,39 @@
+"""Shared data for the tests: low-rank plus noise, generated with fixed seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def low_rank(n_samples: int, n_features: int, n_components: int, *, noise_sd: float | np.ndarray = 0.5,
+             offset: float = 0.0, seed: int = 0) -> np.ndarray:
+    """x = W z + μ + ε with Gaussian z and ε."""
+    rng = np.random.default_rng(seed)
+    components = rng.standard_normal((n_features, n_components))
+    mean = offset + rng.standard_normal(n_features)
+    latent = rng.standard_normal((n_samples, n_components))
+    return latent @ components.T + mean + rng.standard_normal((n_samples, n_features)) * noise_sd
+
+
+@pytest.fixture(scope="session")
+def isotropic_data() -> np.ndarray:
+    """(4000, 12) with a 3-dimensional signal and equal noise variances."""
+    return low_rank(4000, 12, 3, noise_sd=0.5, seed=1)
+
+
+@pytest.fixture(scope="session")
+def heteroscedastic_data() -> np.ndarray:
+    """(4000, 12) with a 3-dimensional signal and per-feature noise variances."""
+    noise_sd = np.random.default_rng(7).uniform(0.2, 1.2, 12)
+    return low_rank(4000, 12, 3, noise_sd=noise_sd, seed=2)
+
+
+def gaussian_log_likelihood(X: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> float:
+    """Mean log N(x; mean, covariance), computed directly from a Cholesky factor (the test's own reference)."""
+    X = np.asarray(X, dtype=np.float64)
+    factor = np.linalg.cholesky(covariance)
+    whitened = np.linalg.solve(factor, (X - mean).T)
+    log_det = 2.0 * np.log(np.diag(factor)).sum()
+    d = X.shape[1]
+    return float(np.mean(-0.5 * (d * np.log(2 * np.pi) + log_det + (whitened**2).sum(axis=0))))
