@@ -108,6 +108,12 @@ def _reset_peak() -> bool:
 # Worker: one (library, model, config, dtype) fit in a fresh process
 # ----------------------------------------------------------------------------------------------
 
+def entrosum_build() -> str:
+    """Modification time of the installed entrosum extension, to detect a reinstall during a run."""
+    import entrosum._core as core
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(core.__file__)))
+
+
 def _make_estimator(lib: str, model: str, n_components: int, svd_method: str):
     if lib == "entrosum":
         import entrosum
@@ -161,7 +167,8 @@ def worker(spec: dict) -> dict:
         "converged": getattr(estimator, "converged_", None),
         "svd_solver": getattr(estimator, "_fit_svd_solver", None),
         "hwm_reset": reset, "hwm_slack_mib": hwm_slack / 1024.0, "blas_threads": blas_threads,
-        "data_mib": X.nbytes / 2**20,
+        "data_mib": X.nbytes / 2**20, "loadavg": os.getloadavg()[0],
+        "entrosum_build": entrosum_build() if spec["lib"] == "entrosum" else None,
     }
 
 
@@ -212,7 +219,7 @@ def print_header(args) -> None:
     print(f"# entrosum PPCA / FactorAnalysis vs scikit-learn PCA / FactorAnalysis"
           f"{'   [--quick: N/10]' if args.quick else ''}")
     print(f"# python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-          f"entrosum {getattr(entrosum, '__version__', '?')}")
+          f"entrosum {getattr(entrosum, '__version__', '?')} (extension built {entrosum_build()})")
     print(f"# CPU: {cpu_model()}, {os.cpu_count()} logical cores, {cores} usable; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"# numpy GEMM 2000x2000: float64 {gemm_gflops(np.float64):.1f} GFLOP/s, "
@@ -262,6 +269,7 @@ def main() -> None:
 
     wall0 = time.perf_counter()
     print_header(args)
+    build = entrosum_build()
 
     pairs = [("PPCA", "PCA", "randomized"), ("FA", "FA", "randomized")]  # svd_method only used by FA
     if args.lapack:
@@ -280,12 +288,13 @@ def main() -> None:
                     t0 = time.perf_counter()
                     entrosum_results[model] = run_worker(dict(base, lib="entrosum"))
                     print(f"[{time.perf_counter() - wall0:7.1f}s] {label} {dtype} entrosum {model}: "
-                          f"{entrosum_results[model]['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process)",
+                          f"{entrosum_results[model]['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process, "
+                          f"load {entrosum_results[model]['loadavg']:.2f})",
                           file=sys.stderr, flush=True)
                 t0 = time.perf_counter()
                 peer = run_worker(dict(base, lib="sklearn"))
                 print(f"[{time.perf_counter() - wall0:7.1f}s] {label} {dtype} sklearn {peer_name}: "
-                      f"{peer['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process)",
+                      f"{peer['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process, load {peer['loadavg']:.2f})",
                       file=sys.stderr, flush=True)
                 rows.append((label, dtype, model, peer_name, entrosum_results[model], peer))
 
@@ -295,6 +304,9 @@ def main() -> None:
     lines = []
     notes = []
     for label, dtype, model, peer_name, ent, peer in rows:
+        if ent["entrosum_build"] != build:
+            notes.append(f"{label} {dtype} entrosum {model}: ran on an entrosum extension built "
+                         f"{ent['entrosum_build']}, not {build} (reinstalled during the run)")
         ratio = peer["time"] / ent["time"]
         diff = ent["score"] - peer["score"]
         peer_label = peer_name + (f"[{peer['svd_solver']}]" if peer.get("svd_solver") else "")

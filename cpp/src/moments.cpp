@@ -32,7 +32,8 @@ Moments chunk_moments(const DataRef<T>& chunk, bool full) {
   Moments moments(n_features, full);
   moments.count = static_cast<double>(chunk.rows());
   if (chunk.rows() == 0) return moments;
-  moments.mean = chunk.colwise().sum().template cast<double>().transpose() / moments.count;
+  // Summed in double: a float sum of values near 1e4 already loses the first decimal.
+  moments.mean = chunk.template cast<double>().colwise().sum().transpose() / moments.count;
   // Centre in the data's precision around the chunk mean, so the products below do not cancel.
   const RowMatrix<T> centred = chunk.rowwise() - moments.mean.template cast<T>().transpose();
   moments.scatter_diagonal = centred.colwise().squaredNorm().template cast<double>().transpose();

@@ -45,6 +45,17 @@ class BaseEstimator:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def __sklearn_tags__(self) -> Any:
+        """Tags for scikit-learn >= 1.6 (pipelines ask for them); scikit-learn is imported only here."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(two_d_array=True),
+        )
+
     def _check_fitted(self, attribute: str = "components_") -> None:
         if not hasattr(self, attribute):
             raise NotFittedError(

@@ -55,6 +55,7 @@ class _LinearGaussianModel(BaseEstimator):
         check_tolerance(self.gap_tol, "gap_tol", allow_none=True)
         check_int(self.max_iter, "max_iter", minimum=1)
         check_int(self.verbose, "verbose", minimum=0)
+        check_random_state(self.random_state)
         return n_components
 
     def _new_monitor(self) -> ConvergenceMonitor:

@@ -1,0 +1,126 @@
+"""The convergence monitor: the C++ stopping rule, the history, report, plot and verbose output."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+from conftest import low_rank
+
+import entrosum
+from entrosum import _core
+
+matplotlib.use("Agg")
+
+
+def drive(options, elbos, gaps=None):
+    """Feed a sequence of ELBO values to the C++ monitor; the entropy terms are chosen to give `gaps`."""
+    monitor = _core.Monitor(options)
+    gaps = gaps if gaps is not None else [1.0] * len(elbos)
+    stopped_at = None
+    for t, (elbo, gap) in enumerate(zip(elbos, gaps), start=1):
+        # S = posterior − prior − observable = elbo − gap
+        if monitor.record(elbo=elbo, posterior_entropy=elbo - gap, prior_entropy=0.0, observable_entropy=0.0):
+            stopped_at = t
+            break
+    return monitor, stopped_at
+
+
+def test_tol_rule_stops_on_small_change():
+    monitor, stopped = drive(_core.StopOptions(tol=1e-3, gap_tol=-1, max_iter=100), [-10, -5, -4.9, -4.8995, -4.8])
+    assert stopped == 4 and monitor.stop_reason == "tol" and monitor.converged
+    assert math.isnan(monitor.history["change"][0])
+    np.testing.assert_allclose(monitor.history["change"][1:], [5, 0.1, 0.0005])
+
+
+def test_gap_rule_stops_on_small_relative_gap():
+    elbos = [-10.0] * 5
+    gaps = [1.0, 0.1, 1e-3, 1e-5, 1e-7]
+    monitor, stopped = drive(_core.StopOptions(tol=-1, gap_tol=1e-5, max_iter=100), elbos, gaps)
+    assert stopped == 4 and monitor.stop_reason == "gap_tol"
+    np.testing.assert_allclose(monitor.history["gap"], gaps[:4])
+    np.testing.assert_allclose(monitor.history["entropy_sum"], np.array(elbos[:4]) - gaps[:4])
+
+
+def test_both_rules_must_hold():
+    elbos = [-10.0, -9.0, -9.0, -9.0, -9.0]
+    gaps = [1.0, 1.0, 1.0, 1e-9, 1e-9]
+    monitor, stopped = drive(_core.StopOptions(tol=1e-6, gap_tol=1e-6, max_iter=100), elbos, gaps)
+    assert stopped == 4 and monitor.stop_reason == "tol_and_gap_tol"
+
+
+def test_max_iter_stops_unconverged():
+    monitor, stopped = drive(_core.StopOptions(tol=1e-12, gap_tol=-1, max_iter=3), [-10, -9, -8, -7])
+    assert stopped == 3 and monitor.stop_reason == "max_iter" and not monitor.converged
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = low_rank(3000, 10, 2, noise_sd=np.linspace(0.3, 0.9, 10), seed=4)
+    return entrosum.FactorAnalysis(2, tol=None, gap_tol=1e-9, max_iter=10_000, random_state=0).fit(X)
+
+
+def test_history_arrays_are_consistent(fitted):
+    h = fitted.monitor_.history
+    n = fitted.n_iter_
+    assert set(h) == set(entrosum.monitor.FIELDS)
+    assert all(values.shape == (n,) for values in h.values())
+    np.testing.assert_array_equal(h["iteration"], np.arange(1, n + 1))
+    np.testing.assert_allclose(
+        h["entropy_sum"], h["posterior_entropy"] - h["prior_entropy"] - h["observable_entropy"] + h["data_term"],
+        rtol=1e-14)
+    np.testing.assert_allclose(h["gap"], h["elbo"] - h["entropy_sum"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h["change"][1:], np.diff(h["elbo"]), rtol=1e-12, atol=1e-15)
+    assert np.all(h["time"] >= 0)
+    np.testing.assert_array_equal(fitted.lower_bounds_, h["elbo"])
+    assert fitted.lower_bound_ == h["elbo"][-1]
+    assert fitted.monitor_.relative_gap[-1] < 1e-9
+
+
+def test_report_fits_on_one_screen_and_names_the_terms(fitted):
+    text = fitted.monitor_.report()
+    lines = text.splitlines()
+    assert len(lines) <= 30 and max(map(len, lines)) <= 120
+    for label in ("ELBO F", "entropy sum S", "posterior entropy", "prior entropy", "observable entropy", "gap F - S"):
+        assert label in text
+    assert "converged: |F - S| / |F| < gap_tol" in text
+    assert f"{fitted.monitor_.elbo:.10g}" in text
+
+
+def test_plot_draws_elbo_entropy_sum_and_gap(fitted):
+    values, gaps = fitted.monitor_.plot()
+    elbo_line, sum_line = values.get_lines()
+    np.testing.assert_array_equal(elbo_line.get_ydata(), fitted.monitor_.history["elbo"])
+    np.testing.assert_array_equal(sum_line.get_ydata(), fitted.monitor_.history["entropy_sum"])
+    assert gaps.get_yscale() == "log"
+    matplotlib.pyplot.close("all")
+
+
+def test_verbose_prints_a_line_per_iteration(capsys):
+    X = low_rank(500, 6, 2, seed=5)
+    model = entrosum.PPCA(2, solver="em", tol=1e-6, verbose=1, random_state=0).fit(X)
+    out = capsys.readouterr().out.splitlines()
+    iteration_lines = [line for line in out if line.startswith("iter ")]
+    assert len(iteration_lines) == model.n_iter_
+    assert f"F={model.lower_bounds_[0]:+.8e}" in iteration_lines[0]
+    assert "converged" in out[-1]
+
+
+def test_verbose_stream_and_silence(capsys):
+    X = low_rank(500, 6, 2, seed=5)
+    entrosum.PPCA(2, solver="em", random_state=0).fit(X)
+    assert capsys.readouterr().out == ""
+    monitor = entrosum.ConvergenceMonitor(verbose=1, stream=io.StringIO())
+    monitor._on_iteration({"iteration": 1, "elbo": -1.0, "entropy_sum": -1.5, "gap": 0.5, "change": float("nan"),
+                           "time": 0.1})
+    assert monitor.stream.getvalue().startswith("iter     1  F=-1.00000000e+00  S=-1.50000000e+00")
+
+
+def test_max_iter_warns_and_records_reason():
+    X = low_rank(500, 6, 2, seed=5)
+    with pytest.warns(entrosum.ConvergenceWarning, match="did not converge in max_iter=2"):
+        model = entrosum.FactorAnalysis(2, tol=1e-12, max_iter=2, random_state=0).fit(X)
+    assert not model.converged_ and model.monitor_.stop_reason == "max_iter" and model.n_iter_ == 2

@@ -1,0 +1,158 @@
+"""Bad input gets a clear TypeError or ValueError, and a failed fit leaves a fitted model unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import low_rank
+
+import entrosum
+
+ESTIMATORS = [entrosum.PPCA, entrosum.FactorAnalysis]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return low_rank(200, 5, 2, seed=0)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("bad, error, match", [
+    (np.nan, ValueError, r"NaN or infinity \(first in row 17\)"),
+    (np.inf, ValueError, r"NaN or infinity \(first in row 17\)"),
+    (-np.inf, ValueError, r"NaN or infinity \(first in row 17\)"),
+])
+def test_non_finite_values(Estimator, X, bad, error, match):
+    X = X.copy()
+    X[17, 3] = bad
+    with pytest.raises(error, match=match):
+        Estimator(2).fit(X)
+    with pytest.raises(error, match=match):
+        Estimator(2).fit(X.astype(np.float32))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_wrong_dimensions(Estimator, X):
+    with pytest.raises(ValueError, match=r"must be 2-D .* got 1-D.*reshape"):
+        Estimator(2).fit(X[:, 0])
+    with pytest.raises(ValueError, match="must be 2-D .* got 3-D"):
+        Estimator(2).fit(X[None])
+    with pytest.raises(ValueError, match="has 0 features"):
+        Estimator(2).fit(np.empty((10, 0)))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_too_few_samples(Estimator, X):
+    with pytest.raises(ValueError, match="has 1 sample.*at least 2"):
+        Estimator(2).fit(X[:1])
+    with pytest.raises(ValueError, match="has 0 sample"):
+        Estimator(2).fit(X[:0])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_n_components_not_below_n_features(Estimator, X):
+    with pytest.raises(ValueError, match="n_components=5 must be below n_features=5"):
+        Estimator(5).fit(X)
+    with pytest.raises(ValueError, match="n_components must be at least 1"):
+        Estimator(0).fit(X)
+    with pytest.raises(TypeError, match="n_components must be an integer"):
+        Estimator(2.5).fit(X)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_non_numeric_data(Estimator):
+    with pytest.raises(TypeError, match="must hold real numbers.*got dtype <U"):
+        Estimator(1).fit(np.array([["a", "b"], ["c", "d"], ["e", "f"]]))
+    with pytest.raises(TypeError, match="must hold real numbers.*object"):
+        Estimator(1).fit(np.array([[1, None], [2, 3], [4, 5]], dtype=object))
+    with pytest.raises(TypeError, match="must hold real numbers.*complex"):
+        Estimator(1).fit(np.ones((4, 2), dtype=complex))
+    with pytest.raises(TypeError, match="2-D array of numbers, got str"):
+        Estimator(1).fit("data.csv")
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("setting, error, match", [
+    ({"tol": -1e-3}, ValueError, "tol must be a non-negative finite number"),
+    ({"tol": np.nan}, ValueError, "tol must be a non-negative finite number"),
+    ({"gap_tol": -1.0}, ValueError, "gap_tol must be a non-negative"),
+    ({"tol": "small"}, TypeError, "tol must be a non-negative number or None"),
+    ({"max_iter": 0}, ValueError, "max_iter must be at least 1"),
+    ({"n_jobs": 0}, ValueError, "n_jobs must be a positive integer, -1 or None"),
+    ({"n_jobs": 1.5}, TypeError, "n_jobs must be an integer or None"),
+    ({"chunk_size": 0}, ValueError, "chunk_size must be at least 1"),
+    ({"precompute": "yes"}, ValueError, "precompute must be one of 'auto', True, False"),
+    ({"random_state": "seed"}, TypeError, "random_state must be None, an integer or a numpy Generator"),
+])
+def test_impossible_settings(Estimator, X, setting, error, match):
+    with pytest.raises(error, match=match):
+        Estimator(2, **setting).fit(X)
+
+
+def test_unknown_solver_and_incompatible_settings(X):
+    with pytest.raises(ValueError, match="solver must be one of 'auto', 'closed_form', 'em'"):
+        entrosum.PPCA(2, solver="svd").fit(X)
+    with pytest.raises(ValueError, match="closed_form' needs the covariance"):
+        entrosum.PPCA(2, solver="closed_form", precompute=False).fit(X)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_methods_before_fit(Estimator, X):
+    model = Estimator(2)
+    for method in (model.transform, model.score, model.score_samples):
+        with pytest.raises(entrosum.NotFittedError, match="not fitted yet; call 'fit'"):
+            method(X)
+    with pytest.raises(entrosum.NotFittedError):
+        model.sample(3)
+    assert issubclass(entrosum.NotFittedError, ValueError) and issubclass(entrosum.NotFittedError, AttributeError)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_different_number_of_features_after_fit(Estimator, X):
+    model = Estimator(2).fit(X)
+    for method in (model.transform, model.score, model.score_samples):
+        with pytest.raises(ValueError, match="has 4 features, but the model was fitted with 5 features"):
+            method(X[:, :4])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_failed_fit_leaves_the_fitted_model_unchanged(Estimator, X):
+    model = Estimator(2, random_state=0).fit(X)
+    before = {name: np.copy(value) for name, value in vars(model).items() if name.endswith("_")
+              and name != "monitor_"}
+    monitor = model.monitor_
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    for attempt in (lambda: model.fit(bad), lambda: model.set_params(n_components=9).fit(X),
+                    lambda: model.set_params(n_components=2, tol=-1).fit(X)):
+        with pytest.raises(ValueError):
+            attempt()
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value)
+    assert model.monitor_ is monitor
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_constant_data_is_a_clear_error(Estimator):
+    with pytest.raises(ValueError, match="zero variance in every feature.*Scale the data"):
+        Estimator(1).fit(np.ones((10, 3)))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_integer_and_list_input_are_accepted_as_float64(Estimator, X):
+    rounded = np.round(X * 10).astype(np.int64)
+    model = Estimator(2, random_state=0).fit(rounded)
+    assert model.components_.dtype == np.float64
+    reference = Estimator(2, random_state=0).fit(rounded.astype(np.float64))
+    np.testing.assert_array_equal(model.components_, reference.components_)
+    from_list = Estimator(2, random_state=0).fit(rounded.tolist())
+    np.testing.assert_array_equal(from_list.components_, reference.components_)
+
+
+def test_non_contiguous_input_gives_the_same_fit(X):
+    fortran = np.asfortranarray(X)
+    strided = np.repeat(X, 2, axis=1)[:, ::2]
+    reference = entrosum.FactorAnalysis(2, random_state=0).fit(X)
+    for variant in (fortran, strided):
+        np.testing.assert_array_equal(entrosum.FactorAnalysis(2, random_state=0).fit(variant).components_,
+                                      reference.components_)
