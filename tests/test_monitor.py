@@ -78,6 +78,7 @@ def test_history_arrays_are_consistent(fitted):
     np.testing.assert_array_equal(fitted.lower_bounds_, h["elbo"])
     assert fitted.lower_bound_ == h["elbo"][-1]
     assert fitted.monitor_.relative_gap[-1] < 1e-9
+    assert fitted.monitor_.setup_time > 0  # the initial pass over the data is timed separately
 
 
 def test_report_fits_on_one_screen_and_names_the_terms(fitted):

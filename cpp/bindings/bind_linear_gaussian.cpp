@@ -33,6 +33,7 @@ py::dict fit_to_dict(const LinearGaussianFit& fit) {
   out["history"] = history_to_dict(fit.monitor.history());
   out["stop_reason"] = to_string(fit.monitor.stop_reason());
   out["converged"] = fit.monitor.converged();
+  out["setup_time"] = fit.monitor.setup_seconds();
   return out;
 }
 

@@ -171,6 +171,7 @@ double noise_floor_for(const Moments& moments) {
 template <typename T>
 LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussianParams& initial,
                                       const LinearGaussianOptions& options, const IterationCallback& on_iteration) {
+  const auto start = std::chrono::steady_clock::now();
   const Moments moments = compute_moments<T>(data, options.precompute, options.execution);
   LinearGaussianParams params = initial;
   params.mean = moments.mean;  // the exact optimum of μ for any W and Ψ
@@ -192,7 +193,8 @@ LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussi
   const LinearGaussianModel<T> model(data, moments, options.noise, options.expansion, noise_floor_for(moments),
                                     options.execution);
   LinearGaussianFit fit{params, ConvergenceMonitor(options.stop)};
-  fit.params = run_em(model, params, fit.monitor, on_iteration);
+  fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  fit.params = run_em(model, params, fit.monitor, on_iteration, options.execution.interrupted);
   return fit;
 }
 

@@ -97,7 +97,7 @@ class _LinearGaussianModel(BaseEstimator):
                 f"{type(self).__name__} could not be fitted: {error}. Scale the data, remove constant "
                 "or duplicated features, or choose fewer components."
             ) from error
-        monitor._finish(result["history"], result["stop_reason"], result["converged"])
+        monitor._finish(result["history"], result["stop_reason"], result["converged"], result.get("setup_time", 0.0))
         self._set_fitted(result, X.dtype, monitor)
         if result["stop_reason"] == "max_iter":
             warnings.warn(

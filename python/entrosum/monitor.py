@@ -64,6 +64,8 @@ class ConvergenceMonitor:
         ``'tol'``, ``'gap_tol'``, ``'tol_and_gap_tol'``, ``'closed_form'``, ``'max_iter'``, or
         ``'running'`` before the fit ends.
     converged : bool
+    setup_time : float
+        Seconds spent before the first iteration (the initial pass over the data).
     """
 
     def __init__(self, tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
@@ -77,6 +79,7 @@ class ConvergenceMonitor:
         self.history: dict[str, np.ndarray] = {name: np.empty(0) for name in FIELDS}
         self.stop_reason = "running"
         self.converged = False
+        self.setup_time = 0.0
 
     # -- filled by the estimators --------------------------------------------------------------
     def _on_iteration(self, record: dict[str, Any]) -> None:
@@ -84,8 +87,10 @@ class ConvergenceMonitor:
         if self.verbose:
             print(self._line(record), file=self.stream or sys.stdout, flush=True)
 
-    def _finish(self, history: dict[str, np.ndarray], stop_reason: str, converged: bool) -> None:
+    def _finish(self, history: dict[str, np.ndarray], stop_reason: str, converged: bool,
+                setup_time: float = 0.0) -> None:
         self.history = {name: np.asarray(history[name]) for name in FIELDS}
+        self.setup_time = float(setup_time)
         self.stop_reason = stop_reason
         self.converged = bool(converged)
         if self.verbose:
@@ -153,7 +158,7 @@ class ConvergenceMonitor:
         for label, name in rows:
             lines.append(f"  {label:24s}{h[name][0]:18.10g}{h[name][-1]:18.10g}")
         lines.append(f"  {'|gap| / |F|':24s}{self.relative_gap[0]:18.3e}{self.relative_gap[-1]:18.3e}")
-        lines.append(f"  {'total time':24s}{'':18s}{h['time'].sum():17.3g}s")
+        lines.append(f"  {'time: setup, iterations':24s}{self.setup_time:17.3g}s{h['time'].sum():17.3g}s")
         shown = sorted(set(range(min(3, self.n_iter))) | set(range(max(0, self.n_iter - 3), self.n_iter))
                        | set(np.linspace(0, self.n_iter - 1, 5).astype(int).tolist()))
         lines.append("  iterations:")

@@ -6,16 +6,22 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
+#include "entrosum/errors.hpp"
 #include "entrosum/monitor.hpp"
 
 namespace entrosum {
 
+/// `interrupted` is polled before every iteration (passes over the data poll it between blocks too),
+/// so a fit whose iterations never touch the data still stops promptly.
 template <typename Model>
 typename Model::Params run_em(const Model& model, typename Model::Params params, ConvergenceMonitor& monitor,
-                              const IterationCallback& on_iteration = {}) {
+                              const IterationCallback& on_iteration = {},
+                              const std::function<bool()>& interrupted = {}) {
   using Clock = std::chrono::steady_clock;
   for (;;) {
+    if (interrupted && interrupted()) throw Interrupted();
     const auto start = Clock::now();
     const auto expectation = model.e_step(params);          // q_t from Θ_t
     const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)

@@ -103,6 +103,10 @@ class ConvergenceMonitor {
     reason_ = StopReason::closed_form;
   }
 
+  /// Wall time spent before the first iteration (the initial pass over the data).
+  void set_setup_seconds(double seconds) { setup_seconds_ = seconds; }
+  double setup_seconds() const { return setup_seconds_; }
+
   const std::vector<IterationRecord>& history() const { return history_; }
   const StopOptions& options() const { return options_; }
   StopReason stop_reason() const { return reason_; }
@@ -114,6 +118,7 @@ class ConvergenceMonitor {
   StopOptions options_;
   std::vector<IterationRecord> history_;
   StopReason reason_ = StopReason::running;
+  double setup_seconds_ = 0.0;
 };
 
 }  // namespace entrosum
