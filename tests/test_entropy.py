@@ -225,7 +225,7 @@ def _poisson_k_range(rate: float) -> range:
     return range(max(0, int(rate - spread)), int(rate + spread) + 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _poisson_reference(rate: float) -> tuple[float, float]:
     """(−Σ p_k log p_k, Σ p_k log k!) by direct summation at 30 digits.
 

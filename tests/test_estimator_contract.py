@@ -6,12 +6,13 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import low_rank
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import entrosum
+
+from conftest import low_rank
 
 ESTIMATORS = [entrosum.PPCA, entrosum.FactorAnalysis]
 

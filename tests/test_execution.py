@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import low_rank
 
 import entrosum
+
+from conftest import low_rank
 
 MODELS = {
     "ppca_em": lambda **kw: entrosum.PPCA(3, solver="em", precompute=False, tol=None, max_iter=40, **kw),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import gaussian_log_likelihood
 from sklearn.decomposition import FactorAnalysis as SklearnFactorAnalysis
 
 import entrosum
+
+from conftest import gaussian_log_likelihood
 
 H = 3
 

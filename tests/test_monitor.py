@@ -8,10 +8,11 @@ import math
 import matplotlib
 import numpy as np
 import pytest
-from conftest import low_rank
 
 import entrosum
 from entrosum import _core
+
+from conftest import low_rank
 
 matplotlib.use("Agg")
 

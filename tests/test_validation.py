@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import low_rank
 
 import entrosum
+
+from conftest import low_rank
 
 ESTIMATORS = [entrosum.PPCA, entrosum.FactorAnalysis]
 

@@ -16,7 +16,8 @@ class BaseEstimator:
     @classmethod
     def _param_names(cls) -> list[str]:
         parameters = inspect.signature(cls.__init__).parameters.values()
-        return sorted(p.name for p in parameters if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return sorted(p.name for p in parameters if p.name != "self" and p.kind in kinds)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator, by name."""

@@ -29,7 +29,9 @@ def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int
     if array.ndim != 2:
         hint = " Reshape a single feature with X.reshape(-1, 1) or a single sample with X.reshape(1, -1)." \
             if array.ndim == 1 else ""
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D with shape {array.shape}.{hint}")
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D with shape {array.shape}.{hint}"
+        )
     dtype = np.float32 if array.dtype in (np.float32, np.float16) else np.float64
     array = np.ascontiguousarray(array, dtype=dtype)
     n_samples, n_columns = array.shape

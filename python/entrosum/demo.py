@@ -21,7 +21,8 @@ def low_rank_data(n_samples: int, n_features: int, n_components: int, *, heteros
     components = rng.standard_normal((n_features, n_components))
     noise_sd = rng.uniform(0.2, 1.0, n_features) if heteroscedastic else np.full(n_features, 0.5)
     latent = rng.standard_normal((n_samples, n_components))
-    return latent @ components.T + rng.standard_normal(n_features) + rng.standard_normal((n_samples, n_features)) * noise_sd
+    noise = rng.standard_normal((n_samples, n_features)) * noise_sd
+    return latent @ components.T + rng.standard_normal(n_features) + noise
 
 
 def _models() -> list[tuple[str, Callable[[], Any], np.ndarray]]:
@@ -30,7 +31,8 @@ def _models() -> list[tuple[str, Callable[[], Any], np.ndarray]]:
     return [
         ("PPCA (closed form)", lambda: PPCA(4, solver="closed_form"), isotropic),
         ("PPCA (EM)", lambda: PPCA(4, solver="em", tol=None, gap_tol=1e-9, max_iter=20_000, random_state=0), isotropic),
-        ("FactorAnalysis (EM)", lambda: FactorAnalysis(4, tol=None, gap_tol=1e-9, max_iter=20_000, random_state=0), heteroscedastic),
+        ("FactorAnalysis (EM)",
+         lambda: FactorAnalysis(4, tol=None, gap_tol=1e-9, max_iter=20_000, random_state=0), heteroscedastic),
     ]
 
 
