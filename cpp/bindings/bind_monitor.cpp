@@ -24,6 +24,8 @@ py::dict history_to_dict(const std::vector<IterationRecord>& history) {
   out["gap"] = column([](const IterationRecord& r) { return r.gap; });
   out["change"] = column([](const IterationRecord& r) { return r.change; });
   out["time"] = column([](const IterationRecord& r) { return r.seconds; });
+  out["m_step_elbo"] = column([](const IterationRecord& r) { return r.m_step_elbo; });
+  out["m_step_entropy_sum"] = column([](const IterationRecord& r) { return r.m_step_entropy_sum; });
   return out;
 }
 
@@ -39,6 +41,8 @@ py::dict record_to_dict(const IterationRecord& r) {
   out["gap"] = r.gap;
   out["change"] = r.change;
   out["time"] = r.seconds;
+  out["m_step_elbo"] = r.m_step_elbo;
+  out["m_step_entropy_sum"] = r.m_step_entropy_sum;
   return out;
 }
 

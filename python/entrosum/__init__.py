@@ -3,6 +3,7 @@ entropies (posterior entropy − prior entropy − expected observable entropy).
 
 from ._core import NumericalError, __version__
 from .exceptions import ConvergenceWarning, NotFittedError
+from .gaussian_mixture import GaussianMixture
 from .linear_gaussian import PPCA, FactorAnalysis
 from .monitor import ConvergenceMonitor
 
@@ -11,6 +12,7 @@ __all__ = [
     "ConvergenceMonitor",
     "ConvergenceWarning",
     "FactorAnalysis",
+    "GaussianMixture",
     "NotFittedError",
     "NumericalError",
     "__version__",

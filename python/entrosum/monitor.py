@@ -24,6 +24,8 @@ FIELDS = (
     "gap",
     "change",
     "time",
+    "m_step_elbo",
+    "m_step_entropy_sum",
 )
 
 _REASONS = {
@@ -59,7 +61,9 @@ class ConvergenceMonitor:
     history : dict of numpy arrays
         One entry per iteration for each of ``iteration``, ``elbo``, ``entropy_sum``,
         ``posterior_entropy``, ``prior_entropy``, ``observable_entropy``, ``data_term``, ``gap``,
-        ``change`` (NaN at the first iteration) and ``time`` (seconds).
+        ``change`` (NaN at the first iteration), ``time`` (seconds), and ``m_step_elbo`` and
+        ``m_step_entropy_sum``: F and S for the same q with the parameters its M-step produced (equal
+        after every exact M-step for models whose prior and observable parameters are all learned).
     stop_reason : str
         ``'tol'``, ``'gap_tol'``, ``'tol_and_gap_tol'``, ``'closed_form'``, ``'max_iter'``, or
         ``'running'`` before the fit ends.

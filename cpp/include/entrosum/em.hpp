@@ -1,6 +1,6 @@
 // The one EM driver (DESIGN.md §4). A model supplies
 //   Expectation e_step(const Params&)                      one pass (or a D×D shortcut) giving q's statistics
-//   ElboTerms   evaluate(const Expectation&, const Params&) F and S at (q, Θ)
+//   ElboTerms   evaluate(const Expectation&, const Params&) F and S at (q, Θ), for any Θ
 //   Params      m_step(const Expectation&, const Params&)   new parameters from the statistics
 // and the driver alternates them, records the monitor, and stops by its rule.
 #pragma once
@@ -26,8 +26,9 @@ typename Model::Params run_em(const Model& model, typename Model::Params params,
     const auto expectation = model.e_step(params);          // q_t from Θ_t
     const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)
     params = model.m_step(expectation, params);            // Θ_{t+1}, as scikit-learn also does after its last E-step
+    const ElboTerms after = model.evaluate(expectation, params);  // F(q_t, Θ_{t+1}), S(q_t, Θ_{t+1})
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const bool stop = monitor.record(terms, seconds);
+    const bool stop = monitor.record(terms, seconds, &after);
     if (on_iteration) on_iteration(monitor.history().back());
     if (stop) return params;
   }

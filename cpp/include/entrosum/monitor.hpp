@@ -41,6 +41,11 @@ struct IterationRecord {
   double change = std::numeric_limits<double>::quiet_NaN();
   /// Wall time of this iteration.
   double seconds = 0.0;
+  /// F(q_t, Θ_{t+1}) and S(q_t, Θ_{t+1}): the same q with the parameters the M-step made from it.
+  /// For models whose prior and observable parameters are all learned they are equal after every
+  /// exact M-step (DESIGN.md §2); NaN where not recorded.
+  double m_step_elbo = std::numeric_limits<double>::quiet_NaN();
+  double m_step_entropy_sum = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Called after each recorded iteration (progress display).
@@ -75,8 +80,12 @@ class ConvergenceMonitor {
   explicit ConvergenceMonitor(StopOptions options = {}) : options_(options) {}
 
   /// Records the terms of one iteration; returns true once the fit should stop.
-  bool record(const ElboTerms& terms, double seconds) {
+  bool record(const ElboTerms& terms, double seconds, const ElboTerms* after_m_step = nullptr) {
     IterationRecord record;
+    if (after_m_step) {
+      record.m_step_elbo = after_m_step->elbo;
+      record.m_step_entropy_sum = after_m_step->entropy_sum();
+    }
     record.iteration = static_cast<int>(history_.size()) + 1;
     record.terms = terms;
     record.entropy_sum = terms.entropy_sum();

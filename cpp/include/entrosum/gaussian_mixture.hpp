@@ -1,0 +1,145 @@
+// Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
+// E-step: log π_k + log N(x_n; μ_k, Σ_k) from the precision Cholesky factors as matrix products over a
+// chunk, then log-sum-exp; statistics are weighted first and second moments in double, centred at a
+// shift (the weighted mean of the means) or, for full covariances, at each component's current mean,
+// so float32 data with a large offset keep their digits.
+#pragma once
+
+#include <Eigen/Core>
+#include <functional>
+#include <vector>
+
+#include "entrosum/execution.hpp"
+#include "entrosum/mixture.hpp"
+#include "entrosum/monitor.hpp"
+#include "entrosum/types.hpp"
+
+namespace entrosum {
+
+enum class CovarianceType { full, tied, diag, spherical };
+
+/// Parameters Θ = (π, μ, Σ), in double. Covariances and precision Cholesky factors are stacked as
+///   full: (K·D, D), block k = rows [kD, (k+1)D);  tied: (D, D);  diag: (K, D);  spherical: (K, 1).
+/// A precision Cholesky factor U is upper triangular with Σ⁻¹ = U Uᵀ (scikit-learn's convention).
+struct GaussianMixtureParams {
+  CovarianceType covariance_type = CovarianceType::full;
+  /// (n_components) π
+  Eigen::VectorXd weights;
+  /// (n_components, n_features) μ
+  Eigen::MatrixXd means;
+  Eigen::MatrixXd covariances;
+  Eigen::MatrixXd precision_cholesky;
+
+  Index n_components() const { return means.rows(); }
+  Index n_features() const { return means.cols(); }
+};
+
+/// Fills `precision_cholesky` from `covariances`; a component whose covariance is not positive
+/// definite raises NumericalError naming it.
+void compute_precision_cholesky(GaussianMixtureParams& params);
+
+/// Fills `covariances` from `precision_cholesky` (for user-given precisions).
+void compute_covariances_from_precision_cholesky(GaussianMixtureParams& params);
+
+/// Weighted statistics of the exact posterior over a set of rows; mergeable.
+struct GaussianMixtureStats {
+  MixtureTotals totals;
+  /// (n_components, n_features) Σ_n w_n r_nk (x_n − shift)
+  Eigen::MatrixXd first;
+  /// diag, spherical: (n_components, n_features) Σ w r (x − shift)²;  tied: (D, D) Σ w (x − shift)(x − shift)ᵀ;
+  /// full: (K·D, D) block k = Σ w r (x − μ_k)(x − μ_k)ᵀ at the E-step's means.
+  Eigen::MatrixXd second;
+
+  GaussianMixtureStats() = default;
+  GaussianMixtureStats(CovarianceType type, Index n_components, Index n_features);
+  GaussianMixtureStats& operator+=(const GaussianMixtureStats& other);
+};
+
+/// What an E-step yields: the statistics and the reference points they are centred at.
+struct GaussianMixtureExpectation {
+  GaussianMixtureStats stats;
+  /// (n_features) the shift of first and (except full) second moments
+  Eigen::VectorXd shift;
+  /// (n_components, n_features) the means the full second moments are centred at
+  Eigen::MatrixXd centres;
+};
+
+/// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+template <typename T>
+void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                                 const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
+                                 GaussianMixtureStats& stats);
+
+/// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a chunk, in the data's precision.
+template <typename T>
+RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& params,
+                                        const Eigen::VectorXd& shift);
+
+/// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
+GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
+                                              const GaussianMixtureParams& params, double reg_covar);
+
+/// F(q, Θ) and S(q, Θ) per sample for the q of `expectation` and any Θ (e.g. before or after an M-step).
+ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& expectation, const GaussianMixtureParams& params);
+
+template <typename T>
+class GaussianMixtureModel {
+ public:
+  using Params = GaussianMixtureParams;
+  using Expectation = GaussianMixtureExpectation;
+
+  GaussianMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                       double reg_covar, const Execution& execution)
+      : data_(data), sample_weight_(sample_weight), reg_covar_(reg_covar), execution_(execution) {}
+
+  Expectation e_step(const Params& params) const;
+  ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
+    return gaussian_mixture_elbo(expectation, params);
+  }
+  Params m_step(const Expectation& expectation, const Params& params) const {
+    return gaussian_mixture_m_step(expectation, params, reg_covar_);
+  }
+
+ private:
+  DataRef<T> data_;
+  Eigen::Ref<const Eigen::VectorXd> sample_weight_;
+  double reg_covar_;
+  Execution execution_;
+};
+
+struct GaussianMixtureOptions {
+  double reg_covar = 1e-6;
+  StopOptions stop;
+  Execution execution;
+};
+
+struct GaussianMixtureFit {
+  GaussianMixtureParams params;
+  ConvergenceMonitor monitor;
+};
+
+/// EM from initial parameters (their precision Cholesky factors must be set). `sample_weight` is empty
+/// or holds one non-negative weight per row.
+template <typename T>
+GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                        const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
+                                        const IterationCallback& on_iteration = {});
+
+/// Fills rows [begin, end) of a (n, K) block with initial responsibilities (they need not sum to 1).
+using ResponsibilitySource = std::function<void(Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp)>;
+
+/// Parameters from given responsibilities, as an M-step would make them (initialisation): two passes,
+/// the means first, then the second moments about them.
+template <typename T>
+GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index n_components,
+                                                             CovarianceType type, double reg_covar,
+                                                             const Execution& execution);
+
+/// (n_samples) log p(x_n | Θ) and, when `resp` is non-null, the (n_samples, K) responsibilities.
+template <typename T>
+Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
+                                       RowMatrix<double>* resp, const Execution& execution);
+
+}  // namespace entrosum

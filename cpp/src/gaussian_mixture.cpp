@@ -1,0 +1,465 @@
+#include "entrosum/gaussian_mixture.hpp"
+
+#include <Eigen/Cholesky>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "entrosum/em.hpp"
+#include "entrosum/entropy.hpp"
+#include "entrosum/errors.hpp"
+
+namespace entrosum {
+
+namespace {
+
+constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+/// scikit-learn adds this to every N_k so that an empty component does not divide by zero.
+constexpr double kCountGuard = 10.0 * std::numeric_limits<double>::epsilon();
+
+using ColMatrixD = Eigen::MatrixXd;
+
+std::string component_error(Index k, const std::string& what) {
+  return "component " + std::to_string(k) + " " + what;
+}
+
+/// (n_components) log det U_k, U_k the precision Cholesky factor (so log det Σ_k = −2 log det U_k).
+Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& p) {
+  const Index K = p.n_components(), D = p.n_features();
+  Eigen::VectorXd log_det(K);
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      for (Index k = 0; k < K; ++k) log_det(k) = p.precision_cholesky.block(k * D, 0, D, D).diagonal().array().log().sum();
+      break;
+    case CovarianceType::tied:
+      log_det.setConstant(p.precision_cholesky.diagonal().array().log().sum());
+      break;
+    case CovarianceType::diag:
+      log_det = p.precision_cholesky.array().log().rowwise().sum();
+      break;
+    case CovarianceType::spherical:
+      log_det = static_cast<double>(D) * p.precision_cholesky.col(0).array().log();
+      break;
+  }
+  return log_det;
+}
+
+/// (n_components) H[N(μ_k, Σ_k)] = ½ D log 2πe − log det U_k.
+Eigen::VectorXd component_entropies(const GaussianMixtureParams& p) {
+  const Eigen::VectorXd log_det = log_det_precision_cholesky(p);
+  Eigen::VectorXd entropies(log_det.size());
+  for (Index k = 0; k < log_det.size(); ++k) entropies(k) = entropy::gaussian_from_log_det(p.n_features(), -2.0 * log_det(k));
+  return entropies;
+}
+
+/// Upper-triangular U with Σ⁻¹ = U Uᵀ from a covariance, or an error naming the component.
+ColMatrixD precision_cholesky_of(const ColMatrixD& covariance, Index k) {
+  Eigen::LLT<ColMatrixD> llt(covariance);
+  if (llt.info() != Eigen::Success || !(llt.matrixL().toDenseMatrix().diagonal().array() > 0.0).all())
+    throw NumericalError(component_error(k, "has a covariance that is not positive definite"));
+  const ColMatrixD lower_inverse =
+      llt.matrixL().solve(ColMatrixD::Identity(covariance.rows(), covariance.cols()));  // L⁻¹
+  return lower_inverse.transpose();
+}
+
+}  // namespace
+
+void compute_precision_cholesky(GaussianMixtureParams& p) {
+  const Index K = p.n_components(), D = p.n_features();
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      p.precision_cholesky.resize(K * D, D);
+      for (Index k = 0; k < K; ++k)
+        p.precision_cholesky.block(k * D, 0, D, D) = precision_cholesky_of(p.covariances.block(k * D, 0, D, D), k);
+      break;
+    case CovarianceType::tied:
+      p.precision_cholesky = precision_cholesky_of(p.covariances, 0);
+      break;
+    case CovarianceType::diag:
+    case CovarianceType::spherical:
+      for (Index k = 0; k < p.covariances.rows(); ++k)
+        if (!(p.covariances.row(k).array() > 0.0).all())
+          throw NumericalError(component_error(k, "has a variance that is not positive"));
+      p.precision_cholesky = p.covariances.array().rsqrt();
+      break;
+  }
+}
+
+void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
+  const Index K = p.n_components(), D = p.n_features();
+  // Any factor F with Σ⁻¹ = F Fᵀ will do (scikit-learn's precisions_init gives a lower one).
+  auto covariance_of = [](const ColMatrixD& factor) {
+    const ColMatrixD precision = factor * factor.transpose();
+    return ColMatrixD(precision.llt().solve(ColMatrixD::Identity(factor.rows(), factor.cols())));
+  };
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      p.covariances.resize(K * D, D);
+      for (Index k = 0; k < K; ++k) p.covariances.block(k * D, 0, D, D) = covariance_of(p.precision_cholesky.block(k * D, 0, D, D));
+      break;
+    case CovarianceType::tied:
+      p.covariances = covariance_of(p.precision_cholesky);
+      break;
+    case CovarianceType::diag:
+    case CovarianceType::spherical:
+      p.covariances = p.precision_cholesky.array().square().inverse();
+      break;
+  }
+}
+
+GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D)
+    : totals(K), first(ColMatrixD::Zero(K, D)) {
+  switch (type) {
+    case CovarianceType::full: second = ColMatrixD::Zero(K * D, D); break;
+    case CovarianceType::tied: second = ColMatrixD::Zero(D, D); break;
+    case CovarianceType::diag:
+    case CovarianceType::spherical: second = ColMatrixD::Zero(K, D); break;
+  }
+}
+
+GaussianMixtureStats& GaussianMixtureStats::operator+=(const GaussianMixtureStats& other) {
+  totals += other.totals;
+  first += other.first;
+  second += other.second;
+  return *this;
+}
+
+namespace {
+
+/// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
+/// `resp` (n, K); `centres` (K, D), relative to the shift, are where full second moments are centred.
+template <typename T>
+void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, CovarianceType type,
+                        const Eigen::MatrixXd& centres, GaussianMixtureStats& stats) {
+  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const Index K = resp.cols(), D = x.cols();
+  stats.first += (resp.transpose() * x).template cast<double>();
+  switch (type) {
+    case CovarianceType::diag:
+    case CovarianceType::spherical:
+      stats.second += (resp.transpose() * x.array().square().matrix()).template cast<double>();
+      break;
+    case CovarianceType::tied: {
+      // Σ_n (Σ_k w r_nk) (x − shift)(x − shift)ᵀ
+      const RowMatrix<T> scaled = x.array().colwise() * resp.rowwise().sum().array().sqrt();
+      ColMatrixT scatter = ColMatrixT::Zero(D, D);
+      scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
+      stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
+      break;
+    }
+    case CovarianceType::full:
+      for (Index k = 0; k < K; ++k) {
+        // √(w r_nk) (x_n − μ_k): one symmetric rank-n update per component
+        const RowMatrix<T> scaled = (x.rowwise() - centres.row(k).template cast<T>()).array().colwise() *
+                                    resp.col(k).array().sqrt();
+        ColMatrixT scatter = ColMatrixT::Zero(D, D);
+        scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
+        stats.second.block(k * D, 0, D, D) +=
+            scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
+      }
+      break;
+  }
+}
+
+template <typename T>
+Eigen::VectorXd weights_of(const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index begin, Index end) {
+  return sample_weight.size() ? Eigen::VectorXd(sample_weight.segment(begin, end - begin)) : Eigen::VectorXd();
+}
+
+/// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
+Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
+  return (p.means.transpose() * p.weights) / p.weights.sum();
+}
+
+}  // namespace
+
+template <typename T>
+RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& p,
+                                        const Eigen::VectorXd& shift) {
+  using RowMatrixT = RowMatrix<T>;
+  const Index n = chunk.rows(), K = p.n_components(), D = p.n_features();
+  const RowMatrixT x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D)
+  const Eigen::MatrixXd centred_means = p.means.rowwise() - shift.transpose();   // (K, D)
+  // c_k = log π_k − ½ D log 2π + log det U_k
+  const Eigen::VectorXd constants =
+      p.weights.array().log() - 0.5 * D * kLogTwoPi + log_det_precision_cholesky(p).array();
+  RowMatrixT log_joint(n, K);
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      for (Index k = 0; k < K; ++k) {
+        const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
+        const Eigen::Matrix<T, 1, Eigen::Dynamic> offset = (centred_means.row(k) * upper).template cast<T>();
+        const RowMatrixT y = (x * upper.template cast<T>()).rowwise() - offset;  // (n, D) (x − μ_k)ᵀ U_k
+        log_joint.col(k) = (T(-0.5) * y.rowwise().squaredNorm()).array() + T(constants(k));
+      }
+      break;
+    case CovarianceType::tied: {
+      const RowMatrixT y = x * p.precision_cholesky.template cast<T>();                       // (n, D)
+      const RowMatrixT m = (centred_means * p.precision_cholesky).template cast<T>();         // (K, D)
+      // ||y − m_k||² = ||y||² − 2 y·m_k + ||m_k||²
+      log_joint.noalias() = y * m.transpose();
+      log_joint *= T(2);
+      log_joint.colwise() -= y.rowwise().squaredNorm();
+      log_joint.rowwise() -= m.rowwise().squaredNorm().transpose();
+      log_joint *= T(0.5);
+      log_joint.rowwise() += constants.template cast<T>().transpose();
+      break;
+    }
+    case CovarianceType::diag: {
+      const Eigen::MatrixXd precision = p.precision_cholesky.array().square();                     // (K, D)
+      const RowMatrixT weighted_means = (centred_means.array() * precision.array()).matrix().template cast<T>();
+      const Eigen::VectorXd mean_terms = (centred_means.array().square() * precision.array()).rowwise().sum();
+      // Σ_d (x_d − μ_kd)² P_kd = x²·P_k − 2 x·(μ_k ⊙ P_k) + Σ μ_kd² P_kd
+      log_joint.noalias() = x * weighted_means.transpose();
+      log_joint *= T(2);
+      log_joint.noalias() -= x.array().square().matrix() * precision.template cast<T>().transpose();
+      log_joint.rowwise() -= mean_terms.template cast<T>().transpose();
+      log_joint *= T(0.5);
+      log_joint.rowwise() += constants.template cast<T>().transpose();
+      break;
+    }
+    case CovarianceType::spherical: {
+      const Eigen::VectorXd precision = p.precision_cholesky.col(0).array().square();  // (K)
+      const Eigen::VectorXd mean_norms = centred_means.rowwise().squaredNorm();
+      log_joint.noalias() = x * centred_means.transpose().template cast<T>();
+      log_joint *= T(2);
+      log_joint.colwise() -= x.rowwise().squaredNorm();
+      log_joint.rowwise() -= mean_norms.template cast<T>().transpose();
+      log_joint.array().rowwise() *= (T(0.5) * precision.template cast<T>().array()).transpose();
+      log_joint.rowwise() += constants.template cast<T>().transpose();
+      break;
+    }
+  }
+  return log_joint;
+}
+
+template <typename T>
+void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                                 const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
+                                 GaussianMixtureStats& stats) {
+  RowMatrix<T> resp = gaussian_mixture_log_joint<T>(chunk, params, shift);
+  normalise_log_joint<T>(resp, weights, stats.totals);
+  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();
+  const Eigen::MatrixXd centres = params.means.rowwise() - shift.transpose();
+  accumulate_moments<T>(x, resp, params.covariance_type, centres, stats);
+}
+
+namespace {
+
+/// (K·D, D) or per type: the weighted scatter of each component about the means `means_rel`
+/// (relative to the shift) — what the M-step and the ELBO need.
+struct ScatterAbout {
+  CovarianceType type;
+  Eigen::MatrixXd scatter;  // full: (K·D, D); tied: (D, D) summed over k; diag/spherical: (K, D)
+};
+
+ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType type, const Eigen::MatrixXd& means_rel) {
+  const GaussianMixtureStats& s = e.stats;
+  const Eigen::VectorXd& counts = s.totals.resp_sum;
+  const Index K = means_rel.rows(), D = means_rel.cols();
+  ScatterAbout out{type, {}};
+  switch (type) {
+    case CovarianceType::full: {
+      out.scatter.resize(K * D, D);
+      const Eigen::MatrixXd centres_rel = e.centres.rowwise() - e.shift.transpose();
+      for (Index k = 0; k < K; ++k) {
+        // Σ r (x − c − δ)(x − c − δ)ᵀ with δ = μ − c and Σ r (x − c) = first_k − N_k c
+        const Eigen::VectorXd delta = (means_rel.row(k) - centres_rel.row(k)).transpose();
+        const Eigen::VectorXd about_centre = (s.first.row(k) - counts(k) * centres_rel.row(k)).transpose();
+        out.scatter.block(k * D, 0, D, D) = s.second.block(k * D, 0, D, D) - about_centre * delta.transpose() -
+                                            delta * about_centre.transpose() + counts(k) * delta * delta.transpose();
+      }
+      break;
+    }
+    case CovarianceType::tied: {
+      // Σ_k Σ_n r (x − μ_k)(x − μ_k)ᵀ = Σ w x xᵀ − Σ_k (first_k μ_kᵀ + μ_k first_kᵀ) + Σ_k N_k μ_k μ_kᵀ
+      const Eigen::MatrixXd cross = s.first.transpose() * means_rel;
+      out.scatter = s.second - cross - cross.transpose() + means_rel.transpose() * counts.asDiagonal() * means_rel;
+      break;
+    }
+    case CovarianceType::diag:
+    case CovarianceType::spherical:
+      out.scatter = s.second.array() - 2.0 * means_rel.array() * s.first.array() +
+                    (means_rel.array().square().colwise() * counts.array());
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& e, const GaussianMixtureParams& old,
+                                              double reg_covar) {
+  const GaussianMixtureStats& s = e.stats;
+  const Index K = old.n_components(), D = old.n_features();
+  const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
+  GaussianMixtureParams p;
+  p.covariance_type = old.covariance_type;
+  p.weights = counts / s.totals.count;
+  const Eigen::MatrixXd means_rel = s.first.array().colwise() / counts.array();  // (K, D) relative to the shift
+  p.means = means_rel.rowwise() + e.shift.transpose();
+  if (!p.means.allFinite())
+    throw NumericalError("the means are not finite; scale the data or use fewer components");
+  const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      p.covariances.resize(K * D, D);
+      for (Index k = 0; k < K; ++k) {
+        p.covariances.block(k * D, 0, D, D) = scatter.scatter.block(k * D, 0, D, D) / counts(k);
+        p.covariances.block(k * D, 0, D, D).diagonal().array() += reg_covar;
+      }
+      break;
+    case CovarianceType::tied:
+      p.covariances = scatter.scatter / counts.sum();
+      p.covariances.diagonal().array() += reg_covar;
+      break;
+    case CovarianceType::diag:
+      p.covariances = (scatter.scatter.array().colwise() / counts.array()) + reg_covar;
+      break;
+    case CovarianceType::spherical:
+      p.covariances = ((scatter.scatter.array().colwise() / counts.array()).rowwise().mean() + reg_covar).matrix();
+      break;
+  }
+  compute_precision_cholesky(p);
+  return p;
+}
+
+ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const GaussianMixtureParams& p) {
+  const GaussianMixtureStats& s = e.stats;
+  const Eigen::VectorXd& counts = s.totals.resp_sum;
+  const Index K = p.n_components(), D = p.n_features();
+  const Eigen::MatrixXd means_rel = p.means.rowwise() - e.shift.transpose();
+  const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);
+  const Eigen::VectorXd log_det = log_det_precision_cholesky(p);
+  // Σ_k Σ_n w r_nk log N(x_n; μ_k, Σ_k) = Σ_k N_k (log det U_k − ½ D log 2π) − ½ Σ_k tr(U_kᵀ scatter_k U_k)
+  double quadratic = 0.0;
+  switch (p.covariance_type) {
+    case CovarianceType::full:
+      for (Index k = 0; k < K; ++k) {
+        const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
+        quadratic += ((scatter.scatter.block(k * D, 0, D, D) * upper).array() * upper.array()).sum();
+      }
+      break;
+    case CovarianceType::tied:
+      quadratic = ((scatter.scatter * p.precision_cholesky).array() * p.precision_cholesky.array()).sum();
+      break;
+    case CovarianceType::diag:
+      quadratic = (scatter.scatter.array() * p.precision_cholesky.array().square()).sum();
+      break;
+    case CovarianceType::spherical:
+      quadratic = (scatter.scatter.rowwise().sum().array() * p.precision_cholesky.col(0).array().square()).sum();
+      break;
+  }
+  const double expected_log_observable =
+      (counts.array() * (log_det.array() - 0.5 * D * kLogTwoPi)).sum() - 0.5 * quadratic;
+  const Eigen::VectorXd entropies = component_entropies(p);
+  ElboTerms terms = mixture_elbo_terms(s.totals, p.weights, counts.dot(entropies) / s.totals.count);
+  terms.elbo = mixture_elbo_at(s.totals, p.weights, expected_log_observable);
+  return terms;
+}
+
+template <typename T>
+GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixtureParams& params) const {
+  GaussianMixtureExpectation e;
+  e.shift = shift_of(params);
+  e.centres = params.means;
+  const Index K = params.n_components(), D = params.n_features();
+  const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
+  e.stats = reduce_rows(
+      data_.rows(), chunk_size, execution_, [&] { return GaussianMixtureStats(params.covariance_type, K, D); },
+      [&](Index begin, Index end, GaussianMixtureStats& into) {
+        accumulate_gaussian_mixture<T>(data_.middleRows(begin, end - begin), weights_of<T>(sample_weight_, begin, end),
+                                       params, e.shift, into);
+      });
+  return e;
+}
+
+template <typename T>
+GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                        const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
+                                        const IterationCallback& on_iteration) {
+  const GaussianMixtureModel<T> model(data, sample_weight, options.reg_covar, options.execution);
+  GaussianMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
+  fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
+  return fit;
+}
+
+template <typename T>
+GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index K,
+                                                             CovarianceType type, double reg_covar,
+                                                             const Execution& execution) {
+  const Index D = data.cols();
+  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  // Pass 1 gives the means (about the first row, a reference inside the data); pass 2 the second moments.
+  GaussianMixtureExpectation e;
+  e.shift = data.row(0).template cast<double>().transpose();
+  e.centres = Eigen::MatrixXd::Zero(K, D);
+  auto pass = [&](CovarianceType pass_type) {
+    return reduce_rows(
+        data.rows(), chunk_size, execution, [&] { return GaussianMixtureStats(pass_type, K, D); },
+        [&](Index begin, Index end, GaussianMixtureStats& into) {
+          RowMatrix<double> resp(end - begin, K);
+          source(begin, end, resp);
+          const Eigen::VectorXd weights = weights_of<T>(sample_weight, begin, end);
+          if (weights.size()) resp.array().colwise() *= weights.array();
+          into.totals.count += weights.size() ? weights.sum() : static_cast<double>(end - begin);
+          into.totals.resp_sum += resp.colwise().sum().transpose();
+          const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
+          accumulate_moments<T>(x, resp.template cast<T>(), pass_type, e.centres.rowwise() - e.shift.transpose(), into);
+        });
+  };
+  const GaussianMixtureStats first_pass = pass(CovarianceType::diag);
+  const Eigen::VectorXd counts = first_pass.totals.resp_sum.array() + kCountGuard;
+  e.centres = (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() + e.shift.transpose();
+  e.shift = e.centres.transpose() * (counts / counts.sum());
+  e.stats = pass(type);
+  GaussianMixtureParams shape;
+  shape.covariance_type = type;
+  shape.means = e.centres;
+  shape.weights = Eigen::VectorXd::Ones(K);
+  return gaussian_mixture_m_step(e, shape, reg_covar);
+}
+
+template <typename T>
+Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
+                                       RowMatrix<double>* resp, const Execution& execution) {
+  const Eigen::VectorXd shift = shift_of(params);
+  Eigen::VectorXd log_likelihood(data.rows());
+  if (resp) resp->resize(data.rows(), params.n_components());
+  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+  for_each_chunk(data.rows(), chunk_size, execution, [&](Index begin, Index end) {
+    const RowMatrix<double> log_joint =
+        gaussian_mixture_log_joint<T>(data.middleRows(begin, end - begin), params, shift).template cast<double>();
+    for (Index n = 0; n < log_joint.rows(); ++n) {
+      const double largest = log_joint.row(n).maxCoeff();
+      const double log_norm = largest + std::log((log_joint.row(n).array() - largest).exp().sum());
+      log_likelihood(begin + n) = log_norm;
+      if (resp) resp->row(begin + n) = (log_joint.row(n).array() - log_norm).exp();
+    }
+  });
+  return log_likelihood;
+}
+
+#define ENTROSUM_INSTANTIATE(T)                                                                                      \
+  template RowMatrix<T> gaussian_mixture_log_joint<T>(const DataRef<T>&, const GaussianMixtureParams&,              \
+                                                      const Eigen::VectorXd&);                                      \
+  template void accumulate_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,         \
+                                               const GaussianMixtureParams&, const Eigen::VectorXd&,                \
+                                               GaussianMixtureStats&);                                              \
+  template class GaussianMixtureModel<T>;                                                                           \
+  template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,  \
+                                                      const GaussianMixtureParams&, const GaussianMixtureOptions&,  \
+                                                      const IterationCallback&);                                    \
+  template GaussianMixtureParams gaussian_mixture_from_responsibilities<T>(                                         \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,              \
+      CovarianceType, double, const Execution&);                                                                    \
+  template Eigen::VectorXd gaussian_mixture_score<T>(const DataRef<T>&, const GaussianMixtureParams&,               \
+                                                     RowMatrix<double>*, const Execution&);
+
+ENTROSUM_INSTANTIATE(float)
+ENTROSUM_INSTANTIATE(double)
+
+}  // namespace entrosum

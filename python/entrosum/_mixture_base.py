@@ -1,0 +1,208 @@
+"""What the mixture estimators share: the fit loop over ``n_init`` starts, ``warm_start``, prediction,
+scores, information criteria and sampling, following ``sklearn.mixture.GaussianMixture``."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._estimator import BaseEstimator
+from ._validation import (
+    check_choice,
+    check_data,
+    check_int,
+    check_random_state,
+    check_tolerance,
+    resolve_chunk_size,
+    resolve_n_jobs,
+)
+from .exceptions import ConvergenceWarning
+from .monitor import ConvergenceMonitor
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any = np.float64) -> np.ndarray:
+    """An empty array for no weights, else n_samples finite non-negative float64 weights with a positive sum."""
+    if sample_weight is None:
+        return np.empty(0)
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {weights.dtype}.")
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}.")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(weights < 0):
+        raise ValueError(f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight.")
+    return weights
+
+
+class BaseMixture(BaseEstimator):
+    """A mixture fitted by EM; subclasses supply the parameters and the C++ calls of one family."""
+
+    _name_of_components = "components"
+
+    # -- to be provided by each family -------------------------------------------------------------
+    def _validate_data_values(self, X: np.ndarray) -> None:
+        """Family-specific checks of the data (binary, counts, ...)."""
+
+    def _check_family_settings(self, X: np.ndarray) -> None:
+        """Family-specific settings (covariance type, user-given initial parameters)."""
+
+    def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
+                        chunk_size: int) -> dict:
+        raise NotImplementedError
+
+    def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
+                n_threads: int, chunk_size: int) -> dict:
+        raise NotImplementedError
+
+    def _current_params(self) -> dict:
+        raise NotImplementedError
+
+    def _set_params_attributes(self, params: dict, dtype: np.dtype) -> None:
+        raise NotImplementedError
+
+    def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
+                    chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _n_parameters(self) -> int:
+        raise NotImplementedError
+
+    def _sample_component(self, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _check_data(self, X: Any, n_threads: int, **kwargs: Any) -> np.ndarray:
+        X = check_data(X, n_threads=n_threads, **kwargs)
+        self._validate_data_values(X)
+        return X
+
+    def _check_settings(self, X: np.ndarray) -> None:
+        n_components = check_int(self.n_components, "n_components", minimum=1)
+        if n_components > X.shape[0]:
+            raise ValueError(f"n_components={n_components} must be at most n_samples={X.shape[0]}; "
+                             "choose fewer components.")
+        check_tolerance(self.tol, "tol", allow_none=True)
+        check_tolerance(self.gap_tol, "gap_tol", allow_none=True)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        check_int(self.n_init, "n_init", minimum=1)
+        check_int(self.verbose, "verbose", minimum=0)
+        check_choice(self.init_params, "init_params", INIT_PARAMS)
+        check_random_state(self.random_state)
+        self._check_family_settings(X)
+
+    def _stop_options(self) -> Any:
+        return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
+                                 gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
+                                 max_iter=self.max_iter)
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseMixture:
+        """Fit by EM, keeping the best of ``n_init`` starts (highest final ELBO).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; an integer weight acts like repeating the row.
+
+        A failed fit raises and leaves a previously fitted model unchanged.
+        """
+        n_threads = resolve_n_jobs(self.n_jobs)
+        chunk_size = resolve_chunk_size(self.chunk_size)
+        X = self._check_data(X, n_threads)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        self._check_settings(X)
+        warm = bool(self.warm_start) and hasattr(self, "monitor_")
+        if warm and self.n_features_in_ != X.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_} "
+                             "features; warm_start needs the same features.")
+        rng = check_random_state(self.random_state)
+        best = None
+        for _ in range(1 if warm else self.n_init):
+            initial = self._current_params() if warm else self._initial_params(X, weights, rng, n_threads, chunk_size)
+            monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
+                                         verbose=self.verbose, model=type(self).__name__)
+            try:
+                result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
+            except _core.NumericalError as error:
+                raise ValueError(
+                    f"{type(self).__name__} could not be fitted: {error}. Increase reg_covar, use fewer "
+                    "components, or scale the data."
+                ) from error
+            monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
+            if best is None or monitor.elbo > best[1].elbo:
+                best = (result, monitor)
+        result, monitor = best
+        # All attributes are set together, after every start has succeeded.
+        self._set_params_attributes(result, X.dtype)
+        self.n_features_in_ = X.shape[1]
+        self.monitor_ = monitor
+        self.n_iter_ = monitor.n_iter
+        self.converged_ = monitor.converged
+        self.lower_bounds_ = monitor.history["elbo"].copy()
+        self.lower_bound_ = float(self.lower_bounds_[-1])
+        if monitor.stop_reason == "max_iter":
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations (last change of the "
+                f"ELBO {monitor.history['change'][-1]:.3g}); increase max_iter or tol, or check the data.",
+                ConvergenceWarning, stacklevel=2)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return the most probable component of each sample."""
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def _checked(self, X: Any) -> tuple[np.ndarray, int, int]:
+        self._check_fitted("monitor_")
+        n_threads = resolve_n_jobs(self.n_jobs)
+        X = self._check_data(X, n_threads, n_features=self.n_features_in_)
+        return X, n_threads, resolve_chunk_size(self.chunk_size)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood log p(x_n) of each sample, float64 of shape (n_samples,)."""
+        X, n_threads, chunk_size = self._checked(X)
+        return self._score_core(X, False, n_threads, chunk_size)[0]
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood of the samples."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities p(k | x_n), shape (n_samples, n_components)."""
+        X, n_threads, chunk_size = self._checked(X)
+        return self._score_core(X, True, n_threads, chunk_size)[1]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable component of each sample."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion: −2 log-likelihood + n_parameters · log n_samples (lower is better)."""
+        scores = self.score_samples(X)
+        return float(-2.0 * scores.sum() + self._n_parameters() * np.log(scores.shape[0]))
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion: −2 log-likelihood + 2 n_parameters (lower is better)."""
+        return float(-2.0 * self.score_samples(X).sum() + 2.0 * self._n_parameters())
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples and their components: (X of shape (n_samples, n_features), labels)."""
+        self._check_fitted("monitor_")
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        draws = [self._sample_component(k, int(n), rng) for k, n in enumerate(counts)]
+        labels = np.repeat(np.arange(len(counts)), counts)
+        return np.concatenate(draws).astype(self.means_.dtype), labels

@@ -1,0 +1,225 @@
+"""Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3), with the
+parameters and attributes of ``sklearn.mixture.GaussianMixture``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._mixture_base import BaseMixture
+from ._validation import check_choice, check_tolerance
+from .monitor import ConvergenceMonitor
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def _stack(array: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Public shapes → the C++ stacked layout: full (K, D, D) → (K·D, D), spherical (K,) → (K, 1)."""
+    array = np.asarray(array, dtype=np.float64)
+    if covariance_type == "full":
+        return array.reshape(-1, array.shape[-1])
+    if covariance_type == "spherical":
+        return array.reshape(-1, 1)
+    return array
+
+
+def _unstack(array: np.ndarray, covariance_type: str, n_components: int) -> np.ndarray:
+    if covariance_type == "full":
+        return np.ascontiguousarray(array).reshape(n_components, -1, array.shape[-1])
+    if covariance_type == "spherical":
+        return np.ascontiguousarray(array[:, 0])
+    return np.ascontiguousarray(array)
+
+
+def _expected_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
+    return {"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
+            "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type]
+
+
+class GaussianMixture(BaseMixture):
+    """A mixture of Gaussians fitted by EM, with the ELBO and its entropy sum monitored per iteration.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components K.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        One full covariance per component, one shared by all, diagonal ones, or one variance each.
+    tol : float or None
+        Stop when the ELBO per sample (the mean log-likelihood) changes by less than ``tol``.
+    gap_tol : float or None
+        Stop when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).
+    reg_covar : float
+        Added to the diagonal of every covariance so they stay positive definite; with
+        ``reg_covar > 0`` the entropy sum differs from the ELBO by a gap of that order.
+    max_iter : int
+        Most EM iterations per start.
+    n_init : int
+        Number of starts; the fit with the highest final ELBO is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+        Initial responsibilities: k-means labels, one-hot on k-means++ seeds, uniform random numbers,
+        or one-hot on random rows (scikit-learn's meanings).
+    weights_init, means_init, precisions_init : array-like, optional
+        Initial weights (K,), means (K, D) and precisions (shape per covariance type); they replace the
+        corresponding values from ``init_params``.
+    warm_start : bool
+        Start the next ``fit`` from the current parameters (one start).
+    random_state : int, Generator or None
+        Seed of the initialisation.
+    verbose : int
+        1 prints the monitor's line per iteration.
+    n_jobs : int or None
+        Threads for the passes over the data; None or -1 for all cores.
+    chunk_size : int or None
+        Rows per chunk in those passes; None picks about 1 MiB per chunk.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_
+        As in scikit-learn; ``precisions_cholesky_`` holds factors U with precision U Uᵀ.
+    converged_, n_iter_, lower_bound_, lower_bounds_
+        As in scikit-learn: ``lower_bounds_[t]`` is the mean log-likelihood before the t-th M-step.
+    monitor_ : ConvergenceMonitor
+        ELBO, entropy sum, its terms and the gap per iteration, and the same after each M-step.
+    """
+
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full", tol: float | None = 1e-3,
+                 gap_tol: float | None = None, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
+                 init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
+                 precisions_init: Any = None, warm_start: bool = False, random_state: Any = None, verbose: int = 0,
+                 n_jobs: int | None = None, chunk_size: int | None = None) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.gap_tol = gap_tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+
+    # -- settings ---------------------------------------------------------------------------------
+    def _check_family_settings(self, X: np.ndarray) -> None:
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_tolerance(self.reg_covar, "reg_covar", allow_none=False)
+        K, D = self.n_components, X.shape[1]
+        if self.weights_init is not None:
+            weights = np.asarray(self.weights_init, dtype=np.float64)
+            if weights.shape != (K,):
+                raise ValueError(f"weights_init must have shape ({K},), got {weights.shape}.")
+            if np.any(weights < 0) or np.any(weights > 1) or not np.isclose(weights.sum(), 1.0):
+                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {weights.sum():.6g}.")
+        if self.means_init is not None:
+            means = np.asarray(self.means_init, dtype=np.float64)
+            if means.shape != (K, D):
+                raise ValueError(f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
+            if not np.all(np.isfinite(means)):
+                raise ValueError("means_init contains NaN or infinity.")
+        if self.precisions_init is not None:
+            shape = _expected_shape(self.covariance_type, K, D)
+            precisions = np.asarray(self.precisions_init, dtype=np.float64)
+            if precisions.shape != shape:
+                raise ValueError(f"precisions_init must have shape {shape} for covariance_type="
+                                 f"'{self.covariance_type}', got {precisions.shape}.")
+
+    # -- initialisation ---------------------------------------------------------------------------
+    def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
+                        chunk_size: int) -> dict:
+        K, kind = self.n_components, self.covariance_type
+        seed = int(rng.integers(2**63))
+        if self.weights_init is not None and self.means_init is not None and self.precisions_init is not None:
+            params = {}  # everything is given: no pass over the data
+        elif self.init_params == "kmeans":
+            labels = _core.kmeans(X, weights, K, seed, 100, n_threads, chunk_size)[1]
+            params = _core.gmm_init_from_labels(X, weights, labels, K, kind, self.reg_covar, n_threads, chunk_size)
+        elif self.init_params == "random":
+            params = _core.gmm_init_random(X, weights, seed, K, kind, self.reg_covar, n_threads, chunk_size)
+        else:
+            if self.init_params == "k-means++":
+                chosen = _core.kmeans_plusplus(X, weights, K, seed, n_threads)
+            else:
+                chosen = rng.choice(X.shape[0], size=K, replace=False)
+            labels = np.full(X.shape[0], -1, dtype=np.intc)
+            labels[chosen] = np.arange(K, dtype=np.intc)
+            params = _core.gmm_init_from_labels(X, weights, labels, K, kind, self.reg_covar, n_threads, chunk_size)
+        if self.weights_init is not None:
+            params["weights"] = np.asarray(self.weights_init, dtype=np.float64)
+        if self.means_init is not None:
+            params["means"] = np.asarray(self.means_init, dtype=np.float64)
+        if self.precisions_init is not None:
+            params["precision_cholesky"] = self._cholesky_of_precisions(np.asarray(self.precisions_init, np.float64))
+            params["covariances"] = _core.gmm_covariances(kind, params["means"], params["precision_cholesky"])
+        return params
+
+    def _cholesky_of_precisions(self, precisions: np.ndarray) -> np.ndarray:
+        """Factors F with precision F Fᵀ, as scikit-learn makes them from precisions_init."""
+        kind = self.covariance_type
+        try:
+            if kind == "full":
+                return _stack(np.linalg.cholesky(precisions), kind)
+            if kind == "tied":
+                return np.linalg.cholesky(precisions)
+        except np.linalg.LinAlgError as error:
+            raise ValueError("precisions_init must be symmetric positive definite.") from error
+        if np.any(precisions <= 0):
+            raise ValueError("precisions_init must be positive.")
+        return _stack(np.sqrt(precisions), kind)
+
+    # -- EM and results ---------------------------------------------------------------------------
+    def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
+                n_threads: int, chunk_size: int) -> dict:
+        callback = monitor._on_iteration if self.verbose else None
+        return _core.gmm_fit(X, weights, self.covariance_type, params["weights"], params["means"],
+                             params["covariances"], params["precision_cholesky"], float(self.reg_covar),
+                             self._stop_options(), n_threads, chunk_size, callback)
+
+    def _current_params(self) -> dict:
+        kind = self.covariance_type
+        return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64),
+                "covariances": _stack(self.covariances_, kind),
+                "precision_cholesky": _stack(self.precisions_cholesky_, kind)}
+
+    def _set_params_attributes(self, result: dict, dtype: np.dtype) -> None:
+        kind, K = self.covariance_type, result["weights"].shape[0]
+        self.weights_ = result["weights"].astype(dtype)
+        self.means_ = np.ascontiguousarray(result["means"]).astype(dtype)
+        self.covariances_ = _unstack(result["covariances"], kind, K).astype(dtype)
+        cholesky = _unstack(result["precision_cholesky"], kind, K)
+        self.precisions_cholesky_ = cholesky.astype(dtype)
+        if kind == "full":
+            self.precisions_ = np.einsum("kij,klj->kil", cholesky, cholesky).astype(dtype)
+        elif kind == "tied":
+            self.precisions_ = (cholesky @ cholesky.T).astype(dtype)
+        else:
+            self.precisions_ = (cholesky**2).astype(dtype)
+
+    def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
+                    chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        kind = self.covariance_type
+        return _core.gmm_score(X, kind, self.weights_.astype(np.float64), self.means_.astype(np.float64),
+                               _stack(self.precisions_cholesky_, kind), with_responsibilities, n_threads, chunk_size)
+
+    def _n_parameters(self) -> int:
+        K, D = self.means_.shape
+        covariance = {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2, "diag": K * D,
+                      "spherical": K}[self.covariance_type]
+        return int(covariance + K * D + K - 1)
+
+    def _sample_component(self, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        kind = self.covariance_type
+        mean = self.means_[k].astype(np.float64)
+        if kind == "full":
+            return rng.multivariate_normal(mean, self.covariances_[k].astype(np.float64), n)
+        if kind == "tied":
+            return rng.multivariate_normal(mean, self.covariances_.astype(np.float64), n)
+        scale = np.sqrt(np.asarray(self.covariances_[k], dtype=np.float64))
+        return mean + rng.standard_normal((n, mean.shape[0])) * scale
