@@ -2,11 +2,16 @@
 
 Run from the repository root (entrosum must be installed)::
 
-    python bench/ppca.py [--quick] [--repeat K] [--lapack]
+    python bench/ppca.py [--quick] [--repeat K] [--lapack] [--models PPCA,FA]
 
     --quick     divide every N by 10 (a smoke run of a few minutes)
     --repeat K  best-of-K fit time per fit (default 1); memory is the largest of the K fits
     --lapack    also run scikit-learn FactorAnalysis with svd_method='lapack' (slow, optional)
+    --models    run only PPCA or only FA (default both; sklearn FA dominates the run time)
+
+The full default run takes about 25 minutes on a 2-core machine, almost all of it scikit-learn
+FactorAnalysis (13 minutes for one 1e6 x 100 fit); --quick about 4 minutes. Timings on a shared
+machine can show one-off stalls of many seconds: use --repeat 3 for the PPCA pair.
 
 Data: low rank plus heteroscedastic noise, x = W z + mu + eps with z ~ N(0, I_H) and
 eps ~ N(0, diag(psi)), psi differing per feature (so factor analysis fits better than PPCA). Each
@@ -209,11 +214,12 @@ def cpu_model() -> str:
 
 
 def print_header(args) -> None:
-    import entrosum
     import sklearn
     import sklearn.decomposition  # noqa: F401  (loads sklearn's OpenMP runtime, if any)
-    from entrosum._validation import resolve_n_jobs
     from threadpoolctl import threadpool_info
+
+    import entrosum
+    from entrosum._validation import resolve_n_jobs
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# entrosum PPCA / FactorAnalysis vs scikit-learn PCA / FactorAnalysis"
@@ -230,7 +236,7 @@ def print_header(args) -> None:
               f"arch={info.get('architecture', '-')}")
     print(f"# entrosum n_jobs=-1 -> {resolve_n_jobs(-1)} threads (own std::thread pool, single-threaded "
           f"Eigen products); scikit-learn: numpy BLAS threads as above")
-    print(f"# entrosum.PPCA(H, n_jobs=-1) [solver auto]   vs  sklearn PCA(n_components=H) [svd_solver auto]")
+    print("# entrosum.PPCA(H, n_jobs=-1) [solver auto]   vs  sklearn PCA(n_components=H) [svd_solver auto]")
     print(f"# entrosum.FactorAnalysis(H, tol={FA_TOL:g}, max_iter={FA_MAX_ITER}, n_jobs=-1)  vs  "
           f"sklearn FactorAnalysis(H) [tol=1e-2, svd_method randomized{' / lapack' if args.lapack else ''}]")
     print(f"# time: fit only, best of {args.repeat}; log-lik: each library's score() on the same float64 X "
@@ -260,6 +266,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="best-of-K fit time")
     parser.add_argument("--lapack", action="store_true",
                         help="also run sklearn FactorAnalysis(svd_method='lapack')")
+    parser.add_argument("--models", default="PPCA,FA",
+                        help="comma-separated subset of PPCA,FA to run (default both)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -274,6 +282,10 @@ def main() -> None:
     pairs = [("PPCA", "PCA", "randomized"), ("FA", "FA", "randomized")]  # svd_method only used by FA
     if args.lapack:
         pairs.append(("FA", "FA-lapack", "lapack"))
+    wanted = {name.strip() for name in args.models.split(",")}
+    if not wanted <= {"PPCA", "FA"}:
+        parser.error("--models takes PPCA, FA or PPCA,FA")
+    pairs = [pair for pair in pairs if pair[0] in wanted]
 
     rows = []
     for index, (_, n, d, h) in enumerate(CONFIGS):

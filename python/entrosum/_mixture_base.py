@@ -40,7 +40,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any = np.floa
     if not np.all(np.isfinite(weights)):
         raise ValueError("sample_weight contains NaN or infinity.")
     if np.any(weights < 0):
-        raise ValueError(f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
+        raise ValueError(
+            f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
     if not weights.sum() > 0:
         raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight.")
     return weights
@@ -131,10 +132,11 @@ class BaseMixture(BaseEstimator):
         rng = check_random_state(self.random_state)
         best = None
         for _ in range(1 if warm else self.n_init):
-            initial = self._current_params() if warm else self._initial_params(X, weights, rng, n_threads, chunk_size)
             monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
                                          verbose=self.verbose, model=type(self).__name__)
             try:
+                initial = (self._current_params() if warm
+                           else self._initial_params(X, weights, rng, n_threads, chunk_size))
                 result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
             except _core.NumericalError as error:
                 raise ValueError(

@@ -121,7 +121,8 @@ class GaussianMixture(BaseMixture):
         if self.means_init is not None:
             means = np.asarray(self.means_init, dtype=np.float64)
             if means.shape != (K, D):
-                raise ValueError(f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
+                raise ValueError(
+                    f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
             if not np.all(np.isfinite(means)):
                 raise ValueError("means_init contains NaN or infinity.")
         if self.precisions_init is not None:

@@ -34,9 +34,30 @@ struct Moments {
   Eigen::MatrixXd covariance() const { return scatter / count; }
 };
 
-/// Moments of one chunk of rows.
+/// Moments of a block of rows accumulated about a fixed reference point (the block's first chunk mean),
+/// so that each chunk adds straight into the block's sums: no D × D temporary and no merge per chunk.
+/// Blocks are Chan-merged in their centred form.
 template <typename T>
-Moments chunk_moments(const DataRef<T>& chunk, bool full);
+class MomentsAccumulator {
+ public:
+  MomentsAccumulator(Index n_features, bool full);
+
+  /// Adds the rows of one chunk.
+  void add(const DataRef<T>& chunk);
+  /// Merges the moments of disjoint rows.
+  MomentsAccumulator& operator+=(const MomentsAccumulator& other);
+  /// The centred moments of all rows added.
+  Moments moments() const;
+
+ private:
+  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  double count_ = 0.0;
+  Eigen::VectorXd reference_;        // (n_features)
+  Eigen::VectorXd sum_;              // (n_features) Σ (x − reference)
+  Eigen::VectorXd square_diagonal_;  // (n_features) Σ (x − reference)²
+  Eigen::MatrixXd scatter_;          // (n_features, n_features) lower triangle of Σ (x − ref)(x − ref)ᵀ, or empty
+  ColMatrixT chunk_scatter_;         // float only: one chunk's scatter in float before it joins the double sum
+};
 
 /// Moments of all rows, in one chunked, threaded pass.
 template <typename T>
