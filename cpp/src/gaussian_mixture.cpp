@@ -113,8 +113,8 @@ GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D
   switch (type) {
     case CovarianceType::full: second = ColMatrixD::Zero(K * D, D); break;
     case CovarianceType::tied: second = ColMatrixD::Zero(D, D); break;
-    case CovarianceType::diag:
-    case CovarianceType::spherical: second = ColMatrixD::Zero(K, D); break;
+    case CovarianceType::diag: second = ColMatrixD::Zero(K, D); break;
+    case CovarianceType::spherical: second = ColMatrixD::Zero(K, 1); break;
   }
 }
 
@@ -127,6 +127,30 @@ GaussianMixtureStats& GaussianMixtureStats::operator+=(const GaussianMixtureStat
 
 namespace {
 
+/// The features diagonal and spherical log-densities and statistics are linear in, for a shifted
+/// chunk x (n, D): diag [x, x²] (n, 2D), spherical [x, ||x||²] (n, D + 1).
+template <typename T>
+RowMatrix<T> linear_features(const RowMatrix<T>& x, CovarianceType type) {
+  const Index D = x.cols();
+  RowMatrix<T> features(x.rows(), type == CovarianceType::diag ? 2 * D : D + 1);
+  features.leftCols(D) = x;
+  if (type == CovarianceType::diag) {
+    features.rightCols(D) = x.array().square();
+  } else {
+    features.col(D) = x.rowwise().squaredNorm();
+  }
+  return features;
+}
+
+/// Adds Σ w r [x, x²] (or [x, ||x||²]) = respᵀ · features to the first and second moments.
+template <typename T>
+void accumulate_linear_features(const RowMatrix<T>& features, const RowMatrix<T>& resp, GaussianMixtureStats& stats) {
+  const Index D = stats.first.cols();
+  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, 2D) or (K, D + 1)
+  stats.first += sums.leftCols(D);
+  stats.second += sums.rightCols(sums.cols() - D);
+}
+
 /// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
 /// `resp` (n, K); `centres` (K, D), relative to the shift, are where full second moments are centred.
 template <typename T>
@@ -134,13 +158,13 @@ void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, Covaria
                         const Eigen::MatrixXd& centres, GaussianMixtureStats& stats) {
   using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   const Index K = resp.cols(), D = x.cols();
-  stats.first += (resp.transpose() * x).template cast<double>();
   switch (type) {
     case CovarianceType::diag:
     case CovarianceType::spherical:
-      stats.second += (resp.transpose() * x.array().square().matrix()).template cast<double>();
+      accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
       break;
     case CovarianceType::tied: {
+      stats.first += (resp.transpose() * x).template cast<double>();
       // Σ_n (Σ_k w r_nk) (x − shift)(x − shift)ᵀ
       const RowMatrix<T> scaled = x.array().colwise() * resp.rowwise().sum().array().sqrt();
       ColMatrixT scatter = ColMatrixT::Zero(D, D);
@@ -148,18 +172,96 @@ void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, Covaria
       stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
       break;
     }
-    case CovarianceType::full:
+    case CovarianceType::full: {
+      stats.first += (resp.transpose() * x).template cast<double>();
+      ColMatrixT scatter(D, D);
       for (Index k = 0; k < K; ++k) {
         // √(w r_nk) (x_n − μ_k): one symmetric rank-n update per component
         const RowMatrix<T> scaled = (x.rowwise() - centres.row(k).template cast<T>()).array().colwise() *
                                     resp.col(k).array().sqrt();
-        ColMatrixT scatter = ColMatrixT::Zero(D, D);
+        scatter.setZero();
         scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
         stats.second.block(k * D, 0, D, D) +=
             scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
       }
       break;
+    }
   }
+}
+
+/// Coefficients A (K, F) and offsets b (K) with log π_k + log N(x; μ_k, Σ_k) = features · A_kᵀ + b_k for
+/// the diagonal and spherical types (features as in linear_features, means relative to the shift).
+struct LinearLogDensity {
+  Eigen::MatrixXd coefficients;
+  Eigen::VectorXd offsets;
+};
+
+LinearLogDensity linear_log_density(const GaussianMixtureParams& p, const Eigen::MatrixXd& centred_means,
+                                    const Eigen::VectorXd& constants) {
+  const Index K = p.n_components(), D = p.n_features();
+  LinearLogDensity out;
+  if (p.covariance_type == CovarianceType::diag) {
+    // −½ Σ_d P_kd (x_d − μ_kd)² = Σ_d x_d μ_kd P_kd − ½ Σ_d x_d² P_kd − ½ Σ_d μ_kd² P_kd
+    const Eigen::ArrayXXd precision = p.precision_cholesky.array().square();  // (K, D)
+    out.coefficients.resize(K, 2 * D);
+    out.coefficients.leftCols(D) = centred_means.array() * precision;
+    out.coefficients.rightCols(D) = -0.5 * precision;
+    out.offsets = constants.array() - 0.5 * (centred_means.array().square() * precision).rowwise().sum();
+  } else {
+    const Eigen::ArrayXd precision = p.precision_cholesky.col(0).array().square();  // (K)
+    out.coefficients.resize(K, D + 1);
+    out.coefficients.leftCols(D) = centred_means.array().colwise() * precision;
+    out.coefficients.col(D) = -0.5 * precision;
+    out.offsets = constants.array() - 0.5 * precision * centred_means.rowwise().squaredNorm().array();
+  }
+  return out;
+}
+
+/// (n, K) log joint of a shifted chunk for the full and tied types.
+template <typename T>
+RowMatrix<T> quadratic_log_joint(const RowMatrix<T>& x, const GaussianMixtureParams& p,
+                                 const Eigen::MatrixXd& centred_means, const Eigen::VectorXd& constants) {
+  using RowMatrixT = RowMatrix<T>;
+  const Index n = x.rows(), K = p.n_components(), D = p.n_features();
+  RowMatrixT log_joint(n, K);
+  if (p.covariance_type == CovarianceType::full) {
+    for (Index k = 0; k < K; ++k) {
+      const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
+      const Eigen::Matrix<T, 1, Eigen::Dynamic> offset = (centred_means.row(k) * upper).template cast<T>();
+      const RowMatrixT y = (x * upper.template cast<T>()).rowwise() - offset;  // (n, D) (x − μ_k)ᵀ U_k
+      log_joint.col(k) = (T(-0.5) * y.rowwise().squaredNorm()).array() + T(constants(k));
+    }
+    return log_joint;
+  }
+  const RowMatrixT y = x * p.precision_cholesky.template cast<T>();                 // (n, D)
+  const RowMatrixT m = (centred_means * p.precision_cholesky).template cast<T>();   // (K, D)
+  // −½ ||y − m_k||² = y·m_k − ½ ||y||² − ½ ||m_k||²
+  log_joint.noalias() = y * m.transpose();
+  log_joint.colwise() -= T(0.5) * y.rowwise().squaredNorm();
+  log_joint.rowwise() += (constants.array() - 0.5 * m.template cast<double>().rowwise().squaredNorm().array())
+                             .matrix().template cast<T>().transpose();
+  return log_joint;
+}
+
+/// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a shifted chunk x; `features` holds linear_features(x)
+/// for the diagonal and spherical types and is ignored otherwise.
+template <typename T>
+RowMatrix<T> log_joint_of(const RowMatrix<T>& x, const RowMatrix<T>& features, const GaussianMixtureParams& p,
+                          const Eigen::VectorXd& shift) {
+  const Eigen::MatrixXd centred_means = p.means.rowwise() - shift.transpose();  // (K, D)
+  // c_k = log π_k − ½ D log 2π + log det U_k
+  const Eigen::VectorXd constants =
+      p.weights.array().log() - 0.5 * p.n_features() * kLogTwoPi + log_det_precision_cholesky(p).array();
+  if (p.covariance_type == CovarianceType::full || p.covariance_type == CovarianceType::tied)
+    return quadratic_log_joint<T>(x, p, centred_means, constants);
+  const LinearLogDensity density = linear_log_density(p, centred_means, constants);
+  RowMatrix<T> log_joint = features * density.coefficients.transpose().template cast<T>();
+  log_joint.rowwise() += density.offsets.template cast<T>().transpose();
+  return log_joint;
+}
+
+bool has_linear_features(CovarianceType type) {
+  return type == CovarianceType::diag || type == CovarianceType::spherical;
 }
 
 template <typename T>
@@ -177,70 +279,27 @@ Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
 template <typename T>
 RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& p,
                                         const Eigen::VectorXd& shift) {
-  using RowMatrixT = RowMatrix<T>;
-  const Index n = chunk.rows(), K = p.n_components(), D = p.n_features();
-  const RowMatrixT x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D)
-  const Eigen::MatrixXd centred_means = p.means.rowwise() - shift.transpose();   // (K, D)
-  // c_k = log π_k − ½ D log 2π + log det U_k
-  const Eigen::VectorXd constants =
-      p.weights.array().log() - 0.5 * D * kLogTwoPi + log_det_precision_cholesky(p).array();
-  RowMatrixT log_joint(n, K);
-  switch (p.covariance_type) {
-    case CovarianceType::full:
-      for (Index k = 0; k < K; ++k) {
-        const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
-        const Eigen::Matrix<T, 1, Eigen::Dynamic> offset = (centred_means.row(k) * upper).template cast<T>();
-        const RowMatrixT y = (x * upper.template cast<T>()).rowwise() - offset;  // (n, D) (x − μ_k)ᵀ U_k
-        log_joint.col(k) = (T(-0.5) * y.rowwise().squaredNorm()).array() + T(constants(k));
-      }
-      break;
-    case CovarianceType::tied: {
-      const RowMatrixT y = x * p.precision_cholesky.template cast<T>();                       // (n, D)
-      const RowMatrixT m = (centred_means * p.precision_cholesky).template cast<T>();         // (K, D)
-      // ||y − m_k||² = ||y||² − 2 y·m_k + ||m_k||²
-      log_joint.noalias() = y * m.transpose();
-      log_joint *= T(2);
-      log_joint.colwise() -= y.rowwise().squaredNorm();
-      log_joint.rowwise() -= m.rowwise().squaredNorm().transpose();
-      log_joint *= T(0.5);
-      log_joint.rowwise() += constants.template cast<T>().transpose();
-      break;
-    }
-    case CovarianceType::diag: {
-      const Eigen::MatrixXd precision = p.precision_cholesky.array().square();                     // (K, D)
-      const RowMatrixT weighted_means = (centred_means.array() * precision.array()).matrix().template cast<T>();
-      const Eigen::VectorXd mean_terms = (centred_means.array().square() * precision.array()).rowwise().sum();
-      // Σ_d (x_d − μ_kd)² P_kd = x²·P_k − 2 x·(μ_k ⊙ P_k) + Σ μ_kd² P_kd
-      log_joint.noalias() = x * weighted_means.transpose();
-      log_joint *= T(2);
-      log_joint.noalias() -= x.array().square().matrix() * precision.template cast<T>().transpose();
-      log_joint.rowwise() -= mean_terms.template cast<T>().transpose();
-      log_joint *= T(0.5);
-      log_joint.rowwise() += constants.template cast<T>().transpose();
-      break;
-    }
-    case CovarianceType::spherical: {
-      const Eigen::VectorXd precision = p.precision_cholesky.col(0).array().square();  // (K)
-      const Eigen::VectorXd mean_norms = centred_means.rowwise().squaredNorm();
-      log_joint.noalias() = x * centred_means.transpose().template cast<T>();
-      log_joint *= T(2);
-      log_joint.colwise() -= x.rowwise().squaredNorm();
-      log_joint.rowwise() -= mean_norms.template cast<T>().transpose();
-      log_joint.array().rowwise() *= (T(0.5) * precision.template cast<T>().array()).transpose();
-      log_joint.rowwise() += constants.template cast<T>().transpose();
-      break;
-    }
-  }
-  return log_joint;
+  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D)
+  const RowMatrix<T> features = has_linear_features(p.covariance_type) ? linear_features<T>(x, p.covariance_type)
+                                                                        : RowMatrix<T>();
+  return log_joint_of<T>(x, features, p, shift);
 }
 
 template <typename T>
 void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
                                  GaussianMixtureStats& stats) {
-  RowMatrix<T> resp = gaussian_mixture_log_joint<T>(chunk, params, shift);
+  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D), centred once
+  if (has_linear_features(params.covariance_type)) {
+    // One product for the log-densities and one for the statistics, both on [x, x²].
+    const RowMatrix<T> features = linear_features<T>(x, params.covariance_type);
+    RowMatrix<T> resp = log_joint_of<T>(x, features, params, shift);
+    normalise_log_joint<T>(resp, weights, stats.totals);
+    accumulate_linear_features<T>(features, resp, stats);
+    return;
+  }
+  RowMatrix<T> resp = log_joint_of<T>(x, RowMatrix<T>(), params, shift);
   normalise_log_joint<T>(resp, weights, stats.totals);
-  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();
   const Eigen::MatrixXd centres = params.means.rowwise() - shift.transpose();
   accumulate_moments<T>(x, resp, params.covariance_type, centres, stats);
 }
@@ -279,9 +338,13 @@ ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType t
       break;
     }
     case CovarianceType::diag:
-    case CovarianceType::spherical:
       out.scatter = s.second.array() - 2.0 * means_rel.array() * s.first.array() +
                     (means_rel.array().square().colwise() * counts.array());
+      break;
+    case CovarianceType::spherical:
+      // (K, 1): Σ_n r ||x − μ_k||² = Σ r ||x||² − 2 μ_k·Σ r x + N_k ||μ_k||²
+      out.scatter = s.second.array() - 2.0 * (means_rel.array() * s.first.array()).rowwise().sum() +
+                    counts.array() * means_rel.rowwise().squaredNorm().array();
       break;
   }
   return out;
@@ -318,7 +381,7 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
       p.covariances = (scatter.scatter.array().colwise() / counts.array()) + reg_covar;
       break;
     case CovarianceType::spherical:
-      p.covariances = ((scatter.scatter.array().colwise() / counts.array()).rowwise().mean() + reg_covar).matrix();
+      p.covariances = (scatter.scatter.array() / (counts.array() * static_cast<double>(D)) + reg_covar).matrix();
       break;
   }
   compute_precision_cholesky(p);
@@ -348,7 +411,7 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
       quadratic = (scatter.scatter.array() * p.precision_cholesky.array().square()).sum();
       break;
     case CovarianceType::spherical:
-      quadratic = (scatter.scatter.rowwise().sum().array() * p.precision_cholesky.col(0).array().square()).sum();
+      quadratic = (scatter.scatter.col(0).array() * p.precision_cholesky.col(0).array().square()).sum();
       break;
   }
   const double expected_log_observable =

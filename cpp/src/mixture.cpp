@@ -10,26 +10,33 @@ namespace entrosum {
 template <typename T>
 void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
                          MixtureTotals& totals) {
-  const Index n_components = log_joint.cols();
-  for (Index n = 0; n < log_joint.rows(); ++n) {
-    auto row = log_joint.row(n);
-    const double weight = weights.size() ? weights(n) : 1.0;
-    // log p(x_n) = log Σ_k exp(log joint), shifted by the row maximum
-    const T largest = row.maxCoeff();
-    const double log_norm = static_cast<double>(largest) +
-                            std::log(static_cast<double>((row.array() - largest).exp().sum()));
-    double entropy = 0.0;
-    for (Index k = 0; k < n_components; ++k) {
-      const double log_resp = static_cast<double>(row(k)) - log_norm;
-      const double resp = std::exp(log_resp);
-      if (resp > 0.0) entropy -= resp * log_resp;  // 0 log 0 = 0
-      totals.resp_sum(k) += weight * resp;
-      row(k) = static_cast<T>(weight * resp);
-    }
-    totals.count += weight;
-    totals.log_likelihood += weight * log_norm;
-    totals.resp_entropy += weight * entropy;
+  using ArrayT = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const Index n = log_joint.rows();
+  if (n == 0) return;
+  // One vectorised exp per entry: e = exp(l − max_k l), r = e / Σ_k e, log r = l − max − log Σ_k e.
+  const ArrayT largest = log_joint.rowwise().maxCoeff().array();
+  log_joint.array().colwise() -= largest;                       // l − max
+  RowMatrix<T> scaled = log_joint.array().exp().matrix();       // e
+  const ArrayT sums = scaled.rowwise().sum().array();
+  const ArrayT log_sums = sums.log();
+  log_joint.array().colwise() -= log_sums;                      // log r
+  scaled.array().colwise() /= sums;                             // r
+  // −Σ_k r log r per row (0 log 0 = 0: r underflows to 0 while log r stays finite)
+  const Eigen::ArrayXd entropy = (scaled.array() * log_joint.array()).rowwise().sum().template cast<double>() * -1.0;
+  const Eigen::ArrayXd log_norm = (largest + log_sums).template cast<double>();
+  if (weights.size()) {
+    totals.count += weights.sum();
+    totals.log_likelihood += (weights.array() * log_norm).sum();
+    totals.resp_entropy += (weights.array() * entropy).sum();
+    scaled.array().colwise() *= weights.array().template cast<T>();
+  } else {
+    totals.count += static_cast<double>(n);
+    totals.log_likelihood += log_norm.sum();
+    totals.resp_entropy += entropy.sum();
   }
+  const Eigen::Matrix<T, Eigen::Dynamic, 1> ones = Eigen::Matrix<T, Eigen::Dynamic, 1>::Ones(n);
+  totals.resp_sum += (scaled.transpose() * ones).template cast<double>();
+  log_joint = scaled;  // the weighted responsibilities w_n r_nk
 }
 
 double mixture_elbo_at(const MixtureTotals& totals, const Eigen::VectorXd& weights, double expected_log_observable) {
