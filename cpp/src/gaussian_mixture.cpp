@@ -356,6 +356,9 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
                                               double reg_covar) {
   const GaussianMixtureStats& s = e.stats;
   const Index K = old.n_components(), D = old.n_features();
+  for (Index k = 0; k < K; ++k)
+    if (!(s.totals.resp_sum(k) > 0.0))
+      throw NumericalError(component_error(k, "is empty: no sample has a non-zero responsibility for it"));
   const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;

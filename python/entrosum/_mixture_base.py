@@ -140,8 +140,8 @@ class BaseMixture(BaseEstimator):
                 result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
             except _core.NumericalError as error:
                 raise ValueError(
-                    f"{type(self).__name__} could not be fitted: {error}. Increase reg_covar, use fewer "
-                    "components, or scale the data."
+                    f"{type(self).__name__} could not be fitted: {error}. Use fewer components, another "
+                    "initialisation, a larger reg_covar, or scale the data."
                 ) from error
             monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
             if best is None or monitor.elbo > best[1].elbo:
