@@ -2,9 +2,11 @@
 
 #include <Eigen/Cholesky>
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "entrosum/em.hpp"
 #include "entrosum/entropy.hpp"
@@ -111,7 +113,7 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
 GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D)
     : totals(K), first(ColMatrixD::Zero(K, D)) {
   switch (type) {
-    case CovarianceType::full: second = ColMatrixD::Zero(K * D, D); break;
+    case CovarianceType::full: second = ColMatrixD::Zero(K, D * (D + 1) / 2); break;
     case CovarianceType::tied: second = ColMatrixD::Zero(D, D); break;
     case CovarianceType::diag: second = ColMatrixD::Zero(K, D); break;
     case CovarianceType::spherical: second = ColMatrixD::Zero(K, 1); break;
@@ -127,40 +129,65 @@ GaussianMixtureStats& GaussianMixtureStats::operator+=(const GaussianMixtureStat
 
 namespace {
 
-/// The features diagonal and spherical log-densities and statistics are linear in, for a shifted
-/// chunk x (n, D): diag [x, x²] (n, 2D), spherical [x, ||x||²] (n, D + 1).
+/// Number of features for n_features columns: diag 2D, spherical D + 1, full D + D(D+1)/2.
+Index feature_count(CovarianceType type, Index D) {
+  switch (type) {
+    case CovarianceType::diag: return 2 * D;
+    case CovarianceType::spherical: return D + 1;
+    default: return D + D * (D + 1) / 2;
+  }
+}
+
+/// The features the log-densities and statistics are linear in, for a shifted chunk x (n, D):
+/// diag [x, x²], spherical [x, ||x||²], full [x, x_i x_j for i ≤ j] (row by row, i outer).
 template <typename T>
-RowMatrix<T> linear_features(const RowMatrix<T>& x, CovarianceType type) {
-  const Index D = x.cols();
-  RowMatrix<T> features(x.rows(), type == CovarianceType::diag ? 2 * D : D + 1);
+RowMatrix<T> linear_features(const Eigen::Ref<const RowMatrix<T>>& x, CovarianceType type) {
+  const Index n = x.rows(), D = x.cols();
+  RowMatrix<T> features(n, feature_count(type, D));
   features.leftCols(D) = x;
   if (type == CovarianceType::diag) {
     features.rightCols(D) = x.array().square();
-  } else {
+  } else if (type == CovarianceType::spherical) {
     features.col(D) = x.rowwise().squaredNorm();
+  } else {
+    for (Index row = 0; row < n; ++row) {
+      Index offset = D;
+      for (Index i = 0; i < D; ++i) {
+        features.row(row).segment(offset, D - i) = x(row, i) * x.row(row).tail(D - i);
+        offset += D - i;
+      }
+    }
   }
   return features;
 }
 
-/// Adds Σ w r [x, x²] (or [x, ||x||²]) = respᵀ · features to the first and second moments.
+/// Adds respᵀ · features (Σ w r [x, x²], ...) to the first and second moments.
 template <typename T>
 void accumulate_linear_features(const RowMatrix<T>& features, const RowMatrix<T>& resp, GaussianMixtureStats& stats) {
   const Index D = stats.first.cols();
-  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, 2D) or (K, D + 1)
+  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, n_features of the type)
   stats.first += sums.leftCols(D);
   stats.second += sums.rightCols(sums.cols() - D);
 }
 
+/// Full covariances of float data are computed in double: their quadratic features cancel against large
+/// precisions (and Σ r y yᵀ − N μ μᵀ against far-away means) beyond float precision.
+template <typename T>
+constexpr bool promote_to_double(CovarianceType type) {
+  return std::is_same_v<T, float> && type == CovarianceType::full;
+}
+
 /// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
-/// `resp` (n, K); `centres` (K, D), relative to the shift, are where full second moments are centred.
+/// `resp` (n, K).
 template <typename T>
 void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, CovarianceType type,
-                        const Eigen::MatrixXd& centres, GaussianMixtureStats& stats) {
+                        GaussianMixtureStats& stats) {
   using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  const Index K = resp.cols(), D = x.cols();
+  const Index D = x.cols();
   switch (type) {
     case CovarianceType::diag:
     case CovarianceType::spherical:
+    case CovarianceType::full:
       accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
       break;
     case CovarianceType::tied: {
@@ -170,20 +197,6 @@ void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, Covaria
       ColMatrixT scatter = ColMatrixT::Zero(D, D);
       scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
       stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
-      break;
-    }
-    case CovarianceType::full: {
-      stats.first += (resp.transpose() * x).template cast<double>();
-      ColMatrixT scatter(D, D);
-      for (Index k = 0; k < K; ++k) {
-        // √(w r_nk) (x_n − μ_k): one symmetric rank-n update per component
-        const RowMatrix<T> scaled = (x.rowwise() - centres.row(k).template cast<T>()).array().colwise() *
-                                    resp.col(k).array().sqrt();
-        scatter.setZero();
-        scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
-        stats.second.block(k * D, 0, D, D) +=
-            scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
-      }
       break;
     }
   }
@@ -207,6 +220,23 @@ LinearLogDensity linear_log_density(const GaussianMixtureParams& p, const Eigen:
     out.coefficients.leftCols(D) = centred_means.array() * precision;
     out.coefficients.rightCols(D) = -0.5 * precision;
     out.offsets = constants.array() - 0.5 * (centred_means.array().square() * precision).rowwise().sum();
+  } else if (p.covariance_type == CovarianceType::full) {
+    // −½ (x − μ)ᵀP(x − μ) = xᵀPμ − ½ Σ_i P_ii x_i² − Σ_{i<j} P_ij x_i x_j − ½ μᵀPμ
+    out.coefficients.resize(K, feature_count(CovarianceType::full, D));
+    out.offsets.resize(K);
+    for (Index k = 0; k < K; ++k) {
+      const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
+      const Eigen::MatrixXd precision = upper * upper.transpose();
+      const Eigen::VectorXd weighted_mean = precision * centred_means.row(k).transpose();
+      out.coefficients.row(k).head(D) = weighted_mean.transpose();
+      Index offset = D;
+      for (Index i = 0; i < D; ++i) {
+        out.coefficients(k, offset) = -0.5 * precision(i, i);
+        out.coefficients.row(k).segment(offset + 1, D - i - 1) = -precision.row(i).tail(D - i - 1);
+        offset += D - i;
+      }
+      out.offsets(k) = constants(k) - 0.5 * centred_means.row(k).dot(weighted_mean);
+    }
   } else {
     const Eigen::ArrayXd precision = p.precision_cholesky.col(0).array().square();  // (K)
     out.coefficients.resize(K, D + 1);
@@ -217,22 +247,12 @@ LinearLogDensity linear_log_density(const GaussianMixtureParams& p, const Eigen:
   return out;
 }
 
-/// (n, K) log joint of a shifted chunk for the full and tied types.
+/// (n, K) log joint of a shifted chunk for the tied type: one whitening product shared by all components.
 template <typename T>
-RowMatrix<T> quadratic_log_joint(const RowMatrix<T>& x, const GaussianMixtureParams& p,
-                                 const Eigen::MatrixXd& centred_means, const Eigen::VectorXd& constants) {
+RowMatrix<T> tied_log_joint(const RowMatrix<T>& x, const GaussianMixtureParams& p, const Eigen::MatrixXd& centred_means,
+                            const Eigen::VectorXd& constants) {
   using RowMatrixT = RowMatrix<T>;
-  const Index n = x.rows(), K = p.n_components(), D = p.n_features();
-  RowMatrixT log_joint(n, K);
-  if (p.covariance_type == CovarianceType::full) {
-    for (Index k = 0; k < K; ++k) {
-      const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
-      const Eigen::Matrix<T, 1, Eigen::Dynamic> offset = (centred_means.row(k) * upper).template cast<T>();
-      const RowMatrixT y = (x * upper.template cast<T>()).rowwise() - offset;  // (n, D) (x − μ_k)ᵀ U_k
-      log_joint.col(k) = (T(-0.5) * y.rowwise().squaredNorm()).array() + T(constants(k));
-    }
-    return log_joint;
-  }
+  RowMatrixT log_joint(x.rows(), p.n_components());
   const RowMatrixT y = x * p.precision_cholesky.template cast<T>();                 // (n, D)
   const RowMatrixT m = (centred_means * p.precision_cholesky).template cast<T>();   // (K, D)
   // −½ ||y − m_k||² = y·m_k − ½ ||y||² − ½ ||m_k||²
@@ -252,16 +272,19 @@ RowMatrix<T> log_joint_of(const RowMatrix<T>& x, const RowMatrix<T>& features, c
   // c_k = log π_k − ½ D log 2π + log det U_k
   const Eigen::VectorXd constants =
       p.weights.array().log() - 0.5 * p.n_features() * kLogTwoPi + log_det_precision_cholesky(p).array();
-  if (p.covariance_type == CovarianceType::full || p.covariance_type == CovarianceType::tied)
-    return quadratic_log_joint<T>(x, p, centred_means, constants);
+  if (p.covariance_type == CovarianceType::tied) return tied_log_joint<T>(x, p, centred_means, constants);
   const LinearLogDensity density = linear_log_density(p, centred_means, constants);
   RowMatrix<T> log_joint = features * density.coefficients.transpose().template cast<T>();
   log_joint.rowwise() += density.offsets.template cast<T>().transpose();
   return log_joint;
 }
 
-bool has_linear_features(CovarianceType type) {
-  return type == CovarianceType::diag || type == CovarianceType::spherical;
+bool has_linear_features(CovarianceType type) { return type != CovarianceType::tied; }
+
+/// Rows of a chunk handled at once when building features, so that they stay in cache (~1 MiB).
+template <typename T>
+Index feature_block_rows(Index n_features) {
+  return std::max<Index>(16, (Index(1) << 20) / (n_features * static_cast<Index>(sizeof(T))));
 }
 
 template <typename T>
@@ -279,6 +302,12 @@ Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
 template <typename T>
 RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& p,
                                         const Eigen::VectorXd& shift) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (promote_to_double<T>(p.covariance_type)) {
+      const RowMatrix<double> promoted = chunk.template cast<double>();
+      return gaussian_mixture_log_joint<double>(promoted, p, shift).template cast<float>();
+    }
+  }
   const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D)
   const RowMatrix<T> features = has_linear_features(p.covariance_type) ? linear_features<T>(x, p.covariance_type)
                                                                         : RowMatrix<T>();
@@ -289,19 +318,33 @@ template <typename T>
 void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
                                  GaussianMixtureStats& stats) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (promote_to_double<T>(params.covariance_type)) {
+      const RowMatrix<double> promoted = chunk.template cast<double>();
+      accumulate_gaussian_mixture<double>(promoted, weights, params, shift, stats);
+      return;
+    }
+  }
   const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D), centred once
-  if (has_linear_features(params.covariance_type)) {
-    // One product for the log-densities and one for the statistics, both on [x, x²].
-    const RowMatrix<T> features = linear_features<T>(x, params.covariance_type);
-    RowMatrix<T> resp = log_joint_of<T>(x, features, params, shift);
+  const CovarianceType type = params.covariance_type;
+  if (!has_linear_features(type)) {
+    RowMatrix<T> resp = log_joint_of<T>(x, RowMatrix<T>(), params, shift);
     normalise_log_joint<T>(resp, weights, stats.totals);
-    accumulate_linear_features<T>(features, resp, stats);
+    accumulate_moments<T>(x, resp, type, stats);
     return;
   }
-  RowMatrix<T> resp = log_joint_of<T>(x, RowMatrix<T>(), params, shift);
-  normalise_log_joint<T>(resp, weights, stats.totals);
-  const Eigen::MatrixXd centres = params.means.rowwise() - shift.transpose();
-  accumulate_moments<T>(x, resp, params.covariance_type, centres, stats);
+  // One product for the log-densities and one for the statistics, both on the features, built for a
+  // block of rows at a time.
+  const Index block = feature_block_rows<T>(feature_count(type, x.cols()));
+  for (Index begin = 0; begin < x.rows(); begin += block) {
+    const Index rows = std::min(block, x.rows() - begin);
+    const RowMatrix<T> x_block = x.middleRows(begin, rows);
+    const RowMatrix<T> features = linear_features<T>(x_block, type);
+    RowMatrix<T> resp = log_joint_of<T>(x_block, features, params, shift);
+    normalise_log_joint<T>(resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(),
+                           stats.totals);
+    accumulate_linear_features<T>(features, resp, stats);
+  }
 }
 
 namespace {
@@ -320,14 +363,19 @@ ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType t
   ScatterAbout out{type, {}};
   switch (type) {
     case CovarianceType::full: {
+      // Σ_n r (x − μ)(x − μ)ᵀ = Σ r x xᵀ − first μᵀ − μ firstᵀ + N_k μ μᵀ, all about the shift
       out.scatter.resize(K * D, D);
-      const Eigen::MatrixXd centres_rel = e.centres.rowwise() - e.shift.transpose();
       for (Index k = 0; k < K; ++k) {
-        // Σ r (x − c − δ)(x − c − δ)ᵀ with δ = μ − c and Σ r (x − c) = first_k − N_k c
-        const Eigen::VectorXd delta = (means_rel.row(k) - centres_rel.row(k)).transpose();
-        const Eigen::VectorXd about_centre = (s.first.row(k) - counts(k) * centres_rel.row(k)).transpose();
-        out.scatter.block(k * D, 0, D, D) = s.second.block(k * D, 0, D, D) - about_centre * delta.transpose() -
-                                            delta * about_centre.transpose() + counts(k) * delta * delta.transpose();
+        auto block = out.scatter.block(k * D, 0, D, D);
+        Index offset = 0;
+        for (Index i = 0; i < D; ++i) {
+          block.col(i).tail(D - i) = s.second.row(k).segment(offset, D - i).transpose();
+          offset += D - i;
+        }
+        block.template triangularView<Eigen::StrictlyUpper>() = block.transpose();
+        const Eigen::VectorXd mean = means_rel.row(k).transpose();
+        const Eigen::VectorXd first = s.first.row(k).transpose();
+        block -= first * mean.transpose() + mean * first.transpose() - counts(k) * mean * mean.transpose();
       }
       break;
     }
@@ -367,7 +415,7 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   p.means = means_rel.rowwise() + e.shift.transpose();
   if (!p.means.allFinite())
     throw NumericalError("the means are not finite; scale the data or use fewer components");
-  const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);
+  const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);  // about the new means
   switch (p.covariance_type) {
     case CovarianceType::full:
       p.covariances.resize(K * D, D);
@@ -429,7 +477,6 @@ template <typename T>
 GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixtureParams& params) const {
   GaussianMixtureExpectation e;
   e.shift = shift_of(params);
-  e.centres = params.means;
   const Index K = params.n_components(), D = params.n_features();
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
   e.stats = reduce_rows(
@@ -462,7 +509,6 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
   // Pass 1 gives the means (about the first row, a reference inside the data); pass 2 the second moments.
   GaussianMixtureExpectation e;
   e.shift = data.row(0).template cast<double>().transpose();
-  e.centres = Eigen::MatrixXd::Zero(K, D);
   auto pass = [&](CovarianceType pass_type) {
     return reduce_rows(
         data.rows(), chunk_size, execution, [&] { return GaussianMixtureStats(pass_type, K, D); },
@@ -473,18 +519,25 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
           if (weights.size()) resp.array().colwise() *= weights.array();
           into.totals.count += weights.size() ? weights.sum() : static_cast<double>(end - begin);
           into.totals.resp_sum += resp.colwise().sum().transpose();
-          const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
-          accumulate_moments<T>(x, resp.template cast<T>(), pass_type, e.centres.rowwise() - e.shift.transpose(), into);
+          if (promote_to_double<T>(pass_type)) {
+            const RowMatrix<double> x =
+                data.middleRows(begin, end - begin).template cast<double>().rowwise() - e.shift.transpose();
+            accumulate_moments<double>(x, resp, pass_type, into);
+          } else {
+            const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
+            accumulate_moments<T>(x, resp.template cast<T>(), pass_type, into);
+          }
         });
   };
   const GaussianMixtureStats first_pass = pass(CovarianceType::diag);
   const Eigen::VectorXd counts = first_pass.totals.resp_sum.array() + kCountGuard;
-  e.centres = (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() + e.shift.transpose();
-  e.shift = e.centres.transpose() * (counts / counts.sum());
+  const Eigen::MatrixXd means = (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() +
+                                e.shift.transpose();
+  e.shift = means.transpose() * (counts / counts.sum());  // second pass about the weighted mean of the means
   e.stats = pass(type);
   GaussianMixtureParams shape;
   shape.covariance_type = type;
-  shape.means = e.centres;
+  shape.means = means;
   shape.weights = Eigen::VectorXd::Ones(K);
   return gaussian_mixture_m_step(e, shape, reg_covar);
 }

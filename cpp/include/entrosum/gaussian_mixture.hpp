@@ -1,7 +1,8 @@
 // Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
-// E-step: log π_k + log N(x_n; μ_k, Σ_k) from the precision Cholesky factors as matrix products over a
-// chunk, then log-sum-exp; statistics are weighted first and second moments in double, centred at a
-// shift (the weighted mean of the means) or, for full covariances, at each component's current mean,
+// E-step: log π_k + log N(x_n; μ_k, Σ_k) is linear in features of x − shift ([x, x²] for diag,
+// [x, ||x||²] for spherical, [x, x_i x_j] for full), so a chunk's log-densities are one matrix product
+// and its statistics another; tied covariances whiten once with the shared precision factor. Then
+// log-sum-exp; statistics are weighted moments in double about a shift (the weighted mean of the means),
 // so float32 data with a large offset keep their digits.
 #pragma once
 
@@ -41,13 +42,14 @@ void compute_precision_cholesky(GaussianMixtureParams& params);
 /// Fills `covariances` from `precision_cholesky` (for user-given precisions).
 void compute_covariances_from_precision_cholesky(GaussianMixtureParams& params);
 
-/// Weighted statistics of the exact posterior over a set of rows; mergeable.
+/// Weighted statistics of the exact posterior over a set of rows, about a shift (the weighted mean of
+/// the means, near the data, so sums of squares do not cancel); mergeable.
 struct GaussianMixtureStats {
   MixtureTotals totals;
   /// (n_components, n_features) Σ_n w_n r_nk (x_n − shift)
   Eigen::MatrixXd first;
-  /// diag, spherical: (n_components, n_features) Σ w r (x − shift)²;  tied: (D, D) Σ w (x − shift)(x − shift)ᵀ;
-  /// full: (K·D, D) block k = Σ w r (x − μ_k)(x − μ_k)ᵀ at the E-step's means.
+  /// With y = x − shift: diag (K, D) Σ w r y²;  spherical (K, 1) Σ w r ||y||²;  tied (D, D) Σ w y yᵀ;
+  /// full (K, D(D+1)/2) Σ w r y_i y_j for i ≤ j, packed row by row.
   Eigen::MatrixXd second;
 
   GaussianMixtureStats() = default;
@@ -55,13 +57,11 @@ struct GaussianMixtureStats {
   GaussianMixtureStats& operator+=(const GaussianMixtureStats& other);
 };
 
-/// What an E-step yields: the statistics and the reference points they are centred at.
+/// What an E-step yields: the statistics and the shift they are taken about.
 struct GaussianMixtureExpectation {
   GaussianMixtureStats stats;
-  /// (n_features) the shift of first and (except full) second moments
+  /// (n_features)
   Eigen::VectorXd shift;
-  /// (n_components, n_features) the means the full second moments are centred at
-  Eigen::MatrixXd centres;
 };
 
 /// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
