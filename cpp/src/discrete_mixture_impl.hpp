@@ -1,0 +1,186 @@
+// Definitions of the shared parts of the discrete mixtures (discrete_mixture.hpp). Private to the library:
+// each family's source file includes it and instantiates the templates with
+// ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family).
+#pragma once
+
+#include <string>
+
+#include "entrosum/discrete_mixture.hpp"
+#include "entrosum/em.hpp"
+#include "entrosum/errors.hpp"
+
+namespace entrosum {
+
+namespace detail {
+
+/// (n) log h(x_n) of each row of a chunk, or an empty vector for a constant base measure.
+template <typename Family, typename T>
+Eigen::VectorXd log_base_measures(const DataRef<T>& chunk) {
+  if constexpr (Family::has_base_measure) {
+    Eigen::VectorXd values(chunk.rows());
+    for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
+    return values;
+  } else {
+    return Eigen::VectorXd();
+  }
+}
+
+}  // namespace detail
+
+template <typename Family, typename T>
+DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p) {
+  const Index K = p.n_components(), D = p.n_features();
+  Eigen::MatrixXd natural(K, D);  // (K, D) η(m_kd)
+  Eigen::VectorXd constants(K);   // (K) log π_k − Σ_d A(m_kd)
+  for (Index k = 0; k < K; ++k) {
+    double log_partition = 0.0;
+    for (Index d = 0; d < D; ++d) {
+      natural(k, d) = Family::natural(p.means(k, d));
+      log_partition += Family::log_partition(p.means(k, d));
+    }
+    constants(k) = std::log(p.weights(k)) - log_partition;
+  }
+  return {natural.template cast<T>(), constants.template cast<T>().transpose()};
+}
+
+template <typename Family, typename T>
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c,
+                                        const Eigen::VectorXd& log_base_measure) {
+  // log π_k + Σ_d [x_d η_kd − A_kd] + log h(x): one (n, D) × (D, K) product
+  RowMatrix<T> log_joint(chunk.rows(), c.natural.rows());
+  log_joint.noalias() = chunk * c.natural.transpose();
+  log_joint.rowwise() += c.constants;
+  if (log_base_measure.size()) log_joint.colwise() += log_base_measure.template cast<T>();
+  return log_joint;
+}
+
+template <typename Family, typename T>
+void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats) {
+  const Eigen::VectorXd log_base_measure = detail::log_base_measures<Family, T>(chunk);  // (n) or empty
+  if (log_base_measure.size())
+    stats.log_base_measure += weights.size() ? weights.dot(log_base_measure) : log_base_measure.sum();
+  RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients, log_base_measure);
+  normalise_log_joint<T>(resp, weights, stats.totals);  // (n, K) now w_n r_nk
+  // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
+  stats.first += (resp.transpose() * chunk).template cast<double>();
+}
+
+template <typename Family>
+DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
+                                              const typename Family::Settings& settings) {
+  const Index K = old.n_components(), D = old.n_features();
+  const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
+  DiscreteMixtureParams p;
+  p.weights = counts / s.totals.count;
+  p.means.resize(K, D);
+  for (Index k = 0; k < K; ++k) {
+    for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(counts(k), s.first(k, d), settings);
+    if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)))
+      throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
+                           " parameters that are not finite; check the data or use fewer components");
+  }
+  return p;
+}
+
+template <typename Family>
+ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p) {
+  const Eigen::VectorXd& counts = s.totals.resp_sum;  // N_k
+  const Index K = p.n_components(), D = p.n_features();
+  double expected_log_observable = s.log_base_measure;  // Σ_n w_n E_q[log p(x_n | z)]
+  double observable_entropy = 0.0;                      // Σ_k N_k Σ_d H(m_kd)
+  for (Index k = 0; k < K; ++k) {
+    double component_entropy = 0.0;
+    for (Index d = 0; d < D; ++d) {
+      expected_log_observable += Family::expected_log_density(counts(k), s.first(k, d), p.means(k, d));
+      component_entropy += Family::entropy(p.means(k, d));
+    }
+    observable_entropy += counts(k) * component_entropy;
+  }
+  ElboTerms terms = mixture_elbo_terms(s.totals, p.weights, observable_entropy / s.totals.count);
+  terms.data_term = s.log_base_measure / s.totals.count;
+  terms.elbo = mixture_elbo_at(s.totals, p.weights, expected_log_observable);
+  return terms;
+}
+
+template <typename Family, typename T>
+DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
+  const Index K = params.n_components(), D = params.n_features();
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
+  return reduce_rows(
+      data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
+      [&](Index begin, Index end, DiscreteMixtureStats& into) {
+        accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
+                                               chunk_weights(sample_weight_, begin, end), coefficients, into);
+      });
+}
+
+template <typename Family, typename T>
+DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                        const DiscreteMixtureParams& initial, const DiscreteMixtureOptions<Family>& options,
+                                        const IterationCallback& on_iteration) {
+  const DiscreteMixtureModel<Family, T> model(data, sample_weight, options.settings, options.execution);
+  DiscreteMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
+  fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
+  return fit;
+}
+
+template <typename Family, typename T>
+DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index K,
+                                                             const typename Family::Settings& settings,
+                                                             const Execution& execution) {
+  const Index D = data.cols();
+  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  // First moments are all the M-step needs: one pass.
+  const DiscreteMixtureStats stats = reduce_rows(
+      data.rows(), chunk_size, execution, [&] { return DiscreteMixtureStats(K, D); },
+      [&](Index begin, Index end, DiscreteMixtureStats& into) {
+        const RowMatrix<double> resp = weighted_source_responsibilities(source, sample_weight, begin, end, K, into.totals);
+        into.first += resp.transpose() * data.middleRows(begin, end - begin).template cast<double>();
+      });
+  DiscreteMixtureParams shape;
+  shape.weights = Eigen::VectorXd::Ones(K);
+  shape.means = Eigen::MatrixXd::Zero(K, D);
+  return discrete_mixture_m_step<Family>(stats, shape, settings);
+}
+
+template <typename Family, typename T>
+Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
+                                       RowMatrix<double>* resp, const Execution& execution) {
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+  return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
+    const DataRef<T> chunk = data.middleRows(begin, end - begin);
+    return discrete_mixture_log_joint<Family, T>(chunk, coefficients, detail::log_base_measures<Family, T>(chunk));
+  });
+}
+
+}  // namespace entrosum
+
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                        \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);   \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(                                                      \
+      const DataRef<T>&, const DiscreteLogJointCoefficients<T>&, const Eigen::VectorXd&);                          \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, \
+                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&); \
+  template class DiscreteMixtureModel<Family, T>;                                                                   \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                      \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                    \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                             \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                 \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,              \
+      const typename Family::Settings&, const Execution&);                                                          \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,       \
+                                                             RowMatrix<double>*, const Execution&);
+
+/// Instantiates every shared template for `Family` with float and double data.
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
+  template DiscreteMixtureParams discrete_mixture_m_step<Family>(const DiscreteMixtureStats&,                        \
+                                                                 const DiscreteMixtureParams&,                       \
+                                                                 const typename Family::Settings&);                  \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);        \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, double)
