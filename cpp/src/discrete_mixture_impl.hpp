@@ -134,13 +134,34 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
                                                              const Execution& execution) {
   const Index D = data.cols();
   const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  struct InitialStats {
+    DiscreteMixtureStats stats;
+    Eigen::VectorXd data_sum;  // (D) Σ_n w_n x_n
+    InitialStats& operator+=(const InitialStats& other) {
+      stats += other.stats;
+      data_sum += other.data_sum;
+      return *this;
+    }
+  };
   // First moments are all the M-step needs: one pass.
-  const DiscreteMixtureStats stats = reduce_rows(
-      data.rows(), chunk_size, execution, [&] { return DiscreteMixtureStats(K, D); },
-      [&](Index begin, Index end, DiscreteMixtureStats& into) {
-        const RowMatrix<double> resp = weighted_source_responsibilities(source, sample_weight, begin, end, K, into.totals);
-        into.first += resp.transpose() * data.middleRows(begin, end - begin).template cast<double>();
+  InitialStats sums = reduce_rows(
+      data.rows(), chunk_size, execution, [&] { return InitialStats{DiscreteMixtureStats(K, D), Eigen::VectorXd::Zero(D)}; },
+      [&](Index begin, Index end, InitialStats& into) {
+        const RowMatrix<double> resp =
+            weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
+        const RowMatrix<double> x = data.middleRows(begin, end - begin).template cast<double>();  // (n, D)
+        into.stats.first += resp.transpose() * x;
+        const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+        into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
       });
+  // Each component also gets one pseudo-row at the data mean, of the rows' mean weight w̄ = N / n:
+  // N_k += w̄, Σ w r x += w̄ x̄ = Σ_n w_n x_n / n. One-hot on a single row would otherwise put the means on
+  // the boundary (μ ∈ {0, 1}, λ = 0), which EM never leaves; for k-means labels the shift is O(1/N_k).
+  DiscreteMixtureStats& stats = sums.stats;
+  const double mean_weight = stats.totals.count / static_cast<double>(data.rows());
+  stats.first.rowwise() += (sums.data_sum / static_cast<double>(data.rows())).transpose();
+  stats.totals.resp_sum.array() += mean_weight;
+  stats.totals.count += static_cast<double>(K) * mean_weight;
   DiscreteMixtureParams shape;
   shape.weights = Eigen::VectorXd::Ones(K);
   shape.means = Eigen::MatrixXd::Zero(K, D);

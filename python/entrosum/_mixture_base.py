@@ -3,6 +3,7 @@ scores, information criteria and sampling, following ``sklearn.mixture.GaussianM
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -202,14 +203,17 @@ class BaseMixture(BaseEstimator):
             monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
                                          verbose=self.verbose, model=type(self).__name__)
             try:
+                started = time.perf_counter()
                 initial = (self._current_params() if warm
                            else self._initial_params(X, weights, rng, n_threads, chunk_size))
+                setup_time = time.perf_counter() - started  # the initialising passes (k-means, first M-step)
                 result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
             except _core.NumericalError as error:
                 raise ValueError(
                     f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
                 ) from error
-            monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
+            monitor._finish(result["history"], result["stop_reason"], result["converged"],
+                            result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
         result, monitor = best

@@ -153,7 +153,11 @@ DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref
                                         const DiscreteMixtureParams& initial, const DiscreteMixtureOptions<Family>& options,
                                         const IterationCallback& on_iteration = {});
 
-/// Parameters from given responsibilities, as the M-step makes them (initialisation); one pass.
+/// Initial parameters from given responsibilities (one pass): the M-step of the responsibilities plus one
+/// pseudo-row at the (weighted) data mean per component, with the rows' mean weight. The pseudo-row keeps
+/// the means inside the parameter domain when a component starts from a single row (one-hot on k-means++
+/// seeds or random rows), where μ ∈ {0, 1} or λ = 0 would be a boundary EM cannot leave; for responsibilities
+/// spread over many rows (k-means labels, random) it moves the means by O(1/N_k).
 template <typename Family, typename T>
 DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& data,
                                                              const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
