@@ -3,6 +3,7 @@
 // ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "entrosum/discrete_mixture.hpp"
@@ -13,16 +14,12 @@ namespace entrosum {
 
 namespace detail {
 
-/// (n) log h(x_n) of each row of a chunk, or an empty vector for a constant base measure.
+/// (n) log h(x_n) of each row of a chunk (families with a base measure).
 template <typename Family, typename T>
 Eigen::VectorXd log_base_measures(const DataRef<T>& chunk) {
-  if constexpr (Family::has_base_measure) {
-    Eigen::VectorXd values(chunk.rows());
-    for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
-    return values;
-  } else {
-    return Eigen::VectorXd();
-  }
+  Eigen::VectorXd values(chunk.rows());
+  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
+  return values;
 }
 
 }  // namespace detail
@@ -44,26 +41,38 @@ DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixt
 }
 
 template <typename Family, typename T>
-RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c,
-                                        const Eigen::VectorXd& log_base_measure) {
-  // log π_k + Σ_d [x_d η_kd − A_kd] + log h(x): one (n, D) × (D, K) product
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c) {
+  // log π_k + Σ_d [x_d η_kd − A_kd]: one (n, D) × (D, K) product
   RowMatrix<T> log_joint(chunk.rows(), c.natural.rows());
   log_joint.noalias() = chunk * c.natural.transpose();
   log_joint.rowwise() += c.constants;
-  if (log_base_measure.size()) log_joint.colwise() += log_base_measure.template cast<T>();
   return log_joint;
 }
 
 template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats) {
-  const Eigen::VectorXd log_base_measure = detail::log_base_measures<Family, T>(chunk);  // (n) or empty
-  if (log_base_measure.size())
-    stats.log_base_measure += weights.size() ? weights.dot(log_base_measure) : log_base_measure.sum();
-  RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients, log_base_measure);
+  RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients);
   normalise_log_joint<T>(resp, weights, stats.totals);  // (n, K) now w_n r_nk
   // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
   stats.first += (resp.transpose() * chunk).template cast<double>();
+}
+
+template <typename Family, typename T>
+double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                         const Execution& execution) {
+  if constexpr (!Family::has_base_measure) {
+    return 0.0;
+  } else {
+    const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+    return reduce_rows(
+        data.rows(), chunk_size, execution, [] { return 0.0; },
+        [&](Index begin, Index end, double& into) {
+          const Eigen::VectorXd values = detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin));
+          const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+          into += weights.size() ? weights.dot(values) : values.sum();
+        });
+  }
 }
 
 template <typename Family>
@@ -104,24 +113,42 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
 }
 
 template <typename Family, typename T>
+DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
+                                                      const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                      const typename Family::Settings& settings,
+                                                      const Execution& execution)
+    : data_(data),
+      sample_weight_(sample_weight),
+      settings_(settings),
+      execution_(execution),
+      log_base_measure_(discrete_mixture_log_base_measure<Family, T>(data, sample_weight, execution)) {}
+
+template <typename Family, typename T>
 DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
   const Index K = params.n_components(), D = params.n_features();
   const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
-  return reduce_rows(
+  DiscreteMixtureStats stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
       [&](Index begin, Index end, DiscreteMixtureStats& into) {
         accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
                                                chunk_weights(sample_weight_, begin, end), coefficients, into);
       });
+  // log h(x_n) is the same for every k: it leaves r alone and joins log p(x_n) and the data term
+  stats.log_base_measure = log_base_measure_;
+  stats.totals.log_likelihood += log_base_measure_;
+  return stats;
 }
 
 template <typename Family, typename T>
 DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                        const DiscreteMixtureParams& initial, const DiscreteMixtureOptions<Family>& options,
+                                        const DiscreteMixtureParams& initial,
+                                        const DiscreteMixtureOptions<Family>& options,
                                         const IterationCallback& on_iteration) {
+  const auto start = std::chrono::steady_clock::now();
   const DiscreteMixtureModel<Family, T> model(data, sample_weight, options.settings, options.execution);
   DiscreteMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
+  fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
   return fit;
 }
@@ -145,7 +172,8 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
   };
   // First moments are all the M-step needs: one pass.
   InitialStats sums = reduce_rows(
-      data.rows(), chunk_size, execution, [&] { return InitialStats{DiscreteMixtureStats(K, D), Eigen::VectorXd::Zero(D)}; },
+      data.rows(), chunk_size, execution,
+      [&] { return InitialStats{DiscreteMixtureStats(K, D), Eigen::VectorXd::Zero(D)}; },
       [&](Index begin, Index end, InitialStats& into) {
         const RowMatrix<double> resp =
             weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
@@ -175,7 +203,9 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
-    return discrete_mixture_log_joint<Family, T>(chunk, coefficients, detail::log_base_measures<Family, T>(chunk));
+    RowMatrix<double> log_joint = discrete_mixture_log_joint<Family, T>(chunk, coefficients).template cast<double>();
+    if constexpr (Family::has_base_measure) log_joint.colwise() += detail::log_base_measures<Family, T>(chunk);
+    return log_joint;
   });
 }
 
@@ -183,10 +213,12 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
 
 #define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                        \
   template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);   \
-  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(                                                      \
-      const DataRef<T>&, const DiscreteLogJointCoefficients<T>&, const Eigen::VectorXd&);                          \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                    \
+                                                              const DiscreteLogJointCoefficients<T>&);              \
   template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, \
                                                        const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&); \
+  template double discrete_mixture_log_base_measure<Family, T>(                                                     \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                               \
   template class DiscreteMixtureModel<Family, T>;                                                                   \
   template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                      \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                    \

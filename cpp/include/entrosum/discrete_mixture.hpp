@@ -2,16 +2,16 @@
 // Bernoulli mixtures for binary data and Poisson mixtures for counts. For such a family,
 //   log p(x | k) = Σ_d [x_d η(m_kd) − A(m_kd)] + log h(x),
 // with the mean m_kd = E[x_d | k], natural parameter η and log-partition A, so the exact E-step's log joint
-// over a chunk is one matrix product x · ηᵀ plus per-component constants (and log h(x) per row); the
-// statistics are N_k and Σ_n w_n r_nk x_n, and the exact M-step is a weighted mean.
+// over a chunk is one matrix product x · ηᵀ plus per-component constants (log h(x) is the same for every
+// k); the statistics are N_k and Σ_n w_n r_nk x_n, and the exact M-step is a weighted mean.
 //
 // A family is a small policy (BernoulliMixture, PoissonMixture) with the scalar pieces:
 //   struct Settings                                  its M-step settings
 //   static constexpr const char* name
 //   static constexpr bool has_base_measure           whether log h(x) is not constant
 //   static double log_base_measure(row)              log h(x) of a row (only if has_base_measure)
-//   static double natural(double mean)               η(m), with floored logs (E-step)
-//   static double log_partition(double mean)         A(m), with floored logs (E-step)
+//   static double natural(double mean)               η(m), with floored logs
+//   static double log_partition(double mean)         A(m), with floored logs
 //   static double expected_log_density(N, first, m)  Σ_n w r [x η(m) − A(m)] for one (k, d), from N_k, first_kd
 //   static double entropy(double mean)               H (or the pseudo-entropy H~) of one feature's factor
 //   static double m_step_mean(N, first, settings)    the M-step's m_kd
@@ -97,18 +97,26 @@ struct DiscreteLogJointCoefficients {
   Eigen::Matrix<T, 1, Eigen::Dynamic> constants;
 };
 
+/// η(m_kd) and log π_k − Σ_d A(m_kd) from Θ, with floored logs.
 template <typename Family, typename T>
 DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& params);
 
-/// (n, K) log π_k + log p(x_n | k) for a chunk; `log_base_measure` is empty or holds log h(x_n) per row.
+/// (n, K) log π_k + log p(x_n | k) − log h(x_n) for a chunk: the log joint without the base measure, which
+/// is the same for every component, so it is added in double where it matters (log p(x_n), the data term).
 template <typename Family, typename T>
-RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients,
-                                        const Eigen::VectorXd& log_base_measure);
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients);
 
-/// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+/// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights. The data term
+/// `log_base_measure` is left alone: it does not depend on Θ, so a fit computes it once
+/// (discrete_mixture_log_base_measure) and adds it to every E-step's statistics.
 template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats);
+
+/// Σ_n w_n log h(x_n) over all rows in one chunked pass; 0 for a constant base measure.
+template <typename Family, typename T>
+double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                         const Execution& execution);
 
 /// The M-step: π_k = N_k / N and m_kd from the family (the weighted mean, exactly, by default). A result that is
 /// not finite raises NumericalError naming the component.
@@ -128,10 +136,11 @@ class DiscreteMixtureModel {
   using Params = DiscreteMixtureParams;
   using Expectation = DiscreteMixtureStats;
 
+  /// Families with a base measure take one pass over the data here, for the data term.
   DiscreteMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                       const typename Family::Settings& settings, const Execution& execution)
-      : data_(data), sample_weight_(sample_weight), settings_(settings), execution_(execution) {}
+                       const typename Family::Settings& settings, const Execution& execution);
 
+  /// One chunked pass: the statistics of the exact posterior under `params`, with the data term added.
   Expectation e_step(const Params& params) const;
   ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
     return discrete_mixture_elbo<Family>(expectation, params);
@@ -145,12 +154,15 @@ class DiscreteMixtureModel {
   Eigen::Ref<const Eigen::VectorXd> sample_weight_;
   typename Family::Settings settings_;
   Execution execution_;
+  double log_base_measure_ = 0.0;  // Σ_n w_n log h(x_n)
 };
 
-/// EM from initial parameters. `sample_weight` is empty or holds one non-negative weight per row.
+/// EM from initial parameters. `sample_weight` is empty or holds one non-negative weight per row. The pass
+/// for the data term is the monitor's setup time.
 template <typename Family, typename T>
 DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                        const DiscreteMixtureParams& initial, const DiscreteMixtureOptions<Family>& options,
+                                        const DiscreteMixtureParams& initial,
+                                        const DiscreteMixtureOptions<Family>& options,
                                         const IterationCallback& on_iteration = {});
 
 /// Initial parameters from given responsibilities (one pass): the M-step of the responsibilities plus one
