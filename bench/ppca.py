@@ -40,15 +40,27 @@ no lower. Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from _common import (
+    add_worker_option,
+    blas_threads,
+    build_note,
+    entrosum_build,
+    fill_in_chunks,
+    log,
+    measure,
+    memory_note,
+    print_footer,
+    print_machine_header,
+    print_table,
+    run_as_worker,
+    run_worker,
+)
 
 # (label, N, D, H)
 CONFIGS = [("1e6x100", 1_000_000, 100, 10), ("1e5x784", 100_000, 784, 50)]
@@ -76,48 +88,19 @@ def make_data(n_samples: int, n_features: int, n_components: int, dtype: str, se
     W = rng.standard_normal((n_features, n_components))
     mu = rng.uniform(-3.0, 3.0, n_features)
     noise_sd = rng.uniform(0.2, 2.0, n_features)  # psi = noise_sd**2 spans a factor 100
-    X = np.empty((n_samples, n_features), dtype=dtype)
-    rows = max(1, (1 << 20) // n_features)
-    for start in range(0, n_samples, rows):
-        n = min(rows, n_samples - start)
-        chunk = rng.standard_normal((n, n_components)) @ W.T
-        chunk += mu
-        chunk += rng.standard_normal((n, n_features)) * noise_sd
-        X[start:start + n] = chunk  # cast to the target dtype on assignment
-    return X
+
+    def chunk(n: int) -> np.ndarray:
+        rows = rng.standard_normal((n, n_components)) @ W.T
+        rows += mu
+        rows += rng.standard_normal((n, n_features)) * noise_sd
+        return rows
+
+    return fill_in_chunks(n_samples, n_features, dtype, chunk)
 
 
 # ----------------------------------------------------------------------------------------------
-# Memory
+# Worker: one (library, model, config, dtype) fit in a fresh process (bench/_common.py)
 # ----------------------------------------------------------------------------------------------
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-# ----------------------------------------------------------------------------------------------
-# Worker: one (library, model, config, dtype) fit in a fresh process
-# ----------------------------------------------------------------------------------------------
-
-def entrosum_build() -> str:
-    """Modification time of the installed entrosum extension, to detect a reinstall during a run."""
-    import entrosum._core as core
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(core.__file__)))
-
 
 def _make_estimator(lib: str, model: str, n_components: int, svd_method: str):
     if lib == "entrosum":
@@ -138,104 +121,37 @@ def worker(spec: dict) -> dict:
         import entrosum  # noqa: F401
     else:
         import sklearn.decomposition  # noqa: F401
-    from threadpoolctl import threadpool_info
 
     X = make_data(spec["N"], spec["D"], spec["H"], spec["dtype"], spec["seed"])
-    times, extras = [], []
+    runs = []
     estimator = None
     for _ in range(spec["repeat"]):
-        estimator = None
-        gc.collect()
-        # Peak memory of the fit beyond the data = VmHWM after the fit minus VmRSS right before it.
-        # VmHWM (the kernel's ru_maxrss) is the process's all-time peak RSS, so by itself it would
-        # still hold the peak of data generation (or of an earlier repeat). On Linux >= 4.0 it can be
-        # reset to the current RSS (clear_refs '5'), which makes the difference exact. Where that is
-        # unavailable, a fit whose peak stays below the generation peak is understated by at most
-        # VmHWM - VmRSS before the fit ('hwm_slack_mib'), which the ~8 MiB chunked generation keeps
-        # small. Freed memory that the allocator keeps mapped is not counted again by a later repeat,
-        # hence one fresh process per fit.
-        reset = _reset_peak()
-        rss_before = _status_kib("VmRSS")
-        hwm_slack = _status_kib("VmHWM") - rss_before
         estimator = _make_estimator(spec["lib"], spec["model"], spec["H"], spec["svd_method"])
-        t0 = time.perf_counter()
-        estimator.fit(X)
-        times.append(time.perf_counter() - t0)
-        extras.append((_status_kib("VmHWM") - rss_before) / 1024.0)
+        runs.append(measure(lambda est=estimator: est.fit(X))[1])
     X64 = X if X.dtype == np.float64 else X.astype(np.float64)  # scoring only, outside the timing
     score = float(estimator.score(X64))
     n_iter = getattr(estimator, "n_iter_", None)
-    blas_threads = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    times = [run["time"] for run in runs]
     return {
-        "time": min(times), "times": times, "score": score, "mem_extra_mib": max(extras),
+        "time": min(times), "times": times, "score": score,
+        "mem_extra_mib": max(run["mem_extra_mib"] for run in runs),
         "n_iter": None if n_iter is None else int(n_iter),
         "converged": getattr(estimator, "converged_", None),
         "svd_solver": getattr(estimator, "_fit_svd_solver", None),
-        "hwm_reset": reset, "hwm_slack_mib": hwm_slack / 1024.0, "blas_threads": blas_threads,
-        "data_mib": X.nbytes / 2**20, "loadavg": os.getloadavg()[0],
+        "hwm_reset": runs[-1]["hwm_reset"], "hwm_slack_mib": runs[-1]["hwm_slack_mib"],
+        "blas_threads": blas_threads(), "data_mib": X.nbytes / 2**20, "loadavg": os.getloadavg()[0],
         "entrosum_build": entrosum_build() if spec["lib"] == "entrosum" else None,
     }
-
-
-def run_worker(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
-                          stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker failed ({proc.returncode}) for {spec}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # ----------------------------------------------------------------------------------------------
 # Header
 # ----------------------------------------------------------------------------------------------
 
-def gemm_gflops(dtype, n: int = 2000, repeat: int = 5) -> float:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def print_header(args) -> None:
-    import sklearn
     import sklearn.decomposition  # noqa: F401  (loads sklearn's OpenMP runtime, if any)
-    from threadpoolctl import threadpool_info
 
-    import entrosum
-    from entrosum._validation import resolve_n_jobs
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"# entrosum PPCA / FactorAnalysis vs scikit-learn PCA / FactorAnalysis"
-          f"{'   [--quick: N/10]' if args.quick else ''}")
-    print(f"# python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-          f"entrosum {getattr(entrosum, '__version__', '?')} (extension built {entrosum_build()})")
-    print(f"# CPU: {cpu_model()}, {os.cpu_count()} logical cores, {cores} usable; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"# numpy GEMM 2000x2000: float64 {gemm_gflops(np.float64):.1f} GFLOP/s, "
-          f"float32 {gemm_gflops(np.float32):.1f} GFLOP/s")
-    for info in threadpool_info():
-        print(f"# threadpoolctl: {info['user_api']} {info['internal_api']} {info.get('version')} "
-              f"threads={info['num_threads']} layer={info.get('threading_layer', '-')} "
-              f"arch={info.get('architecture', '-')}")
-    print(f"# entrosum n_jobs=-1 -> {resolve_n_jobs(-1)} threads (own std::thread pool, single-threaded "
-          f"Eigen products); scikit-learn: numpy BLAS threads as above")
+    print_machine_header("entrosum PPCA / FactorAnalysis vs scikit-learn PCA / FactorAnalysis", args.quick)
     print("# entrosum.PPCA(H, n_jobs=-1) [solver auto]   vs  sklearn PCA(n_components=H) [svd_solver auto]")
     print(f"# entrosum.FactorAnalysis(H, tol={FA_TOL:g}, max_iter={FA_MAX_ITER}, n_jobs=-1)  vs  "
           f"sklearn FactorAnalysis(H) [tol=1e-2, svd_method randomized{' / lapack' if args.lapack else ''}]")
@@ -268,11 +184,9 @@ def main() -> None:
                         help="also run sklearn FactorAnalysis(svd_method='lapack')")
     parser.add_argument("--models", default="PPCA,FA",
                         help="comma-separated subset of PPCA,FA to run (default both)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    add_worker_option(parser)
     args = parser.parse_args()
-
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+    if run_as_worker(args, worker):
         return
 
     wall0 = time.perf_counter()
@@ -298,16 +212,14 @@ def main() -> None:
                         "model": model, "svd_method": svd_method}
                 if model not in entrosum_results:
                     t0 = time.perf_counter()
-                    entrosum_results[model] = run_worker(dict(base, lib="entrosum"))
-                    print(f"[{time.perf_counter() - wall0:7.1f}s] {label} {dtype} entrosum {model}: "
-                          f"{entrosum_results[model]['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process, "
-                          f"load {entrosum_results[model]['loadavg']:.2f})",
-                          file=sys.stderr, flush=True)
+                    entrosum_results[model] = run_worker(__file__, dict(base, lib="entrosum"))
+                    log(wall0, f"{label} {dtype} entrosum {model}: {entrosum_results[model]['time']:.3f}s fit "
+                               f"({time.perf_counter() - t0:.1f}s process, "
+                               f"load {entrosum_results[model]['loadavg']:.2f})")
                 t0 = time.perf_counter()
-                peer = run_worker(dict(base, lib="sklearn"))
-                print(f"[{time.perf_counter() - wall0:7.1f}s] {label} {dtype} sklearn {peer_name}: "
-                      f"{peer['time']:.3f}s fit ({time.perf_counter() - t0:.1f}s process, load {peer['loadavg']:.2f})",
-                      file=sys.stderr, flush=True)
+                peer = run_worker(__file__, dict(base, lib="sklearn"))
+                log(wall0, f"{label} {dtype} sklearn {peer_name}: {peer['time']:.3f}s fit "
+                           f"({time.perf_counter() - t0:.1f}s process, load {peer['loadavg']:.2f})")
                 rows.append((label, dtype, model, peer_name, entrosum_results[model], peer))
 
     # ---- table
@@ -316,9 +228,7 @@ def main() -> None:
     lines = []
     notes = []
     for label, dtype, model, peer_name, ent, peer in rows:
-        if ent["entrosum_build"] != build:
-            notes.append(f"{label} {dtype} entrosum {model}: ran on an entrosum extension built "
-                         f"{ent['entrosum_build']}, not {build} (reinstalled during the run)")
+        notes.append(build_note(f"{label} {dtype} entrosum {model}", ent, build))
         ratio = peer["time"] / ent["time"]
         diff = ent["score"] - peer["score"]
         peer_label = peer_name + (f"[{peer['svd_solver']}]" if peer.get("svd_solver") else "")
@@ -331,28 +241,13 @@ def main() -> None:
         for who, res in (("entrosum", ent), ("sklearn", peer)):
             if res.get("converged") is False:
                 notes.append(f"{label} {dtype} {who} {model}: did not converge in {res['n_iter']} iterations")
-            if not res["hwm_reset"]:
-                notes.append(f"{label} {dtype} {who} {model}: VmHWM reset unavailable; memory may be "
-                             f"understated by up to {res['hwm_slack_mib']:.1f} MiB")
-    widths = [max(len(str(col)) for col in column) for column in zip(header, *lines)]
-    right = {3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-
-    def fmt(cells):
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths)))
-
-    print()
-    print(fmt(header))
-    print(fmt(["-" * w for w in widths]))
-    for line in lines:
-        print(fmt(line))
-    print()
+            notes.append(memory_note(f"{label} {dtype} {who} {model}", res))
+    print_table(header, lines, right={3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
     data_sizes = sorted({(r[0], r[1], r[4]["data_mib"]) for r in rows})
     print("# data: " + "; ".join(f"{lab} {dt} {mib:.0f} MiB" for lab, dt, mib in data_sizes))
-    for note in notes:
+    for note in filter(None, notes):
         print("# note: " + note)
-    print(f"# load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"total wall time {time.perf_counter() - wall0:.0f} s")
+    print_footer(wall0)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,28 @@ def gaussian_log_likelihood(X: np.ndarray, mean: np.ndarray, covariance: np.ndar
     log_det = 2.0 * np.log(np.diag(factor)).sum()
     d = X.shape[1]
     return float(np.mean(-0.5 * (d * np.log(2 * np.pi) + log_det + (whitened**2).sum(axis=0))))
+
+
+def bernoulli_mixture_data(n_samples: int, weights: np.ndarray, probabilities: np.ndarray, *,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Binary rows from a Bernoulli mixture, and their components."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(len(weights), size=n_samples, p=weights)
+    return (rng.random((n_samples, probabilities.shape[1])) < probabilities[labels]).astype(np.float64), labels
+
+
+def poisson_mixture_data(n_samples: int, weights: np.ndarray, rates: np.ndarray, *,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Count rows from a Poisson mixture, and their components."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(len(weights), size=n_samples, p=weights)
+    return rng.poisson(rates[labels]).astype(np.float64), labels
+
+
+def match_components(estimated_means: np.ndarray, true_means: np.ndarray) -> np.ndarray:
+    """The permutation p with estimated component p[k] closest to true component k (smallest total distance)."""
+    from itertools import permutations
+
+    n = true_means.shape[0]
+    return np.array(min(permutations(range(n)),
+                        key=lambda p: sum(np.abs(estimated_means[p[k]] - true_means[k]).sum() for k in range(n))))

@@ -1,20 +1,12 @@
-// Gaussian mixtures: EM, initialisation (k-means, k-means++, random responsibilities), scoring.
+// Gaussian mixtures: EM, initialisation (from k-means labels or random responsibilities), scoring.
 #include <string>
 
 #include "common.hpp"
 #include "entrosum/gaussian_mixture.hpp"
-#include "entrosum/kmeans.hpp"
-#include "entrosum/random.hpp"
 
 namespace entrosum::bindings {
 
 namespace {
-
-template <typename T>
-DataRef<T> as_data(const CArray<T>& array) {
-  if (array.ndim() != 2) throw py::value_error("expected a 2-D array");
-  return Eigen::Map<const RowMatrix<T>>(array.data(), array.shape(0), array.shape(1));
-}
 
 CovarianceType parse_covariance_type(const std::string& name) {
   if (name == "full") return CovarianceType::full;
@@ -44,28 +36,6 @@ py::dict params_to_dict(const GaussianMixtureParams& p) {
   return out;
 }
 
-/// Initial responsibilities that are uniform random numbers per row, from (seed, row) alone so they do
-/// not depend on the chunking or the threads.
-ResponsibilitySource random_responsibilities(std::uint64_t seed) {
-  return [seed](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
-    for (Index n = begin; n < end; ++n) {
-      Random random(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(n + 1)));
-      for (Index k = 0; k < resp.cols(); ++k) resp(n - begin, k) = random.uniform();
-      resp.row(n - begin) /= resp.row(n - begin).sum();
-    }
-  };
-}
-
-/// One-hot responsibilities from labels; a label of −1 gives a row no responsibility at all.
-ResponsibilitySource label_responsibilities(const py::array_t<int, py::array::c_style>& labels) {
-  const int* data = labels.data();
-  return [data](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
-    resp.setZero();
-    for (Index n = begin; n < end; ++n)
-      if (data[n] >= 0) resp(n - begin, data[n]) = 1.0;
-  };
-}
-
 template <typename T>
 void bind_for(py::module_& m) {
   m.def(
@@ -84,10 +54,7 @@ void bind_for(py::module_& m) {
         const GaussianMixtureFit fit =
             run_without_gil([&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
         py::dict out = params_to_dict(fit.params);
-        out["history"] = history_to_dict(fit.monitor.history());
-        out["stop_reason"] = to_string(fit.monitor.stop_reason());
-        out["converged"] = fit.monitor.converged();
-        out["setup_time"] = fit.monitor.setup_seconds();
+        add_monitor(out, fit.monitor);
         return out;
       },
       py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("weights"), py::arg("means"),
@@ -97,13 +64,13 @@ void bind_for(py::module_& m) {
 
   m.def(
       "gmm_init_from_labels",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::array_t<int, py::array::c_style>& labels,
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels,
          Index n_components, const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
-        if (labels.size() != view.rows()) throw py::value_error("labels must have one entry per row");
+        check_labels(labels, view.rows(), n_components);
         const Execution execution = make_execution(n_threads, chunk_size);
         const CovarianceType covariance_type = parse_covariance_type(type);
-        const ResponsibilitySource source = label_responsibilities(labels);
+        const ResponsibilitySource source = label_responsibilities(labels.data());
         return params_to_dict(run_without_gil([&] {
           return gaussian_mixture_from_responsibilities<T>(view, sample_weight, source, n_components, covariance_type,
                                                            reg_covar, execution);
@@ -145,34 +112,6 @@ void bind_for(py::module_& m) {
       py::arg("data"), py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precision_cholesky"),
       py::arg("with_responsibilities"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
       "(log p(x_n), responsibilities or None).");
-
-  m.def(
-      "kmeans",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed, int max_iter,
-         int n_threads, Index chunk_size) {
-        const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size);
-        const KMeansResult result =
-            run_without_gil([&] { return kmeans<T>(view, sample_weight, n_clusters, seed, max_iter, execution); });
-        py::array_t<int> labels(static_cast<py::ssize_t>(result.labels.size()));
-        std::copy(result.labels.begin(), result.labels.end(), labels.mutable_data());
-        return py::make_tuple(result.centroids, labels, result.inertia, result.n_iter);
-      },
-      py::arg("data"), py::arg("sample_weight"), py::arg("n_clusters"), py::arg("seed"), py::arg("max_iter") = 100,
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "k-means: (centroids, labels, inertia, n_iter).");
-
-  m.def(
-      "kmeans_plusplus",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed,
-         int n_threads) {
-        const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, 0);
-        const std::vector<Index> chosen =
-            run_without_gil([&] { return kmeans_plusplus<T>(view, sample_weight, n_clusters, seed, execution); });
-        return py::array_t<Index>(static_cast<py::ssize_t>(chosen.size()), chosen.data());
-      },
-      py::arg("data"), py::arg("sample_weight"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads") = 1,
-      "Row indices chosen by k-means++ seeding.");
 }
 
 }  // namespace

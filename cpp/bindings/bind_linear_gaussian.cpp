@@ -8,12 +8,6 @@ namespace entrosum::bindings {
 
 namespace {
 
-template <typename T>
-DataRef<T> as_data(const CArray<T>& array) {
-  if (array.ndim() != 2) throw py::value_error("expected a 2-D array");
-  return Eigen::Map<const RowMatrix<T>>(array.data(), array.shape(0), array.shape(1));
-}
-
 NoiseModel parse_noise(const std::string& noise) {
   if (noise == "isotropic") return NoiseModel::isotropic;
   if (noise == "diagonal") return NoiseModel::diagonal;
@@ -30,10 +24,7 @@ py::dict fit_to_dict(const LinearGaussianFit& fit) {
   out["mean"] = fit.params.mean;
   out["components"] = fit.params.components;
   out["noise_variance"] = fit.params.noise_variance;
-  out["history"] = history_to_dict(fit.monitor.history());
-  out["stop_reason"] = to_string(fit.monitor.stop_reason());
-  out["converged"] = fit.monitor.converged();
-  out["setup_time"] = fit.monitor.setup_seconds();
+  add_monitor(out, fit.monitor);
   return out;
 }
 

@@ -46,6 +46,13 @@ py::dict record_to_dict(const IterationRecord& r) {
   return out;
 }
 
+void add_monitor(py::dict& out, const ConvergenceMonitor& monitor) {
+  out["history"] = history_to_dict(monitor.history());
+  out["stop_reason"] = to_string(monitor.stop_reason());
+  out["converged"] = monitor.converged();
+  out["setup_time"] = monitor.setup_seconds();
+}
+
 IterationCallback wrap_callback(const py::object& callback) {
   if (callback.is_none()) return {};
   return [callback](const IterationRecord& record) {

@@ -7,8 +7,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "entrosum/execution.hpp"
 #include "entrosum/monitor.hpp"
+#include "entrosum/types.hpp"
 
 namespace entrosum::bindings {
 
@@ -17,6 +20,26 @@ namespace py = pybind11;
 /// A C-contiguous numpy array of T; pybind11 maps it onto DataRef<T> without a copy.
 template <typename T>
 using CArray = py::array_t<T, py::array::c_style>;
+
+/// The (n_samples, n_features) view of a 2-D C-contiguous array, without a copy.
+template <typename T>
+DataRef<T> as_data(const CArray<T>& array) {
+  if (array.ndim() != 2) throw py::value_error("expected a 2-D array");
+  return Eigen::Map<const RowMatrix<T>>(array.data(), array.shape(0), array.shape(1));
+}
+
+/// Integer labels, one per row, each in [−1, n_components) (−1: no component).
+using LabelArray = py::array_t<int, py::array::c_style>;
+
+/// Checks labels before a ResponsibilitySource reads them.
+inline void check_labels(const LabelArray& labels, Index n_rows, Index n_components) {
+  if (labels.ndim() != 1 || labels.size() != n_rows) throw py::value_error("labels must have one entry per row");
+  const int* values = labels.data();
+  for (Index n = 0; n < n_rows; ++n)
+    if (values[n] < -1 || values[n] >= n_components)
+      throw py::value_error("labels must lie in [-1, n_components); row " + std::to_string(n) + " holds " +
+                            std::to_string(values[n]));
+}
 
 /// Execution options whose interruption check polls Python's signal handlers. The check runs on the
 /// thread that called into C++ (Python's main thread), between waves of blocks, with the GIL taken
@@ -37,6 +60,9 @@ py::dict history_to_dict(const std::vector<IterationRecord>& history);
 
 /// One record as a dict of floats (for per-iteration callbacks).
 py::dict record_to_dict(const IterationRecord& record);
+
+/// Adds a finished fit's monitor to `out`: history, stop_reason, converged, setup_time.
+void add_monitor(py::dict& out, const ConvergenceMonitor& monitor);
 
 /// Wraps a Python callable as an IterationCallback run with the GIL held; if it raises, its error is
 /// kept set and the fit stops through Interrupted.

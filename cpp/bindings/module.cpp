@@ -8,7 +8,9 @@ void bind_data(py::module_& m);
 void bind_entropy(py::module_& m);
 void bind_monitor(py::module_& m);
 void bind_linear_gaussian(py::module_& m);
+void bind_kmeans(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
+void bind_discrete_mixture(py::module_& m);
 }  // namespace entrosum::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -20,5 +22,7 @@ PYBIND11_MODULE(_core, m) {
   entrosum::bindings::bind_entropy(m);
   entrosum::bindings::bind_monitor(m);
   entrosum::bindings::bind_linear_gaussian(m);
+  entrosum::bindings::bind_kmeans(m);
   entrosum::bindings::bind_gaussian_mixture(m);
+  entrosum::bindings::bind_discrete_mixture(m);
 }

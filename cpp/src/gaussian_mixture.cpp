@@ -17,8 +17,6 @@ namespace entrosum {
 namespace {
 
 constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
-/// scikit-learn adds this to every N_k so that an empty component does not divide by zero.
-constexpr double kCountGuard = 10.0 * std::numeric_limits<double>::epsilon();
 
 using ColMatrixD = Eigen::MatrixXd;
 
@@ -287,11 +285,6 @@ Index feature_block_rows(Index n_features) {
   return std::max<Index>(16, (Index(1) << 20) / (n_features * static_cast<Index>(sizeof(T))));
 }
 
-template <typename T>
-Eigen::VectorXd weights_of(const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index begin, Index end) {
-  return sample_weight.size() ? Eigen::VectorXd(sample_weight.segment(begin, end - begin)) : Eigen::VectorXd();
-}
-
 /// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
 Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
   return (p.means.transpose() * p.weights) / p.weights.sum();
@@ -482,7 +475,7 @@ GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixture
   e.stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return GaussianMixtureStats(params.covariance_type, K, D); },
       [&](Index begin, Index end, GaussianMixtureStats& into) {
-        accumulate_gaussian_mixture<T>(data_.middleRows(begin, end - begin), weights_of<T>(sample_weight_, begin, end),
+        accumulate_gaussian_mixture<T>(data_.middleRows(begin, end - begin), chunk_weights(sample_weight_, begin, end),
                                        params, e.shift, into);
       });
   return e;
@@ -513,12 +506,8 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
     return reduce_rows(
         data.rows(), chunk_size, execution, [&] { return GaussianMixtureStats(pass_type, K, D); },
         [&](Index begin, Index end, GaussianMixtureStats& into) {
-          RowMatrix<double> resp(end - begin, K);
-          source(begin, end, resp);
-          const Eigen::VectorXd weights = weights_of<T>(sample_weight, begin, end);
-          if (weights.size()) resp.array().colwise() *= weights.array();
-          into.totals.count += weights.size() ? weights.sum() : static_cast<double>(end - begin);
-          into.totals.resp_sum += resp.colwise().sum().transpose();
+          const RowMatrix<double> resp =
+              weighted_source_responsibilities(source, sample_weight, begin, end, K, into.totals);
           if (promote_to_double<T>(pass_type)) {
             const RowMatrix<double> x =
                 data.middleRows(begin, end - begin).template cast<double>().rowwise() - e.shift.transpose();
@@ -546,20 +535,10 @@ template <typename T>
 Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
                                        RowMatrix<double>* resp, const Execution& execution) {
   const Eigen::VectorXd shift = shift_of(params);
-  Eigen::VectorXd log_likelihood(data.rows());
-  if (resp) resp->resize(data.rows(), params.n_components());
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
-  for_each_chunk(data.rows(), chunk_size, execution, [&](Index begin, Index end) {
-    const RowMatrix<double> log_joint =
-        gaussian_mixture_log_joint<T>(data.middleRows(begin, end - begin), params, shift).template cast<double>();
-    for (Index n = 0; n < log_joint.rows(); ++n) {
-      const double largest = log_joint.row(n).maxCoeff();
-      const double log_norm = largest + std::log((log_joint.row(n).array() - largest).exp().sum());
-      log_likelihood(begin + n) = log_norm;
-      if (resp) resp->row(begin + n) = (log_joint.row(n).array() - log_norm).exp();
-    }
+  return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
+    return gaussian_mixture_log_joint<T>(data.middleRows(begin, end - begin), params, shift);
   });
-  return log_likelihood;
 }
 
 #define ENTROSUM_INSTANTIATE(T)                                                                                      \

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "entrosum/entropy.hpp"
+#include "entrosum/random.hpp"
 
 namespace entrosum {
 
@@ -53,6 +54,36 @@ ElboTerms mixture_elbo_terms(const MixtureTotals& totals, const Eigen::VectorXd&
   terms.prior_entropy = entropy::categorical(weights);
   terms.observable_entropy = observable_entropy_per_sample;
   return terms;
+}
+
+ResponsibilitySource random_responsibilities(std::uint64_t seed) {
+  return [seed](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
+    for (Index n = begin; n < end; ++n) {
+      Random random(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(n + 1)));
+      for (Index k = 0; k < resp.cols(); ++k) resp(n - begin, k) = random.uniform();
+      resp.row(n - begin) /= resp.row(n - begin).sum();
+    }
+  };
+}
+
+ResponsibilitySource label_responsibilities(const int* labels) {
+  return [labels](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
+    resp.setZero();
+    for (Index n = begin; n < end; ++n)
+      if (labels[n] >= 0) resp(n - begin, labels[n]) = 1.0;
+  };
+}
+
+RowMatrix<double> weighted_source_responsibilities(const ResponsibilitySource& source,
+                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                   Index begin, Index end, Index n_components, MixtureTotals& totals) {
+  RowMatrix<double> resp(end - begin, n_components);  // (n, K) w_n r_nk
+  source(begin, end, resp);
+  const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+  if (weights.size()) resp.array().colwise() *= weights.array();
+  totals.count += weights.size() ? weights.sum() : static_cast<double>(end - begin);
+  totals.resp_sum += resp.colwise().sum().transpose();
+  return resp;
 }
 
 template void normalise_log_joint<float>(Eigen::Ref<RowMatrix<float>>, const Eigen::Ref<const Eigen::VectorXd>&,

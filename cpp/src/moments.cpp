@@ -1,8 +1,6 @@
 #include "entrosum/moments.hpp"
 
-#include <atomic>
 #include <type_traits>
-#include <limits>
 
 namespace entrosum {
 
@@ -109,20 +107,7 @@ Moments compute_moments(const DataRef<T>& data, bool full, const Execution& exec
 
 template <typename T>
 Index first_nonfinite_row(const DataRef<T>& data, const Execution& execution) {
-  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
-  std::atomic<Index> first(std::numeric_limits<Index>::max());
-  for_each_chunk(data.rows(), chunk_size, execution, [&](Index begin, Index end) {
-    for (Index row = begin; row < end; ++row) {
-      if (!data.row(row).allFinite()) {
-        Index seen = first.load();
-        while (row < seen && !first.compare_exchange_weak(seen, row)) {
-        }
-        return;
-      }
-    }
-  });
-  const Index row = first.load();
-  return row == std::numeric_limits<Index>::max() ? -1 : row;
+  return first_row_where(data, execution, [](const auto& row) { return !row.allFinite(); });
 }
 
 template class MomentsAccumulator<float>;

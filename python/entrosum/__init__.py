@@ -2,18 +2,22 @@
 entropies (posterior entropy − prior entropy − expected observable entropy)."""
 
 from ._core import NumericalError, __version__
+from .bernoulli_mixture import BernoulliMixture
 from .exceptions import ConvergenceWarning, NotFittedError
 from .gaussian_mixture import GaussianMixture
 from .linear_gaussian import PPCA, FactorAnalysis
 from .monitor import ConvergenceMonitor
+from .poisson_mixture import PoissonMixture
 
 __all__ = [
     "PPCA",
+    "BernoulliMixture",
     "ConvergenceMonitor",
     "ConvergenceWarning",
     "FactorAnalysis",
     "GaussianMixture",
     "NotFittedError",
     "NumericalError",
+    "PoissonMixture",
     "__version__",
 ]

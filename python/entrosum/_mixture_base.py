@@ -3,6 +3,7 @@ scores, information criteria and sampling, following ``sklearn.mixture.GaussianM
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -53,15 +54,38 @@ class BaseMixture(BaseEstimator):
     _name_of_components = "components"
 
     # -- to be provided by each family -------------------------------------------------------------
-    def _validate_data_values(self, X: np.ndarray) -> None:
-        """Family-specific checks of the data (binary, counts, ...)."""
+    #: Advice appended to the error raised when a fit fails numerically.
+    _numerical_advice = "Use fewer components or check the data."
+
+    def _validate_data_values(self, X: np.ndarray, n_threads: int) -> None:
+        """Family-specific checks of the data values (binary, counts, ...)."""
 
     def _check_family_settings(self, X: np.ndarray) -> None:
-        """Family-specific settings (covariance type, user-given initial parameters)."""
+        """Family-specific settings (covariance type, pseudo-counts, further initial parameters)."""
 
-    def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
-                        chunk_size: int) -> dict:
+    def _check_means_init(self, means: np.ndarray) -> None:
+        """Family-specific range of ``means_init`` (shape and finiteness are checked already)."""
+
+    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_threads: int,
+                          chunk_size: int) -> dict:
+        """Parameters from one-hot responsibilities (label -1: none), as the family's M-step makes them."""
         raise NotImplementedError
+
+    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, n_threads: int, chunk_size: int) -> dict:
+        """Parameters from uniform random responsibilities drawn from ``seed``."""
+        raise NotImplementedError
+
+    def _init_given(self) -> bool:
+        """Whether the user-given initial parameters are complete, so no pass over the data is needed."""
+        return self.weights_init is not None and self.means_init is not None
+
+    def _apply_initial_values(self, params: dict) -> dict:
+        """Replace initial parameters by the user-given ones."""
+        if self.weights_init is not None:
+            params["weights"] = np.asarray(self.weights_init, dtype=np.float64)
+        if self.means_init is not None:
+            params["means"] = np.asarray(self.means_init, dtype=np.float64)
+        return params
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 n_threads: int, chunk_size: int) -> dict:
@@ -86,8 +110,51 @@ class BaseMixture(BaseEstimator):
     # -- shared -----------------------------------------------------------------------------------
     def _check_data(self, X: Any, n_threads: int, **kwargs: Any) -> np.ndarray:
         X = check_data(X, n_threads=n_threads, **kwargs)
-        self._validate_data_values(X)
+        self._validate_data_values(X, n_threads)
         return X
+
+    def _check_initial_values(self, X: np.ndarray) -> None:
+        K, D = self.n_components, X.shape[1]
+        if self.weights_init is not None:
+            weights = np.asarray(self.weights_init, dtype=np.float64)
+            if weights.shape != (K,):
+                raise ValueError(f"weights_init must have shape ({K},), got {weights.shape}.")
+            if np.any(weights < 0) or np.any(weights > 1) or not np.isclose(weights.sum(), 1.0):
+                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {weights.sum():.6g}.")
+        if self.means_init is not None:
+            means = np.asarray(self.means_init, dtype=np.float64)
+            if means.shape != (K, D):
+                raise ValueError(
+                    f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
+            if not np.all(np.isfinite(means)):
+                raise ValueError("means_init contains NaN or infinity.")
+            self._check_means_init(means)
+
+    def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
+                        chunk_size: int) -> dict:
+        """Initial parameters from ``init_params`` (scikit-learn's meanings), then the user-given values.
+
+        'kmeans': one-hot on k-means labels; 'k-means++': one-hot on the k-means++ seeds only;
+        'random': uniform random responsibilities; 'random_from_data': one-hot on random rows.
+        """
+        K = self.n_components
+        seed = int(rng.integers(2**63))
+        if self._init_given():
+            params: dict = {}  # everything is given: no pass over the data
+        elif self.init_params == "kmeans":
+            labels = _core.kmeans(X, weights, K, seed, 100, n_threads, chunk_size)[1]
+            params = self._init_from_labels(X, weights, labels, n_threads, chunk_size)
+        elif self.init_params == "random":
+            params = self._init_random(X, weights, seed, n_threads, chunk_size)
+        else:
+            if self.init_params == "k-means++":
+                chosen = _core.kmeans_plusplus(X, weights, K, seed, n_threads)
+            else:
+                chosen = rng.choice(X.shape[0], size=K, replace=False)
+            labels = np.full(X.shape[0], -1, dtype=np.intc)
+            labels[chosen] = np.arange(K, dtype=np.intc)
+            params = self._init_from_labels(X, weights, labels, n_threads, chunk_size)
+        return self._apply_initial_values(params)
 
     def _check_settings(self, X: np.ndarray) -> None:
         n_components = check_int(self.n_components, "n_components", minimum=1)
@@ -101,6 +168,7 @@ class BaseMixture(BaseEstimator):
         check_int(self.verbose, "verbose", minimum=0)
         check_choice(self.init_params, "init_params", INIT_PARAMS)
         check_random_state(self.random_state)
+        self._check_initial_values(X)
         self._check_family_settings(X)
 
     def _stop_options(self) -> Any:
@@ -135,15 +203,17 @@ class BaseMixture(BaseEstimator):
             monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
                                          verbose=self.verbose, model=type(self).__name__)
             try:
+                started = time.perf_counter()
                 initial = (self._current_params() if warm
                            else self._initial_params(X, weights, rng, n_threads, chunk_size))
+                setup_time = time.perf_counter() - started  # the initialising passes (k-means, first M-step)
                 result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
             except _core.NumericalError as error:
                 raise ValueError(
-                    f"{type(self).__name__} could not be fitted: {error}. Use fewer components, another "
-                    "initialisation, a larger reg_covar, or scale the data."
+                    f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
                 ) from error
-            monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
+            monitor._finish(result["history"], result["stop_reason"], result["converged"],
+                            result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
         result, monitor = best

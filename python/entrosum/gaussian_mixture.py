@@ -85,6 +85,8 @@ class GaussianMixture(BaseMixture):
         ELBO, entropy sum, its terms and the gap per iteration, and the same after each M-step.
     """
 
+    _numerical_advice = "Use fewer components, another initialisation, a larger reg_covar, or scale the data."
+
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full", tol: float | None = 1e-3,
                  gap_tol: float | None = None, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
                  init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
@@ -112,19 +114,6 @@ class GaussianMixture(BaseMixture):
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         check_tolerance(self.reg_covar, "reg_covar", allow_none=False)
         K, D = self.n_components, X.shape[1]
-        if self.weights_init is not None:
-            weights = np.asarray(self.weights_init, dtype=np.float64)
-            if weights.shape != (K,):
-                raise ValueError(f"weights_init must have shape ({K},), got {weights.shape}.")
-            if np.any(weights < 0) or np.any(weights > 1) or not np.isclose(weights.sum(), 1.0):
-                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {weights.sum():.6g}.")
-        if self.means_init is not None:
-            means = np.asarray(self.means_init, dtype=np.float64)
-            if means.shape != (K, D):
-                raise ValueError(
-                    f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
-            if not np.all(np.isfinite(means)):
-                raise ValueError("means_init contains NaN or infinity.")
         if self.precisions_init is not None:
             shape = _expected_shape(self.covariance_type, K, D)
             precisions = np.asarray(self.precisions_init, dtype=np.float64)
@@ -133,32 +122,24 @@ class GaussianMixture(BaseMixture):
                                  f"'{self.covariance_type}', got {precisions.shape}.")
 
     # -- initialisation ---------------------------------------------------------------------------
-    def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
-                        chunk_size: int) -> dict:
-        K, kind = self.n_components, self.covariance_type
-        seed = int(rng.integers(2**63))
-        if self.weights_init is not None and self.means_init is not None and self.precisions_init is not None:
-            params = {}  # everything is given: no pass over the data
-        elif self.init_params == "kmeans":
-            labels = _core.kmeans(X, weights, K, seed, 100, n_threads, chunk_size)[1]
-            params = _core.gmm_init_from_labels(X, weights, labels, K, kind, self.reg_covar, n_threads, chunk_size)
-        elif self.init_params == "random":
-            params = _core.gmm_init_random(X, weights, seed, K, kind, self.reg_covar, n_threads, chunk_size)
-        else:
-            if self.init_params == "k-means++":
-                chosen = _core.kmeans_plusplus(X, weights, K, seed, n_threads)
-            else:
-                chosen = rng.choice(X.shape[0], size=K, replace=False)
-            labels = np.full(X.shape[0], -1, dtype=np.intc)
-            labels[chosen] = np.arange(K, dtype=np.intc)
-            params = _core.gmm_init_from_labels(X, weights, labels, K, kind, self.reg_covar, n_threads, chunk_size)
-        if self.weights_init is not None:
-            params["weights"] = np.asarray(self.weights_init, dtype=np.float64)
-        if self.means_init is not None:
-            params["means"] = np.asarray(self.means_init, dtype=np.float64)
+    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_threads: int,
+                          chunk_size: int) -> dict:
+        return _core.gmm_init_from_labels(X, weights, labels, self.n_components, self.covariance_type,
+                                          self.reg_covar, n_threads, chunk_size)
+
+    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, n_threads: int, chunk_size: int) -> dict:
+        return _core.gmm_init_random(X, weights, seed, self.n_components, self.covariance_type, self.reg_covar,
+                                     n_threads, chunk_size)
+
+    def _init_given(self) -> bool:
+        return super()._init_given() and self.precisions_init is not None
+
+    def _apply_initial_values(self, params: dict) -> dict:
+        params = super()._apply_initial_values(params)
         if self.precisions_init is not None:
             params["precision_cholesky"] = self._cholesky_of_precisions(np.asarray(self.precisions_init, np.float64))
-            params["covariances"] = _core.gmm_covariances(kind, params["means"], params["precision_cholesky"])
+            params["covariances"] = _core.gmm_covariances(self.covariance_type, params["means"],
+                                                          params["precision_cholesky"])
         return params
 
     def _cholesky_of_precisions(self, precisions: np.ndarray) -> np.ndarray:

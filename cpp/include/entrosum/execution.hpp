@@ -5,9 +5,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -129,6 +131,26 @@ void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, 
       process(begin, std::min(n_rows, begin + chunk_size));
     });
   }
+}
+
+/// Index of the first row of `data` for which `is_bad(row)` holds, or −1 (validation scans: finite, binary,
+/// counts). Chunks are scanned on threads; each stops at its first bad row and the smallest index wins.
+template <typename T, typename IsBad>
+Index first_row_where(const DataRef<T>& data, const Execution& execution, const IsBad& is_bad) {
+  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+  std::atomic<Index> first(std::numeric_limits<Index>::max());
+  for_each_chunk(data.rows(), chunk_size, execution, [&](Index begin, Index end) {
+    for (Index row = begin; row < end; ++row) {
+      if (is_bad(data.row(row))) {
+        Index seen = first.load();
+        while (row < seen && !first.compare_exchange_weak(seen, row)) {
+        }
+        return;
+      }
+    }
+  });
+  const Index row = first.load();
+  return row == std::numeric_limits<Index>::max() ? -1 : row;
 }
 
 }  // namespace entrosum

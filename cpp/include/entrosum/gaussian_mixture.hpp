@@ -7,8 +7,6 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <functional>
-#include <vector>
 
 #include "entrosum/execution.hpp"
 #include "entrosum/mixture.hpp"
@@ -124,9 +122,6 @@ template <typename T>
 GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                         const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
                                         const IterationCallback& on_iteration = {});
-
-/// Fills rows [begin, end) of a (n, K) block with initial responsibilities (they need not sum to 1).
-using ResponsibilitySource = std::function<void(Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp)>;
 
 /// Parameters from given responsibilities, as an M-step would make them (initialisation): two passes,
 /// the means first, then the second moments about them.

@@ -1,0 +1,238 @@
+"""Plumbing shared by the benchmark scripts in ``bench/`` (not a benchmark itself).
+
+- Every fit runs in a fresh subprocess: the script re-invokes itself with a hidden ``--worker`` JSON
+  argument (:func:`add_worker_option`, :func:`run_as_worker`, :func:`run_worker`), and the worker prints
+  one JSON line as the last line of its stdout.
+- :func:`measure` times one call and measures its peak resident memory beyond what the process held
+  right before it (VmHWM / VmRSS from ``/proc/self/status``, with the peak reset through
+  ``/proc/self/clear_refs``).
+- :func:`fill_in_chunks` generates a data set chunk by chunk in float64 straight into a preallocated
+  array of the target dtype, so every worker process sees identical data at little extra memory.
+- :func:`print_machine_header` prints the machine, versions, numpy GEMM peak and thread pools;
+  :func:`print_table` and :func:`print_footer` the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+
+
+def fill_in_chunks(n_samples: int, n_features: int, dtype: str,
+                   make_chunk: Callable[[int], np.ndarray]) -> np.ndarray:
+    """An (n_samples, n_features) array of ``dtype`` filled by ``make_chunk(n)`` in ~8 MiB float64 chunks.
+
+    ``make_chunk(n)`` returns the next n rows in float64 (drawing from the caller's seeded generator), so
+    the data depend only on the seed, and the float64 temporaries stay small next to the data.
+    """
+    X = np.empty((n_samples, n_features), dtype=dtype)
+    rows = max(1, (1 << 20) // n_features)
+    for start in range(0, n_samples, rows):
+        n = min(rows, n_samples - start)
+        X[start:start + n] = make_chunk(n)  # cast to the target dtype on assignment
+    return X
+
+
+# ----------------------------------------------------------------------------------------------
+# Memory and timing of one call
+# ----------------------------------------------------------------------------------------------
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(call: Callable[[], Any]) -> tuple[Any, dict]:
+    """Run ``call()``; return its result and {'time', 'mem_extra_mib', 'hwm_reset', 'hwm_slack_mib'}.
+
+    'time' is the wall time of the call (time.perf_counter). 'mem_extra_mib' is its peak memory beyond
+    what the process held before it = VmHWM after the call minus VmRSS right before it. VmHWM (the
+    kernel's ru_maxrss) is the process's all-time peak RSS, so by itself it would still hold the peak of
+    data generation (or of an earlier repeat). On Linux >= 4.0 it can be reset to the current RSS
+    (clear_refs '5'), which makes the difference exact. Where that is unavailable ('hwm_reset' False),
+    a call whose peak stays below the earlier peak is understated by at most VmHWM - VmRSS before the
+    call ('hwm_slack_mib'), which chunked data generation keeps small. Freed memory that the allocator
+    keeps mapped is not counted again by a later call in the same process, hence one fresh process per
+    fit (:func:`run_worker`).
+    """
+    gc.collect()
+    reset = _reset_peak()
+    rss_before = _status_kib("VmRSS")
+    hwm_slack = _status_kib("VmHWM") - rss_before
+    t0 = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - t0
+    extra = (_status_kib("VmHWM") - rss_before) / 1024.0
+    return result, {"time": seconds, "mem_extra_mib": extra, "hwm_reset": reset,
+                    "hwm_slack_mib": hwm_slack / 1024.0}
+
+
+def memory_note(prefix: str, result: dict) -> str | None:
+    """A note for the report when the peak could not be reset (see :func:`measure`), else None."""
+    if result["hwm_reset"]:
+        return None
+    return (f"{prefix}: VmHWM reset unavailable; memory may be understated by up to "
+            f"{result['hwm_slack_mib']:.1f} MiB")
+
+
+# ----------------------------------------------------------------------------------------------
+# Fresh-process workers
+# ----------------------------------------------------------------------------------------------
+
+def add_worker_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def run_as_worker(args: argparse.Namespace, worker: Callable[[dict], dict]) -> bool:
+    """In a worker process (``--worker SPEC``), run ``worker(spec)``, print its JSON result, return True."""
+    if not args.worker:
+        return False
+    print(json.dumps(worker(json.loads(args.worker))))
+    return True
+
+
+def run_worker(script: str, spec: dict) -> dict:
+    """Run ``script --worker SPEC`` in a fresh Python process and return its JSON result."""
+    proc = subprocess.run([sys.executable, os.path.abspath(script), "--worker", json.dumps(spec)],
+                          stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({proc.returncode}) for {spec}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def blas_threads() -> list[int]:
+    """Thread counts of the BLAS libraries loaded in this process (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def log(wall0: float, message: str) -> None:
+    """A progress line on stderr, stamped with the seconds since ``wall0``."""
+    print(f"[{time.perf_counter() - wall0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Machine header
+# ----------------------------------------------------------------------------------------------
+
+def entrosum_build() -> str:
+    """Modification time of the installed entrosum extension, to detect a reinstall during a run."""
+    import entrosum._core as core
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(core.__file__)))
+
+
+def build_note(prefix: str, result: dict, build: str) -> str | None:
+    """A note when a worker ran on another entrosum extension than the header's, else None."""
+    if result.get("entrosum_build") in (None, build):
+        return None
+    return (f"{prefix}: ran on an entrosum extension built {result['entrosum_build']}, not {build} "
+            f"(reinstalled during the run)")
+
+
+def gemm_gflops(dtype, n: int = 2000, repeat: int = 5) -> float:
+    """numpy's best n x n matrix-multiply rate in GFLOP/s (2 n³ flops), with its default BLAS threads."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def print_machine_header(title: str, quick: bool, peers: Sequence[tuple[str, str]] = ()) -> dict[str, float]:
+    """Print the machine lines of a benchmark header; return numpy's GEMM GFLOP/s per dtype name.
+
+    Import the peer libraries before calling, so that threadpoolctl lists their thread pools too.
+    ``peers`` are extra (name, version) pairs for the versions line.
+    """
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    import entrosum
+    from entrosum._validation import resolve_n_jobs
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"# {title}{'   [--quick: N/10]' if quick else ''}")
+    print(f"# python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
+          + "".join(f"{name} {version}, " for name, version in peers)
+          + f"entrosum {getattr(entrosum, '__version__', '?')} (extension built {entrosum_build()})")
+    print(f"# CPU: {cpu_model()}, {os.cpu_count()} logical cores, {cores} usable; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    gflops = {"float64": gemm_gflops(np.float64), "float32": gemm_gflops(np.float32)}
+    print(f"# numpy GEMM 2000x2000: float64 {gflops['float64']:.1f} GFLOP/s, "
+          f"float32 {gflops['float32']:.1f} GFLOP/s")
+    # Sorted: threadpool_info's order follows Python's string hashing and changes from run to run.
+    for info in sorted(threadpool_info(), key=lambda info: (info["user_api"], info["filepath"])):
+        print(f"# threadpoolctl: {info['user_api']} {info['internal_api']} {info.get('version')} "
+              f"threads={info['num_threads']} layer={info.get('threading_layer', '-')} "
+              f"arch={info.get('architecture', '-')}")
+    print(f"# entrosum n_jobs=-1 -> {resolve_n_jobs(-1)} threads (own std::thread pool, single-threaded "
+          f"Eigen products); scikit-learn: numpy BLAS threads as above")
+    return gflops
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> None:
+    """Print an aligned text table between blank lines; columns in ``right`` are right-aligned."""
+    widths = [max(len(str(col)) for col in column) for column in zip(header, *rows)]
+
+    def fmt(cells):
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print()
+    print(fmt(header))
+    print(fmt(["-" * w for w in widths]))
+    for row in rows:
+        print(fmt(row))
+    print()
+
+
+def print_footer(wall0: float) -> None:
+    print(f"# load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"total wall time {time.perf_counter() - wall0:.0f} s")

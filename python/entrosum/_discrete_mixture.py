@@ -1,0 +1,83 @@
+"""What the Bernoulli and Poisson mixtures share (DESIGN.md §3): parameters (weights, means), the C++ calls
+of the shared discrete-mixture machinery, and the checks of data values and initial means."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _core
+from ._mixture_base import BaseMixture
+from .monitor import ConvergenceMonitor
+
+
+class DiscreteMixture(BaseMixture):
+    """A mixture of products of one-parameter families in their means (Bernoulli, Poisson).
+
+    Subclasses set ``_core_prefix`` (the C++ family), ``_first_bad_row`` (the C++ scan for data the
+    family cannot model) and the texts of their errors, and provide ``_settings`` and sampling.
+    """
+
+    #: Prefix of the family's functions in ``_core``, e.g. ``"bernoulli_mixture"``.
+    _core_prefix = ""
+    #: What the data must be, for the error message, e.g. ``"binary (every value 0 or 1)"``.
+    _data_requirement = ""
+
+    def _first_bad_row(self, X: np.ndarray, n_threads: int) -> int:
+        """Index of the first row the family cannot model, or -1."""
+        raise NotImplementedError
+
+    def _settings(self) -> Any:
+        """The family's M-step settings for ``_core``."""
+        raise NotImplementedError
+
+    def _core_function(self, name: str) -> Callable[..., Any]:
+        return getattr(_core, f"{self._core_prefix}_{name}")
+
+    # -- data -------------------------------------------------------------------------------------
+    def _validate_data_values(self, X: np.ndarray, n_threads: int) -> None:
+        row = self._first_bad_row(X, n_threads)
+        if row >= 0:
+            values = X[row]
+            bad = values[~self._allowed(values)]
+            raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds "
+                             f"{float(bad[0]):g}.")
+
+    @staticmethod
+    def _allowed(values: np.ndarray) -> np.ndarray:
+        """Which of a row's values the family can model (only used to name the offending value)."""
+        raise NotImplementedError
+
+    # -- initialisation ---------------------------------------------------------------------------
+    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_threads: int,
+                          chunk_size: int) -> dict:
+        return self._core_function("init_from_labels")(X, weights, labels, self.n_components, self._settings(),
+                                                       n_threads, chunk_size)
+
+    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, n_threads: int, chunk_size: int) -> dict:
+        return self._core_function("init_random")(X, weights, seed, self.n_components, self._settings(), n_threads,
+                                                  chunk_size)
+
+    # -- EM and results ---------------------------------------------------------------------------
+    def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
+                n_threads: int, chunk_size: int) -> dict:
+        callback = monitor._on_iteration if self.verbose else None
+        return self._core_function("fit")(X, weights, params["weights"], params["means"], self._settings(),
+                                          self._stop_options(), n_threads, chunk_size, callback)
+
+    def _current_params(self) -> dict:
+        return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64)}
+
+    def _set_params_attributes(self, result: dict, dtype: np.dtype) -> None:
+        self.weights_ = np.asarray(result["weights"]).astype(dtype)
+        self.means_ = np.ascontiguousarray(result["means"]).astype(dtype)
+
+    def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
+                    chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._core_function("score")(X, self.weights_.astype(np.float64), self.means_.astype(np.float64),
+                                            with_responsibilities, n_threads, chunk_size)
+
+    def _n_parameters(self) -> int:
+        K, D = self.means_.shape
+        return int(K * D + K - 1)
