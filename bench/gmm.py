@@ -50,8 +50,13 @@ float64 time, mlpack's time per iteration, and whether the goals are met:
 >= 8x faster per iteration than scikit-learn in float64; float32 >= 1.6x faster than entrosum's float64;
 memory beyond the data <= 0.25x the data size. Progress goes to stderr.
 
-Run time on a 2-core machine: --quick about 10 minutes (most of it mlpack full covariance); the full
-run about 70 minutes, of which mlpack's full covariance is about 25 (--no-mlpack to skip it).
+Run time on a 2-core machine shared with a compiler (load 3-5): --quick took 6 and 14 minutes in two
+runs; the full run is projected at 50 minutes to 1 h 45 min (10x the fit times; N enters linearly):
+mostly scikit-learn's full and tied covariances and mlpack's full covariance (about 12 min each at
+the lower load). --types diag,spherical or --no-mlpack shorten it. Under such load BLAS threads that
+spin-wait make scikit-learn's times vary several-fold from run to run (its float32 full covariance
+took 61 and 3 s per iteration in those two runs), and numpy's GEMM rate, hence %GEMM, moves too; a
+note says when the load exceeded the cores.
 """
 
 from __future__ import annotations
@@ -332,6 +337,7 @@ def main() -> None:
             kinds = [kind for kind in config_types if kind in types]
             for kind in kinds:
                 make_start(d, k, kind, seed, os.path.join(starts, f"{name}-{kind}.npz"))
+                log(wall0, f"{label} {kind}: start computed")
             for dtype in DTYPES:
                 for kind in kinds:
                     base = {"N": n, "D": d, "K": k, "dtype": dtype, "seed": seed, "type": kind, "iters": args.iters,
@@ -389,6 +395,11 @@ def main() -> None:
     print_table(header, lines, right=set(range(3, len(header) - 1)))
     data_sizes = sorted({(label, dtype, res["entrosum"]["data_mib"]) for label, dtype, _, _, res in rows})
     print("# data: " + "; ".join(f"{label} {dtype} {mib:.0f} MiB" for label, dtype, mib in data_sizes))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    loads = [run["loadavg"] for *_, res in rows for run in res.values()]
+    if loads and max(loads) > 1.5 * cores:
+        notes.append(f"1-minute load average up to {max(loads):.1f} on {cores} cores during the fits: the machine "
+                     f"was shared, times (scikit-learn's BLAS threads above all) are unreliable")
     if with_mlpack and args.iters == 1:
         notes.append("mlpack s/it needs --iters >= 2 (it is the difference between I iterations and 1)")
     for note in filter(None, notes):

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "entrosum/random.hpp"
 
@@ -25,17 +27,40 @@ Index draw(const Eigen::VectorXd& mass, Random& random) {
   return 0;
 }
 
+/// (squared distance to the assigned centroid, row): larger distance first, then the lower row.
+using FarRow = std::pair<double, Index>;
+bool farther(const FarRow& a, const FarRow& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); }
+
 struct LloydStats {
   Eigen::MatrixXd sums;    // (K, D) Σ w x over each cluster, relative to the shift
   Eigen::VectorXd counts;  // (K)
   double inertia = 0.0;
   Index changed = 0;
-  LloydStats(Index K, Index D) : sums(Eigen::MatrixXd::Zero(K, D)), counts(Eigen::VectorXd::Zero(K)) {}
+  /// The `keep` rows farthest from their centroids (a heap whose top is the nearest of them): the places
+  /// an empty cluster moves to. A well-defined set whatever the blocks, so results stay thread-independent.
+  std::vector<FarRow> farthest;
+  std::size_t keep;
+  LloydStats(Index K, Index D)
+      : sums(Eigen::MatrixXd::Zero(K, D)), counts(Eigen::VectorXd::Zero(K)), keep(static_cast<std::size_t>(K)) {}
+
+  void offer(double distance, Index row) {
+    const FarRow candidate{distance, row};
+    if (farthest.size() < keep) {
+      farthest.push_back(candidate);
+      std::push_heap(farthest.begin(), farthest.end(), farther);
+    } else if (farther(candidate, farthest.front())) {
+      std::pop_heap(farthest.begin(), farthest.end(), farther);
+      farthest.back() = candidate;
+      std::push_heap(farthest.begin(), farthest.end(), farther);
+    }
+  }
+
   LloydStats& operator+=(const LloydStats& o) {
     sums += o.sums;
     counts += o.counts;
     inertia += o.inertia;
     changed += o.changed;
+    for (const FarRow& row : o.farthest) offer(row.first, row.second);
     return *this;
   }
 };
@@ -103,14 +128,27 @@ KMeansResult kmeans(const DataRef<T>& data, const Eigen::Ref<const Eigen::Vector
             result.labels[static_cast<std::size_t>(n)] = static_cast<int>(best);
             into.sums.row(best) += w * x.row(i).template cast<double>();
             into.counts(best) += w;
-            into.inertia += w * (x.row(i).template cast<double>() - centred.row(best)).squaredNorm();
+            const double distance = (x.row(i).template cast<double>() - centred.row(best)).squaredNorm();
+            into.inertia += w * distance;
+            if (w > 0.0) into.offer(distance, n);
           }
         });
     result.inertia = stats.inertia;
     result.n_iter = iteration;
-    if (stats.changed == 0) break;  // assignments are stable: centroids are the means already
-    for (Index k = 0; k < K; ++k)
-      if (stats.counts(k) > 0.0) result.centroids.row(k) = stats.sums.row(k) / stats.counts(k) + shift;
+    std::vector<FarRow> farthest = stats.farthest;
+    std::sort(farthest.begin(), farthest.end(), farther);
+    std::size_t next_far = 0;
+    bool relocated = false;
+    for (Index k = 0; k < K; ++k) {
+      if (stats.counts(k) > 0.0) {
+        result.centroids.row(k) = stats.sums.row(k) / stats.counts(k) + shift;
+      } else if (next_far < farthest.size()) {
+        // An empty cluster moves to the sample farthest from its centroid (as scikit-learn's k-means does).
+        result.centroids.row(k) = data.row(farthest[next_far++].second).template cast<double>();
+        relocated = true;
+      }
+    }
+    if (stats.changed == 0 && !relocated) break;  // assignments are stable: centroids are the means already
   }
   return result;
 }
