@@ -145,6 +145,20 @@ def test_float32_with_a_large_offset(covariance_type):
     assert single.score(X) == pytest.approx(double.score(X), abs=1e-3)
 
 
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_float32_single_point_components_start_at_reg_covar(covariance_type):
+    # random_from_data starts each component from one row: its variance is exactly zero, and squares
+    # rounded in float32 must not make it negative; it starts at reg_covar, as in float64.
+    rng = np.random.default_rng(3)
+    X = (rng.normal(0.0, 3.0, (2000, 8)) + 10.0).astype(np.float32)
+    model = entrosum.GaussianMixture(16, covariance_type=covariance_type, init_params="random_from_data",
+                                     random_state=0, reg_covar=1e-6, max_iter=300).fit(X)
+    variances = model.covariances_ if covariance_type in ("diag", "spherical") else np.diagonal(
+        model.covariances_, axis1=-2, axis2=-1)
+    assert np.all(np.isfinite(variances)) and np.all(variances >= 1e-6 * (1 - 1e-6))
+    assert np.isfinite(model.lower_bound_) and model.converged_
+
+
 def test_fit_predict_equals_fit_then_predict(X):
     model = entrosum.GaussianMixture(3, random_state=0)
     labels = model.fit_predict(X)

@@ -42,7 +42,7 @@ inline void check_labels(const LabelArray& labels, Index n_rows, Index n_compone
 }
 
 /// Execution options whose interruption check polls Python's signal handlers. The check runs on the
-/// thread that called into C++ (Python's main thread), between waves of blocks, with the GIL taken
+/// thread that called into C++ (Python's main thread), before each block it takes, with the GIL taken
 /// only for that moment; a pending KeyboardInterrupt stays set and surfaces as the Python error.
 inline Execution make_execution(int n_threads, Index chunk_size) {
   Execution execution;

@@ -11,21 +11,11 @@
 #include "entrosum/em.hpp"
 #include "entrosum/entropy.hpp"
 #include "entrosum/errors.hpp"
+#include "gaussian_mixture_moments.hpp"
 
 namespace entrosum {
 
-namespace {
-
-constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
-
-using ColMatrixD = Eigen::MatrixXd;
-
-std::string component_error(Index k, const std::string& what) {
-  return "component " + std::to_string(k) + " " + what;
-}
-
-/// (n_components) log det U_k, U_k the precision Cholesky factor (so log det Σ_k = −2 log det U_k).
-Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& p) {
+Eigen::VectorXd detail::log_det_precision_cholesky(const GaussianMixtureParams& p) {
   const Index K = p.n_components(), D = p.n_features();
   Eigen::VectorXd log_det(K);
   switch (p.covariance_type) {
@@ -43,6 +33,19 @@ Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& p) {
       break;
   }
   return log_det;
+}
+
+namespace {
+
+using detail::log_det_precision_cholesky;
+using detail::kLogTwoPi;
+using detail::accumulate_moments;
+using detail::promote_to_double;
+
+using ColMatrixD = Eigen::MatrixXd;
+
+std::string component_error(Index k, const std::string& what) {
+  return "component " + std::to_string(k) + " " + what;
 }
 
 /// (n_components) H[N(μ_k, Σ_k)] = ½ D log 2πe − log det U_k.
@@ -127,221 +130,6 @@ GaussianMixtureStats& GaussianMixtureStats::operator+=(const GaussianMixtureStat
 
 namespace {
 
-/// Number of features for n_features columns: diag 2D, spherical D + 1, full D + D(D+1)/2.
-Index feature_count(CovarianceType type, Index D) {
-  switch (type) {
-    case CovarianceType::diag: return 2 * D;
-    case CovarianceType::spherical: return D + 1;
-    default: return D + D * (D + 1) / 2;
-  }
-}
-
-/// The features the log-densities and statistics are linear in, for a shifted chunk x (n, D):
-/// diag [x, x²], spherical [x, ||x||²], full [x, x_i x_j for i ≤ j] (row by row, i outer).
-template <typename T>
-RowMatrix<T> linear_features(const Eigen::Ref<const RowMatrix<T>>& x, CovarianceType type) {
-  const Index n = x.rows(), D = x.cols();
-  RowMatrix<T> features(n, feature_count(type, D));
-  features.leftCols(D) = x;
-  if (type == CovarianceType::diag) {
-    features.rightCols(D) = x.array().square();
-  } else if (type == CovarianceType::spherical) {
-    features.col(D) = x.rowwise().squaredNorm();
-  } else {
-    for (Index row = 0; row < n; ++row) {
-      Index offset = D;
-      for (Index i = 0; i < D; ++i) {
-        features.row(row).segment(offset, D - i) = x(row, i) * x.row(row).tail(D - i);
-        offset += D - i;
-      }
-    }
-  }
-  return features;
-}
-
-/// Adds respᵀ · features (Σ w r [x, x²], ...) to the first and second moments.
-template <typename T>
-void accumulate_linear_features(const RowMatrix<T>& features, const RowMatrix<T>& resp, GaussianMixtureStats& stats) {
-  const Index D = stats.first.cols();
-  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, n_features of the type)
-  stats.first += sums.leftCols(D);
-  stats.second += sums.rightCols(sums.cols() - D);
-}
-
-/// Full covariances of float data are computed in double: their quadratic features cancel against large
-/// precisions (and Σ r y yᵀ − N μ μᵀ against far-away means) beyond float precision.
-template <typename T>
-constexpr bool promote_to_double(CovarianceType type) {
-  return std::is_same_v<T, float> && type == CovarianceType::full;
-}
-
-/// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
-/// `resp` (n, K).
-template <typename T>
-void accumulate_moments(const RowMatrix<T>& x, const RowMatrix<T>& resp, CovarianceType type,
-                        GaussianMixtureStats& stats) {
-  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  const Index D = x.cols();
-  switch (type) {
-    case CovarianceType::diag:
-    case CovarianceType::spherical:
-    case CovarianceType::full:
-      accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
-      break;
-    case CovarianceType::tied: {
-      stats.first += (resp.transpose() * x).template cast<double>();
-      // Σ_n (Σ_k w r_nk) (x − shift)(x − shift)ᵀ
-      const RowMatrix<T> scaled = x.array().colwise() * resp.rowwise().sum().array().sqrt();
-      ColMatrixT scatter = ColMatrixT::Zero(D, D);
-      scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
-      stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
-      break;
-    }
-  }
-}
-
-/// Coefficients A (K, F) and offsets b (K) with log π_k + log N(x; μ_k, Σ_k) = features · A_kᵀ + b_k for
-/// the diagonal and spherical types (features as in linear_features, means relative to the shift).
-struct LinearLogDensity {
-  Eigen::MatrixXd coefficients;
-  Eigen::VectorXd offsets;
-};
-
-LinearLogDensity linear_log_density(const GaussianMixtureParams& p, const Eigen::MatrixXd& centred_means,
-                                    const Eigen::VectorXd& constants) {
-  const Index K = p.n_components(), D = p.n_features();
-  LinearLogDensity out;
-  if (p.covariance_type == CovarianceType::diag) {
-    // −½ Σ_d P_kd (x_d − μ_kd)² = Σ_d x_d μ_kd P_kd − ½ Σ_d x_d² P_kd − ½ Σ_d μ_kd² P_kd
-    const Eigen::ArrayXXd precision = p.precision_cholesky.array().square();  // (K, D)
-    out.coefficients.resize(K, 2 * D);
-    out.coefficients.leftCols(D) = centred_means.array() * precision;
-    out.coefficients.rightCols(D) = -0.5 * precision;
-    out.offsets = constants.array() - 0.5 * (centred_means.array().square() * precision).rowwise().sum();
-  } else if (p.covariance_type == CovarianceType::full) {
-    // −½ (x − μ)ᵀP(x − μ) = xᵀPμ − ½ Σ_i P_ii x_i² − Σ_{i<j} P_ij x_i x_j − ½ μᵀPμ
-    out.coefficients.resize(K, feature_count(CovarianceType::full, D));
-    out.offsets.resize(K);
-    for (Index k = 0; k < K; ++k) {
-      const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
-      const Eigen::MatrixXd precision = upper * upper.transpose();
-      const Eigen::VectorXd weighted_mean = precision * centred_means.row(k).transpose();
-      out.coefficients.row(k).head(D) = weighted_mean.transpose();
-      Index offset = D;
-      for (Index i = 0; i < D; ++i) {
-        out.coefficients(k, offset) = -0.5 * precision(i, i);
-        out.coefficients.row(k).segment(offset + 1, D - i - 1) = -precision.row(i).tail(D - i - 1);
-        offset += D - i;
-      }
-      out.offsets(k) = constants(k) - 0.5 * centred_means.row(k).dot(weighted_mean);
-    }
-  } else {
-    const Eigen::ArrayXd precision = p.precision_cholesky.col(0).array().square();  // (K)
-    out.coefficients.resize(K, D + 1);
-    out.coefficients.leftCols(D) = centred_means.array().colwise() * precision;
-    out.coefficients.col(D) = -0.5 * precision;
-    out.offsets = constants.array() - 0.5 * precision * centred_means.rowwise().squaredNorm().array();
-  }
-  return out;
-}
-
-/// (n, K) log joint of a shifted chunk for the tied type: one whitening product shared by all components.
-template <typename T>
-RowMatrix<T> tied_log_joint(const RowMatrix<T>& x, const GaussianMixtureParams& p, const Eigen::MatrixXd& centred_means,
-                            const Eigen::VectorXd& constants) {
-  using RowMatrixT = RowMatrix<T>;
-  RowMatrixT log_joint(x.rows(), p.n_components());
-  const RowMatrixT y = x * p.precision_cholesky.template cast<T>();                 // (n, D)
-  const RowMatrixT m = (centred_means * p.precision_cholesky).template cast<T>();   // (K, D)
-  // −½ ||y − m_k||² = y·m_k − ½ ||y||² − ½ ||m_k||²
-  log_joint.noalias() = y * m.transpose();
-  log_joint.colwise() -= T(0.5) * y.rowwise().squaredNorm();
-  log_joint.rowwise() += (constants.array() - 0.5 * m.template cast<double>().rowwise().squaredNorm().array())
-                             .matrix().template cast<T>().transpose();
-  return log_joint;
-}
-
-/// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a shifted chunk x; `features` holds linear_features(x)
-/// for the diagonal and spherical types and is ignored otherwise.
-template <typename T>
-RowMatrix<T> log_joint_of(const RowMatrix<T>& x, const RowMatrix<T>& features, const GaussianMixtureParams& p,
-                          const Eigen::VectorXd& shift) {
-  const Eigen::MatrixXd centred_means = p.means.rowwise() - shift.transpose();  // (K, D)
-  // c_k = log π_k − ½ D log 2π + log det U_k
-  const Eigen::VectorXd constants =
-      p.weights.array().log() - 0.5 * p.n_features() * kLogTwoPi + log_det_precision_cholesky(p).array();
-  if (p.covariance_type == CovarianceType::tied) return tied_log_joint<T>(x, p, centred_means, constants);
-  const LinearLogDensity density = linear_log_density(p, centred_means, constants);
-  RowMatrix<T> log_joint = features * density.coefficients.transpose().template cast<T>();
-  log_joint.rowwise() += density.offsets.template cast<T>().transpose();
-  return log_joint;
-}
-
-bool has_linear_features(CovarianceType type) { return type != CovarianceType::tied; }
-
-/// Rows of a chunk handled at once when building features, so that they stay in cache (~1 MiB).
-template <typename T>
-Index feature_block_rows(Index n_features) {
-  return std::max<Index>(16, (Index(1) << 20) / (n_features * static_cast<Index>(sizeof(T))));
-}
-
-/// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
-Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
-  return (p.means.transpose() * p.weights) / p.weights.sum();
-}
-
-}  // namespace
-
-template <typename T>
-RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& p,
-                                        const Eigen::VectorXd& shift) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (promote_to_double<T>(p.covariance_type)) {
-      const RowMatrix<double> promoted = chunk.template cast<double>();
-      return gaussian_mixture_log_joint<double>(promoted, p, shift).template cast<float>();
-    }
-  }
-  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D)
-  const RowMatrix<T> features = has_linear_features(p.covariance_type) ? linear_features<T>(x, p.covariance_type)
-                                                                        : RowMatrix<T>();
-  return log_joint_of<T>(x, features, p, shift);
-}
-
-template <typename T>
-void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                                 const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
-                                 GaussianMixtureStats& stats) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (promote_to_double<T>(params.covariance_type)) {
-      const RowMatrix<double> promoted = chunk.template cast<double>();
-      accumulate_gaussian_mixture<double>(promoted, weights, params, shift, stats);
-      return;
-    }
-  }
-  const RowMatrix<T> x = chunk.rowwise() - shift.template cast<T>().transpose();  // (n, D), centred once
-  const CovarianceType type = params.covariance_type;
-  if (!has_linear_features(type)) {
-    RowMatrix<T> resp = log_joint_of<T>(x, RowMatrix<T>(), params, shift);
-    normalise_log_joint<T>(resp, weights, stats.totals);
-    accumulate_moments<T>(x, resp, type, stats);
-    return;
-  }
-  // One product for the log-densities and one for the statistics, both on the features, built for a
-  // block of rows at a time.
-  const Index block = feature_block_rows<T>(feature_count(type, x.cols()));
-  for (Index begin = 0; begin < x.rows(); begin += block) {
-    const Index rows = std::min(block, x.rows() - begin);
-    const RowMatrix<T> x_block = x.middleRows(begin, rows);
-    const RowMatrix<T> features = linear_features<T>(x_block, type);
-    RowMatrix<T> resp = log_joint_of<T>(x_block, features, params, shift);
-    normalise_log_joint<T>(resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(),
-                           stats.totals);
-    accumulate_linear_features<T>(features, resp, stats);
-  }
-}
-
-namespace {
-
 /// (K·D, D) or per type: the weighted scatter of each component about the means `means_rel`
 /// (relative to the shift) — what the M-step and the ELBO need.
 struct ScatterAbout {
@@ -421,11 +209,13 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
       p.covariances = scatter.scatter / counts.sum();
       p.covariances.diagonal().array() += reg_covar;
       break;
+    // A variance is a sum of squares: a negative value can only be round-off of a zero one (a component
+    // on a single point, its squares rounded in float32), so it is taken as zero.
     case CovarianceType::diag:
-      p.covariances = (scatter.scatter.array().colwise() / counts.array()) + reg_covar;
+      p.covariances = (scatter.scatter.array().colwise() / counts.array()).max(0.0) + reg_covar;
       break;
     case CovarianceType::spherical:
-      p.covariances = (scatter.scatter.array() / (counts.array() * static_cast<double>(D)) + reg_covar).matrix();
+      p.covariances = ((scatter.scatter.array() / (counts.array() * static_cast<double>(D))).max(0.0) + reg_covar).matrix();
       break;
   }
   compute_precision_cholesky(p);
@@ -469,14 +259,16 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
 template <typename T>
 GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixtureParams& params) const {
   GaussianMixtureExpectation e;
-  e.shift = shift_of(params);
+  const GaussianMixtureEStep<T> step(params);
+  e.shift = step.shift();
   const Index K = params.n_components(), D = params.n_features();
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
   e.stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return GaussianMixtureStats(params.covariance_type, K, D); },
-      [&](Index begin, Index end, GaussianMixtureStats& into) {
-        accumulate_gaussian_mixture<T>(data_.middleRows(begin, end - begin), chunk_weights(sample_weight_, begin, end),
-                                       params, e.shift, into);
+      [] { return typename GaussianMixtureEStep<T>::Workspace(); },
+      [&](Index begin, Index end, GaussianMixtureStats& into, typename GaussianMixtureEStep<T>::Workspace& workspace) {
+        step.accumulate(data_.middleRows(begin, end - begin), chunk_weights(sample_weight_, begin, end), into,
+                        workspace);
       });
   return e;
 }
@@ -534,19 +326,14 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
 template <typename T>
 Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
                                        RowMatrix<double>* resp, const Execution& execution) {
-  const Eigen::VectorXd shift = shift_of(params);
+  const GaussianMixtureEStep<T> step(params);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
-    return gaussian_mixture_log_joint<T>(data.middleRows(begin, end - begin), params, shift);
+    return step.log_joint(data.middleRows(begin, end - begin));
   });
 }
 
 #define ENTROSUM_INSTANTIATE(T)                                                                                      \
-  template RowMatrix<T> gaussian_mixture_log_joint<T>(const DataRef<T>&, const GaussianMixtureParams&,              \
-                                                      const Eigen::VectorXd&);                                      \
-  template void accumulate_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,         \
-                                               const GaussianMixtureParams&, const Eigen::VectorXd&,                \
-                                               GaussianMixtureStats&);                                              \
   template class GaussianMixtureModel<T>;                                                                           \
   template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,  \
                                                       const GaussianMixtureParams&, const GaussianMixtureOptions&,  \

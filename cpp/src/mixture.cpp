@@ -11,33 +11,33 @@ namespace entrosum {
 template <typename T>
 void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
                          MixtureTotals& totals) {
-  using ArrayT = Eigen::Array<T, Eigen::Dynamic, 1>;
-  const Index n = log_joint.rows();
+  using RowT = Eigen::Array<T, 1, Eigen::Dynamic>;
+  const Index n = log_joint.rows(), K = log_joint.cols();
   if (n == 0) return;
-  // One vectorised exp per entry: e = exp(l − max_k l), r = e / Σ_k e, log r = l − max − log Σ_k e.
-  const ArrayT largest = log_joint.rowwise().maxCoeff().array();
-  log_joint.array().colwise() -= largest;                       // l − max
-  RowMatrix<T> scaled = log_joint.array().exp().matrix();       // e
-  const ArrayT sums = scaled.rowwise().sum().array();
-  const ArrayT log_sums = sums.log();
-  log_joint.array().colwise() -= log_sums;                      // log r
-  scaled.array().colwise() /= sums;                             // r
-  // −Σ_k r log r per row (0 log 0 = 0: r underflows to 0 while log r stays finite)
-  const Eigen::ArrayXd entropy = (scaled.array() * log_joint.array()).rowwise().sum().template cast<double>() * -1.0;
-  const Eigen::ArrayXd log_norm = (largest + log_sums).template cast<double>();
-  if (weights.size()) {
-    totals.count += weights.sum();
-    totals.log_likelihood += (weights.array() * log_norm).sum();
-    totals.resp_entropy += (weights.array() * entropy).sum();
-    scaled.array().colwise() *= weights.array().template cast<T>();
-  } else {
-    totals.count += static_cast<double>(n);
-    totals.log_likelihood += log_norm.sum();
-    totals.resp_entropy += entropy.sum();
+  // One row at a time, so that it stays in L1: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
+  //   log p(x) = max + log s,  r = e / s,  −Σ_k r log r = log s − (Σ_k e l') / s,
+  // the last because log r = l' − log s and Σ_k r = 1 (0 log 0 = 0 comes out by itself: e = 0).
+  RowT shifted(K), scaled(K);
+  Eigen::Array<T, 1, Eigen::Dynamic> resp_sum = Eigen::Array<T, 1, Eigen::Dynamic>::Zero(K);
+  double log_likelihood = 0.0, resp_entropy = 0.0, count = 0.0;
+  for (Index row = 0; row < n; ++row) {
+    auto values = log_joint.row(row).array();
+    const T largest = values.maxCoeff();
+    shifted = values - largest;
+    scaled = shifted.exp();
+    const T sum = scaled.sum();
+    const T log_sum = std::log(sum);
+    const double weight = weights.size() ? weights(row) : 1.0;
+    count += weight;
+    log_likelihood += weight * (static_cast<double>(largest) + static_cast<double>(log_sum));
+    resp_entropy += weight * (static_cast<double>(log_sum) - static_cast<double>((scaled * shifted).sum() / sum));
+    values = scaled * static_cast<T>(weight / static_cast<double>(sum));  // w_n r_nk
+    resp_sum += values;
   }
-  const Eigen::Matrix<T, Eigen::Dynamic, 1> ones = Eigen::Matrix<T, Eigen::Dynamic, 1>::Ones(n);
-  totals.resp_sum += (scaled.transpose() * ones).template cast<double>();
-  log_joint = scaled;  // the weighted responsibilities w_n r_nk
+  totals.count += count;
+  totals.log_likelihood += log_likelihood;
+  totals.resp_entropy += resp_entropy;
+  totals.resp_sum += resp_sum.matrix().transpose().template cast<double>();
 }
 
 double mixture_elbo_at(const MixtureTotals& totals, const Eigen::VectorXd& weights, double expected_log_observable) {

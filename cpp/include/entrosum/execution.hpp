@@ -10,6 +10,8 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -24,7 +26,7 @@ struct Execution {
   Index chunk_size = 0;
   /// Threads for passes over the data (each runs single-threaded matrix products).
   int n_threads = 1;
-  /// Polled between waves of blocks; returning true stops the pass with `Interrupted`.
+  /// Polled by the calling thread before each block it takes; returning true stops the pass with `Interrupted`.
   std::function<bool()> interrupted;
 };
 
@@ -75,17 +77,44 @@ void run_slots(int n_slots, const Work& work) {
     if (error) std::rethrow_exception(error);
 }
 
+
+/// Runs `work(block, slot)` for block = 0..n_blocks-1 on `n_threads` threads (slot = the thread's
+/// index, 0 for the caller), each taking the next block when it is free. The calling thread polls `execution.interrupted` before each block it takes; an
+/// interruption or an exception on any thread stops the others from taking further blocks.
+template <typename Work>
+void run_blocks(Index n_blocks, int n_threads, const Execution& execution, const Work& work) {
+  std::atomic<Index> next_block(0);
+  std::atomic<bool> stop(false);
+  run_slots(n_threads, [&](int slot) {
+    try {
+      for (;;) {
+        if (slot == 0) check_interrupted(execution);
+        if (stop.load(std::memory_order_relaxed)) return;
+        const Index block = next_block.fetch_add(1);
+        if (block >= n_blocks) return;
+        work(block, slot);
+      }
+    } catch (...) {
+      stop = true;
+      throw;
+    }
+  });
+}
+
 }  // namespace detail
 
 /// Reduces a pass over `n_rows` rows into one statistics value.
 ///   make_stats()                               -> Stats, a zero value
 ///   accumulate(Index begin, Index end, Stats&)    adds rows [begin, end) of one chunk
 ///   Stats::operator+=(const Stats&)               merges
-/// Blocks are contiguous runs of chunks; each is accumulated by one thread from zero, and blocks
-/// are merged into the total in block order.
-template <typename MakeStats, typename Accumulate>
+/// With `make_workspace`, each thread gets one workspace = make_workspace() for the whole pass and
+/// `accumulate(begin, end, stats, workspace)` may keep its buffers there between chunks.
+/// Blocks are contiguous runs of chunks; each is accumulated by one thread from zero. Threads take the
+/// next block as they become free (no thread waits for another's block), and finished blocks are merged
+/// into the total strictly in block order, so the sum does not depend on which thread took which block.
+template <typename MakeStats, typename MakeWorkspace, typename Accumulate>
 auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, const MakeStats& make_stats,
-                 const Accumulate& accumulate) -> decltype(make_stats()) {
+                 const MakeWorkspace& make_workspace, const Accumulate& accumulate) -> decltype(make_stats()) {
   using Stats = decltype(make_stats());
   Stats total = make_stats();
   if (n_rows <= 0) return total;
@@ -93,27 +122,39 @@ auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, con
   const Index n_blocks = std::min(n_chunks, kMaxBlocks);
   const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_blocks));
 
-  auto block_rows = [&](Index block) {
-    // Chunks [block * n_chunks / n_blocks, (block + 1) * n_chunks / n_blocks) of this block.
-    const Index first_chunk = block * n_chunks / n_blocks;
-    const Index end_chunk = (block + 1) * n_chunks / n_blocks;
-    return std::pair<Index, Index>(first_chunk * chunk_size, std::min(n_rows, end_chunk * chunk_size));
+  std::vector<std::optional<Stats>> finished(static_cast<std::size_t>(n_blocks));  // blocks awaiting their turn
+  Index next_to_merge = 0;
+  std::mutex merge_mutex;
+  auto merge = [&](Index block, Stats&& stats) {
+    const std::lock_guard<std::mutex> lock(merge_mutex);
+    finished[static_cast<std::size_t>(block)] = std::move(stats);
+    for (; next_to_merge < n_blocks && finished[static_cast<std::size_t>(next_to_merge)]; ++next_to_merge) {
+      total += *finished[static_cast<std::size_t>(next_to_merge)];
+      finished[static_cast<std::size_t>(next_to_merge)].reset();
+    }
   };
-
-  std::vector<Stats> wave(static_cast<std::size_t>(n_threads), make_stats());
-  for (Index first_block = 0; first_block < n_blocks; first_block += n_threads) {
-    detail::check_interrupted(execution);
-    const int blocks_in_wave = static_cast<int>(std::min<Index>(n_threads, n_blocks - first_block));
-    detail::run_slots(blocks_in_wave, [&](int slot) {
-      Stats& stats = wave[static_cast<std::size_t>(slot)];
-      stats = make_stats();
-      const auto [begin, end] = block_rows(first_block + slot);
-      for (Index row = begin; row < end; row += chunk_size)
-        accumulate(row, std::min(end, row + chunk_size), stats);
-    });
-    for (int slot = 0; slot < blocks_in_wave; ++slot) total += wave[static_cast<std::size_t>(slot)];
-  }
+  std::vector<decltype(make_workspace())> workspaces;
+  workspaces.reserve(static_cast<std::size_t>(n_threads));
+  for (int slot = 0; slot < n_threads; ++slot) workspaces.push_back(make_workspace());
+  detail::run_blocks(n_blocks, n_threads, execution, [&](Index block, int slot) {
+    auto& workspace = workspaces[static_cast<std::size_t>(slot)];
+    // Chunks [block * n_chunks / n_blocks, (block + 1) * n_chunks / n_blocks) of this block.
+    const Index begin = block * n_chunks / n_blocks * chunk_size;
+    const Index end = std::min(n_rows, (block + 1) * n_chunks / n_blocks * chunk_size);
+    Stats stats = make_stats();
+    for (Index row = begin; row < end; row += chunk_size) accumulate(row, std::min(end, row + chunk_size), stats, workspace);
+    merge(block, std::move(stats));
+  });
   return total;
+}
+
+template <typename MakeStats, typename Accumulate>
+auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, const MakeStats& make_stats,
+                 const Accumulate& accumulate) -> decltype(make_stats()) {
+  struct NoWorkspace {};
+  return reduce_rows(
+      n_rows, chunk_size, execution, make_stats, [] { return NoWorkspace{}; },
+      [&](Index begin, Index end, decltype(make_stats())& stats, NoWorkspace&) { accumulate(begin, end, stats); });
 }
 
 /// Runs `process(begin, end)` over chunks of rows whose results are independent (per-row outputs).
@@ -122,15 +163,10 @@ void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, 
   if (n_rows <= 0) return;
   const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
   const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_chunks));
-  // Waves of n_threads chunks each, so an interruption is seen between waves.
-  for (Index first_chunk = 0; first_chunk < n_chunks; first_chunk += n_threads) {
-    detail::check_interrupted(execution);
-    const int in_wave = static_cast<int>(std::min<Index>(n_threads, n_chunks - first_chunk));
-    detail::run_slots(in_wave, [&](int slot) {
-      const Index begin = (first_chunk + slot) * chunk_size;
-      process(begin, std::min(n_rows, begin + chunk_size));
-    });
-  }
+  detail::run_blocks(n_chunks, n_threads, execution, [&](Index chunk, int) {
+    const Index begin = chunk * chunk_size;
+    process(begin, std::min(n_rows, begin + chunk_size));
+  });
 }
 
 /// Index of the first row of `data` for which `is_bad(row)` holds, or −1 (validation scans: finite, binary,

@@ -62,16 +62,65 @@ struct GaussianMixtureExpectation {
   Eigen::VectorXd shift;
 };
 
-/// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
-template <typename T>
-void accumulate_gaussian_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                                 const GaussianMixtureParams& params, const Eigen::VectorXd& shift,
-                                 GaussianMixtureStats& stats);
+namespace detail {
+/// log π_k + log N(x; μ_k, Σ_k) as a function of the shifted row y = x − shift, in compute type U:
+/// diag, spherical, full: features(y) · coefficientsᵀ + offsets (features as in the file comment);
+/// tied: (yU) · coefficientsᵀ − ½ ||yU||² + offsets, with U the shared precision factor.
+template <typename U>
+struct GaussianLogDensity {
+  CovarianceType type = CovarianceType::full;
+  /// (K, n_features of the type); tied: (K, D) the whitened means (μ_k − shift) U
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> coefficients;
+  /// (K)
+  Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
+  /// tied: (D, D) U; empty otherwise
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> whitening;
+};
 
-/// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a chunk, in the data's precision.
+/// Buffers of one block of rows in compute type U, reused from block to block.
+template <typename U>
+struct GaussianBlockBuffers {
+  RowMatrix<U> shifted;   // (rows, D) y = x − shift
+  RowMatrix<U> features;  // (rows, n_features of the type); tied: (rows, D) y U
+  RowMatrix<U> resp;      // (rows, K) the log joint, then w r
+};
+}  // namespace detail
+
+/// The E-step for one set of parameters: the log-density coefficients are prepared once, then applied to
+/// any chunk of rows (the model's passes, scoring, or a worker that holds part of the data).
 template <typename T>
-RowMatrix<T> gaussian_mixture_log_joint(const DataRef<T>& chunk, const GaussianMixtureParams& params,
-                                        const Eigen::VectorXd& shift);
+class GaussianMixtureEStep {
+ public:
+  explicit GaussianMixtureEStep(const GaussianMixtureParams& params);
+
+  /// (n_features) the point the statistics are taken about (the weighted mean of the means)
+  const Eigen::VectorXd& shift() const { return shift_; }
+
+  /// Buffers that one thread reuses from chunk to chunk during a pass.
+  struct Workspace {
+    detail::GaussianBlockBuffers<T> buffers;
+    detail::GaussianBlockBuffers<double> promoted;
+  };
+
+  /// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+  void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                  GaussianMixtureStats& stats, Workspace& workspace) const;
+  void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                  GaussianMixtureStats& stats) const {
+    Workspace workspace;
+    accumulate(chunk, weights, stats, workspace);
+  }
+
+  /// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a chunk, in the data's precision.
+  RowMatrix<T> log_joint(const DataRef<T>& chunk) const;
+
+ private:
+  Eigen::VectorXd shift_;
+  /// Full covariances of float data are computed in double (see promote_to_double in the source).
+  bool promoted_;
+  detail::GaussianLogDensity<T> density_;
+  detail::GaussianLogDensity<double> promoted_density_;
+};
 
 /// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
