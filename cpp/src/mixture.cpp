@@ -11,6 +11,12 @@ namespace entrosum {
 
 namespace {
 
+/// log of T's smallest normal number: below it exp(l') is subnormal or zero.
+template <typename T>
+constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
+template <>
+constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
+
 /// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
 /// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
 /// The per-row work is a few packets, so whole-row expressions would cost more in loop set-up than in
@@ -23,8 +29,15 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   const Packet shift = ei::pset1<Packet>(largest);
   Packet sums = ei::pset1<Packet>(T(0)), dots = ei::pset1<Packet>(T(0));
   Index k = 0;
+  const Packet zero = ei::pset1<Packet>(T(0));
   for (; k + width <= K; k += width) {
     const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
+    if (ei::predux_max(shifted) < kExpUnderflow<T>) {
+      // exp of every lane is below T's smallest normal number: adds nothing to s or Σ e l' at the
+      // precision of s ≥ 1, so skip the exp (most packets, once the components have separated).
+      ei::pstoreu(row + k, zero);
+      continue;
+    }
     const Packet scaled = ei::pexp(shifted);
     sums = ei::padd(sums, scaled);
     dots = ei::pmadd(scaled, shifted, dots);
