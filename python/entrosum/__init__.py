@@ -8,6 +8,7 @@ from .gaussian_mixture import GaussianMixture
 from .linear_gaussian import PPCA, FactorAnalysis
 from .monitor import ConvergenceMonitor
 from .poisson_mixture import PoissonMixture
+from .sparse_coding import SparseCoding
 
 __all__ = [
     "PPCA",
@@ -19,5 +20,6 @@ __all__ = [
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",
+    "SparseCoding",
     "__version__",
 ]
