@@ -478,6 +478,9 @@ def test_ctrl_c_stops_the_fit_and_keeps_the_model(fitted, solver):
     before = model.components_.copy()
     big, _ = sparse_data(20_000, 16, 8, seed=14)
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    # Python's own Ctrl-C handler, whatever this process inherited (a background job starts with SIGINT
+    # ignored, and then the signal would never reach the fit).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.perf_counter()
     timer.start()
     try:
@@ -485,6 +488,7 @@ def test_ctrl_c_stops_the_fit_and_keeps_the_model(fitted, solver):
             model.set_params(n_components=8, solver=solver, tol=None, max_iter=100_000).fit(big)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
         model.set_params(n_components=4, solver="em", tol=1e-7, max_iter=1000)
     assert time.perf_counter() - start < 20
     np.testing.assert_array_equal(model.components_, before)
