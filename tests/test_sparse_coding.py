@@ -363,6 +363,30 @@ def test_annealing_changes_the_fit_and_is_labelled(capsys):
     matplotlib.pyplot.close("all")
 
 
+def test_annealing_schedules_as_arrays_and_the_joint_solvers_default(small):
+    with pytest.warns(entrosum.ConvergenceWarning):
+        model = entrosum.SparseCoding(2, annealing=np.array([3.0, 2.0]), observable_annealing=(1.5,), tol=None,
+                                      max_iter=4, random_state=0).fit(small)
+    np.testing.assert_array_equal(model.monitor_.history["prior_beta"], [3, 2, 1, 1])
+    np.testing.assert_array_equal(model.monitor_.history["observable_beta"], [1.5, 1, 1, 1])
+    # annealing='default' means none for the joint solver (one L-BFGS step per weight would follow the annealed
+    # objective, unbounded for β_p > 1, far towards zero codes)
+    joint = entrosum.SparseCoding(2, solver="gradient", random_state=0).fit(small)
+    assert not joint.monitor_.annealed.any()
+
+
+@pytest.mark.parametrize("form", ["diag", "full"])
+def test_overcomplete_dictionaries(form):
+    X, _ = sparse_data(200, 5, 3, noise_sd=0.2, seed=16)
+    with pytest.warns(entrosum.ConvergenceWarning):
+        model = entrosum.SparseCoding(8, posterior=form, tol=None, max_iter=15, random_state=0).fit(X)
+    h = model.monitor_.history
+    np.testing.assert_allclose(h["m_step_elbo"], h["m_step_entropy_sum"], atol=1e-10)
+    assert np.all(np.diff(h["elbo"][5:]) > -1e-9) and model.e_step_info_["unconverged"] == 0
+    means, spread = model.predict_posterior(X)
+    assert np.all(np.isfinite(means)) and np.all(np.isfinite(spread))
+
+
 def test_stopping_rules_wait_for_the_end_of_annealing():
     X, _ = sparse_data(200, 6, 3, seed=9)
     # with a huge tol the fit stops as soon as a change of the ELBO is defined: iteration 7

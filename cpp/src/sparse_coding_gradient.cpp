@@ -270,9 +270,13 @@ SparseCodingFit fit_sparse_coding_gradient(const DataRef<T>& data, const SparseC
     }
   }
   Eigen::VectorXd x = layout.pack(q, start.components);
+  SparseCodingFit fit{start, ConvergenceMonitor(options.stop), {}};
+  // The E-step diagnostics are those of the starting E-step.
+  fit.diagnostics.mean_solver_steps = posterior.stats.solver_steps / posterior.stats.count;
+  fit.diagnostics.max_solver_steps = posterior.stats.max_solver_steps;
+  fit.diagnostics.unconverged = posterior.stats.unconverged;
   posterior = {};
 
-  SparseCodingFit fit{start, ConvergenceMonitor(options.stop), {}};
   fit.monitor.set_setup_seconds(std::chrono::duration<double>(Clock::now() - started).count());
 
   // The objective −S_β and its gradient; the terms, λ* and σ²* of the last evaluation are kept.

@@ -65,14 +65,16 @@ class SparseCoding(BaseEstimator):
     n_components : int
         Number of atoms H (may exceed n_features: overcomplete dictionaries are allowed).
     posterior : {'diag', 'full'}
-        Diagonal or full covariances Λ_n. 'diag' costs O(H³) per data point and Newton step at most;
-        'full' captures the posterior correlations between atoms.
+        Diagonal or full covariances Λ_n. Both solve one H × H system per data point and Newton step; 'full'
+        costs about three times as much per step and needs more steps, and captures the posterior
+        correlations between atoms (explaining away), which 'diag' misses.
     solver : {'em', 'gradient'}
         'em': variational EM. The E-step solves each data point's q_n by Newton steps with a line search
         (chunks of rows on threads, nothing per data point is kept between iterations); the M-step is
-        closed form. It scales to large data. 'gradient': L-BFGS on the ES-ELBO over all ν_n, Λ_n and W
-        at once, as in Velychko et al.; it keeps every q_n in memory, so it suits small data sets, and it
-        escapes the slow progress of EM when the noise is small next to the signal.
+        closed form. It scales to large data, but like EM for any linear latent model it progresses very
+        slowly when the noise is small next to the signal (Petersen et al. 2005). 'gradient': L-BFGS on the
+        ES-ELBO over all ν_n, Λ_n and W at once, as in Velychko et al.; it keeps every q_n in memory, so it
+        suits small data sets, and it does not share EM's slow progress at low noise.
     annealing : 'default', None or sequence of float
         Entropy-based annealing: β_p for the first iterations (the prior entropy term, and with it the
         prior's pull towards zero, is multiplied by β_p), then 1. Every value must be at least 1; None
@@ -120,9 +122,10 @@ class SparseCoding(BaseEstimator):
     lower_bound_ : float
         The last entry of ``lower_bounds_``.
     e_step_info_ : dict
-        Of the last E-step: mean and largest number of Newton steps per data point, and the number of data
-        points whose solver reached ``e_step_max_iter``; for the gradient solver also the number of
-        objective evaluations and the L-BFGS status.
+        Of the last E-step (for the gradient solver: of the E-step that gives its starting q): mean and
+        largest number of Newton steps per data point, and the number of data points whose solver reached
+        ``e_step_max_iter``; for the gradient solver also the number of objective evaluations and the
+        L-BFGS status.
     """
 
     def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
@@ -149,7 +152,7 @@ class SparseCoding(BaseEstimator):
     def _check_settings(self) -> dict:
         solver = check_choice(self.solver, "solver", ("em", "gradient"))
         prior_annealing = _check_schedule(self.annealing, "annealing", allow_default=True)
-        if self.annealing == "default" and solver == "gradient":
+        if isinstance(self.annealing, str) and solver == "gradient":  # 'default': none for the joint solver
             prior_annealing = []
         settings = {
             "n_components": check_int(self.n_components, "n_components", minimum=1),
