@@ -2,7 +2,8 @@
 
 The library is configured, built and installed with plain CMake into a temporary prefix; the
 project in ``tests/consumer`` finds it with ``find_package(entrosum CONFIG REQUIRED)``, fits PPCA on
-data written here, and prints its ELBO and entropy sum, which are checked against numpy.
+data written here, and prints its ELBO and entropy sum, which are checked against numpy; and it loads
+models saved from Python and scores data with them, which is checked against the Python scores.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 
 import entrosum
+
+from conftest import model_cases
 
 REPO = Path(__file__).resolve().parents[1]
 CONSUMER = Path(__file__).resolve().parent / "consumer"
@@ -164,3 +167,17 @@ def test_consumer_fits_ppca(consumer: Path, tmp_path: Path) -> None:
     assert float(em["elbo"]) == pytest.approx(expected_elbo, rel=1e-7, abs=0.0)
     assert float(em["entropy_sum"]) == pytest.approx(expected_elbo, rel=1e-7, abs=0.0)
     assert float(em["noise_variance"]) == pytest.approx(float(closed_form["noise_variance"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_consumer_scores_models_saved_from_python(consumer: Path, tmp_path: Path, dtype) -> None:
+    for name, (make, data) in model_cases(dtype).items():
+        model = make().fit(data)
+        model_file, data_file = tmp_path / f"{name}.npz", tmp_path / f"{name}.f64"
+        model.save(model_file)
+        np.ascontiguousarray(data, dtype="<f8").tofile(data_file)
+        lines = _run([str(consumer), "score", str(model_file), str(data_file), *map(str, data.shape)]).split()
+        assert lines[0] == f"model={type(model).__name__}" and lines[1] == f"dtype={np.dtype(dtype).name}"
+        expected = model.score_samples(data.astype(np.float64))
+        # the library built here is the same code as the Python module's, compiled with other flags
+        np.testing.assert_allclose(np.array(lines[2:], dtype=float), expected, rtol=1e-12, err_msg=name)

@@ -11,6 +11,7 @@ void bind_linear_gaussian(py::module_& m);
 void bind_kmeans(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
 void bind_discrete_mixture(py::module_& m);
+void bind_model_io(py::module_& m);
 }  // namespace entrosum::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   entrosum::bindings::bind_kmeans(m);
   entrosum::bindings::bind_gaussian_mixture(m);
   entrosum::bindings::bind_discrete_mixture(m);
+  entrosum::bindings::bind_model_io(m);
 }
