@@ -212,6 +212,8 @@ class BaseMixture(BaseEstimator):
                 raise ValueError(
                     f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
                 ) from error
+            finally:
+                monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
                             result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:

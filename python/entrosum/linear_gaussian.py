@@ -97,6 +97,8 @@ class _LinearGaussianModel(BaseEstimator):
                 f"{type(self).__name__} could not be fitted: {error}. Scale the data, remove constant "
                 "or duplicated features, or choose fewer components."
             ) from error
+        finally:
+            monitor._close_progress()  # also when the fit failed or was interrupted
         monitor._finish(result["history"], result["stop_reason"], result["converged"], result.get("setup_time", 0.0))
         self._set_fitted(result, X.dtype, monitor)
         if result["stop_reason"] == "max_iter":
