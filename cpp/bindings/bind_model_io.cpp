@@ -81,7 +81,7 @@ py::object to_python(const json::Value& value) {
 template <typename T>
 Eigen::VectorXd score(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
   const DataRef<T> view = as_data(data);
-  const Execution execution = make_execution(n_threads, chunk_size);
+  const Execution execution = make_execution(n_threads, chunk_size, &data);
   return run_without_gil([&] { return score_samples<T>(model, view, execution); });
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._validation import (
     check_choice,
@@ -183,12 +184,19 @@ class BaseMixture(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            An array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in place a
+            chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of them)
+            for data that live in several files; see ``entrosum._data_source``.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight acts like repeating the row.
 
         A failed or interrupted fit raises and leaves a previously fitted model unchanged.
         """
+        with fit_data(X) as data:
+            return self._fit(data, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> BaseMixture:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
         X = self._check_data(X, n_threads)

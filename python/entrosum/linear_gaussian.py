@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._validation import (
     check_choice,
@@ -83,8 +84,15 @@ class _LinearGaussianModel(BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> _LinearGaussianModel:
         """Fit the model to ``X`` of shape (n_samples, n_features).
 
-        A failed or interrupted fit raises and leaves a previously fitted model unchanged.
+        ``X`` may be an array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in
+        place a chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of
+        them) for data that live in several files; see ``entrosum._data_source``. A failed or interrupted
+        fit raises and leaves a previously fitted model unchanged.
         """
+        with fit_data(X) as data:
+            return self._fit(data)
+
+    def _fit(self, X: Any) -> _LinearGaussianModel:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
         X = check_data(X, min_samples=2, n_threads=n_threads)

@@ -33,6 +33,10 @@ struct Execution {
   /// Polled by the calling thread before each chunk it takes (and every few milliseconds during dense steps
   /// that cannot poll); returning true stops the pass with `Interrupted`.
   std::function<bool()> interrupted;
+  /// Called with the rows [begin, end) of each chunk a pass has finished with. For data in a memory-mapped
+  /// file it lets the caller drop those pages from memory, so a pass over a file larger than RAM keeps only
+  /// a few chunks resident; empty for data in memory.
+  std::function<void(Index begin, Index end)> release_rows;
 };
 
 /// Most blocks a pass is split into; their statistics are merged in this fixed order.
@@ -65,6 +69,10 @@ class PassControl {
     return !stopped_.load(std::memory_order_relaxed);
   }
   void stop() { stopped_.store(true, std::memory_order_relaxed); }
+  /// After a chunk: lets the caller drop the rows' pages (memory-mapped data).
+  void release(Index begin, Index end) const {
+    if (execution_.release_rows) execution_.release_rows(begin, end);
+  }
 
  private:
   const Execution& execution_;
@@ -185,7 +193,9 @@ auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, con
       // A block can be long (a 64th of the data): poll between its chunks too. A stopped block is not merged;
       // the thread that stopped the pass throws.
       if (row != begin && !control.proceed(slot)) return;
-      accumulate(row, std::min(end, row + chunk_size), stats, workspace);
+      const Index chunk_end = std::min(end, row + chunk_size);
+      accumulate(row, chunk_end, stats, workspace);
+      control.release(row, chunk_end);
     }
     merge(block, std::move(stats));
   });
@@ -210,7 +220,9 @@ void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, 
   detail::PassControl control(execution);
   detail::run_blocks(n_chunks, n_threads, control, [&](Index chunk, int) {
     const Index begin = chunk * chunk_size;
-    process(begin, std::min(n_rows, begin + chunk_size));
+    const Index end = std::min(n_rows, begin + chunk_size);
+    process(begin, end);
+    control.release(begin, end);
   });
 }
 
