@@ -3,9 +3,7 @@
 #include <array>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <limits>
-#include <sstream>
 
 #include "entrosum/errors.hpp"
 
@@ -55,10 +53,14 @@ class Reader {
 };
 
 std::string read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw FormatError(path + ": cannot open the file");
-  std::string contents((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) throw FormatError(path + ": cannot read the file");
+  const std::streamoff size = file.tellg();
+  if (size < 0) throw FormatError(path + ": cannot read the file");
+  std::string contents(static_cast<std::size_t>(size), '\0');
+  file.seekg(0);
+  file.read(contents.data(), size);
+  if (!file) throw FormatError(path + ": cannot read the file");
   return contents;
 }
 

@@ -42,11 +42,8 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     The file is written next to its destination and then renamed, so an interrupted or failed save
     never leaves a half-written model behind.
     """
-    from .monitor import ConvergenceMonitor
-
-    monitor = getattr(estimator, "monitor_", None)
-    if not isinstance(monitor, ConvergenceMonitor):
-        estimator._check_fitted("monitor_")
+    estimator._check_fitted("monitor_")
+    monitor = estimator.monitor_
     class_name = type(estimator).__name__
     if by_class_name(class_name) is None:
         raise TypeError(f"{class_name} is not a registered entrosum model; it cannot be saved.")
