@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-#: Rows are copied from a source that cannot be read in place in pieces of at most this many bytes.
-COPY_BYTES = 64 << 20
+#: Rows are copied from a source that cannot be read in place in pieces of at most this many bytes (counted in
+#: float64, the widest type they are converted to).
+COPY_BYTES = 16 << 20
 
 
 def memory_mapped(array: np.ndarray) -> Any:
@@ -66,20 +67,22 @@ def _release(array: np.ndarray) -> None:
     if buffer is None or getattr(mapping, "mode", "c") not in ("r", "r+", "w+") or not hasattr(buffer, "madvise"):
         return
     start = np.frombuffer(buffer, dtype=np.uint8).ctypes.data  # address of the mapping
-    offset = array.ctypes.data - start
+    # the bytes the slice spans (for a Fortran-order slice, parts of every column and what lies between)
+    low = array.ctypes.data + sum((n - 1) * step for n, step in zip(array.shape, array.strides) if step < 0)
+    high = array.ctypes.data + sum((n - 1) * step for n, step in zip(array.shape, array.strides) if step > 0)
     page = mmap.PAGESIZE
-    first, last = offset // page * page, -(-(offset + array.nbytes) // page) * page
-    buffer.madvise(mmap.MADV_DONTNEED, first, min(last, len(buffer)) - first)
+    first = (low - start) // page * page
+    last = min(-(-(high + array.itemsize - start) // page) * page, len(buffer))
+    if last > first >= 0:
+        buffer.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def _chunks(X: Any) -> Iterator[np.ndarray]:
     """The 2-D pieces of a chunk source, or of an array read a bounded block of rows at a time."""
     if isinstance(X, np.ndarray):
-        rows = max(1, COPY_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+        rows = max(1, COPY_BYTES // max(1, X.shape[1] * max(X.dtype.itemsize, 8)))
         for begin in range(0, X.shape[0], rows):
-            chunk = X[begin:begin + rows]
-            yield chunk
-            _release(chunk)
+            yield X[begin:begin + rows]
         return
     source = X() if callable(X) else X
     yield from source
@@ -106,6 +109,7 @@ def _spool(X: Any, directory: str, name: str) -> np.ndarray:
                                  f"{n_features}.")
             stream.write(memoryview(np.ascontiguousarray(chunk, dtype=dtype)).cast("B"))
             n_rows += chunk.shape[0]
+            _release(chunk)  # a slice of a mapped file (ours or the caller's) is not needed again
     if dtype is None or n_rows == 0:
         raise ValueError(f"{name} holds no rows: the iterable of chunks is empty.")
     return np.memmap(path, dtype=dtype, mode="r", shape=(n_rows, n_features))
