@@ -33,7 +33,7 @@ def run(*args: str, module: bool = True) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "entrosum", *args]
     else:
         command = [str(Path(sysconfig.get_path("scripts")) / "entrosum"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def fields(stdout: str) -> dict[str, str]:

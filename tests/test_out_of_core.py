@@ -138,7 +138,7 @@ def test_peak_memory_of_a_memmap_fit_stays_at_a_few_chunks(tmp_path):
 
     def run(mode: str) -> dict:
         result = subprocess.run([sys.executable, "-c", RSS_CHILD, str(path), mode, str(n_rows), str(n_features)],
-                                capture_output=True, text=True, timeout=300)
+                                capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
