@@ -145,7 +145,8 @@ def log(wall0: float, message: str) -> None:
 def entrosum_build() -> str:
     """Modification time of the installed entrosum extension, to detect a reinstall during a run."""
     import entrosum._core as core
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(core.__file__)))
+    extension = core._module.__file__  # the compiled build the dispatcher chose
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(extension)))
 
 
 def build_note(prefix: str, result: dict, build: str) -> str | None:

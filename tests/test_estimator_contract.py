@@ -15,6 +15,8 @@ import entrosum
 from conftest import low_rank
 
 ESTIMATORS = [entrosum.PPCA, entrosum.FactorAnalysis]
+#: Every estimator with n_components, transform and score, for the parts of the contract they all share.
+ALL_ESTIMATORS = [*ESTIMATORS, entrosum.SparseCoding]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def X():
     return low_rank(300, 6, 2, seed=9)
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
 def test_init_stores_parameters_and_get_set_params(Estimator):
     model = Estimator(3, tol=1e-6, random_state=4)
     params = model.get_params()
@@ -33,7 +35,7 @@ def test_init_stores_parameters_and_get_set_params(Estimator):
     assert repr(model) == f"{Estimator.__name__}(max_iter=7, n_components=3, random_state=4, tol=1e-06)"
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
 def test_clone_gives_an_unfitted_copy(Estimator, X):
     model = Estimator(2, random_state=1).fit(X)
     copy = clone(model)
@@ -42,7 +44,7 @@ def test_clone_gives_an_unfitted_copy(Estimator, X):
     np.testing.assert_array_equal(copy.fit(X).components_, model.components_)
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
 def test_pickle_round_trip(Estimator, X):
     model = Estimator(2, random_state=1).fit(X)
     restored = pickle.loads(pickle.dumps(model))
@@ -78,7 +80,7 @@ def test_score_is_mean_of_score_samples(Estimator, X):
     assert model.score(X) == pytest.approx(samples.mean(), rel=1e-14)
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
 def test_works_inside_a_scikit_learn_pipeline(Estimator, X):
     pipeline = make_pipeline(StandardScaler(), Estimator(2, random_state=0)).fit(X)
     assert pipeline.transform(X).shape == (300, 2)

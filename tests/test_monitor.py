@@ -126,3 +126,28 @@ def test_max_iter_warns_and_records_reason():
     with pytest.warns(entrosum.ConvergenceWarning, match="did not converge in max_iter=2"):
         model = entrosum.FactorAnalysis(2, tol=1e-12, max_iter=2, random_state=0).fit(X)
     assert not model.converged_ and model.monitor_.stop_reason == "max_iter" and model.n_iter_ == 2
+
+
+def test_annealed_records_have_no_change_and_do_not_stop():
+    """Values under annealing weights β ≠ 1 are of another objective: no change across a change of weights, and
+    the stopping rules wait for the un-annealed iterations."""
+    monitor = _core.Monitor(_core.StopOptions(tol=1.0, gap_tol=-1, max_iter=100))
+    betas = [(10, 1), (10, 1), (2, 3), (1, 1), (1, 1)]
+    stops = [monitor.record(elbo=-5.0, posterior_entropy=1.0, prior_entropy=2.0, observable_entropy=0.5,
+                            prior_beta=beta_p, observable_beta=beta_l) for beta_p, beta_l in betas]
+    assert stops == [False, False, False, False, True] and monitor.stop_reason == "tol"
+    h = monitor.history
+    np.testing.assert_array_equal(h["prior_beta"], [10, 10, 2, 1, 1])
+    np.testing.assert_array_equal(h["observable_beta"], [1, 1, 3, 1, 1])
+    # the change is defined only between records with the same weights
+    np.testing.assert_array_equal(np.isnan(h["change"]), [True, False, True, True, False])
+    # the entropy sum weights the prior and observable terms: S = H[q] − β_p H[prior] − β_l E H[p(x|z)]
+    np.testing.assert_allclose(h["entropy_sum"], [1 - 20 - 0.5, 1 - 20 - 0.5, 1 - 4 - 1.5, -1.5, -1.5])
+
+
+def test_gap_rule_waits_for_the_end_of_annealing():
+    monitor = _core.Monitor(_core.StopOptions(tol=-1, gap_tol=1e-3, max_iter=100))
+    # S = F exactly at every record; only the third is un-annealed
+    stops = [monitor.record(elbo=-1.0, posterior_entropy=-1.0 + beta, prior_entropy=1.0, observable_entropy=0.0,
+                            prior_beta=beta) for beta in (4.0, 2.0, 1.0)]
+    assert stops == [False, False, True] and monitor.stop_reason == "gap_tol"

@@ -15,6 +15,8 @@ void bind_entropy(py::module_& m) {
         py::arg("variances"));
   e.def("gaussian_isotropic", &entropy::gaussian_isotropic, py::arg("dim"), py::arg("variance"));
   e.def("laplace", &entropy::laplace, py::arg("scale"));
+  e.def("gaussian_expected_abs", &entropy::gaussian_expected_abs, py::arg("mean"), py::arg("sd"),
+        "E|z| for z ~ N(mean, sd²).");
   e.def("bernoulli", &entropy::bernoulli, py::arg("p"));
   e.def("categorical", [](const Eigen::VectorXd& p) { return entropy::categorical(p); }, py::arg("probabilities"));
   e.def("poisson", &entropy::poisson, py::arg("rate"), "True entropy of Poisson(rate).");

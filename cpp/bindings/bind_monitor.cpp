@@ -26,6 +26,8 @@ py::dict history_to_dict(const std::vector<IterationRecord>& history) {
   out["time"] = column([](const IterationRecord& r) { return r.seconds; });
   out["m_step_elbo"] = column([](const IterationRecord& r) { return r.m_step_elbo; });
   out["m_step_entropy_sum"] = column([](const IterationRecord& r) { return r.m_step_entropy_sum; });
+  out["prior_beta"] = column([](const IterationRecord& r) { return r.terms.prior_beta; });
+  out["observable_beta"] = column([](const IterationRecord& r) { return r.terms.observable_beta; });
   return out;
 }
 
@@ -43,6 +45,8 @@ py::dict record_to_dict(const IterationRecord& r) {
   out["time"] = r.seconds;
   out["m_step_elbo"] = r.m_step_elbo;
   out["m_step_entropy_sum"] = r.m_step_entropy_sum;
+  out["prior_beta"] = r.terms.prior_beta;
+  out["observable_beta"] = r.terms.observable_beta;
   return out;
 }
 
@@ -80,12 +84,15 @@ void bind_monitor(py::module_& m) {
       .def(
           "record",
           [](ConvergenceMonitor& monitor, double elbo, double posterior_entropy, double prior_entropy,
-             double observable_entropy, double data_term, double seconds) {
-            ElboTerms terms{elbo, posterior_entropy, prior_entropy, observable_entropy, data_term};
+             double observable_entropy, double data_term, double seconds, double prior_beta,
+             double observable_beta) {
+            ElboTerms terms{elbo,     posterior_entropy, prior_entropy, observable_entropy,
+                            data_term, prior_beta,       observable_beta};
             return monitor.record(terms, seconds);
           },
           py::arg("elbo"), py::arg("posterior_entropy"), py::arg("prior_entropy"), py::arg("observable_entropy"),
-          py::arg("data_term") = 0.0, py::arg("seconds") = 0.0)
+          py::arg("data_term") = 0.0, py::arg("seconds") = 0.0, py::arg("prior_beta") = 1.0,
+          py::arg("observable_beta") = 1.0)
       .def_property_readonly("history", [](const ConvergenceMonitor& m) { return history_to_dict(m.history()); })
       .def_property_readonly("stop_reason", [](const ConvergenceMonitor& m) { return to_string(m.stop_reason()); })
       .def_property_readonly("converged", &ConvergenceMonitor::converged);

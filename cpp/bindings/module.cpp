@@ -1,4 +1,5 @@
-// The compiled module entrosum._core: only wires the per-concept binding files together.
+// The compiled module entrosum._core_<variant> (one per CPU build; entrosum/_core.py picks one): only wires
+// the per-concept binding files together.
 #include "common.hpp"
 #include "entrosum/errors.hpp"
 #include "entrosum/version.hpp"
@@ -12,12 +13,14 @@ void bind_kmeans(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
 void bind_discrete_mixture(py::module_& m);
 void bind_model_io(py::module_& m);
+void bind_sparse_coding(py::module_& m);
 }  // namespace entrosum::bindings
 
-PYBIND11_MODULE(_core, m) {
+PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   namespace py = pybind11;
   m.doc() = "entrosum's C++ core (private; use the entrosum package).";
   m.attr("__version__") = ENTROSUM_VERSION_STRING;
+  m.attr("cpu_variant") = ENTROSUM_CPU_VARIANT;
   py::register_exception<entrosum::NumericalError>(m, "NumericalError", PyExc_ValueError);
   entrosum::bindings::bind_data(m);
   entrosum::bindings::bind_entropy(m);
@@ -27,4 +30,5 @@ PYBIND11_MODULE(_core, m) {
   entrosum::bindings::bind_gaussian_mixture(m);
   entrosum::bindings::bind_discrete_mixture(m);
   entrosum::bindings::bind_model_io(m);
+  entrosum::bindings::bind_sparse_coding(m);
 }

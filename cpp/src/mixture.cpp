@@ -1,6 +1,7 @@
 #include "entrosum/mixture.hpp"
 
 #include <cmath>
+#include <utility>
 #include <limits>
 
 #include "entrosum/entropy.hpp"
@@ -8,30 +9,73 @@
 
 namespace entrosum {
 
+namespace {
+
+/// log of T's smallest normal number: below it exp(l') is subnormal or zero.
+template <typename T>
+constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
+template <>
+constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
+
+/// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
+/// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
+/// The per-row work is a few packets, so whole-row expressions would cost more in loop set-up than in
+/// arithmetic; this keeps the row in registers and L1 for three short loops.
+template <typename T>
+std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  const Packet shift = ei::pset1<Packet>(largest);
+  Packet sums = ei::pset1<Packet>(T(0)), dots = ei::pset1<Packet>(T(0));
+  Index k = 0;
+  const Packet zero = ei::pset1<Packet>(T(0));
+  for (; k + width <= K; k += width) {
+    const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
+    if (ei::predux_max(shifted) < kExpUnderflow<T>) {
+      // exp of every lane is below T's smallest normal number: adds nothing to s or Σ e l' at the
+      // precision of s ≥ 1, so skip the exp (most packets, once the components have separated).
+      ei::pstoreu(row + k, zero);
+      continue;
+    }
+    const Packet scaled = ei::pexp(shifted);
+    sums = ei::padd(sums, scaled);
+    dots = ei::pmadd(scaled, shifted, dots);
+    ei::pstoreu(row + k, scaled);
+  }
+  T sum = ei::predux(sums), dot = ei::predux(dots);
+  for (; k < K; ++k) {
+    const T shifted = row[k] - largest;
+    const T scaled = std::exp(shifted);
+    sum += scaled;
+    dot += scaled * shifted;
+    row[k] = scaled;
+  }
+  return {sum, dot};
+}
+
+}  // namespace
+
 template <typename T>
 void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
                          MixtureTotals& totals) {
-  using RowT = Eigen::Array<T, 1, Eigen::Dynamic>;
   const Index n = log_joint.rows(), K = log_joint.cols();
   if (n == 0) return;
-  // One row at a time, so that it stays in L1: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
+  // Row by row: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
   //   log p(x) = max + log s,  r = e / s,  −Σ_k r log r = log s − (Σ_k e l') / s,
   // the last because log r = l' − log s and Σ_k r = 1 (0 log 0 = 0 comes out by itself: e = 0).
-  RowT shifted(K), scaled(K);
   Eigen::Array<T, 1, Eigen::Dynamic> resp_sum = Eigen::Array<T, 1, Eigen::Dynamic>::Zero(K);
   double log_likelihood = 0.0, resp_entropy = 0.0, count = 0.0;
   for (Index row = 0; row < n; ++row) {
     auto values = log_joint.row(row).array();
     const T largest = values.maxCoeff();
-    shifted = values - largest;
-    scaled = shifted.exp();
-    const T sum = scaled.sum();
-    const T log_sum = std::log(sum);
+    const auto [sum, dot] = exponentiate_row<T>(&log_joint(row, 0), K, largest);
+    const double log_sum = std::log(static_cast<double>(sum));
     const double weight = weights.size() ? weights(row) : 1.0;
     count += weight;
-    log_likelihood += weight * (static_cast<double>(largest) + static_cast<double>(log_sum));
-    resp_entropy += weight * (static_cast<double>(log_sum) - static_cast<double>((scaled * shifted).sum() / sum));
-    values = scaled * static_cast<T>(weight / static_cast<double>(sum));  // w_n r_nk
+    log_likelihood += weight * (static_cast<double>(largest) + log_sum);
+    resp_entropy += weight * (log_sum - static_cast<double>(dot) / static_cast<double>(sum));
+    values *= static_cast<T>(weight / static_cast<double>(sum));  // w_n r_nk
     resp_sum += values;
   }
   totals.count += count;

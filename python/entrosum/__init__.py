@@ -9,6 +9,7 @@ from .linear_gaussian import PPCA, FactorAnalysis
 from .model_io import load
 from .monitor import ConvergenceMonitor
 from .poisson_mixture import PoissonMixture
+from .sparse_coding import SparseCoding
 
 __all__ = [
     "PPCA",
@@ -20,6 +21,7 @@ __all__ = [
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",
+    "SparseCoding",
     "__version__",
     "load",
 ]

@@ -193,7 +193,7 @@ def command_info(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    rows = run(print_reports=args.report)
+    rows = run(print_reports=args.report, plot=args.plot)
     return OK if all(row["agree"] for row in rows) else FAILED
 
 
@@ -235,6 +235,7 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="fit every model on generated data and compare ELBO and entropy sum")
     demo.add_argument("--report", action="store_true", help="also print each model's monitor report")
+    demo.add_argument("--plot", metavar="FILE", help="save sparse coding's atoms and monitor plot to FILE (matplotlib)")
     demo.set_defaults(run=command_demo)
     return parser
 

@@ -3,6 +3,10 @@
 Per iteration t it holds, from the one E-step pass with parameters Θ_t: the ELBO F(q_t, Θ_t) per
 sample, the entropy sum S(q_t, Θ_t) with its terms, the gap F − S, the change of F and the wall time.
 The C++ driver applies the stopping rule; this object keeps the history and presents it.
+
+With entropy-based annealing (sparse coding) an iteration may weight the prior and observable entropy
+terms by β_p, β_l ≠ 1; its F and S are then those of the annealed objective, not the ELBO, and the
+history, the report and the plot label them so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ FIELDS = (
     "time",
     "m_step_elbo",
     "m_step_entropy_sum",
+    "prior_beta",
+    "observable_beta",
 )
 
 _REASONS = {
@@ -35,6 +41,8 @@ _REASONS = {
     "gap_tol": "converged: |F - S| / |F| < gap_tol",
     "tol_and_gap_tol": "converged: |change of F| < tol and |F - S| / |F| < gap_tol",
     "closed_form": "solved in closed form",
+    "gradient": "converged: the gradient solver's gradient vanished",
+    "line_search": "stopped: the gradient solver's line search found no further increase",
     "max_iter": "not converged: stopped at max_iter",
     "running": "running",
 }
@@ -66,10 +74,14 @@ class ConvergenceMonitor:
         ``posterior_entropy``, ``prior_entropy``, ``observable_entropy``, ``data_term``, ``gap``,
         ``change`` (NaN at the first iteration), ``time`` (seconds), and ``m_step_elbo`` and
         ``m_step_entropy_sum``: F and S for the same q with the parameters its M-step produced (equal
-        after every exact M-step for models whose prior and observable parameters are all learned).
+        after every exact M-step for models whose prior and observable parameters are all learned),
+        ``prior_beta`` and ``observable_beta``: the annealing weights β_p, β_l of the iteration (1 without
+        annealing; where either is not 1, ``elbo`` and ``entropy_sum`` hold the annealed objective
+        F_β = E[log p(x|z)]·β_l + E[log p(z)]·β_p + H[q] and S_β = H[q] − β_p H[prior] − β_l E H[p(x|z)],
+        not the ELBO, and ``change`` is NaN where the weights changed).
     stop_reason : str
-        ``'tol'``, ``'gap_tol'``, ``'tol_and_gap_tol'``, ``'closed_form'``, ``'max_iter'``, or
-        ``'running'`` before the fit ends.
+        ``'tol'``, ``'gap_tol'``, ``'tol_and_gap_tol'``, ``'closed_form'``, ``'max_iter'``, ``'gradient'``
+        or ``'line_search'`` (gradient solvers), or ``'running'`` before the fit ends.
     converged : bool
     setup_time : float
         Seconds spent before the first iteration (the initial pass over the data).
@@ -152,6 +164,11 @@ class ConvergenceMonitor:
         return self._last("gap")
 
     @property
+    def annealed(self) -> np.ndarray:
+        """Per iteration, whether its values are of an annealed objective (β_p or β_l ≠ 1), not of the ELBO."""
+        return (self.history["prior_beta"] != 1) | (self.history["observable_beta"] != 1)
+
+    @property
     def relative_gap(self) -> np.ndarray:
         """|F − S| / |F| per iteration."""
         return np.abs(self.history["gap"]) / np.abs(self.history["elbo"])
@@ -160,8 +177,12 @@ class ConvergenceMonitor:
     def _line(record: dict[str, Any]) -> str:
         change = record["change"]
         change_text = "         " if change != change else f"{change:+.2e}"
-        return (f"iter {int(record['iteration']):5d}  F={record['elbo']:+.8e}  S={record['entropy_sum']:+.8e}  "
+        line = (f"iter {int(record['iteration']):5d}  F={record['elbo']:+.8e}  S={record['entropy_sum']:+.8e}  "
                 f"gap={record['gap']:+.2e}  dF={change_text}  {record['time']:.3g}s")
+        prior_beta, observable_beta = record.get("prior_beta", 1.0), record.get("observable_beta", 1.0)
+        if prior_beta != 1 or observable_beta != 1:
+            line += f"  [annealed: beta_p={prior_beta:g} beta_l={observable_beta:g}]"
+        return line
 
     def report(self) -> str:
         """A one-screen text summary: stopping, the first and last values of F, S, its terms and the gap,
@@ -183,10 +204,18 @@ class ConvergenceMonitor:
         if np.any(h["data_term"] != 0):
             rows.append(("  + data term", "data_term"))
         rows.append(("gap F - S", "gap"))
-        lines.append(f"  {'':24s}{'first':>18s}{'last':>18s}")
+        annealed = self.annealed
+        if annealed.any():
+            first, last = np.flatnonzero(annealed)[[0, -1]] + 1
+            lines.append(f"  iterations {first}-{last} annealed (beta_p up to {h['prior_beta'].max():g}, beta_l up to "
+                         f"{h['observable_beta'].max():g}): their F and S are the annealed objective, not the ELBO")
+        marks = ["*" if annealed[i] else "" for i in (0, -1)]
+        lines.append(f"  {'':24s}{'first' + marks[0]:>18s}{'last' + marks[1]:>18s}")
         for label, name in rows:
             lines.append(f"  {label:24s}{h[name][0]:18.10g}{h[name][-1]:18.10g}")
         lines.append(f"  {'|gap| / |F|':24s}{self.relative_gap[0]:18.3e}{self.relative_gap[-1]:18.3e}")
+        if any(marks):
+            lines.append("  * annealed objective F_beta and entropy sum S_beta, not the ELBO")
         lines.append(f"  {'time: setup, iterations':24s}{self.setup_time:17.3g}s{h['time'].sum():17.3g}s")
         shown = sorted(set(range(min(3, self.n_iter))) | set(range(max(0, self.n_iter - 3), self.n_iter))
                        | set(np.linspace(0, self.n_iter - 1, 5).astype(int).tolist()))
@@ -219,8 +248,14 @@ class ConvergenceMonitor:
             _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         values, gaps = axes
         h = self.history
-        values.plot(h["iteration"], h["elbo"], label="ELBO F")
-        values.plot(h["iteration"], h["entropy_sum"], "--", label="entropy sum S")
+        annealed = self.annealed
+        # Annealed iterations are drawn apart: their values are of another objective than the ELBO.
+        values.plot(h["iteration"], np.where(annealed, np.nan, h["elbo"]), label="ELBO F")
+        values.plot(h["iteration"], np.where(annealed, np.nan, h["entropy_sum"]), "--", label="entropy sum S")
+        if annealed.any():
+            values.plot(h["iteration"][annealed], h["elbo"][annealed], ":", label="annealed objective F_beta")
+            values.axvspan(h["iteration"][annealed].min() - 0.5, h["iteration"][annealed].max() + 0.5, alpha=0.15,
+                           color="grey", label="annealing (beta != 1)")
         values.set_xlabel("iteration")
         values.set_ylabel("per sample (nats)")
         values.set_title(f"{self.model} ELBO and entropy sum".strip())

@@ -3,6 +3,8 @@
 //   ElboTerms   evaluate(const Expectation&, const Params&) F and S at (q, Θ), for any Θ
 //   Params      m_step(const Expectation&, const Params&)   new parameters from the statistics
 // and the driver alternates them, records the monitor, and stops by its rule.
+// An M-step may also take `Expectation&` and move q to an equivalent parametrisation (sparse coding
+// renormalises W's columns and rescales q with them); F(q_t, Θ_{t+1}) is then evaluated for that q.
 #pragma once
 
 #include <chrono>
@@ -23,7 +25,7 @@ typename Model::Params run_em(const Model& model, typename Model::Params params,
   for (;;) {
     if (interrupted && interrupted()) throw Interrupted();
     const auto start = Clock::now();
-    const auto expectation = model.e_step(params);          // q_t from Θ_t
+    auto expectation = model.e_step(params);                // q_t from Θ_t
     const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)
     params = model.m_step(expectation, params);            // Θ_{t+1}, as scikit-learn also does after its last E-step
     const ElboTerms after = model.evaluate(expectation, params);  // F(q_t, Θ_{t+1}), S(q_t, Θ_{t+1})

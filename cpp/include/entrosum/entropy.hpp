@@ -36,6 +36,17 @@ inline double gaussian_isotropic(Eigen::Index dim, double variance) {
 /// Entropy of Laplace(0, λ) with scale λ, density exp(−|z|/λ)/(2λ): log(2 e λ).
 inline double laplace(double scale) { return 1.0 + std::log(2.0 * scale); }
 
+/// √(2/π)
+inline constexpr double kSqrtTwoOverPi = 0.79788456080286535587989211986876;
+
+/// E|z| for z ~ N(ν, s²) (the Laplace prior's cross-entropy term, DESIGN.md §3):
+/// s √(2/π) exp(−ν²/(2s²)) + ν erf(ν/(√2 s)); |ν| when s = 0.
+inline double gaussian_expected_abs(double mean, double sd) {
+  if (!(sd > 0.0)) return std::abs(mean);
+  const double u = mean / sd;
+  return sd * kSqrtTwoOverPi * std::exp(-0.5 * u * u) + mean * std::erf(u * 0.70710678118654752440);
+}
+
 /// Entropy of Bernoulli(p), with 0 log 0 = 0.
 inline double bernoulli(double p) {
   double h = 0.0;

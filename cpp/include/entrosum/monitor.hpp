@@ -23,11 +23,19 @@ struct ElboTerms {
   double observable_entropy = 0.0;
   /// (1/N) Σ_n log h(x_n) for a non-constant base measure h; 0 otherwise.
   double data_term = 0.0;
+  /// Entropy-based annealing (DESIGN.md §3): the weights β_p, β_l of the prior and observable terms.
+  /// With either ≠ 1, `elbo` is the annealed objective F_β = E log-joint with those weights + H[q], not
+  /// an ELBO, and the entropy sum is weighted alike.
+  double prior_beta = 1.0;
+  double observable_beta = 1.0;
 
-  /// S(q, Θ) = posterior entropy − prior entropy − observable entropy + data term.
+  /// S(q, Θ) = posterior entropy − β_p prior entropy − β_l observable entropy + data term.
   double entropy_sum() const {
-    return posterior_entropy - prior_entropy - observable_entropy + data_term;
+    return posterior_entropy - prior_beta * prior_entropy - observable_beta * observable_entropy + data_term;
   }
+
+  /// Whether these values are of an annealed objective (some β ≠ 1) rather than of the ELBO.
+  bool annealed() const { return prior_beta != 1.0 || observable_beta != 1.0; }
 };
 
 /// One row of the monitor's history.
@@ -37,7 +45,7 @@ struct IterationRecord {
   double entropy_sum = 0.0;
   /// F − S.
   double gap = 0.0;
-  /// F_t − F_{t−1}; NaN at the first iteration.
+  /// F_t − F_{t−1}; NaN at the first iteration and when the annealing weights changed in between.
   double change = std::numeric_limits<double>::quiet_NaN();
   /// Wall time of this iteration.
   double seconds = 0.0;
@@ -51,7 +59,9 @@ struct IterationRecord {
 /// Called after each recorded iteration (progress display).
 using IterationCallback = std::function<void(const IterationRecord&)>;
 
-enum class StopReason { running, tol, gap_tol, tol_and_gap_tol, max_iter, closed_form };
+/// Why a fit stopped. `gradient` and `line_search` come from gradient solvers: the gradient fell below
+/// the solver's tolerance (converged), or no step along the search direction increased the objective.
+enum class StopReason { running, tol, gap_tol, tol_and_gap_tol, max_iter, closed_form, gradient, line_search };
 
 inline const char* to_string(StopReason reason) {
   switch (reason) {
@@ -61,6 +71,8 @@ inline const char* to_string(StopReason reason) {
     case StopReason::tol_and_gap_tol: return "tol_and_gap_tol";
     case StopReason::max_iter: return "max_iter";
     case StopReason::closed_form: return "closed_form";
+    case StopReason::gradient: return "gradient";
+    case StopReason::line_search: return "line_search";
   }
   return "unknown";
 }
@@ -90,12 +102,16 @@ class ConvergenceMonitor {
     record.terms = terms;
     record.entropy_sum = terms.entropy_sum();
     record.gap = terms.elbo - record.entropy_sum;
-    if (!history_.empty()) record.change = terms.elbo - history_.back().terms.elbo;
+    // A change is only meaningful between values of the same objective (the same annealing weights).
+    if (!history_.empty() && history_.back().terms.prior_beta == terms.prior_beta &&
+        history_.back().terms.observable_beta == terms.observable_beta)
+      record.change = terms.elbo - history_.back().terms.elbo;
     record.seconds = seconds;
     history_.push_back(record);
 
-    const bool use_tol = options_.tol >= 0.0;
-    const bool use_gap = options_.gap_tol >= 0.0;
+    // The stopping rules watch the ELBO: they do not apply while an annealed objective is recorded.
+    const bool use_tol = options_.tol >= 0.0 && !terms.annealed();
+    const bool use_gap = options_.gap_tol >= 0.0 && !terms.annealed();
     const bool tol_met = use_tol && !std::isnan(record.change) && std::abs(record.change) < options_.tol;
     const bool gap_met = use_gap && std::abs(record.gap) < options_.gap_tol * std::abs(terms.elbo);
     if ((use_tol || use_gap) && (tol_met || !use_tol) && (gap_met || !use_gap)) {
@@ -112,6 +128,11 @@ class ConvergenceMonitor {
     reason_ = StopReason::closed_form;
   }
 
+  /// Ends a fit that its own solver stopped (gradient solvers), unless the rule stopped it already.
+  void finish(StopReason reason) {
+    if (reason_ == StopReason::running) reason_ = reason;
+  }
+
   /// Wall time spent before the first iteration (the initial pass over the data).
   void set_setup_seconds(double seconds) { setup_seconds_ = seconds; }
   double setup_seconds() const { return setup_seconds_; }
@@ -120,7 +141,7 @@ class ConvergenceMonitor {
   const StopOptions& options() const { return options_; }
   StopReason stop_reason() const { return reason_; }
   bool converged() const {
-    return reason_ != StopReason::running && reason_ != StopReason::max_iter;
+    return reason_ != StopReason::running && reason_ != StopReason::max_iter && reason_ != StopReason::line_search;
   }
 
  private:

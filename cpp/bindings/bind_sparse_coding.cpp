@@ -1,0 +1,193 @@
+// Laplace sparse coding: EM and joint-gradient fits, posteriors with the ES-ELBO of new data, and the
+// ES-ELBO with its gradient for tests.
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "entrosum/sparse_coding.hpp"
+
+namespace entrosum::bindings {
+
+namespace {
+
+PosteriorForm parse_posterior(const std::string& posterior) {
+  if (posterior == "diag") return PosteriorForm::diagonal;
+  if (posterior == "full") return PosteriorForm::full;
+  throw py::value_error("posterior must be 'diag' or 'full', got '" + posterior + "'");
+}
+
+SparseCodingSolver parse_solver(const std::string& solver) {
+  if (solver == "em") return SparseCodingSolver::em;
+  if (solver == "gradient") return SparseCodingSolver::gradient;
+  throw py::value_error("solver must be 'em' or 'gradient', got '" + solver + "'");
+}
+
+SparseCodingParams make_params(const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance) {
+  SparseCodingParams params;
+  params.components = components;
+  params.scales = scales;
+  params.noise_variance = noise_variance;
+  return params;
+}
+
+py::dict terms_to_dict(const ElboTerms& terms) {
+  py::dict out;
+  out["elbo"] = terms.elbo;
+  out["entropy_sum"] = terms.entropy_sum();
+  out["posterior_entropy"] = terms.posterior_entropy;
+  out["prior_entropy"] = terms.prior_entropy;
+  out["observable_entropy"] = terms.observable_entropy;
+  out["prior_beta"] = terms.prior_beta;
+  out["observable_beta"] = terms.observable_beta;
+  return out;
+}
+
+py::dict diagnostics_of(const SparseCodingStats& stats) {
+  py::dict out;
+  out["mean_solver_steps"] = stats.solver_steps / stats.count;
+  out["max_solver_steps"] = stats.max_solver_steps;
+  out["unconverged"] = stats.unconverged;
+  return out;
+}
+
+/// (n, H·H) row-major per point as a numpy (n, H, H) array.
+template <typename T>
+py::array_t<T> as_cube(const RowMatrix<T>& flat, Index n_components) {
+  py::array_t<T> cube({static_cast<py::ssize_t>(flat.rows()), static_cast<py::ssize_t>(n_components),
+                       static_cast<py::ssize_t>(n_components)});
+  std::copy(flat.data(), flat.data() + flat.size(), cube.mutable_data());
+  return cube;
+}
+
+template <typename T>
+void bind_for(py::module_& m) {
+  m.def(
+      "fit_sparse_coding",
+      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
+         double noise_variance, const std::string& posterior, const std::string& solver,
+         const std::vector<double>& prior_annealing, const std::vector<double>& observable_annealing,
+         double e_step_tol, int e_step_max_iter, const StopOptions& stop, int n_threads, Index chunk_size,
+         const py::object& callback) {
+        const DataRef<T> view = as_data(data);
+        SparseCodingOptions options;
+        options.posterior = parse_posterior(posterior);
+        options.solver = parse_solver(solver);
+        options.annealing.prior = prior_annealing;
+        options.annealing.observable = observable_annealing;
+        options.e_step.tol = e_step_tol;
+        options.e_step.max_iter = e_step_max_iter;
+        options.stop = stop;
+        options.execution = make_execution(n_threads, chunk_size);
+        const SparseCodingParams initial = make_params(components, scales, noise_variance);
+        const IterationCallback on_iteration = wrap_callback(callback);
+        const SparseCodingFit fit =
+            run_without_gil([&] { return fit_sparse_coding<T>(view, initial, options, on_iteration); });
+        py::dict out;
+        out["components"] = fit.params.components;
+        out["scales"] = fit.params.scales;
+        out["noise_variance"] = fit.params.noise_variance;
+        add_monitor(out, fit.monitor);
+        out["mean_solver_steps"] = fit.diagnostics.mean_solver_steps;
+        out["max_solver_steps"] = fit.diagnostics.max_solver_steps;
+        out["unconverged"] = fit.diagnostics.unconverged;
+        out["evaluations"] = fit.diagnostics.evaluations;
+        out["lbfgs_status"] = fit.diagnostics.lbfgs_status;
+        return out;
+      },
+      py::arg("data"), py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("posterior"),
+      py::arg("solver"), py::arg("prior_annealing"), py::arg("observable_annealing"), py::arg("e_step_tol"),
+      py::arg("e_step_max_iter"), py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      py::arg("callback") = py::none(),
+      "Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data.");
+
+  m.def(
+      "sparse_coding_posterior",
+      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
+         double noise_variance, const std::string& posterior, double e_step_tol, int e_step_max_iter,
+         bool with_spread, int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const PosteriorForm form = parse_posterior(posterior);
+        const SparseCodingParams params = make_params(components, scales, noise_variance);
+        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter};
+        const Execution execution = make_execution(n_threads, chunk_size);
+        SparseCodingPosterior<T> result = run_without_gil(
+            [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
+        py::dict out;
+        const Index n_components = components.cols();
+        out["means"] = py::array_t<T>({static_cast<py::ssize_t>(result.means.rows()), static_cast<py::ssize_t>(n_components)},
+                                      result.means.data());
+        if (with_spread) {
+          if (form == PosteriorForm::full) {
+            out["spread"] = as_cube<T>(result.spread, n_components);
+          } else {
+            out["spread"] = py::array_t<T>(
+                {static_cast<py::ssize_t>(result.spread.rows()), static_cast<py::ssize_t>(n_components)},
+                result.spread.data());
+          }
+        }
+        // The ES-ELBO of this q (λ*, σ²* for it) and the ELBO under the given λ, σ².
+        out["es_elbo"] = terms_to_dict(sparse_coding_es_elbo_terms(result.stats, components));
+        out["elbo"] = terms_to_dict(sparse_coding_terms(result.stats, params, 1.0, 1.0));
+        out["solver"] = diagnostics_of(result.stats);
+        return out;
+      },
+      py::arg("data"), py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("posterior"),
+      py::arg("e_step_tol"), py::arg("e_step_max_iter"), py::arg("with_spread"), py::arg("n_threads") = 1,
+      py::arg("chunk_size") = 0,
+      "Posterior means (n, H) and variances (n, H) or covariances (n, H, H) under fixed W, λ, σ², with the "
+      "ES-ELBO and ELBO terms of that q.");
+
+  m.def(
+      "sparse_coding_es_elbo",
+      [](const CArray<T>& data, const Eigen::MatrixXd& raw_components, const RowMatrix<double>& means,
+         const py::array_t<double, py::array::c_style>& spread, const std::string& posterior, double prior_beta,
+         double observable_beta, int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const PosteriorForm form = parse_posterior(posterior);
+        const Index n_components = raw_components.cols();
+        const Index width = form == PosteriorForm::full ? n_components * n_components : n_components;
+        if (spread.size() != means.rows() * width)
+          throw py::value_error("spread must be (n, H) standard deviations or (n, H, H) Cholesky factors");
+        VariationalParams q;
+        q.means = means;
+        q.spread = Eigen::Map<const RowMatrix<double>>(spread.data(), means.rows(), width);
+        const Eigen::MatrixXd components = raw_components * raw_components.colwise().norm().cwiseInverse().asDiagonal();
+        const Execution execution = make_execution(n_threads, chunk_size);
+        EsElboGradient gradient;
+        Eigen::VectorXd scales;
+        double noise = 0.0;
+        const ElboTerms terms = run_without_gil([&] {
+          return sparse_coding_es_elbo<T>(view, components, q, form, prior_beta, observable_beta, execution, &gradient,
+                                          &scales, &noise);
+        });
+        py::dict out = terms_to_dict(terms);
+        out["scales"] = scales;
+        out["noise_variance"] = noise;
+        out["grad_means"] = gradient.means;
+        if (form == PosteriorForm::full) {
+          out["grad_spread"] = as_cube<double>(gradient.spread, n_components);
+        } else {
+          out["grad_spread"] = gradient.spread;
+        }
+        out["grad_components"] = project_to_sphere(raw_components, gradient.components);
+        return out;
+      },
+      py::arg("data"), py::arg("components"), py::arg("means"), py::arg("spread"), py::arg("posterior"),
+      py::arg("prior_beta") = 1.0, py::arg("observable_beta") = 1.0, py::arg("n_threads") = 1,
+      py::arg("chunk_size") = 0,
+      "The annealed ES-ELBO of q = N(means, ·) with W = components / column norms, and its gradient with respect "
+      "to the means, the standard deviations ('diag') or Cholesky factors ('full', lower triangle), and the raw "
+      "components.");
+}
+
+}  // namespace
+
+void bind_sparse_coding(py::module_& m) {
+  // float32 first: pybind11 then matches float32 arrays without converting them to float64.
+  bind_for<float>(m);
+  bind_for<double>(m);
+}
+
+}  // namespace entrosum::bindings

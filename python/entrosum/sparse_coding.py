@@ -1,0 +1,288 @@
+"""Probabilistic sparse coding: x = W z + ε with Laplace sources z_h ~ Laplace(0, λ_h), ε ~ N(0, σ² I) and
+unit-norm atoms (the columns of W), learned with Gaussian posteriors q_n = N(ν_n, Λ_n) through the
+entropy-sum ELBO (ES-ELBO) of Velychko et al. (arXiv:2311.01888). DESIGN.md §3 has the model, the
+E-step, the M-step and the annealing; every loop over data runs in C++ (``_core``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._estimator import BaseEstimator
+from ._validation import (
+    check_choice,
+    check_data,
+    check_int,
+    check_random_state,
+    check_tolerance,
+    resolve_chunk_size,
+    resolve_n_jobs,
+)
+from .exceptions import ConvergenceWarning
+from .monitor import ConvergenceMonitor
+
+#: The default entropy-based annealing: β_p per iteration, then 1 (Velychko et al.).
+DEFAULT_ANNEALING = (10.0, 8.0, 6.0, 4.0, 2.0)
+
+
+def _check_schedule(schedule: Any, name: str, *, allow_default: bool) -> list[float]:
+    """An annealing schedule as a list of floats >= 1: None is none, 'default' the default one."""
+    if schedule is None:
+        return []
+    if isinstance(schedule, str):
+        if allow_default and schedule == "default":
+            return list(DEFAULT_ANNEALING)
+        raise ValueError(f"{name} must be {'default, ' if allow_default else ''}None or a sequence of numbers >= 1, "
+                         f"got {schedule!r}.")
+    values = np.asarray(schedule)
+    if values.dtype.kind not in "biuf" or values.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of numbers >= 1 (one weight per iteration), got {schedule!r}.")
+    values = values.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 1))
+    if bad.size:
+        raise ValueError(f"{name} weights must be finite and at least 1 (they multiply an entropy term); "
+                         f"got {values[bad[0]]:g} at position {bad[0]}.")
+    return values.tolist()
+
+
+class SparseCoding(BaseEstimator):
+    """Probabilistic sparse coding with a Laplace prior, learned through the entropy-sum ELBO.
+
+    The model is x = W z + ε with independent z_h ~ Laplace(0, λ_h) (scale λ_h), ε ~ N(0, σ² I), and
+    atoms w_h of unit norm; the data should be centred (no mean is fitted). Each data point gets a
+    Gaussian posterior q_n = N(ν_n, Λ_n). At λ and σ² optimal for q, the ELBO equals the ES-ELBO
+
+        (1/N) Σ_n H[q_n] − Σ_h log(2 e λ_h) − (D/2) log(2 π e σ²),
+
+    a sum of entropies; it holds after every M-step, and the monitor shows both.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of atoms H (may exceed n_features: overcomplete dictionaries are allowed).
+    posterior : {'diag', 'full'}
+        Diagonal or full covariances Λ_n. 'diag' costs O(H³) per data point and Newton step at most;
+        'full' captures the posterior correlations between atoms.
+    solver : {'em', 'gradient'}
+        'em': variational EM. The E-step solves each data point's q_n by Newton steps with a line search
+        (chunks of rows on threads, nothing per data point is kept between iterations); the M-step is
+        closed form. It scales to large data. 'gradient': L-BFGS on the ES-ELBO over all ν_n, Λ_n and W
+        at once, as in Velychko et al.; it keeps every q_n in memory, so it suits small data sets, and it
+        escapes the slow progress of EM when the noise is small next to the signal.
+    annealing : 'default', None or sequence of float
+        Entropy-based annealing: β_p for the first iterations (the prior entropy term, and with it the
+        prior's pull towards zero, is multiplied by β_p), then 1. Every value must be at least 1; None
+        switches it off. 'default' is 10, 8, 6, 4, 2 for solver='em' and none for solver='gradient'.
+        Iterations under β ≠ 1 record an annealed objective, not the ELBO. With β_p > 1 that objective is
+        unbounded above (shrinking every code towards 0 raises it by (β_p − 1)·H·log of the shrinkage), so
+        annealing is a transient device: an EM iteration takes one bounded step per weight, while for
+        solver='gradient' an iteration is one L-BFGS step and a schedule should be given explicitly.
+    observable_annealing : None or sequence of float
+        β_l per iteration for the observable entropy term (then 1); values at least 1.
+    tol : float or None
+        Stop when the ELBO per sample changes by less than ``tol`` between (un-annealed) iterations.
+    gap_tol : float or None
+        Stop when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).
+    max_iter : int
+        Most iterations (EM iterations, or L-BFGS steps for the gradient solver), annealed ones included.
+    e_step_tol : float
+        Each data point's solver stops when its predicted gain (Newton decrement) is below this, in nats.
+    e_step_max_iter : int
+        Most Newton steps per data point and E-step.
+    random_state : int, Generator or None
+        Seed of the random initial atoms.
+    n_jobs : int or None
+        Threads for the passes over the data; None or -1 for all cores.
+    chunk_size : int or None
+        Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    verbose : int
+        1 prints the monitor's line per iteration.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The atoms Wᵀ, each of unit norm.
+    scales_ : ndarray of shape (n_components,)
+        The Laplace scales λ (the size of each atom's coefficients).
+    noise_variance_ : float
+        σ².
+    monitor_ : ConvergenceMonitor
+        ELBO, entropy sum, its three terms, the gap and the annealing weights per iteration.
+    n_iter_, converged_
+        As in scikit-learn.
+    lower_bounds_ : ndarray
+        The ELBO per sample per iteration; NaN for annealed iterations (their value, an annealed objective,
+        is in ``monitor_.history['elbo']``).
+    lower_bound_ : float
+        The last entry of ``lower_bounds_``.
+    e_step_info_ : dict
+        Of the last E-step: mean and largest number of Newton steps per data point, and the number of data
+        points whose solver reached ``e_step_max_iter``; for the gradient solver also the number of
+        objective evaluations and the L-BFGS status.
+    """
+
+    def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
+                 annealing: Any = "default", observable_annealing: Any = None, tol: float | None = 1e-4,
+                 gap_tol: float | None = None, max_iter: int = 1000, e_step_tol: float = 1e-10,
+                 e_step_max_iter: int = 100, random_state: Any = None, n_jobs: int | None = None,
+                 chunk_size: int | None = None, verbose: int = 0) -> None:
+        self.n_components = n_components
+        self.posterior = posterior
+        self.solver = solver
+        self.annealing = annealing
+        self.observable_annealing = observable_annealing
+        self.tol = tol
+        self.gap_tol = gap_tol
+        self.max_iter = max_iter
+        self.e_step_tol = e_step_tol
+        self.e_step_max_iter = e_step_max_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+
+    # -- settings ------------------------------------------------------------------------------------
+    def _check_settings(self) -> dict:
+        solver = check_choice(self.solver, "solver", ("em", "gradient"))
+        prior_annealing = _check_schedule(self.annealing, "annealing", allow_default=True)
+        if self.annealing == "default" and solver == "gradient":
+            prior_annealing = []
+        settings = {
+            "n_components": check_int(self.n_components, "n_components", minimum=1),
+            "posterior": check_choice(self.posterior, "posterior", ("diag", "full")),
+            "solver": solver,
+            "prior_annealing": prior_annealing,
+            "observable_annealing": _check_schedule(self.observable_annealing, "observable_annealing",
+                                                    allow_default=False),
+            "tol": check_tolerance(self.tol, "tol", allow_none=True),
+            "gap_tol": check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
+            "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
+            "e_step_tol": check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
+            "e_step_max_iter": check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1),
+        }
+        check_int(self.verbose, "verbose", minimum=0)
+        check_random_state(self.random_state)
+        return settings
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> SparseCoding:
+        """Fit the atoms, scales and noise variance to ``X`` of shape (n_samples, n_features).
+
+        A failed fit raises and leaves a previously fitted model unchanged.
+        """
+        n_threads = resolve_n_jobs(self.n_jobs)
+        chunk_size = resolve_chunk_size(self.chunk_size)
+        X = check_data(X, min_samples=2, n_threads=n_threads)
+        settings = self._check_settings()
+        rng = check_random_state(self.random_state)
+        initial = rng.standard_normal((X.shape[1], settings["n_components"]))
+        monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
+                                     verbose=self.verbose, model=type(self).__name__)
+        stop = _core.StopOptions(tol=settings["tol"], gap_tol=settings["gap_tol"], max_iter=settings["max_iter"])
+        try:
+            result = _core.fit_sparse_coding(
+                X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
+                settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
+                settings["e_step_max_iter"], stop, n_threads, chunk_size,
+                monitor._on_iteration if self.verbose else None)
+        except _core.NumericalError as error:
+            raise ValueError(
+                f"{type(self).__name__} could not be fitted: {error}. Scale or centre the data, remove constant "
+                "features, or choose fewer components."
+            ) from error
+        monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
+        self._set_fitted(result, X.dtype, monitor)
+        if result["stop_reason"] in ("max_iter", "line_search"):
+            why = (f"did not converge in max_iter={self.max_iter}" if result["stop_reason"] == "max_iter"
+                   else "stopped: its line search found no further increase")
+            warnings.warn(
+                f"{type(self).__name__} {why} (last change of the ELBO {monitor.history['change'][-1]:.3g}, "
+                f"relative gap {monitor.relative_gap[-1]:.3g}); increase max_iter or loosen tol/gap_tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
+        # All attributes are set together, after the fit has succeeded.
+        self.components_ = np.ascontiguousarray(result["components"].T.astype(dtype))
+        self.scales_ = result["scales"].astype(dtype)
+        self.noise_variance_ = dtype.type(result["noise_variance"])
+        self.n_features_in_ = int(self.components_.shape[1])
+        self.monitor_ = monitor
+        self.n_iter_ = monitor.n_iter
+        self.converged_ = monitor.converged
+        self.lower_bounds_ = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
+        self.lower_bound_ = float(self.lower_bounds_[-1])
+        self.e_step_info_ = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
+        if self.solver == "gradient":
+            self.e_step_info_.update(evaluations=result["evaluations"], lbfgs_status=result["lbfgs_status"])
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return the posterior means of ``X``."""
+        return self.fit(X).transform(X)
+
+    # -- inference -----------------------------------------------------------------------------------
+    def _params64(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(W (D, H), λ (H,), σ²) in float64 for the C++ calls."""
+        return (self.components_.T.astype(np.float64), self.scales_.astype(np.float64), float(self.noise_variance_))
+
+    def _infer(self, X: Any, with_spread: bool) -> dict:
+        self._check_fitted()
+        n_threads = resolve_n_jobs(self.n_jobs)
+        X = check_data(X, n_features=self.n_features_in_, n_threads=n_threads)
+        posterior = check_choice(self.posterior, "posterior", ("diag", "full"))
+        return _core.sparse_coding_posterior(
+            X, *self._params64(), posterior, check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
+            check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1), with_spread, n_threads,
+            resolve_chunk_size(self.chunk_size))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Posterior means E_q[z] of shape (n_samples, n_components), in the dtype of ``X``."""
+        return self._infer(X, with_spread=False)["means"]
+
+    def predict_posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The Gaussian posterior q_n = N(ν_n, Λ_n) of every sample under the fitted model.
+
+        (Named like ``predict_proba`` of the mixtures: ``posterior`` is the parameter choosing the family.)
+
+        Returns
+        -------
+        means : ndarray of shape (n_samples, n_components)
+        variances or covariances : ndarray of shape (n_samples, n_components) for ``posterior='diag'``
+            (the diagonal of Λ_n), or (n_samples, n_components, n_components) for ``posterior='full'``.
+        """
+        result = self._infer(X, with_spread=True)
+        return result["means"], result["spread"]
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """W z for codes ``Z`` of shape (n_samples, n_components): the reconstruction of posterior means."""
+        self._check_fitted()
+        Z = check_data(Z, name="Z", n_features=self.components_.shape[0])
+        return (Z @ self.components_.astype(Z.dtype)).astype(self.components_.dtype)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """The ES-ELBO per sample of ``X``: q inferred with the fitted W, λ, σ², then
+
+        (1/N) Σ H[q_n] − Σ_h log(2 e λ*_h) − (D/2) log(2 π e σ²*) with λ*, σ²* optimal for that q and W (the
+        ELBO maximised over λ and σ² on these data; a lower bound of the mean log-likelihood at those λ, σ²).
+        """
+        return float(self._infer(X, with_spread=False)["es_elbo"]["elbo"])
+
+    def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
+        """Draw ``n_samples`` from the fitted model, shape (n_samples, n_features).
+
+        ``random_state`` defaults to the estimator's own.
+        """
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        components, scales, noise = self._params64()
+        latent = rng.laplace(0.0, scales, size=(n_samples, scales.shape[0]))
+        noise_draws = rng.standard_normal((n_samples, components.shape[0])) * np.sqrt(noise)
+        return (latent @ components.T + noise_draws).astype(self.components_.dtype)
+
