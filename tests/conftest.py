@@ -75,6 +75,10 @@ def model_cases(dtype=np.float64) -> dict:
     counts, _ = poisson_mixture_data(400, np.array([0.4, 0.6]), np.array([[1.0, 8.0, 3.0], [9.0, 0.5, 4.0]]),
                                      seed=5)
     linear = low_rank(400, 6, 2, noise_sd=np.linspace(0.3, 0.9, 6), seed=6)
+    rng = np.random.default_rng(7)
+    atoms = rng.standard_normal((6, 3))
+    atoms /= np.linalg.norm(atoms, axis=0)
+    sparse = rng.laplace(size=(300, 3)) @ atoms.T + 0.3 * rng.standard_normal((300, 6))
     cases = {
         **{f"gmm_{kind}": (lambda kind=kind: entrosum.GaussianMixture(3, covariance_type=kind, random_state=0),
                            clusters) for kind in ("full", "tied", "diag", "spherical")},
@@ -83,5 +87,6 @@ def model_cases(dtype=np.float64) -> dict:
         "ppca": (lambda: entrosum.PPCA(2), linear),
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),
+        "sparse": (lambda: entrosum.SparseCoding(3, tol=1e-6, random_state=0), sparse),
     }
     return {name: (make, data.astype(dtype)) for name, (make, data) in cases.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -52,6 +53,8 @@ def prepare(case: str):
 
 
 def main() -> None:
+    # Python's own Ctrl-C handler, even when this process inherited SIGINT ignored (started from a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for case in sys.argv[1:]:
         model, data, previous = prepare(case)
         print(f"ready {case}", flush=True)

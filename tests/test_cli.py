@@ -24,6 +24,7 @@ CLI_CASES = {
     "poisson": ("poisson", {"n_components": 2}),
     "ppca": ("ppca", {"n_components": 2}),
     "fa": ("fa", {"n_components": 2}),
+    "sparse": ("sparse", {"n_components": 3, "max_iter": 2000}),
 }
 
 
@@ -52,19 +53,20 @@ def assert_fails(result: subprocess.CompletedProcess, match: str, code: int = 1)
 def test_fit_score_info_round_trip(tmp_path, case):
     make, data = model_cases()[case]
     name, settings = CLI_CASES[case]
+    settings = {"max_iter": 200, **settings}
     options = [text for key, value in settings.items() for text in (f"--{key.replace('_', '-')}", str(value))]
     data_file, model_file = tmp_path / "data.npy", tmp_path / "model.npz"
     np.save(data_file, data)
-    result = run("fit", name, str(data_file), *options, "--seed", "0", "--max-iter", "200", "--jobs", "2",
-                 "--out", str(model_file), "--quiet")
+    result = run("fit", name, str(data_file), *options, "--seed", "0", "--jobs", "2", "--out", str(model_file),
+                 "--quiet")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
     # the same fit in this process: the command line only maps its options onto the estimator
-    reference = type(make())(**settings, random_state=0, max_iter=200).fit(data)
+    reference = type(make())(**settings, random_state=0).fit(data)
     saved = entrosum.load(model_file)
     assert type(saved) is type(reference)
-    for attribute in ("means_", "weights_", "covariances_", "components_", "noise_variance_"):
+    for attribute in ("means_", "weights_", "covariances_", "components_", "noise_variance_", "scales_"):
         if hasattr(reference, attribute):
             np.testing.assert_allclose(getattr(saved, attribute), getattr(reference, attribute), rtol=1e-12,
                                        atol=1e-14)
@@ -72,10 +74,17 @@ def test_fit_score_info_round_trip(tmp_path, case):
     assert printed["model"] == type(reference).__name__ and printed["saved to"] == str(model_file)
     assert float(printed["ELBO F"]) == pytest.approx(reference.monitor_.elbo, rel=1e-9)
 
-    scored = run("score", str(model_file), str(data_file), "--out", str(tmp_path / "scores.npy"))
-    assert scored.returncode == 0, scored.stderr
-    assert float(fields(scored.stdout)["mean log-likelihood"]) == pytest.approx(saved.score(data), rel=1e-9)
-    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), saved.score_samples(data))
+    if hasattr(saved, "score_samples"):
+        scored = run("score", str(model_file), str(data_file), "--out", str(tmp_path / "scores.npy"))
+        assert scored.returncode == 0, scored.stderr
+        assert float(fields(scored.stdout)["mean log-likelihood"]) == pytest.approx(saved.score(data), rel=1e-9)
+        np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), saved.score_samples(data))
+    else:  # sparse coding: its score is the ES-ELBO, and there is no per-sample likelihood to save
+        scored = run("score", str(model_file), str(data_file))
+        assert scored.returncode == 0, scored.stderr
+        assert float(fields(scored.stdout)["ES-ELBO per sample"]) == pytest.approx(saved.score(data), rel=1e-9)
+        assert_fails(run("score", str(model_file), str(data_file), "--out", str(tmp_path / "s.npy")),
+                     "no per-sample log-likelihood")
 
     info = run("info", str(model_file), "--json")
     assert info.returncode == 0, info.stderr

@@ -17,7 +17,7 @@ LIMIT = 1.0
 
 CASES = [
     "gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca_em", "ppca_em_streamed",
-    "fa", "gmm_kmeans_init", "refit_gmm_full", "refit_poisson", "refit_fa", "ppca_closed_form_wide",
+    "fa", "sparse", "gmm_kmeans_init", "refit_gmm_full", "refit_poisson", "refit_fa", "ppca_closed_form_wide",
 ]
 
 

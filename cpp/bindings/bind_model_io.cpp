@@ -55,6 +55,16 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  py::dict operator()(const SavedSparseCoding& m) const {
+    py::dict out;
+    out["posterior"] = m.form == PosteriorForm::full ? "full" : "diag";
+    out["components"] = m.params.components;
+    out["scales"] = m.params.scales;
+    out["noise_variance"] = m.params.noise_variance;
+    out["e_step_tol"] = m.solver.tol;
+    out["e_step_max_iter"] = m.solver.max_iter;
+    return out;
+  }
 };
 
 /// A parsed JSON value as the Python object json.loads would give.
@@ -79,10 +89,17 @@ py::object to_python(const json::Value& value) {
 }
 
 template <typename T>
-Eigen::VectorXd score(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
+Eigen::VectorXd per_sample(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
   const DataRef<T> view = as_data(data);
   const Execution execution = make_execution(n_threads, chunk_size, &data);
   return run_without_gil([&] { return score_samples<T>(model, view, execution); });
+}
+
+template <typename T>
+double mean_score(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
+  const DataRef<T> view = as_data(data);
+  const Execution execution = make_execution(n_threads, chunk_size, &data);
+  return run_without_gil([&] { return score<T>(model, view, execution); });
 }
 
 }  // namespace
@@ -97,9 +114,12 @@ void bind_model_io(py::module_& m) {
       .def_readonly("n_features", &SavedModel::n_features)
       .def("parameters", [](const SavedModel& model) { return std::visit(ParametersToDict{}, model.params); },
            "The parameters as the C++ library holds them.")
-      .def("score_samples", &score<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
-      .def("score_samples", &score<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-           "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
+      .def("score_samples", &per_sample<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
+      .def("score_samples", &per_sample<double>, py::arg("data"), py::arg("n_threads") = 1,
+           py::arg("chunk_size") = 0, "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
+      .def("score", &mean_score<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
+      .def("score", &mean_score<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+           "The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding) computed in C++.")
       .def_property_readonly("metadata", [](const SavedModel& model) { return to_python(model.metadata); },
                              "The metadata as the C++ JSON reader parsed it.");
   m.def(

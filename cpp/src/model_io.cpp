@@ -111,6 +111,22 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const json::Value
   return saved;
 }
 
+SavedParams read_sparse_coding(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
+  const std::int64_t D = n_features;
+  const std::int64_t H = extent(archive, "components_", 2, 0);
+  SavedSparseCoding saved;
+  saved.params.components = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
+  saved.params.scales = as_vector(shaped(archive, "scales_", {H}));
+  saved.params.noise_variance = shaped(archive, "noise_variance_", {}).values[0];
+  const std::string& posterior = parameter(metadata, "posterior").as_string("params.posterior");
+  if (posterior != "diag" && posterior != "full")
+    throw FormatError(archive.path() + ": unknown posterior '" + posterior + "'");
+  saved.form = posterior == "full" ? PosteriorForm::full : PosteriorForm::diagonal;
+  saved.solver.tol = parameter(metadata, "e_step_tol").as_number("params.e_step_tol");
+  saved.solver.max_iter = static_cast<int>(parameter(metadata, "e_step_max_iter").as_number("params.e_step_max_iter"));
+  return saved;
+}
+
 /// The model classes this library reads, by the name the Python package saves them under. A new family
 /// adds its SavedParams alternative, a reader here and a case in score_samples.
 struct FamilyReader {
@@ -124,6 +140,7 @@ constexpr FamilyReader kReaders[] = {
     {"GaussianMixture", read_gaussian_mixture},
     {"BernoulliMixture", read_discrete_mixture<BernoulliMixture>},
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
+    {"SparseCoding", read_sparse_coding},
 };
 
 template <typename Params>
@@ -204,11 +221,23 @@ DiscreteMixtureParams load_poisson_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<PoissonMixture>>(load_model(path), path, "PoissonMixture").params;
 }
 
+SparseCodingParams load_sparse_coding(const std::string& path) {
+  return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
+}
+
+namespace {
+
+void check_features(const SavedModel& model, Index n_features) {
+  if (n_features != model.n_features)
+    throw std::invalid_argument("the data have " + std::to_string(n_features) + " features; the " + model.model +
+                                " model was fitted with " + std::to_string(model.n_features));
+}
+
+}  // namespace
+
 template <typename T>
 Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, const Execution& execution) {
-  if (data.cols() != model.n_features)
-    throw std::invalid_argument("the data have " + std::to_string(data.cols()) + " features; the " + model.model +
-                                " model was fitted with " + std::to_string(model.n_features));
+  check_features(model, data.cols());
   struct Score {
     const DataRef<T>& data;
     const Execution& execution;
@@ -224,11 +253,28 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
     Eigen::VectorXd operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
       return discrete_mixture_score<PoissonMixture, T>(data, m.params, nullptr, execution);
     }
+    Eigen::VectorXd operator()(const SavedSparseCoding&) const {
+      throw std::invalid_argument("sparse coding has no closed-form log-likelihood per sample; use score (the ES-ELBO)");
+    }
   };
   return std::visit(Score{data, execution}, model.params);
 }
 
+template <typename T>
+double score(const SavedModel& model, const DataRef<T>& data, const Execution& execution) {
+  check_features(model, data.cols());
+  if (const auto* sparse = std::get_if<SavedSparseCoding>(&model.params)) {
+    // The ES-ELBO of the posteriors under Θ, with λ*, σ²* optimal for them (SparseCoding.score).
+    const SparseCodingPosterior<T> posterior =
+        sparse_coding_posterior<T>(data, sparse->params, sparse->form, sparse->solver, execution, false);
+    return sparse_coding_es_elbo_terms(posterior.stats, sparse->params.components).elbo;
+  }
+  return score_samples<T>(model, data, execution).mean();
+}
+
 template Eigen::VectorXd score_samples<float>(const SavedModel&, const DataRef<float>&, const Execution&);
 template Eigen::VectorXd score_samples<double>(const SavedModel&, const DataRef<double>&, const Execution&);
+template double score<float>(const SavedModel&, const DataRef<float>&, const Execution&);
+template double score<double>(const SavedModel&, const DataRef<double>&, const Execution&);
 
 }  // namespace entrosum

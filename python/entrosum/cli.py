@@ -169,9 +169,14 @@ def command_score(args: argparse.Namespace) -> int:
     data = load_data(args.data, args.key)
     if args.jobs is not None:
         model.set_params(n_jobs=args.jobs)
-    scores = model.score_samples(data)
     print(f"{'model:':24s}{type(model).__name__}")
-    print(f"{'n samples:':24s}{scores.shape[0]}")
+    print(f"{'n samples:':24s}{data.shape[0]}")
+    if not hasattr(model, "score_samples"):  # sparse coding: no closed-form likelihood, its score is the ES-ELBO
+        if args.out:
+            raise CommandError(f"{type(model).__name__} has no per-sample log-likelihood; drop --out")
+        print(f"{'ES-ELBO per sample:':24s}{model.score(data):.10g}")
+        return OK
+    scores = model.score_samples(data)
     print(f"{'mean log-likelihood:':24s}{float(np.mean(scores)):.10g}")
     if args.out:
         np.save(args.out, scores)
@@ -220,7 +225,8 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=command_fit)
 
-    score = commands.add_parser("score", help="mean log-likelihood of data under a saved model")
+    score = commands.add_parser("score", help="mean log-likelihood of data under a saved model (the ES-ELBO for "
+                                              "sparse coding)")
     score.add_argument("model_file", metavar="MODEL_FILE")
     score.add_argument("data", metavar="DATA")
     score.add_argument("--key", help="the array to use from a .npz file with several")

@@ -107,6 +107,8 @@ def _encode_fitted(name: str, value: Any, arrays: dict[str, np.ndarray]) -> dict
         return {"kind": "array"}
     if isinstance(value, str):
         return {"kind": "str", "value": value}
+    if isinstance(value, dict):  # plain diagnostics, e.g. SparseCoding.e_step_info_
+        return {"kind": "json", "value": {str(key): _plain(item) for key, item in value.items()}}
     raise TypeError(f"fitted attribute {name} of type {type(value).__name__} cannot be saved.")
 
 
@@ -270,8 +272,8 @@ def _build(path: Path, cls: type, metadata: dict, read) -> Any:
         estimator = cls(**params)
         for name, entry in metadata["fitted"].items():
             kind = entry["kind"]
-            if kind in ("bool", "int", "str"):
-                value = {"bool": bool, "int": int, "str": str}[kind](entry["value"])
+            if kind in ("bool", "int", "str", "json"):
+                value = {"bool": bool, "int": int, "str": str, "json": dict}[kind](entry["value"])
             elif kind == "float":
                 value = float(read(name)[()])
             elif kind == "scalar":

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
 
 #include <entrosum/entrosum.hpp>
 
@@ -39,15 +40,19 @@ void print_fit(const char* name, const entrosum::LinearGaussianFit& fit) {
               entrosum::to_string(fit.monitor.stop_reason()), fit.params.noise_variance(0));
 }
 
-/// Loads a saved model and prints its class, dtype and log p(x_n) for every row of the data.
+/// Loads a saved model and prints its class, dtype, score and (except for sparse coding, which has no
+/// closed-form likelihood) log p(x_n) for every row of the data.
 int score_saved_model(char** argv) {
   const entrosum::SavedModel model = entrosum::load_model(argv[2]);
   const entrosum::RowMatrix<double> data = read_data(argv[3], std::stoll(argv[4]), std::stoll(argv[5]));
   entrosum::Execution execution;
   execution.n_threads = 2;
-  const Eigen::VectorXd log_likelihood = entrosum::score_samples<double>(model, data, execution);
   std::printf("model=%s dtype=%s\n", model.model.c_str(), model.dtype.c_str());
-  for (Eigen::Index n = 0; n < log_likelihood.size(); ++n) std::printf("%.17g\n", log_likelihood(n));
+  std::printf("score=%.17g\n", entrosum::score<double>(model, data, execution));
+  if (!std::holds_alternative<entrosum::SavedSparseCoding>(model.params)) {
+    const Eigen::VectorXd log_likelihood = entrosum::score_samples<double>(model, data, execution);
+    for (Eigen::Index n = 0; n < log_likelihood.size(); ++n) std::printf("%.17g\n", log_likelihood(n));
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "entrosum/json.hpp"
 #include "entrosum/linear_gaussian.hpp"
 #include "entrosum/poisson_mixture.hpp"
+#include "entrosum/sparse_coding.hpp"
 #include "entrosum/types.hpp"
 
 namespace entrosum {
@@ -39,8 +40,15 @@ struct SavedDiscreteMixture {
   typename Family::Settings settings;
 };
 
+/// Laplace sparse coding: Θ = (W, λ, σ²) and how its posteriors are inferred.
+struct SavedSparseCoding {
+  SparseCodingParams params;
+  PosteriorForm form = PosteriorForm::diagonal;
+  PosteriorSolverOptions solver;
+};
+
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>>;
+                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -67,8 +75,16 @@ LinearGaussianParams load_factor_analysis(const std::string& path);
 DiscreteMixtureParams load_bernoulli_mixture(const std::string& path);
 DiscreteMixtureParams load_poisson_mixture(const std::string& path);
 
+SparseCodingParams load_sparse_coding(const std::string& path);
+
 /// (n_samples) log p(x_n | Θ) under a loaded model, computed as the Python estimator's score_samples.
+/// Sparse coding has no closed-form log-likelihood: std::invalid_argument (use score).
 template <typename T>
 Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
+
+/// The Python estimator's score: the mean log-likelihood per sample, or for sparse coding the ES-ELBO per
+/// sample of the posteriors inferred with the saved parameters.
+template <typename T>
+double score(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
 
 }  // namespace entrosum
