@@ -62,3 +62,31 @@ def match_components(estimated_means: np.ndarray, true_means: np.ndarray) -> np.
     n = true_means.shape[0]
     return np.array(min(permutations(range(n)),
                         key=lambda p: sum(np.abs(estimated_means[p[k]] - true_means[k]).sum() for k in range(n))))
+
+
+def model_cases(dtype=np.float64) -> dict:
+    """One small (estimator, data) pair per registered model family and setting, for tests that run the same
+    check on every model (saving, the command line, interruption, out-of-core fits)."""
+    import entrosum
+
+    clusters = np.concatenate([np.random.default_rng(3).normal(centre, 1.0, (150, 4)) for centre in (-4, 0, 4)])
+    binary, _ = bernoulli_mixture_data(400, np.array([0.5, 0.5]), np.array([[0.9, 0.8, 0.1, 0.2, 0.7],
+                                                                               [0.1, 0.3, 0.9, 0.8, 0.2]]), seed=4)
+    counts, _ = poisson_mixture_data(400, np.array([0.4, 0.6]), np.array([[1.0, 8.0, 3.0], [9.0, 0.5, 4.0]]),
+                                     seed=5)
+    linear = low_rank(400, 6, 2, noise_sd=np.linspace(0.3, 0.9, 6), seed=6)
+    rng = np.random.default_rng(7)
+    atoms = rng.standard_normal((6, 3))
+    atoms /= np.linalg.norm(atoms, axis=0)
+    sparse = rng.laplace(size=(300, 3)) @ atoms.T + 0.3 * rng.standard_normal((300, 6))
+    cases = {
+        **{f"gmm_{kind}": (lambda kind=kind: entrosum.GaussianMixture(3, covariance_type=kind, random_state=0),
+                           clusters) for kind in ("full", "tied", "diag", "spherical")},
+        "bernoulli": (lambda: entrosum.BernoulliMixture(2, alpha=0.5, random_state=0), binary),
+        "poisson": (lambda: entrosum.PoissonMixture(2, random_state=0), counts),
+        "ppca": (lambda: entrosum.PPCA(2), linear),
+        "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
+        "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),
+        "sparse": (lambda: entrosum.SparseCoding(3, tol=1e-6, random_state=0), sparse),
+    }
+    return {name: (make, data.astype(dtype)) for name, (make, data) in cases.items()}

@@ -2,7 +2,8 @@
 
 The library is configured, built and installed with plain CMake into a temporary prefix; the
 project in ``tests/consumer`` finds it with ``find_package(entrosum CONFIG REQUIRED)``, fits PPCA on
-data written here, and prints its ELBO and entropy sum, which are checked against numpy.
+data written here, and prints its ELBO and entropy sum, which are checked against numpy; and it loads
+models saved from Python and scores data with them, which is checked against the Python scores.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 
 import entrosum
+
+from conftest import model_cases
 
 REPO = Path(__file__).resolve().parents[1]
 CONSUMER = Path(__file__).resolve().parent / "consumer"
@@ -164,3 +167,24 @@ def test_consumer_fits_ppca(consumer: Path, tmp_path: Path) -> None:
     assert float(em["elbo"]) == pytest.approx(expected_elbo, rel=1e-7, abs=0.0)
     assert float(em["entropy_sum"]) == pytest.approx(expected_elbo, rel=1e-7, abs=0.0)
     assert float(em["noise_variance"]) == pytest.approx(float(closed_form["noise_variance"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_consumer_scores_models_saved_from_python(consumer: Path, tmp_path: Path, dtype) -> None:
+    for name, (make, data) in model_cases(dtype).items():
+        model = make().fit(data)
+        model_file, data_file = tmp_path / f"{name}.npz", tmp_path / f"{name}.f64"
+        model.save(model_file)
+        np.ascontiguousarray(data, dtype="<f8").tofile(data_file)
+        lines = _run([str(consumer), "score", str(model_file), str(data_file), *map(str, data.shape)]).split()
+        assert lines[0] == f"model={type(model).__name__}" and lines[1] == f"dtype={np.dtype(dtype).name}"
+        # the library built here is the same code as the Python module's, compiled with other flags (for sparse
+        # coding, a per-point Newton solver stopped at a tolerance may then take one step more or less)
+        data64 = data.astype(np.float64)
+        rel = 1e-12 if hasattr(model, "score_samples") else 1e-9
+        assert float(lines[2].removeprefix("score=")) == pytest.approx(model.score(data64), rel=rel), name
+        if hasattr(model, "score_samples"):  # not sparse coding, which has no closed-form likelihood
+            np.testing.assert_allclose(np.array(lines[3:], dtype=float), model.score_samples(data64), rtol=1e-12,
+                                       err_msg=name)
+        else:
+            assert len(lines) == 3

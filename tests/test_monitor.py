@@ -101,9 +101,9 @@ def test_plot_draws_elbo_entropy_sum_and_gap(fitted):
     matplotlib.pyplot.close("all")
 
 
-def test_verbose_prints_a_line_per_iteration(capsys):
+def test_verbose_2_prints_a_line_per_iteration(capsys):
     X = low_rank(500, 6, 2, seed=5)
-    model = entrosum.PPCA(2, solver="em", tol=1e-6, verbose=1, random_state=0).fit(X)
+    model = entrosum.PPCA(2, solver="em", tol=1e-6, verbose=2, random_state=0).fit(X)
     out = capsys.readouterr().out.splitlines()
     iteration_lines = [line for line in out if line.startswith("iter ")]
     assert len(iteration_lines) == model.n_iter_
@@ -115,7 +115,7 @@ def test_verbose_stream_and_silence(capsys):
     X = low_rank(500, 6, 2, seed=5)
     entrosum.PPCA(2, solver="em", random_state=0).fit(X)
     assert capsys.readouterr().out == ""
-    monitor = entrosum.ConvergenceMonitor(verbose=1, stream=io.StringIO())
+    monitor = entrosum.ConvergenceMonitor(verbose=2, stream=io.StringIO())
     monitor._on_iteration({"iteration": 1, "elbo": -1.0, "entropy_sum": -1.5, "gap": 0.5, "change": float("nan"),
                            "time": 0.1})
     assert monitor.stream.getvalue().startswith("iter     1  F=-1.00000000e+00  S=-1.50000000e+00")

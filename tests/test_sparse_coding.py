@@ -336,7 +336,7 @@ def test_annealing_changes_the_fit_and_is_labelled(capsys):
     with pytest.warns(entrosum.ConvergenceWarning):
         plain = entrosum.SparseCoding(4, annealing=None, **kwargs).fit(X)
     with pytest.warns(entrosum.ConvergenceWarning):
-        annealed = entrosum.SparseCoding(4, observable_annealing=[3.0, 2.0], verbose=1, **kwargs).fit(X)
+        annealed = entrosum.SparseCoding(4, observable_annealing=[3.0, 2.0], verbose=2, **kwargs).fit(X)
     assert np.abs(annealed.components_ - plain.components_).max() > 1e-3
     h = annealed.monitor_.history
     np.testing.assert_array_equal(h["prior_beta"], [10, 8, 6, 4, 2] + [1] * 7)

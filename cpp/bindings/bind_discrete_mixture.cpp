@@ -35,7 +35,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
         DiscreteMixtureOptions<Family> options;
         options.settings = settings;
         options.stop = stop;
-        options.execution = make_execution(n_threads, chunk_size);
+        options.execution = make_execution(n_threads, chunk_size, &data);
         const DiscreteMixtureParams initial = make_params(weights, means);
         const IterationCallback on_iteration = wrap_callback(callback);
         const DiscreteMixtureFit fit = run_without_gil(
@@ -54,7 +54,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
          const Settings& settings, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         check_labels(labels, view.rows(), n_components);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         const ResponsibilitySource source = label_responsibilities(labels.data());
         return params_to_dict(run_without_gil([&] {
           return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components, settings,
@@ -70,7 +70,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
          const Settings& settings, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         const ResponsibilitySource source = random_responsibilities(seed);
         return params_to_dict(run_without_gil([&] {
           return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components, settings,
@@ -86,7 +86,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
          bool with_responsibilities, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const DiscreteMixtureParams params = make_params(weights, means);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         RowMatrix<double> resp;
         Eigen::VectorXd log_likelihood = run_without_gil([&] {
           return discrete_mixture_score<Family, T>(view, params, with_responsibilities ? &resp : nullptr, execution);

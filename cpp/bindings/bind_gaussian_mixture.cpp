@@ -48,7 +48,7 @@ void bind_for(py::module_& m) {
         GaussianMixtureOptions options;
         options.reg_covar = reg_covar;
         options.stop = stop;
-        options.execution = make_execution(n_threads, chunk_size);
+        options.execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureParams initial = make_params(type, weights, means, covariances, precision_cholesky);
         const IterationCallback on_iteration = wrap_callback(callback);
         const GaussianMixtureFit fit =
@@ -68,7 +68,7 @@ void bind_for(py::module_& m) {
          Index n_components, const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         check_labels(labels, view.rows(), n_components);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         const CovarianceType covariance_type = parse_covariance_type(type);
         const ResponsibilitySource source = label_responsibilities(labels.data());
         return params_to_dict(run_without_gil([&] {
@@ -85,7 +85,7 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
          const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         const CovarianceType covariance_type = parse_covariance_type(type);
         const ResponsibilitySource source = random_responsibilities(seed);
         return params_to_dict(run_without_gil([&] {
@@ -103,7 +103,7 @@ void bind_for(py::module_& m) {
          const Eigen::MatrixXd& precision_cholesky, bool with_responsibilities, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const GaussianMixtureParams params = make_params(type, weights, means, Eigen::MatrixXd(), precision_cholesky);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         RowMatrix<double> resp;
         Eigen::VectorXd log_likelihood = run_without_gil(
             [&] { return gaussian_mixture_score<T>(view, params, with_responsibilities ? &resp : nullptr, execution); });

@@ -16,7 +16,7 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed, int max_iter,
          int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         const KMeansResult result =
             run_without_gil([&] { return kmeans<T>(view, sample_weight, n_clusters, seed, max_iter, execution); });
         py::array_t<int> labels(static_cast<py::ssize_t>(result.labels.size()));
@@ -31,7 +31,7 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed,
          int n_threads) {
         const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, 0);
+        const Execution execution = make_execution(n_threads, 0, &data);
         const std::vector<Index> chosen =
             run_without_gil([&] { return kmeans_plusplus<T>(view, sample_weight, n_clusters, seed, execution); });
         return py::array_t<Index>(static_cast<py::ssize_t>(chosen.size()), chosen.data());

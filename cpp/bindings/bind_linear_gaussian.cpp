@@ -41,7 +41,7 @@ void bind_for(py::module_& m) {
         options.precompute = precompute;
         options.expansion = parameter_expansion ? ParameterExpansion::prior_covariance : ParameterExpansion::none;
         options.stop = stop;
-        options.execution = make_execution(n_threads, chunk_size);
+        options.execution = make_execution(n_threads, chunk_size, &data);
         const LinearGaussianParams initial = make_params(Eigen::VectorXd::Zero(view.cols()), components, noise_variance);
         const IterationCallback on_iteration = wrap_callback(callback);
         return fit_to_dict(run_without_gil([&] { return fit_linear_gaussian<T>(view, initial, options, on_iteration); }));
@@ -54,7 +54,7 @@ void bind_for(py::module_& m) {
       "fit_ppca_closed_form",
       [](const CArray<T>& data, Index n_components, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         return fit_to_dict(run_without_gil([&] { return fit_ppca_closed_form<T>(view, n_components, execution); }));
       },
       py::arg("data"), py::arg("n_components"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
@@ -66,7 +66,7 @@ void bind_for(py::module_& m) {
          const Eigen::VectorXd& noise_variance, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const LinearGaussianParams params = make_params(mean, components, noise_variance);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         return run_without_gil([&] { return linear_gaussian_log_likelihood<T>(view, params, execution); });
       },
       py::arg("data"), py::arg("mean"), py::arg("components"), py::arg("noise_variance"), py::arg("n_threads") = 1,
@@ -78,7 +78,7 @@ void bind_for(py::module_& m) {
          const Eigen::VectorXd& noise_variance, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const LinearGaussianParams params = make_params(mean, components, noise_variance);
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
         return run_without_gil([&] { return linear_gaussian_posterior_mean<T>(view, params, execution); });
       },
       py::arg("data"), py::arg("mean"), py::arg("components"), py::arg("noise_variance"), py::arg("n_threads") = 1,

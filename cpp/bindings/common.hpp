@@ -41,10 +41,18 @@ inline void check_labels(const LabelArray& labels, Index n_rows, Index n_compone
                             std::to_string(values[n]));
 }
 
+/// For a 2-D array in a file mapped by np.memmap (or np.load(..., mmap_mode='r' / 'r+')): a hook that drops
+/// the pages of rows a pass has finished with (madvise MADV_DONTNEED), so a pass over a file larger than
+/// memory keeps only a few chunks resident. The pages stay in the page cache; reading them again costs a
+/// page fault, not disk I/O. Empty for data in memory and for copy-on-write maps (mode 'c'), whose private
+/// changes dropping would lose. Must be called with the GIL held.
+std::function<void(Index, Index)> release_hook(const py::array& data);
+
 /// Execution options whose interruption check polls Python's signal handlers. The check runs on the
-/// thread that called into C++ (Python's main thread), before each block it takes, with the GIL taken
+/// thread that called into C++ (Python's main thread), before each chunk it takes, with the GIL taken
 /// only for that moment; a pending KeyboardInterrupt stays set and surfaces as the Python error.
-inline Execution make_execution(int n_threads, Index chunk_size) {
+/// With `data`, passes over it release the pages of memory-mapped files behind them (release_hook).
+inline Execution make_execution(int n_threads, Index chunk_size, const py::array* data = nullptr) {
   Execution execution;
   execution.n_threads = n_threads;
   execution.chunk_size = chunk_size;
@@ -52,6 +60,7 @@ inline Execution make_execution(int n_threads, Index chunk_size) {
     py::gil_scoped_acquire acquire;
     return PyErr_CheckSignals() != 0;
   };
+  if (data) execution.release_rows = release_hook(*data);
   return execution;
 }
 

@@ -12,6 +12,7 @@ void bind_linear_gaussian(py::module_& m);
 void bind_kmeans(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
 void bind_discrete_mixture(py::module_& m);
+void bind_model_io(py::module_& m);
 void bind_sparse_coding(py::module_& m);
 }  // namespace entrosum::bindings
 
@@ -28,5 +29,6 @@ PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   entrosum::bindings::bind_kmeans(m);
   entrosum::bindings::bind_gaussian_mixture(m);
   entrosum::bindings::bind_discrete_mixture(m);
+  entrosum::bindings::bind_model_io(m);
   entrosum::bindings::bind_sparse_coding(m);
 }

@@ -205,8 +205,11 @@ LinearGaussianFit fit_ppca_closed_form(const DataRef<T>& data, Index n_component
   const double noise_floor = noise_floor_for(moments);
   const Index n_features = data.cols();
 
-  // Eigenvalues come in increasing order; the top n_components are the last ones.
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(moments.covariance());
+  // Eigenvalues come in increasing order; the top n_components are the last ones. O(D³) without a place to
+  // poll: run so that Ctrl-C still stops the fit at once.
+  const auto eigen = run_interruptible(execution, [covariance = moments.covariance()] {
+    return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(covariance);
+  });
   if (eigen.info() != Eigen::Success) throw NumericalError("the eigendecomposition of the covariance failed");
   const Eigen::VectorXd eigenvalues = eigen.eigenvalues().cwiseMax(0.0);
   const Index n_discarded = n_features - n_components;

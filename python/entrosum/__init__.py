@@ -6,6 +6,7 @@ from .bernoulli_mixture import BernoulliMixture
 from .exceptions import ConvergenceWarning, NotFittedError
 from .gaussian_mixture import GaussianMixture
 from .linear_gaussian import PPCA, FactorAnalysis
+from .model_io import load
 from .monitor import ConvergenceMonitor
 from .poisson_mixture import PoissonMixture
 from .sparse_coding import SparseCoding
@@ -22,4 +23,5 @@ __all__ = [
     "PoissonMixture",
     "SparseCoding",
     "__version__",
+    "load",
 ]

@@ -69,9 +69,9 @@ class DiscreteMixture(BaseMixture):
     def _current_params(self) -> dict:
         return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64)}
 
-    def _set_params_attributes(self, result: dict, dtype: np.dtype) -> None:
-        self.weights_ = np.asarray(result["weights"]).astype(dtype)
-        self.means_ = np.ascontiguousarray(result["means"]).astype(dtype)
+    def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:
+        return {"weights_": np.asarray(result["weights"]).astype(dtype),
+                "means_": np.ascontiguousarray(result["means"]).astype(dtype)}
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
                     chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:

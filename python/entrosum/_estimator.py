@@ -57,6 +57,23 @@ class BaseEstimator:
             input_tags=InputTags(two_d_array=True),
         )
 
+    def save(self, path: Any) -> None:
+        """Write the fitted model to ``path`` as an uncompressed ``.npz`` archive (``docs/model_format.md``).
+
+        The file holds the fitted arrays, the monitor's history and JSON metadata (model class, parameters,
+        dtype, entrosum version); ``entrosum.load`` and the C++ ``entrosum::load_model`` read it.
+        """
+        from .model_io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        """Read a model written by :meth:`save`; a file holding another model class raises ``ValueError``."""
+        from .model_io import load_model
+
+        return load_model(path, expected=cls)
+
     def _check_fitted(self, attribute: str = "components_") -> None:
         if not hasattr(self, attribute):
             raise NotFittedError(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._validation import (
     check_choice,
@@ -94,7 +95,8 @@ class BaseMixture(BaseEstimator):
     def _current_params(self) -> dict:
         raise NotImplementedError
 
-    def _set_params_attributes(self, params: dict, dtype: np.dtype) -> None:
+    def _params_attributes(self, params: dict, dtype: np.dtype) -> dict[str, Any]:
+        """The fitted parameter attributes (``weights_``, ``means_``, ...) from the C++ result."""
         raise NotImplementedError
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
@@ -182,12 +184,19 @@ class BaseMixture(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            An array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in place a
+            chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of them)
+            for data that live in several files; see ``entrosum._data_source``.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight acts like repeating the row.
 
-        A failed fit raises and leaves a previously fitted model unchanged.
+        A failed or interrupted fit raises and leaves a previously fitted model unchanged.
         """
+        with fit_data(X) as data:
+            return self._fit(data, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> BaseMixture:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
         X = self._check_data(X, n_threads)
@@ -212,19 +221,20 @@ class BaseMixture(BaseEstimator):
                 raise ValueError(
                     f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
                 ) from error
+            finally:
+                monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
                             result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
         result, monitor = best
-        # All attributes are set together, after every start has succeeded.
-        self._set_params_attributes(result, X.dtype)
-        self.n_features_in_ = X.shape[1]
-        self.monitor_ = monitor
-        self.n_iter_ = monitor.n_iter
-        self.converged_ = monitor.converged
-        self.lower_bounds_ = monitor.history["elbo"].copy()
-        self.lower_bound_ = float(self.lower_bounds_[-1])
+        lower_bounds = monitor.history["elbo"].copy()
+        fitted = {**self._params_attributes(result, X.dtype), "n_features_in_": X.shape[1], "monitor_": monitor,
+                  "n_iter_": monitor.n_iter, "converged_": monitor.converged, "lower_bounds_": lower_bounds,
+                  "lower_bound_": float(lower_bounds[-1])}
+        # All attributes are set together, after every start has succeeded, in one dict update that no signal
+        # can split: Ctrl-C never leaves a half-updated model.
+        vars(self).update(fitted)
         if monitor.stop_reason == "max_iter":
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations (last change of the "

@@ -170,19 +170,19 @@ class GaussianMixture(BaseMixture):
                 "covariances": _stack(self.covariances_, kind),
                 "precision_cholesky": _stack(self.precisions_cholesky_, kind)}
 
-    def _set_params_attributes(self, result: dict, dtype: np.dtype) -> None:
+    def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:
         kind, K = self.covariance_type, result["weights"].shape[0]
-        self.weights_ = result["weights"].astype(dtype)
-        self.means_ = np.ascontiguousarray(result["means"]).astype(dtype)
-        self.covariances_ = _unstack(result["covariances"], kind, K).astype(dtype)
         cholesky = _unstack(result["precision_cholesky"], kind, K)
-        self.precisions_cholesky_ = cholesky.astype(dtype)
         if kind == "full":
-            self.precisions_ = np.einsum("kij,klj->kil", cholesky, cholesky).astype(dtype)
+            precisions = np.einsum("kij,klj->kil", cholesky, cholesky)
         elif kind == "tied":
-            self.precisions_ = (cholesky @ cholesky.T).astype(dtype)
+            precisions = cholesky @ cholesky.T
         else:
-            self.precisions_ = (cholesky**2).astype(dtype)
+            precisions = cholesky**2
+        return {"weights_": result["weights"].astype(dtype),
+                "means_": np.ascontiguousarray(result["means"]).astype(dtype),
+                "covariances_": _unstack(result["covariances"], kind, K).astype(dtype),
+                "precisions_cholesky_": cholesky.astype(dtype), "precisions_": precisions.astype(dtype)}
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
                     chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:

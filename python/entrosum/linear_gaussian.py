@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._validation import (
     check_choice,
@@ -83,8 +84,15 @@ class _LinearGaussianModel(BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> _LinearGaussianModel:
         """Fit the model to ``X`` of shape (n_samples, n_features).
 
-        A failed fit raises and leaves a previously fitted model unchanged.
+        ``X`` may be an array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in
+        place a chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of
+        them) for data that live in several files; see ``entrosum._data_source``. A failed or interrupted
+        fit raises and leaves a previously fitted model unchanged.
         """
+        with fit_data(X) as data:
+            return self._fit(data)
+
+    def _fit(self, X: Any) -> _LinearGaussianModel:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
         X = check_data(X, min_samples=2, n_threads=n_threads)
@@ -97,8 +105,10 @@ class _LinearGaussianModel(BaseEstimator):
                 f"{type(self).__name__} could not be fitted: {error}. Scale the data, remove constant "
                 "or duplicated features, or choose fewer components."
             ) from error
+        finally:
+            monitor._close_progress()  # also when the fit failed or was interrupted
         monitor._finish(result["history"], result["stop_reason"], result["converged"], result.get("setup_time", 0.0))
-        self._set_fitted(result, X.dtype, monitor)
+        self._set_fitted(result, X.dtype, monitor)  # after success only: a failed fit keeps the previous one
         if result["stop_reason"] == "max_iter":
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
@@ -110,16 +120,21 @@ class _LinearGaussianModel(BaseEstimator):
         return self
 
     def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
-        # All attributes are set together, after the fit has succeeded.
-        self.mean_ = result["mean"].astype(dtype)
-        self.components_ = np.ascontiguousarray(result["components"].T.astype(dtype))
-        self.noise_variance_ = self._public_noise(result["noise_variance"].astype(dtype))
-        self.n_features_in_ = int(self.mean_.shape[0])
-        self.monitor_ = monitor
-        self.n_iter_ = monitor.n_iter
-        self.converged_ = monitor.converged
-        self.lower_bounds_ = monitor.history["elbo"].copy()
-        self.lower_bound_ = float(self.lower_bounds_[-1])
+        mean = result["mean"].astype(dtype)
+        lower_bounds = monitor.history["elbo"].copy()
+        fitted = {
+            "mean_": mean,
+            "components_": np.ascontiguousarray(result["components"].T.astype(dtype)),
+            "noise_variance_": self._public_noise(result["noise_variance"].astype(dtype)),
+            "n_features_in_": int(mean.shape[0]),
+            "monitor_": monitor,
+            "n_iter_": monitor.n_iter,
+            "converged_": monitor.converged,
+            "lower_bounds_": lower_bounds,
+            "lower_bound_": float(lower_bounds[-1]),
+        }
+        # One dict update, which no signal can split: Ctrl-C never leaves a half-updated model.
+        vars(self).update(fitted)
 
     def _public_noise(self, noise_variance: np.ndarray) -> Any:
         return noise_variance

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .progress import make_progress
+
 FIELDS = (
     "iteration",
     "elbo",
@@ -58,11 +60,12 @@ class ConvergenceMonitor:
     max_iter : int
         Most iterations; reaching it without meeting the rules leaves ``converged`` False.
     verbose : int
-        With ``verbose >= 1`` a line is printed per iteration.
+        1 shows a progress bar (iteration, F, S and the gap; drawn by tqdm when installed, plain text
+        otherwise) on ``sys.stderr``; 2 or more prints a line per iteration on ``sys.stdout``.
     model : str
         Name of the model, for reports.
     stream : file-like, optional
-        Where verbose lines go (default ``sys.stdout``).
+        Where the progress bar or the lines go instead.
 
     Attributes
     ----------
@@ -96,22 +99,44 @@ class ConvergenceMonitor:
         self.stop_reason = "running"
         self.converged = False
         self.setup_time = 0.0
+        self._progress: Any = None
 
     # -- filled by the estimators --------------------------------------------------------------
+    def _output(self) -> TextIO:
+        return self.stream or (sys.stdout if self.verbose >= 2 else sys.stderr)
+
     def _on_iteration(self, record: dict[str, Any]) -> None:
         """Called from C++ after each iteration when verbose."""
-        if self.verbose:
-            print(self._line(record), file=self.stream or sys.stdout, flush=True)
+        if self.verbose >= 2:
+            print(self._line(record), file=self._output(), flush=True)
+        elif self.verbose == 1:
+            if self._progress is None:
+                self._progress = make_progress(self.max_iter, self.model or "fit", self._output())
+            self._progress.update(record)
+
+    def _close_progress(self) -> None:
+        """Close the progress bar, if one is shown (also when a fit fails or is interrupted)."""
+        if self._progress is not None:
+            progress, self._progress = self._progress, None
+            progress.close()
 
     def _finish(self, history: dict[str, np.ndarray], stop_reason: str, converged: bool,
                 setup_time: float = 0.0) -> None:
+        self._close_progress()
         self.history = {name: np.asarray(history[name]) for name in FIELDS}
         self.setup_time = float(setup_time)
         self.stop_reason = stop_reason
         self.converged = bool(converged)
         if self.verbose:
             print(f"{self.model}: {_REASONS.get(stop_reason, stop_reason)} after {self.n_iter} iteration(s)",
-                  file=self.stream or sys.stdout, flush=True)
+                  file=self._output(), flush=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A progress bar is only alive during a fit, and streams do not pickle.
+        state = dict(self.__dict__)
+        state["_progress"] = None
+        state["stream"] = None
+        return state
 
     # -- reading -------------------------------------------------------------------------------
     @property

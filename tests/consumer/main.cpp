@@ -1,7 +1,10 @@
-// Fits PPCA with the installed entrosum library, in closed form and by EM, and prints the ELBO and
-// the entropy sum of each fit for tests/test_cpp_consumer.py to check against numpy.
+// Uses the installed entrosum library as any C++ project would, for tests/test_cpp_consumer.py:
 //
-// usage: entrosum_consumer DATA N_SAMPLES N_FEATURES N_COMPONENTS
+// entrosum_consumer DATA N_SAMPLES N_FEATURES N_COMPONENTS
+//   fits PPCA in closed form and by EM and prints the ELBO and the entropy sum of each fit;
+// entrosum_consumer score MODEL DATA N_SAMPLES N_FEATURES
+//   loads a model saved from Python (estimator.save) and prints its class and each row's log-likelihood.
+//
 //   DATA  raw little-endian float64 values, row-major (n_samples, n_features)
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
 
 #include <entrosum/entrosum.hpp>
 
@@ -36,9 +40,33 @@ void print_fit(const char* name, const entrosum::LinearGaussianFit& fit) {
               entrosum::to_string(fit.monitor.stop_reason()), fit.params.noise_variance(0));
 }
 
+/// Loads a saved model and prints its class, dtype, score and (except for sparse coding, which has no
+/// closed-form likelihood) log p(x_n) for every row of the data.
+int score_saved_model(char** argv) {
+  const entrosum::SavedModel model = entrosum::load_model(argv[2]);
+  const entrosum::RowMatrix<double> data = read_data(argv[3], std::stoll(argv[4]), std::stoll(argv[5]));
+  entrosum::Execution execution;
+  execution.n_threads = 2;
+  std::printf("model=%s dtype=%s\n", model.model.c_str(), model.dtype.c_str());
+  std::printf("score=%.17g\n", entrosum::score<double>(model, data, execution));
+  if (!std::holds_alternative<entrosum::SavedSparseCoding>(model.params)) {
+    const Eigen::VectorXd log_likelihood = entrosum::score_samples<double>(model, data, execution);
+    for (Eigen::Index n = 0; n < log_likelihood.size(); ++n) std::printf("%.17g\n", log_likelihood(n));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 6 && std::string(argv[1]) == "score") {
+    try {
+      return score_saved_model(argv);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "error: %s\n", error.what());
+      return 1;
+    }
+  }
   if (argc != 5) {
     std::fprintf(stderr, "usage: %s DATA N_SAMPLES N_FEATURES N_COMPONENTS\n", argv[0]);
     return 2;

@@ -13,6 +13,13 @@ class NumericalError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A file that cannot be read as what it claims to be (not a zip archive, truncated, corrupt, compressed
+/// members, another format version or another model); the message names the file and the problem.
+class FormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// The caller's interruption check asked the fit to stop (Ctrl-C in Python).
 class Interrupted : public std::runtime_error {
  public:

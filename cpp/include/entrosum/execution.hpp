@@ -6,13 +6,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <future>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "entrosum/errors.hpp"
@@ -26,8 +30,13 @@ struct Execution {
   Index chunk_size = 0;
   /// Threads for passes over the data (each runs single-threaded matrix products).
   int n_threads = 1;
-  /// Polled by the calling thread before each block it takes; returning true stops the pass with `Interrupted`.
+  /// Polled by the calling thread before each chunk it takes (and every few milliseconds during dense steps
+  /// that cannot poll); returning true stops the pass with `Interrupted`.
   std::function<bool()> interrupted;
+  /// Called with the rows [begin, end) of each chunk a pass has finished with. For data in a memory-mapped
+  /// file it lets the caller drop those pages from memory, so a pass over a file larger than RAM keeps only
+  /// a few chunks resident; empty for data in memory.
+  std::function<void(Index begin, Index end)> release_rows;
 };
 
 /// Most blocks a pass is split into; their statistics are merged in this fixed order.
@@ -43,9 +52,32 @@ inline Index resolve_chunk_size(const Execution& execution, Index n_features, In
 
 namespace detail {
 
-inline void check_interrupted(const Execution& execution) {
-  if (execution.interrupted && execution.interrupted()) throw Interrupted();
-}
+/// What the threads of one pass share: the interruption check, polled by the calling thread (slot 0) between
+/// chunks, and a flag that stops the other threads once any thread has stopped (interrupted or failed).
+class PassControl {
+ public:
+  explicit PassControl(const Execution& execution) : execution_(execution) {}
+
+  /// Whether the thread in `slot` may start its next chunk. On the calling thread this polls the
+  /// interruption check and throws Interrupted when it fires; a false return means another thread has
+  /// stopped the pass and will report why, so the caller just returns.
+  bool proceed(int slot) {
+    if (slot == 0 && execution_.interrupted && execution_.interrupted()) {
+      stop();
+      throw Interrupted();
+    }
+    return !stopped_.load(std::memory_order_relaxed);
+  }
+  void stop() { stopped_.store(true, std::memory_order_relaxed); }
+  /// After a chunk: lets the caller drop the rows' pages (memory-mapped data).
+  void release(Index begin, Index end) const {
+    if (execution_.release_rows) execution_.release_rows(begin, end);
+  }
+
+ private:
+  const Execution& execution_;
+  std::atomic<bool> stopped_{false};
+};
 
 /// Runs `work(slot)` for slot = 0..n_slots-1, one thread each (the caller takes slot 0), and
 /// rethrows the first exception a slot raised.
@@ -79,29 +111,43 @@ void run_slots(int n_slots, const Work& work) {
 
 
 /// Runs `work(block, slot)` for block = 0..n_blocks-1 on `n_threads` threads (slot = the thread's
-/// index, 0 for the caller), each taking the next block when it is free. The calling thread polls `execution.interrupted` before each block it takes; an
-/// interruption or an exception on any thread stops the others from taking further blocks.
+/// index, 0 for the caller), each taking the next block when it is free. Before each block, `control`
+/// polls for interruption (calling thread) and stops every thread once one has stopped; `work` polls it
+/// between the chunks of a block the same way. An exception on any thread stops the others.
 template <typename Work>
-void run_blocks(Index n_blocks, int n_threads, const Execution& execution, const Work& work) {
+void run_blocks(Index n_blocks, int n_threads, PassControl& control, const Work& work) {
   std::atomic<Index> next_block(0);
-  std::atomic<bool> stop(false);
   run_slots(n_threads, [&](int slot) {
     try {
-      for (;;) {
-        if (slot == 0) check_interrupted(execution);
-        if (stop.load(std::memory_order_relaxed)) return;
+      while (control.proceed(slot)) {
         const Index block = next_block.fetch_add(1);
         if (block >= n_blocks) return;
         work(block, slot);
       }
     } catch (...) {
-      stop = true;
+      control.stop();
       throw;
     }
   });
 }
 
 }  // namespace detail
+
+/// Runs `compute()`, a dense step that cannot poll for interruption (an eigendecomposition, a large
+/// factorisation), on a helper thread while the calling thread polls `execution.interrupted` every 20 ms.
+/// When it fires, Interrupted is thrown at once; the helper finishes in the background and its result is
+/// dropped, so `compute` must own (capture by value) everything it uses.
+template <typename Compute>
+auto run_interruptible(const Execution& execution, Compute compute) -> decltype(compute()) {
+  using Result = decltype(compute());
+  if (!execution.interrupted) return compute();
+  auto task = std::make_shared<std::packaged_task<Result()>>(std::move(compute));
+  std::future<Result> result = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+    if (execution.interrupted()) throw Interrupted();
+  return result.get();
+}
 
 /// Reduces a pass over `n_rows` rows into one statistics value.
 ///   make_stats()                               -> Stats, a zero value
@@ -136,13 +182,21 @@ auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, con
   std::vector<decltype(make_workspace())> workspaces;
   workspaces.reserve(static_cast<std::size_t>(n_threads));
   for (int slot = 0; slot < n_threads; ++slot) workspaces.push_back(make_workspace());
-  detail::run_blocks(n_blocks, n_threads, execution, [&](Index block, int slot) {
+  detail::PassControl control(execution);
+  detail::run_blocks(n_blocks, n_threads, control, [&](Index block, int slot) {
     auto& workspace = workspaces[static_cast<std::size_t>(slot)];
     // Chunks [block * n_chunks / n_blocks, (block + 1) * n_chunks / n_blocks) of this block.
     const Index begin = block * n_chunks / n_blocks * chunk_size;
     const Index end = std::min(n_rows, (block + 1) * n_chunks / n_blocks * chunk_size);
     Stats stats = make_stats();
-    for (Index row = begin; row < end; row += chunk_size) accumulate(row, std::min(end, row + chunk_size), stats, workspace);
+    for (Index row = begin; row < end; row += chunk_size) {
+      // A block can be long (a 64th of the data): poll between its chunks too. A stopped block is not merged;
+      // the thread that stopped the pass throws.
+      if (row != begin && !control.proceed(slot)) return;
+      const Index chunk_end = std::min(end, row + chunk_size);
+      accumulate(row, chunk_end, stats, workspace);
+      control.release(row, chunk_end);
+    }
     merge(block, std::move(stats));
   });
   return total;
@@ -163,9 +217,12 @@ void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, 
   if (n_rows <= 0) return;
   const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
   const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_chunks));
-  detail::run_blocks(n_chunks, n_threads, execution, [&](Index chunk, int) {
+  detail::PassControl control(execution);
+  detail::run_blocks(n_chunks, n_threads, control, [&](Index chunk, int) {
     const Index begin = chunk * chunk_size;
-    process(begin, std::min(n_rows, begin + chunk_size));
+    const Index end = std::min(n_rows, begin + chunk_size);
+    process(begin, end);
+    control.release(begin, end);
   });
 }
 

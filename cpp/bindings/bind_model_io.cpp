@@ -1,0 +1,130 @@
+// Saved models read by the C++ library (entrosum::load_model), so that Python can check them against
+// its own reader: the parameters the C++ side sees and the scores it computes.
+#include <string>
+#include <variant>
+
+#include "common.hpp"
+#include "entrosum/errors.hpp"
+#include "entrosum/model_io.hpp"
+
+namespace entrosum::bindings {
+
+namespace {
+
+const char* noise_name(NoiseModel noise) { return noise == NoiseModel::isotropic ? "isotropic" : "diagonal"; }
+
+const char* covariance_name(CovarianceType type) {
+  switch (type) {
+    case CovarianceType::full: return "full";
+    case CovarianceType::tied: return "tied";
+    case CovarianceType::diag: return "diag";
+    case CovarianceType::spherical: return "spherical";
+  }
+  return "unknown";
+}
+
+/// The parameters as the C++ library holds them (stacked covariances, W of shape (D, H)).
+struct ParametersToDict {
+  py::dict operator()(const SavedLinearGaussian& m) const {
+    py::dict out;
+    out["noise"] = noise_name(m.noise);
+    out["mean"] = m.params.mean;
+    out["components"] = m.params.components;
+    out["noise_variance"] = m.params.noise_variance;
+    return out;
+  }
+  py::dict operator()(const SavedGaussianMixture& m) const {
+    py::dict out;
+    out["covariance_type"] = covariance_name(m.params.covariance_type);
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["covariances"] = m.params.covariances;
+    out["precision_cholesky"] = m.params.precision_cholesky;
+    return out;
+  }
+  py::dict operator()(const SavedDiscreteMixture<BernoulliMixture>& m) const {
+    py::dict out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["alpha"] = m.settings.alpha;
+    return out;
+  }
+  py::dict operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
+    py::dict out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    return out;
+  }
+  py::dict operator()(const SavedSparseCoding& m) const {
+    py::dict out;
+    out["posterior"] = m.form == PosteriorForm::full ? "full" : "diag";
+    out["components"] = m.params.components;
+    out["scales"] = m.params.scales;
+    out["noise_variance"] = m.params.noise_variance;
+    out["e_step_tol"] = m.solver.tol;
+    out["e_step_max_iter"] = m.solver.max_iter;
+    return out;
+  }
+};
+
+/// A parsed JSON value as the Python object json.loads would give.
+py::object to_python(const json::Value& value) {
+  switch (value.type()) {
+    case json::Value::Type::null: return py::none();
+    case json::Value::Type::boolean: return py::bool_(value.as_bool());
+    case json::Value::Type::number: return py::float_(value.as_number());
+    case json::Value::Type::string: return py::str(value.as_string());
+    case json::Value::Type::array: {
+      py::list items;
+      for (const json::Value& item : value.as_array()) items.append(to_python(item));
+      return std::move(items);
+    }
+    case json::Value::Type::object: {
+      py::dict members;
+      for (const std::string& key : value.keys()) members[py::str(key)] = to_python(value.at(key));
+      return std::move(members);
+    }
+  }
+  return py::none();
+}
+
+template <typename T>
+Eigen::VectorXd per_sample(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
+  const DataRef<T> view = as_data(data);
+  const Execution execution = make_execution(n_threads, chunk_size, &data);
+  return run_without_gil([&] { return score_samples<T>(model, view, execution); });
+}
+
+template <typename T>
+double mean_score(const SavedModel& model, const CArray<T>& data, int n_threads, Index chunk_size) {
+  const DataRef<T> view = as_data(data);
+  const Execution execution = make_execution(n_threads, chunk_size, &data);
+  return run_without_gil([&] { return score<T>(model, view, execution); });
+}
+
+}  // namespace
+
+void bind_model_io(py::module_& m) {
+  py::register_exception<FormatError>(m, "FormatError", PyExc_ValueError);
+  py::class_<SavedModel>(m, "SavedModel", "A saved model read by the C++ library (entrosum::load_model).")
+      .def(py::init([](const std::string& path) { return load_model(path); }), py::arg("path"))
+      .def_readonly("model", &SavedModel::model)
+      .def_readonly("dtype", &SavedModel::dtype)
+      .def_readonly("entrosum_version", &SavedModel::entrosum_version)
+      .def_readonly("n_features", &SavedModel::n_features)
+      .def("parameters", [](const SavedModel& model) { return std::visit(ParametersToDict{}, model.params); },
+           "The parameters as the C++ library holds them.")
+      .def("score_samples", &per_sample<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
+      .def("score_samples", &per_sample<double>, py::arg("data"), py::arg("n_threads") = 1,
+           py::arg("chunk_size") = 0, "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
+      .def("score", &mean_score<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
+      .def("score", &mean_score<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+           "The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding) computed in C++.")
+      .def_property_readonly("metadata", [](const SavedModel& model) { return to_python(model.metadata); },
+                             "The metadata as the C++ JSON reader parsed it.");
+  m.def(
+      "parse_json", [](const std::string& text) { return to_python(json::parse(text)); }, py::arg("text"),
+      "Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.");
+}
+
+}  // namespace entrosum::bindings

@@ -1,0 +1,263 @@
+"""The ``entrosum`` command: fit a model to a data file, score data with a saved model, describe a saved
+model, or run the demo.
+
+    entrosum fit gmm data.npy --n-components 8 --out model.npz
+    entrosum score model.npz data.npy
+    entrosum info model.npz
+    entrosum demo
+
+Errors the user can fix (a missing or unreadable file, a wrong shape, an unknown model, a bad option) are
+one line on stderr and exit code 1 (2 for command-line syntax), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _registry
+from .model_io import model_dtype
+
+#: Exit codes.
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+
+class CommandError(Exception):
+    """A problem to report on stderr in one line (no traceback)."""
+
+
+# -- data files ----------------------------------------------------------------------------------------
+def load_data(path: str, key: str | None = None) -> np.ndarray:
+    """A 2-D array from a .npy file (memory-mapped, read chunk by chunk by the fit), a .npz archive (the
+    array ``key``, or its only array) or a .csv file (comma-separated numbers, an optional header line)."""
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"no data file at {path!r}")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".npy":
+            data = np.load(file, mmap_mode="r", allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(file, allow_pickle=False) as archive:
+                names = archive.files
+                if key is None and len(names) != 1:
+                    raise CommandError(f"{path} holds the arrays {', '.join(names) or '(none)'}; choose one with --key")
+                name = key if key is not None else names[0]
+                if name not in names:
+                    raise CommandError(f"{path} has no array {name!r}; it holds {', '.join(names)}")
+                data = archive[name]
+        elif suffix == ".csv":
+            data = _load_csv(file)
+        else:
+            raise CommandError(f"{path}: unsupported data file type {suffix or '(none)'!r}; use .npy, .npz or .csv")
+    except CommandError:
+        raise
+    except (ValueError, OSError, EOFError) as error:
+        raise CommandError(f"cannot read {path}: {error}") from error
+    if data.ndim != 2:
+        raise CommandError(f"{path} holds an array of shape {data.shape}; the data must be 2-D "
+                           "(n_samples, n_features)")
+    if data.dtype.kind not in "biuf":
+        raise CommandError(f"{path} holds {data.dtype} values; the data must be numbers")
+    return data
+
+
+def _load_csv(file: Path) -> np.ndarray:
+    with open(file) as stream:
+        first = stream.readline()
+    try:
+        [float(value) for value in first.split(",")]
+        header = 0
+    except ValueError:
+        header = 1  # a line of column names
+    return np.loadtxt(file, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64)
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def _tolerance(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from error
+
+
+def _estimator(args: argparse.Namespace) -> Any:
+    family = _registry.by_name(args.model)
+    if family is None:
+        known = ", ".join(f.name for f in _registry.families())
+        raise CommandError(f"unknown model {args.model!r}; choose one of {known}")
+    cls = family.estimator_class()
+    if cls is None:
+        raise CommandError(f"model {args.model!r} ({family.class_name}) is not available in this version of entrosum")
+    if args.covariance_type is not None and "covariance_type" not in family.options:
+        raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
+    params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
+                              "verbose": 0 if args.quiet else 1}
+    for name in ("n_components", "max_iter", "covariance_type"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    if args.tol is not False:
+        params["tol"] = args.tol
+    return cls(**params)
+
+
+def _summary(model: Any) -> dict[str, Any]:
+    """What ``info`` shows: the model, its sizes, how the fit ended and the final ELBO and entropy terms."""
+    monitor = model.monitor_
+    params = model.get_params()
+    summary: dict[str, Any] = {
+        "model": type(model).__name__,
+        "n_features": int(model.n_features_in_),
+        "n_components": params.get("n_components"),
+        "dtype": model_dtype(model),
+    }
+    if "covariance_type" in params:
+        summary["covariance_type"] = params["covariance_type"]
+    summary.update(iterations=monitor.n_iter, converged=bool(monitor.converged), stop_reason=monitor.stop_reason)
+    for field in ("elbo", "entropy_sum", "posterior_entropy", "prior_entropy", "observable_entropy", "data_term",
+                  "gap"):
+        summary[field] = float(monitor.history[field][-1]) if monitor.n_iter else math.nan
+    return summary
+
+
+def _print_summary(summary: dict[str, Any], stream: Any = None) -> None:
+    labels = {"elbo": "ELBO F", "entropy_sum": "entropy sum S", "posterior_entropy": "  posterior entropy",
+              "prior_entropy": "  - prior entropy", "observable_entropy": "  - observable entropy",
+              "data_term": "  + data term", "gap": "gap F - S"}
+    for name, value in summary.items():
+        if name == "data_term" and value == 0.0:
+            continue
+        text = f"{value:.10g}" if isinstance(value, float) else str(value)
+        print(f"{labels.get(name, name.replace('_', ' ')) + ':':24s}{text}", file=stream or sys.stdout)
+
+
+def command_fit(args: argparse.Namespace) -> int:
+    model = _estimator(args)
+    data = load_data(args.data, args.key)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data)
+    for warning in caught:
+        print(f"entrosum: warning: {warning.message}", file=sys.stderr)
+    _print_summary(_summary(model))
+    if args.out:
+        model.save(args.out)
+        print(f"{'saved to:':24s}{args.out}")
+    return OK
+
+
+def _load_model(path: str) -> Any:
+    from .model_io import load
+
+    try:
+        return load(path)
+    except FileNotFoundError as error:
+        raise CommandError(str(error)) from error
+
+
+def command_score(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_file)
+    data = load_data(args.data, args.key)
+    if args.jobs is not None:
+        model.set_params(n_jobs=args.jobs)
+    print(f"{'model:':24s}{type(model).__name__}")
+    print(f"{'n samples:':24s}{data.shape[0]}")
+    if not hasattr(model, "score_samples"):  # sparse coding: no closed-form likelihood, its score is the ES-ELBO
+        if args.out:
+            raise CommandError(f"{type(model).__name__} has no per-sample log-likelihood; drop --out")
+        print(f"{'ES-ELBO per sample:':24s}{model.score(data):.10g}")
+        return OK
+    scores = model.score_samples(data)
+    print(f"{'mean log-likelihood:':24s}{float(np.mean(scores)):.10g}")
+    if args.out:
+        np.save(args.out, scores)
+        print(f"{'per-sample scores:':24s}{args.out}")
+    return OK
+
+
+def command_info(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_file)
+    summary = _summary(model)
+    if args.json:
+        print(json.dumps({key: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for key, v in summary.items()}))
+    else:
+        _print_summary(summary)
+    return OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    rows = run(print_reports=args.report, plot=args.plot)
+    return OK if all(row["agree"] for row in rows) else FAILED
+
+
+def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Fit latent-variable models by EM and read their ELBO "
+                                                            "as a sum of entropies.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = ", ".join(f"{f.name} ({f.summary})" for f in _registry.families())
+    fit = commands.add_parser("fit", help="fit a model to a data file", description=f"MODEL is one of: {models}.")
+    fit.add_argument("model", metavar="MODEL", help="the model family, e.g. gmm")
+    fit.add_argument("data", metavar="DATA", help="a .npy (read memory-mapped), .npz or .csv file, (n_samples, "
+                                                  "n_features)")
+    fit.add_argument("--key", help="the array to use from a .npz file with several")
+    fit.add_argument("--n-components", type=int, help="number of components (latent dimension for ppca and fa)")
+    fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), help="gmm only")
+    fit.add_argument("--max-iter", type=int, help="most EM iterations")
+    fit.add_argument("--tol", type=_tolerance, default=False,
+                     help="stop when the ELBO per sample changes by less ('none' to switch off)")
+    fit.add_argument("--seed", type=int, help="random seed of the initialisation")
+    fit.add_argument("--chunk-size", type=int, help="rows per chunk of each pass over the data")
+    fit.add_argument("--jobs", type=int, help="threads (default: all cores)")
+    fit.add_argument("--out", help="save the fitted model to this file (.npz)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=command_fit)
+
+    score = commands.add_parser("score", help="mean log-likelihood of data under a saved model (the ES-ELBO for "
+                                              "sparse coding)")
+    score.add_argument("model_file", metavar="MODEL_FILE")
+    score.add_argument("data", metavar="DATA")
+    score.add_argument("--key", help="the array to use from a .npz file with several")
+    score.add_argument("--jobs", type=int, help="threads (default: the model's setting)")
+    score.add_argument("--out", help="save the per-sample log-likelihoods to this .npy file")
+    score.set_defaults(run=command_score)
+
+    info = commands.add_parser("info", help="describe a saved model")
+    info.add_argument("model_file", metavar="MODEL_FILE")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(run=command_info)
+
+    demo = commands.add_parser("demo", help="fit every model on generated data and compare ELBO and entropy sum")
+    demo.add_argument("--report", action="store_true", help="also print each model's monitor report")
+    demo.add_argument("--plot", metavar="FILE", help="save sparse coding's atoms and monitor plot to FILE (matplotlib)")
+    demo.set_defaults(run=command_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "entrosum") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (CommandError, ValueError, TypeError, OSError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return FAILED
+
+
+def console() -> None:
+    """Entry point of the ``entrosum`` console script."""
+    sys.exit(main())

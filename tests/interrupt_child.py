@@ -1,0 +1,75 @@
+"""Run by test_interrupt.py in a subprocess: for each case named on the command line, prepares a fit that would
+run for a long time, prints ``ready CASE``, runs it until the parent's SIGINT stops it, and prints how it ended
+as one JSON line."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import entrosum
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import model_cases  # noqa: E402
+
+ENDLESS = {"tol": None, "max_iter": 10**9}  # no stopping rule: EM runs until interrupted
+
+
+def fitted_state(model) -> bytes:
+    """Every fitted attribute (names ending in an underscore), pickled."""
+    return pickle.dumps({name: value for name, value in sorted(vars(model).items())
+                         if name.endswith("_") and not name.startswith("_")})
+
+
+def prepare(case: str):
+    """(estimator, data, previously fitted state or None) for one case."""
+    cases = model_cases()
+    if case in cases:  # EM that never stops, on the small data of the case
+        make, data = cases[case]
+        return make().set_params(**ENDLESS), data, None
+    if case == "ppca_em_streamed":
+        make, data = cases["ppca_em"]
+        return make().set_params(precompute=False, **ENDLESS), data, None
+    if case == "gmm_kmeans_init":  # k-means++ and Lloyd on unclustered data: a long initialisation
+        data = np.random.default_rng(0).random((300_000, 8))
+        return entrosum.GaussianMixture(64, covariance_type="diag", random_state=0), data, None
+    if case.startswith("refit_"):  # a fitted model whose next fit is interrupted
+        make, data = cases[case[len("refit_"):]]
+        model = make().set_params(max_iter=5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data)
+        return model.set_params(**ENDLESS), data, fitted_state(model)
+    if case == "ppca_closed_form_wide":  # one quick pass, then a long eigendecomposition (2000 x 2000)
+        data = np.random.default_rng(0).standard_normal((50, 2000))
+        return entrosum.PPCA(2, solver="closed_form"), data, None
+    raise ValueError(f"unknown case {case}")
+
+
+def main() -> None:
+    # Python's own Ctrl-C handler, even when this process inherited SIGINT ignored (started from a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for case in sys.argv[1:]:
+        model, data, previous = prepare(case)
+        print(f"ready {case}", flush=True)
+        try:
+            model.fit(data)
+            outcome = "finished"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+        state = fitted_state(model)
+        if previous is None:
+            state_ok = state == fitted_state(type(model)())  # no fitted attribute at all
+        else:
+            state_ok = state == previous  # the previous fit, untouched
+        print(json.dumps({"case": case, "outcome": outcome, "state_ok": state_ok}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
