@@ -26,7 +26,7 @@ mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 echo "work directory: $work"
 python="$(command -v python)"
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== [%ds] %s\n' "$SECONDS" "$*"; }
 
 for module in build auditwheel; do
   "$python" -c "import $module" 2>/dev/null || {
@@ -69,10 +69,12 @@ step "install into a fresh virtual environment with no compiler on PATH"
 "$python" -m venv "$work/venv"
 isolated=(env -u CC -u CXX -u CPATH -u PYTHONPATH "PATH=$work/venv/bin" "PIP_DISABLE_PIP_VERSION_CHECK=1")
 "${isolated[@]}" python - <<'EOF'
-import shutil, sys
-found = {tool: shutil.which(tool) for tool in ("cc", "c++", "gcc", "g++", "clang", "clang++")}
-found = {tool: path for tool, path in found.items() if path}
-sys.exit(f"a compiler is on PATH: {found}" if found else 0)
+import os, shutil, sys
+tools = ("cc", "c++", "gcc", "g++", "clang", "clang++")
+found = {tool: shutil.which(tool) for tool in tools if shutil.which(tool)}
+if found:
+    sys.exit(f"a compiler is on PATH: {found}")
+print(f"no {', '.join(tools)} on PATH={os.environ['PATH']}")
 EOF
 "${isolated[@]}" python -m pip install --quiet --only-binary=:all: "$repaired[test]"
 
@@ -90,4 +92,5 @@ EOF
 "${isolated[@]}" python -m pytest -p no:cacheprovider -m "not needs_compiler" "$source_dir/tests"
 cd "$repo"
 
+step "done"
 if [[ $keep_work == 0 ]]; then rm -rf "$work"; fi
