@@ -1,9 +1,12 @@
-"""The installed C++ library serves a project outside this tree.
+"""The C++ library serves projects outside this tree.
 
-The library is configured, built and installed with plain CMake into a temporary prefix; the
-project in ``tests/consumer`` finds it with ``find_package(entrosum CONFIG REQUIRED)``, fits PPCA on
-data written here, and prints its ELBO and entropy sum, which are checked against numpy; and it loads
-models saved from Python and scores data with them, which is checked against the Python scores.
+The library is configured, built and installed with plain CMake into a temporary prefix. The project
+in ``tests/consumer`` finds it there with ``find_package(entrosum CONFIG REQUIRED)``; the project in
+``tests/consumer_add_subdirectory`` builds the same program with the source tree added by
+``add_subdirectory``. The program fits PPCA on data written here and prints its ELBO and entropy sum,
+which are checked against numpy; it also loads models saved from Python and scores data with them,
+which is checked against the Python scores. The example in ``cpp/examples``, built with the library,
+fits a Gaussian mixture; its monitor is checked against EM written here in numpy.
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ import entrosum
 
 from conftest import model_cases
 
+# Every test here builds C++; the wheel check, run where no compiler is installed, deselects them.
+pytestmark = pytest.mark.needs_compiler
+
 REPO = Path(__file__).resolve().parents[1]
-CONSUMER = Path(__file__).resolve().parent / "consumer"
+CONSUMERS = {
+    "find_package": Path(__file__).resolve().parent / "consumer",
+    "add_subdirectory": Path(__file__).resolve().parent / "consumer_add_subdirectory",
+}
 
 N_SAMPLES, N_FEATURES, N_COMPONENTS = 2000, 8, 2
 
@@ -56,8 +65,8 @@ def _cmeel_prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An installed prefix: the library configured, built and installed with plain CMake."""
+def build_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The library and the examples configured and built with plain CMake, and installed: (build, prefix)."""
     cmake = _cmake()
     root = tmp_path_factory.mktemp("entrosum_install")
     build, installed = root / "build", root / "prefix"
@@ -69,29 +78,34 @@ def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-DCMAKE_BUILD_TYPE=Release",
             f"-DCMAKE_INSTALL_PREFIX={installed}",
             "-DENTROSUM_PYTHON=OFF",
+            "-DENTROSUM_EXAMPLES=ON",
             # The interpreter whose cmeel-eigen provides Eigen (the one running these tests).
             f"-DPython_EXECUTABLE={sys.executable}",
         ]
     )  # fmt: skip
     _run([cmake, "--build", str(build), "-j2"])
     _run([cmake, "--install", str(build)])
-    return installed
+    return build, installed
 
 
 @pytest.fixture(scope="module")
-def consumer(prefix: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The consumer program, configured against the installed prefix and built."""
+def prefix(build_tree: tuple[Path, Path]) -> Path:
+    """The installed prefix."""
+    return build_tree[1]
+
+
+@pytest.fixture(scope="module", params=sorted(CONSUMERS))
+def consumer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The consumer program, configured against the installed prefix or the source tree, and built."""
     cmake = _cmake()
-    build = tmp_path_factory.mktemp("consumer_build")
-    _run(
-        [
-            cmake,
-            "-S", str(CONSUMER),
-            "-B", str(build),
-            "-DCMAKE_BUILD_TYPE=Release",
-            f"-DCMAKE_PREFIX_PATH={prefix};{_cmeel_prefix()}",
-        ]
-    )  # fmt: skip
+    build = tmp_path_factory.mktemp(f"consumer_{request.param}")
+    # Eigen from cmeel-eigen; the installed prefix for find_package, the source tree for add_subdirectory.
+    found_by = (
+        [f"-DCMAKE_PREFIX_PATH={request.getfixturevalue('prefix')};{_cmeel_prefix()}"]
+        if request.param == "find_package"
+        else [f"-DCMAKE_PREFIX_PATH={_cmeel_prefix()}", f"-DENTROSUM_SOURCE_DIR={REPO}"]
+    )
+    _run([cmake, "-S", str(CONSUMERS[request.param]), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *found_by])
     _run([cmake, "--build", str(build), "-j2"])
     program = build / "entrosum_consumer"
     assert program.is_file(), f"the consumer build did not produce {program}"
@@ -188,3 +202,110 @@ def test_consumer_scores_models_saved_from_python(consumer: Path, tmp_path: Path
                                        err_msg=name)
         else:
             assert len(lines) == 3
+
+
+# ---- the example: a Gaussian mixture and its monitor ----------------------------------------------
+
+MONITOR_COLUMNS = ("elbo", "entropy_sum", "posterior_entropy", "prior_entropy", "observable_entropy", "gap")
+
+
+def _parse_example(stdout: str) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
+    """The example's parameter lines (``name v0 v1 ...``), its monitor table (one row per iteration,
+    columns MONITOR_COLUMNS) and its stop reason."""
+    values: dict[str, np.ndarray] = {}
+    rows: list[list[float]] = []
+    stop = ""
+    for line in stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0].startswith(("initial_", "fitted_")):
+            values[fields[0]] = np.array([float(v) for v in fields[1:]])
+        elif fields and fields[0].isdigit():
+            assert int(fields[0]) == len(rows) + 1, line
+            rows.append([float(v) for v in fields[1:]])
+        elif line.startswith("stop="):
+            stop = line
+    assert rows and stop, stdout
+    return values, np.array(rows), stop
+
+
+def _reference_em(data: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                  n_iterations: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Exact EM for a full-covariance Gaussian mixture without regularisation, from the given start:
+    per iteration t the monitor's columns at (q_t, Θ_t) (DESIGN.md §3, GMM full), and Θ after the last
+    M-step."""
+    from scipy.special import logsumexp, xlogy
+
+    n_samples, n_features = data.shape
+    rows = []
+    for _ in range(n_iterations):
+        # E-step: log π_k + log N(x_n; μ_k, Σ_k) from a Cholesky factor of Σ_k, then log-sum-exp.
+        log_joint = np.empty((n_samples, len(weights)))
+        log_dets = np.empty(len(weights))
+        for k, (mean, covariance) in enumerate(zip(means, covariances)):
+            factor = np.linalg.cholesky(covariance)
+            whitened = np.linalg.solve(factor, (data - mean).T)
+            log_dets[k] = 2.0 * np.log(np.diag(factor)).sum()
+            log_joint[:, k] = np.log(weights[k]) - 0.5 * (
+                n_features * np.log(2.0 * np.pi) + log_dets[k] + (whitened**2).sum(axis=0)
+            )
+        log_likelihood = logsumexp(log_joint, axis=1)
+        resp = np.exp(log_joint - log_likelihood[:, None])
+        counts = resp.sum(axis=0)
+        # F = mean log-likelihood; S = H̄[r] − H[π] − Σ_k (N_k / N) ½ log det(2πe Σ_k).
+        elbo = log_likelihood.mean()
+        posterior_entropy = -xlogy(resp, resp).sum() / n_samples
+        prior_entropy = -xlogy(weights, weights).sum()
+        component_entropies = 0.5 * (n_features * np.log(2.0 * np.pi * np.e) + log_dets)
+        observable_entropy = (counts / n_samples) @ component_entropies
+        entropy_sum = posterior_entropy - prior_entropy - observable_entropy
+        rows.append([elbo, entropy_sum, posterior_entropy, prior_entropy, observable_entropy, elbo - entropy_sum])
+        # M-step: π_k = N_k / N, weighted means and centred covariances.
+        weights = counts / n_samples
+        means = (resp.T @ data) / counts[:, None]
+        covariances = np.array(
+            [((resp[:, k, None] * (data - means[k])).T @ (data - means[k])) / counts[k] for k in range(len(counts))]
+        )
+    return np.array(rows), (weights, means, covariances)
+
+
+@pytest.fixture(scope="module")
+def example_program(build_tree: tuple[Path, Path]) -> Path:
+    program = build_tree[0] / "cpp" / "examples" / "gaussian_mixture_example"
+    assert program.is_file(), f"the library build did not produce the example {program}"
+    return program
+
+
+def test_example_fits_gaussian_mixture(example_program: Path, tmp_path: Path) -> None:
+    data_file = tmp_path / "data.f64"
+    stdout = _run([str(example_program), "--data-out", str(data_file)])
+    header = re.search(r"^entrosum (\S+): Gaussian mixture, (\d+) samples, (\d+) features, (\d+) components$",
+                       stdout, re.MULTILINE)
+    assert header is not None, stdout
+    assert header.group(1) == entrosum.__version__
+    n_samples, n_features, n_components = (int(header.group(i)) for i in (2, 3, 4))
+    data = np.fromfile(data_file, dtype="<f8").reshape(n_samples, n_features)
+    values, monitor, stop = _parse_example(stdout)
+
+    assert stop == "stop=gap_tol converged=1", stdout
+    # Stopped by its rule: |F − S| < 1e-9 |F| at the last iteration, not before.
+    assert abs(monitor[-1, 5]) < 1e-9 * abs(monitor[-1, 0])
+    assert np.all(np.abs(monitor[:-1, 5]) >= 1e-9 * np.abs(monitor[:-1, 0]))
+    assert 3 <= len(monitor) < 500
+
+    # The same EM in numpy from the printed start gives the same monitor, iteration by iteration.
+    start = (
+        values["initial_weights"],
+        values["initial_means"].reshape(n_components, n_features),
+        values["initial_covariances"].reshape(n_components, n_features, n_features),
+    )
+    expected, (weights, means, covariances) = _reference_em(data, *start, n_iterations=len(monitor))
+    for column, name in enumerate(MONITOR_COLUMNS):
+        np.testing.assert_allclose(monitor[:, column], expected[:, column], rtol=1e-9, atol=1e-11, err_msg=name)
+    # In numpy too the entropy sum meets the ELBO at convergence (DESIGN.md §2), while it did not at the start.
+    assert abs(expected[-1, 5]) < 1e-9 * abs(expected[-1, 0])
+    assert abs(expected[0, 5]) > 1e-6 * abs(expected[0, 0])
+    np.testing.assert_allclose(values["fitted_weights"], weights, rtol=1e-8)
+    np.testing.assert_allclose(values["fitted_means"], means.ravel(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(values["fitted_covariances"], covariances.ravel(), rtol=1e-8, atol=1e-10)
+    # The data come from weights 0.5, 0.3, 0.2; the fit finds them (to sampling error).
+    np.testing.assert_allclose(np.sort(weights), [0.2, 0.3, 0.5], atol=0.03)

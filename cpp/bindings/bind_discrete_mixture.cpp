@@ -26,75 +26,71 @@ py::dict params_to_dict(const DiscreteMixtureParams& p) {
 template <typename Family, typename T>
 void bind_for(py::module_& m, const std::string& prefix) {
   using Settings = typename Family::Settings;
-  m.def(
-      (prefix + "_fit").c_str(),
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const Eigen::VectorXd& weights,
-         const Eigen::MatrixXd& means, const Settings& settings, const StopOptions& stop, int n_threads,
-         Index chunk_size, const py::object& callback) {
-        const DataRef<T> view = as_data(data);
-        DiscreteMixtureOptions<Family> options;
-        options.settings = settings;
-        options.stop = stop;
-        options.execution = make_execution(n_threads, chunk_size, &data);
-        const DiscreteMixtureParams initial = make_params(weights, means);
-        const IterationCallback on_iteration = wrap_callback(callback);
-        const DiscreteMixtureFit fit = run_without_gil(
-            [&] { return fit_discrete_mixture<Family, T>(view, sample_weight, initial, options, on_iteration); });
-        py::dict out = params_to_dict(fit.params);
-        add_monitor(out, fit.monitor);
-        return out;
-      },
-      py::arg("data"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("settings"),
-      py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
-      "EM from initial weights (K,) and means (K, D).");
+  m.def((prefix + "_fit").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const Eigen::VectorXd& weights,
+           const Eigen::MatrixXd& means, const Settings& settings, const StopOptions& stop, int n_threads,
+           Index chunk_size, const py::object& callback) {
+          const DataRef<T> view = as_data(data);
+          DiscreteMixtureOptions<Family> options;
+          options.settings = settings;
+          options.stop = stop;
+          options.execution = make_execution(n_threads, chunk_size, &data);
+          const DiscreteMixtureParams initial = make_params(weights, means);
+          const IterationCallback on_iteration = wrap_callback(callback);
+          const DiscreteMixtureFit fit = run_without_gil(
+              [&] { return fit_discrete_mixture<Family, T>(view, sample_weight, initial, options, on_iteration); });
+          py::dict out = params_to_dict(fit.params);
+          add_monitor(out, fit.monitor);
+          return out;
+        },
+        py::arg("data"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("settings"),
+        py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
+        "EM from initial weights (K,) and means (K, D).");
 
-  m.def(
-      (prefix + "_init_from_labels").c_str(),
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, Index n_components,
-         const Settings& settings, int n_threads, Index chunk_size) {
-        const DataRef<T> view = as_data(data);
-        check_labels(labels, view.rows(), n_components);
-        const Execution execution = make_execution(n_threads, chunk_size, &data);
-        const ResponsibilitySource source = label_responsibilities(labels.data());
-        return params_to_dict(run_without_gil([&] {
-          return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components, settings,
-                                                                   execution);
-        }));
-      },
-      py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("n_components"), py::arg("settings"),
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-      "Parameters from one-hot responsibilities given by labels (-1: none).");
+  m.def((prefix + "_init_from_labels").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, Index n_components,
+           const Settings& settings, int n_threads, Index chunk_size) {
+          const DataRef<T> view = as_data(data);
+          check_labels(labels, view.rows(), n_components);
+          const Execution execution = make_execution(n_threads, chunk_size, &data);
+          const ResponsibilitySource source = label_responsibilities(labels.data());
+          return params_to_dict(run_without_gil([&] {
+            return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components,
+                                                                     settings, execution);
+          }));
+        },
+        py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("n_components"), py::arg("settings"),
+        py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+        "Parameters from one-hot responsibilities given by labels (-1: none).");
 
-  m.def(
-      (prefix + "_init_random").c_str(),
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
-         const Settings& settings, int n_threads, Index chunk_size) {
-        const DataRef<T> view = as_data(data);
-        const Execution execution = make_execution(n_threads, chunk_size, &data);
-        const ResponsibilitySource source = random_responsibilities(seed);
-        return params_to_dict(run_without_gil([&] {
-          return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components, settings,
-                                                                   execution);
-        }));
-      },
-      py::arg("data"), py::arg("sample_weight"), py::arg("seed"), py::arg("n_components"), py::arg("settings"),
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "Parameters from random responsibilities.");
+  m.def((prefix + "_init_random").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
+           const Settings& settings, int n_threads, Index chunk_size) {
+          const DataRef<T> view = as_data(data);
+          const Execution execution = make_execution(n_threads, chunk_size, &data);
+          const ResponsibilitySource source = random_responsibilities(seed);
+          return params_to_dict(run_without_gil([&] {
+            return discrete_mixture_from_responsibilities<Family, T>(view, sample_weight, source, n_components,
+                                                                     settings, execution);
+          }));
+        },
+        py::arg("data"), py::arg("sample_weight"), py::arg("seed"), py::arg("n_components"), py::arg("settings"),
+        py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "Parameters from random responsibilities.");
 
-  m.def(
-      (prefix + "_score").c_str(),
-      [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
-         bool with_responsibilities, int n_threads, Index chunk_size) {
-        const DataRef<T> view = as_data(data);
-        const DiscreteMixtureParams params = make_params(weights, means);
-        const Execution execution = make_execution(n_threads, chunk_size, &data);
-        RowMatrix<double> resp;
-        Eigen::VectorXd log_likelihood = run_without_gil([&] {
-          return discrete_mixture_score<Family, T>(view, params, with_responsibilities ? &resp : nullptr, execution);
-        });
-        return py::make_tuple(log_likelihood, with_responsibilities ? py::cast(resp) : py::none());
-      },
-      py::arg("data"), py::arg("weights"), py::arg("means"), py::arg("with_responsibilities"),
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "(log p(x_n), responsibilities or None).");
+  m.def((prefix + "_score").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
+           bool with_responsibilities, int n_threads, Index chunk_size) {
+          const DataRef<T> view = as_data(data);
+          const DiscreteMixtureParams params = make_params(weights, means);
+          const Execution execution = make_execution(n_threads, chunk_size, &data);
+          RowMatrix<double> resp;
+          Eigen::VectorXd log_likelihood = run_without_gil([&] {
+            return discrete_mixture_score<Family, T>(view, params, with_responsibilities ? &resp : nullptr, execution);
+          });
+          return py::make_tuple(log_likelihood, with_responsibilities ? py::cast(resp) : py::none());
+        },
+        py::arg("data"), py::arg("weights"), py::arg("means"), py::arg("with_responsibilities"),
+        py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "(log p(x_n), responsibilities or None).");
 }
 
 }  // namespace

@@ -51,8 +51,8 @@ void bind_for(py::module_& m) {
         options.execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureParams initial = make_params(type, weights, means, covariances, precision_cholesky);
         const IterationCallback on_iteration = wrap_callback(callback);
-        const GaussianMixtureFit fit =
-            run_without_gil([&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
+        const GaussianMixtureFit fit = run_without_gil(
+            [&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
         py::dict out = params_to_dict(fit.params);
         add_monitor(out, fit.monitor);
         return out;
@@ -64,8 +64,8 @@ void bind_for(py::module_& m) {
 
   m.def(
       "gmm_init_from_labels",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels,
-         Index n_components, const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, Index n_components,
+         const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         check_labels(labels, view.rows(), n_components);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
@@ -105,8 +105,9 @@ void bind_for(py::module_& m) {
         const GaussianMixtureParams params = make_params(type, weights, means, Eigen::MatrixXd(), precision_cholesky);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         RowMatrix<double> resp;
-        Eigen::VectorXd log_likelihood = run_without_gil(
-            [&] { return gaussian_mixture_score<T>(view, params, with_responsibilities ? &resp : nullptr, execution); });
+        Eigen::VectorXd log_likelihood = run_without_gil([&] {
+          return gaussian_mixture_score<T>(view, params, with_responsibilities ? &resp : nullptr, execution);
+        });
         return py::make_tuple(log_likelihood, with_responsibilities ? py::cast(resp) : py::none());
       },
       py::arg("data"), py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precision_cholesky"),

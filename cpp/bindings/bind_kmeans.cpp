@@ -13,8 +13,8 @@ template <typename T>
 void bind_for(py::module_& m) {
   m.def(
       "kmeans",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed, int max_iter,
-         int n_threads, Index chunk_size) {
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed,
+         int max_iter, int n_threads, Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const KMeansResult result =

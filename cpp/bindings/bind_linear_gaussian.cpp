@@ -33,8 +33,8 @@ void bind_for(py::module_& m) {
   m.def(
       "fit_linear_gaussian",
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
-         const std::string& noise, bool precompute, bool parameter_expansion, const StopOptions& stop,
-         int n_threads, Index chunk_size, const py::object& callback) {
+         const std::string& noise, bool precompute, bool parameter_expansion, const StopOptions& stop, int n_threads,
+         Index chunk_size, const py::object& callback) {
         const DataRef<T> view = as_data(data);
         LinearGaussianOptions options;
         options.noise = parse_noise(noise);
@@ -42,12 +42,15 @@ void bind_for(py::module_& m) {
         options.expansion = parameter_expansion ? ParameterExpansion::prior_covariance : ParameterExpansion::none;
         options.stop = stop;
         options.execution = make_execution(n_threads, chunk_size, &data);
-        const LinearGaussianParams initial = make_params(Eigen::VectorXd::Zero(view.cols()), components, noise_variance);
+        const LinearGaussianParams initial =
+            make_params(Eigen::VectorXd::Zero(view.cols()), components, noise_variance);
         const IterationCallback on_iteration = wrap_callback(callback);
-        return fit_to_dict(run_without_gil([&] { return fit_linear_gaussian<T>(view, initial, options, on_iteration); }));
+        return fit_to_dict(
+            run_without_gil([&] { return fit_linear_gaussian<T>(view, initial, options, on_iteration); }));
       },
       py::arg("data"), py::arg("components"), py::arg("noise_variance"), py::arg("noise"), py::arg("precompute"),
-      py::arg("parameter_expansion"), py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
+      py::arg("parameter_expansion"), py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      py::arg("callback") = py::none(),
       "EM for PPCA ('isotropic') or factor analysis ('diagonal') from initial W (D, H) and noise variances (D).");
 
   m.def(

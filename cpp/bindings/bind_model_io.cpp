@@ -15,10 +15,14 @@ const char* noise_name(NoiseModel noise) { return noise == NoiseModel::isotropic
 
 const char* covariance_name(CovarianceType type) {
   switch (type) {
-    case CovarianceType::full: return "full";
-    case CovarianceType::tied: return "tied";
-    case CovarianceType::diag: return "diag";
-    case CovarianceType::spherical: return "spherical";
+    case CovarianceType::full:
+      return "full";
+    case CovarianceType::tied:
+      return "tied";
+    case CovarianceType::diag:
+      return "diag";
+    case CovarianceType::spherical:
+      return "spherical";
   }
   return "unknown";
 }
@@ -70,10 +74,14 @@ struct ParametersToDict {
 /// A parsed JSON value as the Python object json.loads would give.
 py::object to_python(const json::Value& value) {
   switch (value.type()) {
-    case json::Value::Type::null: return py::none();
-    case json::Value::Type::boolean: return py::bool_(value.as_bool());
-    case json::Value::Type::number: return py::float_(value.as_number());
-    case json::Value::Type::string: return py::str(value.as_string());
+    case json::Value::Type::null:
+      return py::none();
+    case json::Value::Type::boolean:
+      return py::bool_(value.as_bool());
+    case json::Value::Type::number:
+      return py::float_(value.as_number());
+    case json::Value::Type::string:
+      return py::str(value.as_string());
     case json::Value::Type::array: {
       py::list items;
       for (const json::Value& item : value.as_array()) items.append(to_python(item));
@@ -112,16 +120,18 @@ void bind_model_io(py::module_& m) {
       .def_readonly("dtype", &SavedModel::dtype)
       .def_readonly("entrosum_version", &SavedModel::entrosum_version)
       .def_readonly("n_features", &SavedModel::n_features)
-      .def("parameters", [](const SavedModel& model) { return std::visit(ParametersToDict{}, model.params); },
-           "The parameters as the C++ library holds them.")
+      .def(
+          "parameters", [](const SavedModel& model) { return std::visit(ParametersToDict{}, model.params); },
+          "The parameters as the C++ library holds them.")
       .def("score_samples", &per_sample<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
-      .def("score_samples", &per_sample<double>, py::arg("data"), py::arg("n_threads") = 1,
-           py::arg("chunk_size") = 0, "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
+      .def("score_samples", &per_sample<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+           "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
       .def("score", &mean_score<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
       .def("score", &mean_score<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
            "The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding) computed in C++.")
-      .def_property_readonly("metadata", [](const SavedModel& model) { return to_python(model.metadata); },
-                             "The metadata as the C++ JSON reader parsed it.");
+      .def_property_readonly(
+          "metadata", [](const SavedModel& model) { return to_python(model.metadata); },
+          "The metadata as the C++ JSON reader parsed it.");
   m.def(
       "parse_json", [](const std::string& text) { return to_python(json::parse(text)); }, py::arg("text"),
       "Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.");

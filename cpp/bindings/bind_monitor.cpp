@@ -84,10 +84,9 @@ void bind_monitor(py::module_& m) {
       .def(
           "record",
           [](ConvergenceMonitor& monitor, double elbo, double posterior_entropy, double prior_entropy,
-             double observable_entropy, double data_term, double seconds, double prior_beta,
-             double observable_beta) {
-            ElboTerms terms{elbo,     posterior_entropy, prior_entropy, observable_entropy,
-                            data_term, prior_beta,       observable_beta};
+             double observable_entropy, double data_term, double seconds, double prior_beta, double observable_beta) {
+            ElboTerms terms{elbo,      posterior_entropy, prior_entropy,  observable_entropy,
+                            data_term, prior_beta,        observable_beta};
             return monitor.record(terms, seconds);
           },
           py::arg("elbo"), py::arg("posterior_entropy"), py::arg("prior_entropy"), py::arg("observable_entropy"),

@@ -24,7 +24,8 @@ SparseCodingSolver parse_solver(const std::string& solver) {
   throw py::value_error("solver must be 'em' or 'gradient', got '" + solver + "'");
 }
 
-SparseCodingParams make_params(const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance) {
+SparseCodingParams make_params(const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
+                               double noise_variance) {
   SparseCodingParams params;
   params.components = components;
   params.scales = scales;
@@ -65,11 +66,10 @@ template <typename T>
 void bind_for(py::module_& m) {
   m.def(
       "fit_sparse_coding",
-      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
-         double noise_variance, const std::string& posterior, const std::string& solver,
-         const std::vector<double>& prior_annealing, const std::vector<double>& observable_annealing,
-         double e_step_tol, int e_step_max_iter, const StopOptions& stop, int n_threads, Index chunk_size,
-         const py::object& callback) {
+      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
+         const std::string& posterior, const std::string& solver, const std::vector<double>& prior_annealing,
+         const std::vector<double>& observable_annealing, double e_step_tol, int e_step_max_iter,
+         const StopOptions& stop, int n_threads, Index chunk_size, const py::object& callback) {
         const DataRef<T> view = as_data(data);
         SparseCodingOptions options;
         options.posterior = parse_posterior(posterior);
@@ -104,9 +104,9 @@ void bind_for(py::module_& m) {
 
   m.def(
       "sparse_coding_posterior",
-      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
-         double noise_variance, const std::string& posterior, double e_step_tol, int e_step_max_iter,
-         bool with_spread, int n_threads, Index chunk_size) {
+      [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
+         const std::string& posterior, double e_step_tol, int e_step_max_iter, bool with_spread, int n_threads,
+         Index chunk_size) {
         const DataRef<T> view = as_data(data);
         const PosteriorForm form = parse_posterior(posterior);
         const SparseCodingParams params = make_params(components, scales, noise_variance);
@@ -116,15 +116,16 @@ void bind_for(py::module_& m) {
             [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
         py::dict out;
         const Index n_components = components.cols();
-        out["means"] = py::array_t<T>({static_cast<py::ssize_t>(result.means.rows()), static_cast<py::ssize_t>(n_components)},
-                                      result.means.data());
+        out["means"] =
+            py::array_t<T>({static_cast<py::ssize_t>(result.means.rows()), static_cast<py::ssize_t>(n_components)},
+                           result.means.data());
         if (with_spread) {
           if (form == PosteriorForm::full) {
             out["spread"] = as_cube<T>(result.spread, n_components);
           } else {
-            out["spread"] = py::array_t<T>(
-                {static_cast<py::ssize_t>(result.spread.rows()), static_cast<py::ssize_t>(n_components)},
-                result.spread.data());
+            out["spread"] =
+                py::array_t<T>({static_cast<py::ssize_t>(result.spread.rows()), static_cast<py::ssize_t>(n_components)},
+                               result.spread.data());
           }
         }
         // The ES-ELBO of this q (λ*, σ²* for it) and the ELBO under the given λ, σ².

@@ -6,9 +6,8 @@ namespace entrosum {
 
 template <typename T>
 Index first_non_binary_row(const DataRef<T>& data, const Execution& execution) {
-  return first_row_where(data, execution, [](const auto& row) {
-    return !(row.array() == T(0) || row.array() == T(1)).all();
-  });
+  return first_row_where(data, execution,
+                         [](const auto& row) { return !(row.array() == T(0) || row.array() == T(1)).all(); });
 }
 
 ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(BernoulliMixture)

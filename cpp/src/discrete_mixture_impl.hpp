@@ -211,29 +211,28 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
 
 }  // namespace entrosum
 
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                        \
-  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);   \
-  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                    \
-                                                              const DiscreteLogJointCoefficients<T>&);              \
-  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, \
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                           \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);     \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                       \
+                                                              const DiscreteLogJointCoefficients<T>&);                 \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
                                                        const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&); \
-  template double discrete_mixture_log_base_measure<Family, T>(                                                     \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                               \
-  template class DiscreteMixtureModel<Family, T>;                                                                   \
-  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                      \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                    \
-      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                             \
-  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                 \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,              \
-      const typename Family::Settings&, const Execution&);                                                          \
-  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,       \
+  template double discrete_mixture_log_base_measure<Family, T>(                                                        \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                  \
+  template class DiscreteMixtureModel<Family, T>;                                                                      \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
                                                              RowMatrix<double>*, const Execution&);
 
 /// Instantiates every shared template for `Family` with float and double data.
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
-  template DiscreteMixtureParams discrete_mixture_m_step<Family>(const DiscreteMixtureStats&,                        \
-                                                                 const DiscreteMixtureParams&,                       \
-                                                                 const typename Family::Settings&);                  \
-  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);        \
-  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                          \
+  template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                              \
+      const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);            \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&); \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                     \
   ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, double)

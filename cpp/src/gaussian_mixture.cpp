@@ -1,8 +1,8 @@
 #include "entrosum/gaussian_mixture.hpp"
 
 #include <Eigen/Cholesky>
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -20,7 +20,8 @@ Eigen::VectorXd detail::log_det_precision_cholesky(const GaussianMixtureParams& 
   Eigen::VectorXd log_det(K);
   switch (p.covariance_type) {
     case CovarianceType::full:
-      for (Index k = 0; k < K; ++k) log_det(k) = p.precision_cholesky.block(k * D, 0, D, D).diagonal().array().log().sum();
+      for (Index k = 0; k < K; ++k)
+        log_det(k) = p.precision_cholesky.block(k * D, 0, D, D).diagonal().array().log().sum();
       break;
     case CovarianceType::tied:
       log_det.setConstant(p.precision_cholesky.diagonal().array().log().sum());
@@ -37,22 +38,21 @@ Eigen::VectorXd detail::log_det_precision_cholesky(const GaussianMixtureParams& 
 
 namespace {
 
-using detail::log_det_precision_cholesky;
-using detail::kLogTwoPi;
 using detail::accumulate_moments;
+using detail::kLogTwoPi;
+using detail::log_det_precision_cholesky;
 using detail::promote_to_double;
 
 using ColMatrixD = Eigen::MatrixXd;
 
-std::string component_error(Index k, const std::string& what) {
-  return "component " + std::to_string(k) + " " + what;
-}
+std::string component_error(Index k, const std::string& what) { return "component " + std::to_string(k) + " " + what; }
 
 /// (n_components) H[N(μ_k, Σ_k)] = ½ D log 2πe − log det U_k.
 Eigen::VectorXd component_entropies(const GaussianMixtureParams& p) {
   const Eigen::VectorXd log_det = log_det_precision_cholesky(p);
   Eigen::VectorXd entropies(log_det.size());
-  for (Index k = 0; k < log_det.size(); ++k) entropies(k) = entropy::gaussian_from_log_det(p.n_features(), -2.0 * log_det(k));
+  for (Index k = 0; k < log_det.size(); ++k)
+    entropies(k) = entropy::gaussian_from_log_det(p.n_features(), -2.0 * log_det(k));
   return entropies;
 }
 
@@ -99,7 +99,8 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
   switch (p.covariance_type) {
     case CovarianceType::full:
       p.covariances.resize(K * D, D);
-      for (Index k = 0; k < K; ++k) p.covariances.block(k * D, 0, D, D) = covariance_of(p.precision_cholesky.block(k * D, 0, D, D));
+      for (Index k = 0; k < K; ++k)
+        p.covariances.block(k * D, 0, D, D) = covariance_of(p.precision_cholesky.block(k * D, 0, D, D));
       break;
     case CovarianceType::tied:
       p.covariances = covariance_of(p.precision_cholesky);
@@ -114,10 +115,18 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
 GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D)
     : totals(K), first(ColMatrixD::Zero(K, D)) {
   switch (type) {
-    case CovarianceType::full: second = ColMatrixD::Zero(K, D * (D + 1) / 2); break;
-    case CovarianceType::tied: second = ColMatrixD::Zero(D, D); break;
-    case CovarianceType::diag: second = ColMatrixD::Zero(K, D); break;
-    case CovarianceType::spherical: second = ColMatrixD::Zero(K, 1); break;
+    case CovarianceType::full:
+      second = ColMatrixD::Zero(K, D * (D + 1) / 2);
+      break;
+    case CovarianceType::tied:
+      second = ColMatrixD::Zero(D, D);
+      break;
+    case CovarianceType::diag:
+      second = ColMatrixD::Zero(K, D);
+      break;
+    case CovarianceType::spherical:
+      second = ColMatrixD::Zero(K, 1);
+      break;
   }
 }
 
@@ -194,8 +203,7 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   p.weights = counts / s.totals.count;
   const Eigen::MatrixXd means_rel = s.first.array().colwise() / counts.array();  // (K, D) relative to the shift
   p.means = means_rel.rowwise() + e.shift.transpose();
-  if (!p.means.allFinite())
-    throw NumericalError("the means are not finite; scale the data or use fewer components");
+  if (!p.means.allFinite()) throw NumericalError("the means are not finite; scale the data or use fewer components");
   const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);  // about the new means
   switch (p.covariance_type) {
     case CovarianceType::full:
@@ -215,7 +223,8 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
       p.covariances = (scatter.scatter.array().colwise() / counts.array()).max(0.0) + reg_covar;
       break;
     case CovarianceType::spherical:
-      p.covariances = ((scatter.scatter.array() / (counts.array() * static_cast<double>(D))).max(0.0) + reg_covar).matrix();
+      p.covariances =
+          ((scatter.scatter.array() / (counts.array() * static_cast<double>(D))).max(0.0) + reg_covar).matrix();
       break;
   }
   compute_precision_cholesky(p);
@@ -305,15 +314,16 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
                 data.middleRows(begin, end - begin).template cast<double>().rowwise() - e.shift.transpose();
             accumulate_moments<double>(x, resp, pass_type, into);
           } else {
-            const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
+            const RowMatrix<T> x =
+                data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
             accumulate_moments<T>(x, resp.template cast<T>(), pass_type, into);
           }
         });
   };
   const GaussianMixtureStats first_pass = pass(CovarianceType::diag);
   const Eigen::VectorXd counts = first_pass.totals.resp_sum.array() + kCountGuard;
-  const Eigen::MatrixXd means = (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() +
-                                e.shift.transpose();
+  const Eigen::MatrixXd means =
+      (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() + e.shift.transpose();
   e.shift = means.transpose() * (counts / counts.sum());  // second pass about the weighted mean of the means
   e.stats = pass(type);
   GaussianMixtureParams shape;
@@ -328,20 +338,19 @@ Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMix
                                        RowMatrix<double>* resp, const Execution& execution) {
   const GaussianMixtureEStep<T> step(params);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
-  return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
-    return step.log_joint(data.middleRows(begin, end - begin));
-  });
+  return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp,
+                       [&](Index begin, Index end) { return step.log_joint(data.middleRows(begin, end - begin)); });
 }
 
-#define ENTROSUM_INSTANTIATE(T)                                                                                      \
-  template class GaussianMixtureModel<T>;                                                                           \
-  template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,  \
-                                                      const GaussianMixtureParams&, const GaussianMixtureOptions&,  \
-                                                      const IterationCallback&);                                    \
-  template GaussianMixtureParams gaussian_mixture_from_responsibilities<T>(                                         \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,              \
-      CovarianceType, double, const Execution&);                                                                    \
-  template Eigen::VectorXd gaussian_mixture_score<T>(const DataRef<T>&, const GaussianMixtureParams&,               \
+#define ENTROSUM_INSTANTIATE(T)                                                                                        \
+  template class GaussianMixtureModel<T>;                                                                              \
+  template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,     \
+                                                      const GaussianMixtureParams&, const GaussianMixtureOptions&,     \
+                                                      const IterationCallback&);                                       \
+  template GaussianMixtureParams gaussian_mixture_from_responsibilities<T>(                                            \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index, CovarianceType, \
+      double, const Execution&);                                                                                       \
+  template Eigen::VectorXd gaussian_mixture_score<T>(const DataRef<T>&, const GaussianMixtureParams&,                  \
                                                      RowMatrix<double>*, const Execution&);
 
 ENTROSUM_INSTANTIATE(float)

@@ -74,7 +74,9 @@ GaussianLogDensity<U> prepare_log_density(const GaussianMixtureParams& p, const 
     density.whitening = p.precision_cholesky.template cast<U>();
     density.coefficients = whitened_means.template cast<U>();
     density.offsets = (constants.array() - 0.5 * whitened_means.rowwise().squaredNorm().array())
-                          .matrix().template cast<U>().transpose();
+                          .matrix()
+                          .template cast<U>()
+                          .transpose();
   } else {
     const LinearLogDensity linear = linear_log_density(p, centred_means, constants);
     density.coefficients = linear.coefficients.template cast<U>();
@@ -102,8 +104,8 @@ void block_log_joint(const GaussianLogDensity<U>& density, Index rows, BlockBuff
   if (density.type == CovarianceType::tied) {
     buffers.features.resize(rows, shifted.cols());
     auto whitened = buffers.features.topRows(rows);
-    whitened.noalias() = shifted * density.whitening;                 // (rows, D) y U
-    resp.noalias() = whitened * density.coefficients.transpose();     // (rows, K) (yU)·m_k
+    whitened.noalias() = shifted * density.whitening;              // (rows, D) y U
+    resp.noalias() = whitened * density.coefficients.transpose();  // (rows, K) (yU)·m_k
     resp.colwise() -= U(0.5) * whitened.rowwise().squaredNorm();
   } else {
     fill_linear_features<U>(shifted, density.type, buffers.features);
@@ -122,16 +124,16 @@ void shift_rows(const DataRef<T>& chunk, Index begin, Index rows, const Eigen::V
 
 template <typename U, typename T>
 void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                       const GaussianLogDensity<U>& density, const Eigen::VectorXd& shift,
-                       GaussianMixtureStats& stats, BlockBuffers<U>& buffers) {
+                       const GaussianLogDensity<U>& density, const Eigen::VectorXd& shift, GaussianMixtureStats& stats,
+                       BlockBuffers<U>& buffers) {
   const Index block = block_rows(density), K = density.offsets.size();
   for (Index begin = 0; begin < chunk.rows(); begin += block) {
     const Index rows = std::min(block, chunk.rows() - begin);
     shift_rows<U>(chunk, begin, rows, shift, buffers);
     buffers.resp.resize(rows, K);
     block_log_joint(density, rows, buffers);
-    normalise_log_joint<U>(buffers.resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(),
-                           stats.totals);
+    normalise_log_joint<U>(
+        buffers.resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(), stats.totals);
     if (density.type == CovarianceType::tied)
       accumulate_moments<U>(buffers.shifted.topRows(buffers.resp.rows()), buffers.resp, CovarianceType::tied, stats);
     else

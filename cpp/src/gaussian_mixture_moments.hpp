@@ -18,9 +18,12 @@ Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& params);
 /// Number of features for n_features columns: diag 2D, spherical D + 1, full D + D(D+1)/2.
 inline Index feature_count(CovarianceType type, Index D) {
   switch (type) {
-    case CovarianceType::diag: return 2 * D;
-    case CovarianceType::spherical: return D + 1;
-    default: return D + D * (D + 1) / 2;
+    case CovarianceType::diag:
+      return 2 * D;
+    case CovarianceType::spherical:
+      return D + 1;
+    default:
+      return D + D * (D + 1) / 2;
   }
 }
 
@@ -73,8 +76,7 @@ constexpr bool promote_to_double(CovarianceType type) {
 /// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
 /// `resp` (n, K).
 template <typename T, typename Shifted, typename Resp>
-void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
-                        GaussianMixtureStats& stats) {
+void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type, GaussianMixtureStats& stats) {
   using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   const Index D = x.cols();
   switch (type) {
@@ -99,6 +101,5 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
 inline Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
   return (p.means.transpose() * p.weights) / p.weights.sum();
 }
-
 
 }  // namespace entrosum::detail

@@ -11,12 +11,18 @@ namespace {
 
 const char* type_name(Value::Type type) {
   switch (type) {
-    case Value::Type::null: return "null";
-    case Value::Type::boolean: return "a boolean";
-    case Value::Type::number: return "a number";
-    case Value::Type::string: return "a string";
-    case Value::Type::array: return "an array";
-    case Value::Type::object: return "an object";
+    case Value::Type::null:
+      return "null";
+    case Value::Type::boolean:
+      return "a boolean";
+    case Value::Type::number:
+      return "a number";
+    case Value::Type::string:
+      return "a string";
+    case Value::Type::array:
+      return "an array";
+    case Value::Type::object:
+      return "an object";
   }
   return "unknown";
 }
@@ -170,10 +176,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char h = text_[at_++];
       code <<= 4;
-      if (h >= '0' && h <= '9') code |= static_cast<unsigned long>(h - '0');
-      else if (h >= 'a' && h <= 'f') code |= static_cast<unsigned long>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') code |= static_cast<unsigned long>(h - 'A' + 10);
-      else fail("malformed \\u escape");
+      if (h >= '0' && h <= '9')
+        code |= static_cast<unsigned long>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        code |= static_cast<unsigned long>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        code |= static_cast<unsigned long>(h - 'A' + 10);
+      else
+        fail("malformed \\u escape");
     }
     return code;
   }
@@ -193,14 +203,30 @@ class Parser {
       if (at_ >= text_.size()) fail("unterminated string");
       const char escape = text_[at_++];
       switch (escape) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned long code = hex4();
           if (code >= 0xD800 && code < 0xDC00) {  // a high surrogate: its low half must follow
@@ -215,7 +241,8 @@ class Parser {
           append_utf8(out, code);
           break;
         }
-        default: fail("unknown escape");
+        default:
+          fail("unknown escape");
       }
     }
   }

@@ -29,7 +29,9 @@ Index draw(const Eigen::VectorXd& mass, Random& random) {
 
 /// (squared distance to the assigned centroid, row): larger distance first, then the lower row.
 using FarRow = std::pair<double, Index>;
-bool farther(const FarRow& a, const FarRow& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); }
+bool farther(const FarRow& a, const FarRow& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
 
 struct LloydStats {
   Eigen::MatrixXd sums;    // (K, D) Σ w x over each cluster, relative to the shift
@@ -103,7 +105,8 @@ KMeansResult kmeans(const DataRef<T>& data, const Eigen::Ref<const Eigen::Vector
   result.labels.assign(static_cast<std::size_t>(N), -1);
   result.centroids.resize(K, D);
   const std::vector<Index> seeds = kmeans_plusplus<T>(data, sample_weight, K, seed, execution);
-  for (Index k = 0; k < K; ++k) result.centroids.row(k) = data.row(seeds[static_cast<std::size_t>(k)]).template cast<double>();
+  for (Index k = 0; k < K; ++k)
+    result.centroids.row(k) = data.row(seeds[static_cast<std::size_t>(k)]).template cast<double>();
   // Distances are computed about the seeds' mean so that ||x||² − 2x·c + ||c||² does not cancel.
   const Eigen::RowVectorXd shift = result.centroids.colwise().mean();
   const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));

@@ -33,7 +33,7 @@ Eigen::MatrixXd noise_scaled_components(const LinearGaussianParams& params) {
 
 LinearGaussianPosterior LinearGaussianPosterior::from(const LinearGaussianParams& params) {
   const Index n_components = params.components.cols();
-  const Eigen::MatrixXd scaled = noise_scaled_components(params);  // (D, H) Ψ⁻¹W
+  const Eigen::MatrixXd scaled = noise_scaled_components(params);      // (D, H) Ψ⁻¹W
   Eigen::MatrixXd precision = params.components.transpose() * scaled;  // (H, H) I + WᵀΨ⁻¹W
   precision.diagonal().array() += 1.0;
   const auto llt = cholesky_or_throw(precision, "the posterior precision I + WᵀΨ⁻¹W");
@@ -62,7 +62,7 @@ LinearGaussianStats& LinearGaussianStats::operator+=(const LinearGaussianStats& 
 template <typename T>
 void accumulate_linear_gaussian_stats(const DataRef<T>& chunk, const Eigen::VectorXd& mean,
                                       const LinearGaussianPosterior& posterior, LinearGaussianStats& stats) {
-  const RowMatrix<T> centred = chunk.rowwise() - mean.template cast<T>().transpose();  // (n, D)
+  const RowMatrix<T> centred = chunk.rowwise() - mean.template cast<T>().transpose();      // (n, D)
   const RowMatrix<T> posterior_means = centred * posterior.projection.template cast<T>();  // (n, H) ν_n
   stats.count += static_cast<double>(chunk.rows());
   stats.centred_square += centred.colwise().squaredNorm().template cast<double>().transpose();
@@ -92,9 +92,9 @@ ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, con
   // Σ_n E_q[z zᵀ] = Σ_n ν_n ν_nᵀ + N G
   const Eigen::MatrixXd second_moment = stats.mean_outer + count * posterior.covariance;
   // Σ_n E_q (x_nd − w_dᵀ z)² = Σ (x_nd − μ_d)² − 2 w_dᵀ Σ ν_n (x_nd − μ_d) + w_dᵀ Σ E[zzᵀ] w_d
-  const Eigen::ArrayXd expected_residual =
-      stats.centred_square.array() - 2.0 * (components.array() * stats.cross.array()).rowwise().sum() +
-      ((components * second_moment).array() * components.array()).rowwise().sum();
+  const Eigen::ArrayXd expected_residual = stats.centred_square.array() -
+                                           2.0 * (components.array() * stats.cross.array()).rowwise().sum() +
+                                           ((components * second_moment).array() * components.array()).rowwise().sum();
 
   // E_q log p(x | z) and E_q log p(z), per sample
   const double expected_log_observable =
@@ -110,8 +110,8 @@ ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, con
 }
 
 LinearGaussianParams linear_gaussian_m_step(const LinearGaussianExpectation& expectation,
-                                            const LinearGaussianParams& params, NoiseModel noise,
-                                            double noise_floor, ParameterExpansion expansion) {
+                                            const LinearGaussianParams& params, NoiseModel noise, double noise_floor,
+                                            ParameterExpansion expansion) {
   const LinearGaussianStats& stats = expectation.stats;
   const double count = stats.count;
   // W = [Σ (x − μ) νᵀ] [Σ (G + ννᵀ)]⁻¹
@@ -152,8 +152,8 @@ LinearGaussianExpectation LinearGaussianModel<T>::e_step(const LinearGaussianPar
   expectation.stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return LinearGaussianStats(n_features, n_components); },
       [&](Index begin, Index end, LinearGaussianStats& into) {
-        accumulate_linear_gaussian_stats<T>(data_.middleRows(begin, end - begin), params.mean,
-                                            expectation.posterior, into);
+        accumulate_linear_gaussian_stats<T>(data_.middleRows(begin, end - begin), params.mean, expectation.posterior,
+                                            into);
       });
   return expectation;
 }
@@ -191,7 +191,7 @@ LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussi
     throw std::invalid_argument("initial noise variances must be n_features positive values");
   }
   const LinearGaussianModel<T> model(data, moments, options.noise, options.expansion, noise_floor_for(moments),
-                                    options.execution);
+                                     options.execution);
   LinearGaussianFit fit{params, ConvergenceMonitor(options.stop)};
   fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   fit.params = run_em(model, params, fit.monitor, on_iteration, options.execution.interrupted);
@@ -260,8 +260,9 @@ Eigen::VectorXd linear_gaussian_log_likelihood(const DataRef<T>& data, const Lin
     const Eigen::MatrixXd projected = centred * scaled;  // (n, H) rows yᵀ = (x − μ)ᵀΨ⁻¹W
     // (x − μ)ᵀ C⁻¹ (x − μ) = Σ_d (x_d − μ_d)²/ψ_d − yᵀ (I + WᵀΨ⁻¹W)⁻¹ y
     const Eigen::MatrixXd whitened = lower.triangularView<Eigen::Lower>().solve(projected.transpose());
-    const Eigen::VectorXd mahalanobis = (centred.array().square().rowwise() * inverse_noise.transpose()).rowwise().sum().matrix() -
-                                        whitened.colwise().squaredNorm().transpose();
+    const Eigen::VectorXd mahalanobis =
+        (centred.array().square().rowwise() * inverse_noise.transpose()).rowwise().sum().matrix() -
+        whitened.colwise().squaredNorm().transpose();
     log_likelihood.segment(begin, end - begin) = (constant - 0.5 * mahalanobis.array()).matrix();
   });
   return log_likelihood;
@@ -282,7 +283,7 @@ RowMatrix<T> linear_gaussian_posterior_mean(const DataRef<T>& data, const Linear
   return means;
 }
 
-#define ENTROSUM_INSTANTIATE(T)                                                                               \
+#define ENTROSUM_INSTANTIATE(T)                                                                              \
   template void accumulate_linear_gaussian_stats<T>(const DataRef<T>&, const Eigen::VectorXd&,               \
                                                     const LinearGaussianPosterior&, LinearGaussianStats&);   \
   template class LinearGaussianModel<T>;                                                                     \

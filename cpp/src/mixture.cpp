@@ -1,8 +1,8 @@
 #include "entrosum/mixture.hpp"
 
 #include <cmath>
-#include <utility>
 #include <limits>
+#include <utility>
 
 #include "entrosum/entropy.hpp"
 #include "entrosum/random.hpp"
@@ -119,8 +119,8 @@ ResponsibilitySource label_responsibilities(const int* labels) {
 }
 
 RowMatrix<double> weighted_source_responsibilities(const ResponsibilitySource& source,
-                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                                   Index begin, Index end, Index n_components, MixtureTotals& totals) {
+                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index begin,
+                                                   Index end, Index n_components, MixtureTotals& totals) {
   RowMatrix<double> resp(end - begin, n_components);  // (n, K) w_n r_nk
   source(begin, end, resp);
   const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);

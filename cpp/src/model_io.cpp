@@ -89,11 +89,16 @@ SavedParams read_gaussian_mixture(const npz::Archive& archive, const json::Value
     if (type == "diag") return as_matrix(shaped(archive, name, {K, D}), K, D);
     return as_matrix(shaped(archive, name, {K}), K, 1);
   };
-  if (type == "full") p.covariance_type = CovarianceType::full;
-  else if (type == "tied") p.covariance_type = CovarianceType::tied;
-  else if (type == "diag") p.covariance_type = CovarianceType::diag;
-  else if (type == "spherical") p.covariance_type = CovarianceType::spherical;
-  else throw FormatError(archive.path() + ": unknown covariance_type '" + type + "'");
+  if (type == "full")
+    p.covariance_type = CovarianceType::full;
+  else if (type == "tied")
+    p.covariance_type = CovarianceType::tied;
+  else if (type == "diag")
+    p.covariance_type = CovarianceType::diag;
+  else if (type == "spherical")
+    p.covariance_type = CovarianceType::spherical;
+  else
+    throw FormatError(archive.path() + ": unknown covariance_type '" + type + "'");
   p.covariances = stacked("covariances_");
   p.precision_cholesky = stacked("precisions_cholesky_");
   return saved;
@@ -145,8 +150,7 @@ constexpr FamilyReader kReaders[] = {
 
 template <typename Params>
 Params expect_model(const SavedModel& saved, const std::string& path, const char* model) {
-  if (saved.model != model)
-    throw FormatError(path + " holds a " + saved.model + " model, not a " + model);
+  if (saved.model != model) throw FormatError(path + " holds a " + saved.model + " model, not a " + model);
   return std::get<Params>(saved.params);
 }
 
@@ -254,7 +258,8 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
       return discrete_mixture_score<PoissonMixture, T>(data, m.params, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedSparseCoding&) const {
-      throw std::invalid_argument("sparse coding has no closed-form log-likelihood per sample; use score (the ES-ELBO)");
+      throw std::invalid_argument(
+          "sparse coding has no closed-form log-likelihood per sample; use score (the ES-ELBO)");
     }
   };
   return std::visit(Score{data, execution}, model.params);

@@ -69,8 +69,7 @@ std::uint64_t find_end_record(const Reader& reader, std::size_t size, const std:
   if (size >= kEndRecordSize) {
     const std::size_t lowest = size > kEndRecordSize + 0xFFFF ? size - kEndRecordSize - 0xFFFF : 0;
     for (std::size_t offset = size - kEndRecordSize + 1; offset-- > lowest;) {
-      if (reader.u32(offset) == kEndOfCentralDirectory &&
-          offset + kEndRecordSize + reader.u16(offset + 20) == size)
+      if (reader.u32(offset) == kEndOfCentralDirectory && offset + kEndRecordSize + reader.u16(offset + 20) == size)
         return offset;
     }
   }
@@ -251,8 +250,8 @@ std::string_view Archive::checked_member(const std::string& name) const {
   const auto found = members_.find(name + ".npy");
   if (found == members_.end()) throw FormatError(path_ + ": the array '" + name + "' is missing");
   const Member& member = found->second;
-  const std::string_view image =
-      std::string_view(contents_).substr(static_cast<std::size_t>(member.data_offset), static_cast<std::size_t>(member.size));
+  const std::string_view image = std::string_view(contents_).substr(static_cast<std::size_t>(member.data_offset),
+                                                                    static_cast<std::size_t>(member.size));
   if (crc32(image) != member.crc32)
     throw FormatError(path_ + ": the array '" + name + "' fails its CRC-32 check (corrupt file)");
   return image;
@@ -267,7 +266,8 @@ std::string Archive::bytes(const std::string& name) const {
   if (raw.dtype != "|u1" || raw.ndim() != 1)
     throw FormatError(path_ + ": array '" + name + "' must be a 1-D uint8 array, got dtype " + raw.dtype);
   std::string text(raw.values.size(), '\0');
-  for (std::size_t i = 0; i < raw.values.size(); ++i) text[i] = static_cast<char>(static_cast<unsigned char>(raw.values[i]));
+  for (std::size_t i = 0; i < raw.values.size(); ++i)
+    text[i] = static_cast<char>(static_cast<unsigned char>(raw.values[i]));
   return text;
 }
 
@@ -278,7 +278,8 @@ Array parse_npy(std::string_view image, const std::string& what) {
   const int major = static_cast<unsigned char>(image[6]);
   std::size_t header_length = 0, header_start = 0;
   if (major == 1) {
-    header_length = static_cast<unsigned char>(image[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(image[9])) << 8);
+    header_length =
+        static_cast<unsigned char>(image[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(image[9])) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     if (image.size() < 12) throw FormatError(what + " is truncated");
@@ -297,9 +298,9 @@ Array parse_npy(std::string_view image, const std::string& what) {
   array.dtype = descr.substr(1, descr.size() - 2);
   const char order = array.dtype[0], kind = array.dtype[1];
   const int width = std::atoi(array.dtype.c_str() + 2);
-  const bool valid_kind = kind == 'f' ? (width == 4 || width == 8)
+  const bool valid_kind = kind == 'f'                    ? (width == 4 || width == 8)
                           : (kind == 'i' || kind == 'u') ? (width == 1 || width == 2 || width == 4 || width == 8)
-                          : kind == 'b' && width == 1;
+                                                         : kind == 'b' && width == 1;
   if (!valid_kind || !(order == '<' || order == '>' || order == '|' || order == '='))
     throw FormatError(what + ": unsupported dtype '" + array.dtype + "' (only numeric dtypes are read)");
   const bool big_endian = order == '>';  // '=' and '|' are native, little-endian on the platforms numpy writes for
@@ -313,9 +314,11 @@ Array parse_npy(std::string_view image, const std::string& what) {
     count *= static_cast<std::uint64_t>(extent);
   }
   const std::string_view data = image.substr(header_start + header_length);
-  if (count > data.size() / static_cast<std::uint64_t>(width) || data.size() != count * static_cast<std::uint64_t>(width))
+  if (count > data.size() / static_cast<std::uint64_t>(width) ||
+      data.size() != count * static_cast<std::uint64_t>(width))
     throw FormatError(what + " holds " + std::to_string(data.size()) + " bytes of data, not the " +
-                      std::to_string(count * static_cast<std::uint64_t>(width)) + " its shape needs (truncated or corrupt)");
+                      std::to_string(count * static_cast<std::uint64_t>(width)) +
+                      " its shape needs (truncated or corrupt)");
   array.values.resize(static_cast<std::size_t>(count));
   // Row-major position of each stored element: in Fortran order the first index runs fastest.
   const std::size_t ndim = array.shape.size();
@@ -324,7 +327,8 @@ Array parse_npy(std::string_view image, const std::string& what) {
     std::uint64_t target = stored;
     if (fortran && ndim > 1) {
       target = 0;
-      for (std::size_t d = 0; d < ndim; ++d) target = target * static_cast<std::uint64_t>(array.shape[d]) + static_cast<std::uint64_t>(index[d]);
+      for (std::size_t d = 0; d < ndim; ++d)
+        target = target * static_cast<std::uint64_t>(array.shape[d]) + static_cast<std::uint64_t>(index[d]);
       for (std::size_t d = 0; d < ndim && ++index[d] == array.shape[d]; ++d) index[d] = 0;
     }
     array.values[static_cast<std::size_t>(target)] =

@@ -78,7 +78,8 @@ SparseCodingParams optimal_scales(const SparseCodingStats& stats, const Eigen::M
   SparseCodingParams params;
   params.components = components;
   params.scales = stats.expected_abs / stats.count;
-  const double noise = sparse_coding_residual(stats, components) / (stats.count * static_cast<double>(components.rows()));
+  const double noise =
+      sparse_coding_residual(stats, components) / (stats.count * static_cast<double>(components.rows()));
   if (!(noise > 0.0) && !(noise_floor > 0.0))
     throw NumericalError("the expected residual is not positive (the atoms reproduce the data exactly)");
   params.noise_variance = std::max(noise, noise_floor);
@@ -143,7 +144,7 @@ void solve_chunk(const DataRef<T>& chunk, const Eigen::MatrixXd& components, con
   const Index n_components = problem.n_components;
   RowMatrix<double> buffer;
   const Eigen::Ref<const RowMatrix<double>> rows = as_double<T>(chunk, buffer);  // (n, D)
-  const RowMatrix<double> projected = rows * components;                        // (n, H) rows (Wᵀx_n)ᵀ
+  const RowMatrix<double> projected = rows * components;                         // (n, H) rows (Wᵀx_n)ᵀ
   RowMatrix<double> means = projected * problem.ridge;                           // (n, H) ridge starts, then ν_n
   Solver solver(problem);
   Eigen::MatrixXd covariance_sum = Eigen::MatrixXd::Zero(full ? n_components : 0, full ? n_components : 0);
@@ -192,8 +193,7 @@ SparseCodingStats sparse_coding_e_step(const DataRef<T>& data, const SparseCodin
                                        const PosteriorOutput<T>& output) {
   const Index n_features = data.cols();
   const Index n_components = params.components.cols();
-  if (params.components.rows() != n_features)
-    throw std::invalid_argument("components must have n_features rows");
+  if (params.components.rows() != n_features) throw std::invalid_argument("components must have n_features rows");
   const detail::PosteriorProblem problem = detail::PosteriorProblem::from(params, form, solver);
   const Index chunk_size = resolve_chunk_size(execution, n_features, sizeof(T));
   const auto make_stats = [&] { return SparseCodingStats(n_features, n_components); };
@@ -249,10 +249,11 @@ SparseCodingParams prepare_sparse_coding(const DataRef<T>& data, const SparseCod
       return *this;
     }
   };
-  const Power power_sum = reduce_rows(data.rows(), chunk_size, options.execution, [] { return Power(); },
-                                      [&](Index begin, Index end, Power& into) {
-                                        into.sum += data.middleRows(begin, end - begin).template cast<double>().squaredNorm();
-                                      });
+  const Power power_sum = reduce_rows(
+      data.rows(), chunk_size, options.execution, [] { return Power(); },
+      [&](Index begin, Index end, Power& into) {
+        into.sum += data.middleRows(begin, end - begin).template cast<double>().squaredNorm();
+      });
   const double power = power_sum.sum / (static_cast<double>(data.rows()) * static_cast<double>(n_features));
   if (!(power > 0.0)) throw NumericalError("the data are all zero");
   noise_floor = kSparseCodingNoiseFloor * power;
@@ -266,7 +267,8 @@ SparseCodingParams prepare_sparse_coding(const DataRef<T>& data, const SparseCod
   if (params.scales.size() == 0) {
     params.scales = Eigen::VectorXd::Constant(
         n_components, std::sqrt(static_cast<double>(n_features) * power / (4.0 * static_cast<double>(n_components))));
-  } else if (params.scales.size() != n_components || !(params.scales.array() > 0.0).all() || !params.scales.allFinite()) {
+  } else if (params.scales.size() != n_components || !(params.scales.array() > 0.0).all() ||
+             !params.scales.allFinite()) {
     throw std::invalid_argument("initial scales must be n_components positive values");
   }
   if (!(params.noise_variance > 0.0) || !std::isfinite(params.noise_variance)) params.noise_variance = 0.5 * power;
@@ -303,23 +305,24 @@ SparseCodingPosterior<T> sparse_coding_posterior(const DataRef<T>& data, const S
   const Index n_components = params.components.cols();
   SparseCodingPosterior<T> posterior;
   posterior.means.resize(data.rows(), n_components);
-  if (with_spread) posterior.spread.resize(data.rows(), form == PosteriorForm::full ? n_components * n_components : n_components);
+  if (with_spread)
+    posterior.spread.resize(data.rows(), form == PosteriorForm::full ? n_components * n_components : n_components);
   const PosteriorOutput<T> output{&posterior.means, with_spread ? &posterior.spread : nullptr};
   posterior.stats = sparse_coding_e_step<T>(data, params, form, solver, execution, output);
   return posterior;
 }
 
-#define ENTROSUM_INSTANTIATE(T)                                                                                     \
-  template SparseCodingStats sparse_coding_e_step<T>(const DataRef<T>&, const SparseCodingParams&, PosteriorForm,   \
-                                                     const PosteriorSolverOptions&, const Execution&,               \
-                                                     const PosteriorOutput<T>&);                                    \
-  template class SparseCodingModel<T>;                                                                              \
-  template SparseCodingParams detail::prepare_sparse_coding<T>(const DataRef<T>&, const SparseCodingParams&,        \
-                                                               const SparseCodingOptions&, double&);                \
-  template SparseCodingFit fit_sparse_coding<T>(const DataRef<T>&, const SparseCodingParams&,                       \
-                                                const SparseCodingOptions&, const IterationCallback&);              \
-  template SparseCodingPosterior<T> sparse_coding_posterior<T>(const DataRef<T>&, const SparseCodingParams&,        \
-                                                               PosteriorForm, const PosteriorSolverOptions&,        \
+#define ENTROSUM_INSTANTIATE(T)                                                                                   \
+  template SparseCodingStats sparse_coding_e_step<T>(const DataRef<T>&, const SparseCodingParams&, PosteriorForm, \
+                                                     const PosteriorSolverOptions&, const Execution&,             \
+                                                     const PosteriorOutput<T>&);                                  \
+  template class SparseCodingModel<T>;                                                                            \
+  template SparseCodingParams detail::prepare_sparse_coding<T>(const DataRef<T>&, const SparseCodingParams&,      \
+                                                               const SparseCodingOptions&, double&);              \
+  template SparseCodingFit fit_sparse_coding<T>(const DataRef<T>&, const SparseCodingParams&,                     \
+                                                const SparseCodingOptions&, const IterationCallback&);            \
+  template SparseCodingPosterior<T> sparse_coding_posterior<T>(const DataRef<T>&, const SparseCodingParams&,      \
+                                                               PosteriorForm, const PosteriorSolverOptions&,      \
                                                                const Execution&, bool);
 
 ENTROSUM_INSTANTIATE(float)

@@ -139,7 +139,8 @@ ElboTerms sparse_coding_es_elbo(const DataRef<T>& data, const Eigen::MatrixXd& c
         // ∂S/∂L = 2 (∂S/∂Λ) L, lower triangle: (1/N)[diag(1/L_ii) − (β_l G/σ²* + 2β_p diag(φ/(λ* s))) L]
         factor = cholesky_of(q.spread, row, n_components);
         product.noalias() = weighted_gram * factor;
-        product.noalias() += (2.0 * density_over_sd.row(row).cwiseProduct(prior_weight)).transpose().asDiagonal() * factor;
+        product.noalias() +=
+            (2.0 * density_over_sd.row(row).cwiseProduct(prior_weight)).transpose().asDiagonal() * factor;
         Eigen::Map<RowMatrix<double>> out(gradient->spread.row(row).data(), n_components, n_components);
         out.setZero();
         out.triangularView<Eigen::Lower>() = -product;
@@ -261,9 +262,11 @@ SparseCodingFit fit_sparse_coding_gradient(const DataRef<T>& data, const SparseC
   for (Index n = 0; n < n_samples; ++n) {
     if (full) {
       const Eigen::MatrixXd covariance =
-          Eigen::Map<const RowMatrix<T>>(posterior.spread.row(n).data(), n_components, n_components).template cast<double>();
+          Eigen::Map<const RowMatrix<T>>(posterior.spread.row(n).data(), n_components, n_components)
+              .template cast<double>();
       const Eigen::LLT<Eigen::MatrixXd> llt(covariance);
-      if (llt.info() != Eigen::Success) throw NumericalError("a starting posterior covariance is not positive definite");
+      if (llt.info() != Eigen::Success)
+        throw NumericalError("a starting posterior covariance is not positive definite");
       Eigen::Map<RowMatrix<double>>(q.spread.row(n).data(), n_components, n_components) = llt.matrixL();
     } else {
       q.spread.row(n) = posterior.spread.row(n).template cast<double>().cwiseSqrt();
@@ -318,20 +321,22 @@ SparseCodingFit fit_sparse_coding_gradient(const DataRef<T>& data, const SparseC
     lbfgs.memory = options.lbfgs_memory;
     lbfgs.gtol = 1e-12;
     lbfgs.max_iter = final_stretch ? std::numeric_limits<int>::max() : stretch_end - position;
-    run = optimize::minimize_lbfgs(objective, x, lbfgs, [&](int, double, const Eigen::VectorXd&, const Eigen::VectorXd&) {
-      if (options.execution.interrupted && options.execution.interrupted()) throw Interrupted();
-      const auto now = Clock::now();
-      const double seconds = std::chrono::duration<double>(now - last_time).count();
-      last_time = now;
-      const bool stop = fit.monitor.record(last_terms, seconds);
-      if (on_iteration) on_iteration(fit.monitor.history().back());
-      return stop;
-    });
+    run =
+        optimize::minimize_lbfgs(objective, x, lbfgs, [&](int, double, const Eigen::VectorXd&, const Eigen::VectorXd&) {
+          if (options.execution.interrupted && options.execution.interrupted()) throw Interrupted();
+          const auto now = Clock::now();
+          const double seconds = std::chrono::duration<double>(now - last_time).count();
+          last_time = now;
+          const bool stop = fit.monitor.record(last_terms, seconds);
+          if (on_iteration) on_iteration(fit.monitor.history().back());
+          return stop;
+        });
     fit.diagnostics.evaluations += run.evaluations;
     if (run.status == optimize::LbfgsStatus::callback) {
       stopped = true;
     } else if (final_stretch || position >= schedule_length) {
-      fit.monitor.finish(run.status == optimize::LbfgsStatus::gradient ? StopReason::gradient : StopReason::line_search);
+      fit.monitor.finish(run.status == optimize::LbfgsStatus::gradient ? StopReason::gradient
+                                                                       : StopReason::line_search);
       stopped = true;
     } else {
       position = stretch_end;  // this stretch ran its iterations (or converged early): next weights
@@ -351,13 +356,12 @@ SparseCodingFit fit_sparse_coding_gradient(const DataRef<T>& data, const SparseC
 
 }  // namespace detail
 
-#define ENTROSUM_INSTANTIATE(T)                                                                                   \
-  template ElboTerms sparse_coding_es_elbo<T>(const DataRef<T>&, const Eigen::MatrixXd&, const VariationalParams&, \
-                                              PosteriorForm, double, double, const Execution&, EsElboGradient*,   \
-                                              Eigen::VectorXd*, double*);                                         \
-  template SparseCodingFit detail::fit_sparse_coding_gradient<T>(const DataRef<T>&, const SparseCodingParams&,    \
-                                                                 const SparseCodingOptions&,                      \
-                                                                 const IterationCallback&,                        \
+#define ENTROSUM_INSTANTIATE(T)                                                                                        \
+  template ElboTerms sparse_coding_es_elbo<T>(const DataRef<T>&, const Eigen::MatrixXd&, const VariationalParams&,     \
+                                              PosteriorForm, double, double, const Execution&, EsElboGradient*,        \
+                                              Eigen::VectorXd*, double*);                                              \
+  template SparseCodingFit detail::fit_sparse_coding_gradient<T>(const DataRef<T>&, const SparseCodingParams&,         \
+                                                                 const SparseCodingOptions&, const IterationCallback&, \
                                                                  std::chrono::steady_clock::time_point);
 
 ENTROSUM_INSTANTIATE(float)

@@ -204,8 +204,8 @@ class DiagonalPosteriorSolver {
       for (Index h = 0; h < n; ++h) {
         const double s = sd(h);
         const double u = mean(h) / s;
-        const double alpha = 2.0 * a(h) * density(h) / s;          // −∂²f/∂ν_h² minus G_hh
-        const double gamma = -alpha * u;                           // −∂²f/∂ν_h∂s_h
+        const double alpha = 2.0 * a(h) * density(h) / s;                      // −∂²f/∂ν_h² minus G_hh
+        const double gamma = -alpha * u;                                       // −∂²f/∂ν_h∂s_h
         const double beta = 1.0 / (s * s) + alpha * u * u + gram_diagonal(h);  // −∂²f/∂s_h²
         grad_sd_(h) = 1.0 / s - 2.0 * a(h) * density(h) - gram_diagonal(h) * s;
         coupling_(h) = gamma / beta;
@@ -221,7 +221,8 @@ class DiagonalPosteriorSolver {
       if (!cholesky_in_place(schur_)) break;  // cannot happen for a concave f; stop at the current point
       step_mean_ = grad_mean_ - coupling_.cwiseProduct(grad_sd_);
       cholesky_solve_in_place(schur_, step_mean_);
-      step_sd_ = (grad_sd_ - coupling_.cwiseProduct(curvature_sd_).cwiseProduct(step_mean_)).cwiseQuotient(curvature_sd_);
+      step_sd_ =
+          (grad_sd_ - coupling_.cwiseProduct(curvature_sd_).cwiseProduct(step_mean_)).cwiseQuotient(curvature_sd_);
       // Δs = (g_s − γ Δν)/β; coupling_ ⊙ curvature_sd_ is γ.
       const double decrement = grad_mean_.dot(step_mean_) + grad_sd_.dot(step_sd_);
       if (!(decrement > p_.solver.tol)) {
@@ -353,15 +354,14 @@ class FullPosteriorSolver {
     PointSolve result;
     for (;;) {
       // c*_h = 2 a_h φ(u_h)/s_h (floored), ∇_ν f = b Wᵀx − Gν − a ⊙ erf(u/√2)
-      for (Index h = 0; h < n; ++h)
-        target_(h) = std::max(2.0 * a(h) * density(h) / sd(h), p_.precision_floor(h));
+      for (Index h = 0; h < n; ++h) target_(h) = std::max(2.0 * a(h) * density(h) / sd(h), p_.precision_floor(h));
       grad_mean_ = b * projected - gram_mean_ - a.cwiseProduct(erf);
       step_mean_ = grad_mean_;
       cholesky_solve_in_place(cholesky, step_mean_);  // P⁻¹ ∇_ν f
       step_precision_ = target_ - precision_;
       // Directional derivative: ∇_ν f·Δν + ½ Δcᵀ (Λ∘Λ) Δc.
-      const double decrement = grad_mean_.dot(step_mean_) +
-                               0.5 * step_precision_.dot(covariance.cwiseAbs2() * step_precision_);
+      const double decrement =
+          grad_mean_.dot(step_mean_) + 0.5 * step_precision_.dot(covariance.cwiseAbs2() * step_precision_);
       if (!(decrement > p_.solver.tol)) {
         result.converged = true;
         break;

@@ -19,8 +19,7 @@
 namespace {
 
 /// (n_samples, n_features) the data read from a raw float64 file of exactly that size.
-entrosum::RowMatrix<double> read_data(const std::string& path, entrosum::Index n_samples,
-                                      entrosum::Index n_features) {
+entrosum::RowMatrix<double> read_data(const std::string& path, entrosum::Index n_samples, entrosum::Index n_features) {
   entrosum::RowMatrix<double> data(n_samples, n_features);
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw std::runtime_error("cannot open " + path);

@@ -66,9 +66,7 @@ struct DiscreteMixtureStats {
 /// 0 · log 0 is 0, never NaN. Both the E-step and F use it: q is the exact posterior of the model with
 /// log-probabilities floored there, and F is that model's ELBO (equal to the exact one unless a
 /// parameter sits at exactly 0 or 1 while q gives the impossible outcome a mass below 1e-300).
-inline double floored_log(double value) {
-  return std::log(std::max(value, std::numeric_limits<double>::min()));
-}
+inline double floored_log(double value) { return std::log(std::max(value, std::numeric_limits<double>::min())); }
 
 /// log max(1 − value, DBL_MIN), computed as log1p(−value) where that is above the floor.
 inline double floored_log1m(double value) {

@@ -25,9 +25,9 @@ typename Model::Params run_em(const Model& model, typename Model::Params params,
   for (;;) {
     if (interrupted && interrupted()) throw Interrupted();
     const auto start = Clock::now();
-    auto expectation = model.e_step(params);                // q_t from Θ_t
+    auto expectation = model.e_step(params);                      // q_t from Θ_t
     const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)
-    params = model.m_step(expectation, params);            // Θ_{t+1}, as scikit-learn also does after its last E-step
+    params = model.m_step(expectation, params);  // Θ_{t+1}, as scikit-learn also does after its last E-step
     const ElboTerms after = model.evaluate(expectation, params);  // F(q_t, Θ_{t+1}), S(q_t, Θ_{t+1})
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const bool stop = monitor.record(terms, seconds, &after);

@@ -76,8 +76,7 @@ inline double poisson(double rate) {
   if (rate <= 0.0) return 0.0;
   if (rate >= kPoissonAsymptoticRate) {
     const double inv = 1.0 / rate;
-    return 0.5 * (kLogTwoPiE + std::log(rate)) - inv / 12.0 - inv * inv / 24.0 -
-           19.0 * inv * inv * inv / 360.0;
+    return 0.5 * (kLogTwoPiE + std::log(rate)) - inv / 12.0 - inv * inv / 24.0 - 19.0 * inv * inv * inv / 360.0;
   }
   const double log_rate = std::log(rate);
   const int last = static_cast<int>(rate + 40.0 * std::sqrt(rate + 1.0) + 50.0);
@@ -91,8 +90,6 @@ inline double poisson(double rate) {
 
 /// Poisson pseudo-entropy A(η) − η·∇A(η) = λ − λ log λ (the entropy without the base measure
 /// h(x) = 1/x!, whose expectation enters the entropy sum as a separate data term).
-inline double poisson_pseudo(double rate) {
-  return rate > 0.0 ? rate - rate * std::log(rate) : 0.0;
-}
+inline double poisson_pseudo(double rate) { return rate > 0.0 ? rate - rate * std::log(rate) : 0.0; }
 
 }  // namespace entrosum::entropy

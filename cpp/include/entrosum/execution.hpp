@@ -109,7 +109,6 @@ void run_slots(int n_slots, const Work& work) {
     if (error) std::rethrow_exception(error);
 }
 
-
 /// Runs `work(block, slot)` for block = 0..n_blocks-1 on `n_threads` threads (slot = the thread's
 /// index, 0 for the caller), each taking the next block when it is free. Before each block, `control`
 /// polls for interruption (calling thread) and stops every thread once one has stopped; `work` polls it

@@ -135,8 +135,8 @@ class GaussianMixtureModel {
   using Params = GaussianMixtureParams;
   using Expectation = GaussianMixtureExpectation;
 
-  GaussianMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                       double reg_covar, const Execution& execution)
+  GaussianMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, double reg_covar,
+                       const Execution& execution)
       : data_(data), sample_weight_(sample_weight), reg_covar_(reg_covar), execution_(execution) {}
 
   Expectation e_step(const Params& params) const;

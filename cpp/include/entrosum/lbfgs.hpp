@@ -39,10 +39,14 @@ enum class LbfgsStatus {
 
 inline const char* to_string(LbfgsStatus status) {
   switch (status) {
-    case LbfgsStatus::gradient: return "gradient";
-    case LbfgsStatus::callback: return "callback";
-    case LbfgsStatus::max_iter: return "max_iter";
-    case LbfgsStatus::line_search: return "line_search";
+    case LbfgsStatus::gradient:
+      return "gradient";
+    case LbfgsStatus::callback:
+      return "callback";
+    case LbfgsStatus::max_iter:
+      return "max_iter";
+    case LbfgsStatus::line_search:
+      return "line_search";
   }
   return "unknown";
 }
@@ -99,7 +103,7 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
     return result;
   }
 
-  std::vector<VectorXd> steps, changes;  // ring buffers of s_k = x_{k+1} − x_k, y_k = ∇f_{k+1} − ∇f_k
+  std::vector<VectorXd> steps, changes;    // ring buffers of s_k = x_{k+1} − x_k, y_k = ∇f_{k+1} − ∇f_k
   std::vector<double> inverse_curvatures;  // ρ_k = 1/(y_kᵀ s_k)
   std::vector<double> alphas(static_cast<std::size_t>(memory));
   int stored = 0, newest = -1;
@@ -117,8 +121,8 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
     direction = -gradient;
     for (int k = 0; k < stored; ++k) {
       const int i = (newest - k + memory) % memory;
-      alphas[static_cast<std::size_t>(i)] = inverse_curvatures[static_cast<std::size_t>(i)] *
-                                            steps[static_cast<std::size_t>(i)].dot(direction);
+      alphas[static_cast<std::size_t>(i)] =
+          inverse_curvatures[static_cast<std::size_t>(i)] * steps[static_cast<std::size_t>(i)].dot(direction);
       direction -= alphas[static_cast<std::size_t>(i)] * changes[static_cast<std::size_t>(i)];
     }
     if (stored > 0) {
@@ -127,7 +131,8 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
     }
     for (int k = stored - 1; k >= 0; --k) {
       const int i = (newest - k + memory) % memory;
-      const double beta = inverse_curvatures[static_cast<std::size_t>(i)] * changes[static_cast<std::size_t>(i)].dot(direction);
+      const double beta =
+          inverse_curvatures[static_cast<std::size_t>(i)] * changes[static_cast<std::size_t>(i)].dot(direction);
       direction += (alphas[static_cast<std::size_t>(i)] - beta) * steps[static_cast<std::size_t>(i)];
     }
     double slope = gradient.dot(direction);

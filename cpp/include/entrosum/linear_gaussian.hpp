@@ -76,7 +76,8 @@ void accumulate_linear_gaussian_stats(const DataRef<T>& chunk, const Eigen::Vect
 
 /// The same statistics from the data's full moments, without touching the data: every sum over n is
 /// a product with the scatter matrix (DESIGN.md §6).
-LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments, const LinearGaussianPosterior& posterior);
+LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments,
+                                                       const LinearGaussianPosterior& posterior);
 
 /// F(q, Θ) and the entropy sum S(q, Θ) per sample, for the q whose statistics are given (centred at Θ's μ).
 ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, const LinearGaussianParams& params);
@@ -85,8 +86,8 @@ ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, con
 /// at or above `noise_floor`. With parameter expansion, W is then multiplied by the Cholesky factor of
 /// the learned prior covariance (1/N) Σ_n E[z zᵀ].
 LinearGaussianParams linear_gaussian_m_step(const LinearGaussianExpectation& expectation,
-                                            const LinearGaussianParams& params, NoiseModel noise,
-                                            double noise_floor, ParameterExpansion expansion);
+                                            const LinearGaussianParams& params, NoiseModel noise, double noise_floor,
+                                            ParameterExpansion expansion);
 
 /// The EM model for run_em: the E-step streams the data, or uses precomputed full moments.
 template <typename T>
@@ -96,8 +97,8 @@ class LinearGaussianModel {
   using Expectation = LinearGaussianExpectation;
 
   /// `moments` full: E-steps use them (no pass over the data); otherwise every E-step streams `data`.
-  LinearGaussianModel(const DataRef<T>& data, const Moments& moments, NoiseModel noise,
-                      ParameterExpansion expansion, double noise_floor, const Execution& execution)
+  LinearGaussianModel(const DataRef<T>& data, const Moments& moments, NoiseModel noise, ParameterExpansion expansion,
+                      double noise_floor, const Execution& execution)
       : data_(data),
         moments_(moments),
         noise_(noise),

@@ -77,8 +77,8 @@ ResponsibilitySource label_responsibilities(const int* labels);
 /// The (end − begin, n_components) responsibilities `source` gives rows [begin, end), multiplied by the
 /// rows' sample weights; adds the rows' weight and N_k to `totals` (the start of an initialising pass).
 RowMatrix<double> weighted_source_responsibilities(const ResponsibilitySource& source,
-                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                                   Index begin, Index end, Index n_components, MixtureTotals& totals);
+                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index begin,
+                                                   Index end, Index n_components, MixtureTotals& totals);
 
 /// (n_rows) log p(x_n | Θ) = log Σ_k exp(log joint) per row and, when `resp` is non-null, the
 /// (n_rows, n_components) responsibilities. `log_joint(begin, end)` returns a chunk's (end − begin,

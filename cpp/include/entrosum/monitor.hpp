@@ -65,14 +65,22 @@ enum class StopReason { running, tol, gap_tol, tol_and_gap_tol, max_iter, closed
 
 inline const char* to_string(StopReason reason) {
   switch (reason) {
-    case StopReason::running: return "running";
-    case StopReason::tol: return "tol";
-    case StopReason::gap_tol: return "gap_tol";
-    case StopReason::tol_and_gap_tol: return "tol_and_gap_tol";
-    case StopReason::max_iter: return "max_iter";
-    case StopReason::closed_form: return "closed_form";
-    case StopReason::gradient: return "gradient";
-    case StopReason::line_search: return "line_search";
+    case StopReason::running:
+      return "running";
+    case StopReason::tol:
+      return "tol";
+    case StopReason::gap_tol:
+      return "gap_tol";
+    case StopReason::tol_and_gap_tol:
+      return "tol_and_gap_tol";
+    case StopReason::max_iter:
+      return "max_iter";
+    case StopReason::closed_form:
+      return "closed_form";
+    case StopReason::gradient:
+      return "gradient";
+    case StopReason::line_search:
+      return "line_search";
   }
   return "unknown";
 }

@@ -151,7 +151,11 @@ class SparseCodingModel {
 
   SparseCodingModel(const DataRef<T>& data, PosteriorForm form, const PosteriorSolverOptions& solver,
                     const AnnealingSchedule& schedule, double noise_floor, const Execution& execution)
-      : data_(data), form_(form), solver_(solver), schedule_(schedule), noise_floor_(noise_floor),
+      : data_(data),
+        form_(form),
+        solver_(solver),
+        schedule_(schedule),
+        noise_floor_(noise_floor),
         execution_(execution) {}
 
   Expectation e_step(const Params& params) const;
@@ -242,9 +246,9 @@ struct EsElboGradient {
 /// The annealed ES-ELBO S_β(q, W) = (1/N) Σ H[q_n] − β_p Σ log(2eλ*_h) − β_l (D/2) log(2πeσ²*) and its
 /// terms; with `gradient` also its gradient (DESIGN.md §3). `scales_out` and `noise_out` receive λ*, σ²*.
 template <typename T>
-ElboTerms sparse_coding_es_elbo(const DataRef<T>& data, const Eigen::MatrixXd& components,
-                                const VariationalParams& q, PosteriorForm form, double prior_beta,
-                                double observable_beta, const Execution& execution, EsElboGradient* gradient,
+ElboTerms sparse_coding_es_elbo(const DataRef<T>& data, const Eigen::MatrixXd& components, const VariationalParams& q,
+                                PosteriorForm form, double prior_beta, double observable_beta,
+                                const Execution& execution, EsElboGradient* gradient,
                                 Eigen::VectorXd* scales_out = nullptr, double* noise_out = nullptr);
 
 /// The gradient with respect to V of a function of W = V diag(1/||v_h||), from its gradient with
