@@ -71,6 +71,29 @@ void bind_for(py::module_& m) {
       },
       py::arg("data"), py::arg("n_threads") = 1, "Index of the first row with NaN or inf, or -1.");
   m.def(
+      "sum_of_squares",
+      [](const CArray<T>& data, int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
+        return run_without_gil([&] {
+          struct Sum {
+            double value = 0.0;
+            Sum& operator+=(const Sum& other) {
+              value += other.value;
+              return *this;
+            }
+          };
+          const Index rows = resolve_chunk_size(execution, view.cols(), sizeof(T));
+          return reduce_rows(
+                     view.rows(), rows, execution, [] { return Sum(); },
+                     [&](Index begin, Index end, Sum& into) {
+                       into.value += view.middleRows(begin, end - begin).template cast<double>().squaredNorm();
+                     })
+              .value;
+        });
+      },
+      py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "Σ_n ||x_n||² in double.");
+  m.def(
       "first_non_binary_row",
       [](const CArray<T>& data, int n_threads) {
         const DataRef<T> view = as_data(data);

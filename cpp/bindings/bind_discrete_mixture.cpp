@@ -16,6 +16,10 @@ DiscreteMixtureParams make_params(const Eigen::VectorXd& weights, const Eigen::M
   return DiscreteMixtureParams{weights, means};
 }
 
+DiscreteMixtureParams params_from_dict(const py::dict& params) {
+  return make_params(dict_entry<Eigen::VectorXd>(params, "weights"), dict_entry<Eigen::MatrixXd>(params, "means"));
+}
+
 py::dict params_to_dict(const DiscreteMixtureParams& p) {
   py::dict out;
   out["weights"] = p.weights;
@@ -77,6 +81,19 @@ void bind_for(py::module_& m, const std::string& prefix) {
         py::arg("data"), py::arg("sample_weight"), py::arg("seed"), py::arg("n_components"), py::arg("settings"),
         py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "Parameters from random responsibilities.");
 
+  m.def((prefix + "_e_step").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::dict& params, int n_threads,
+           Index chunk_size) {
+          const DataRef<T> view = as_data(data);
+          const DiscreteMixtureParams p = params_from_dict(params);
+          const Execution execution = make_execution(n_threads, chunk_size, &data);
+          return run_without_gil([&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, execution); });
+        },
+        py::arg("data"), py::arg("sample_weight"), py::arg("params"), py::arg("n_threads") = 1,
+        py::arg("chunk_size") = 0,
+        "The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term "
+        "included (chunk-level step API).");
+
   m.def((prefix + "_score").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
            bool with_responsibilities, int n_threads, Index chunk_size) {
@@ -93,6 +110,23 @@ void bind_for(py::module_& m, const std::string& prefix) {
         py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "(log p(x_n), responsibilities or None).");
 }
 
+/// The data-free half of the step API: the M-step and the ELBO terms from merged statistics.
+template <typename Family>
+void bind_steps(py::module_& m, const std::string& prefix) {
+  using Settings = typename Family::Settings;
+  m.def((prefix + "_m_step").c_str(),
+        [](const DiscreteMixtureStats& stats, const py::dict& params, const Settings& settings) {
+          return params_to_dict(discrete_mixture_m_step<Family>(stats, params_from_dict(params), settings));
+        },
+        py::arg("stats"), py::arg("params"), py::arg("settings"), "The M-step from merged statistics.");
+  m.def((prefix + "_terms").c_str(),
+        [](const DiscreteMixtureStats& stats, const py::dict& params) {
+          return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, params_from_dict(params)));
+        },
+        py::arg("stats"), py::arg("params"),
+        "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");
+}
+
 }  // namespace
 
 void bind_discrete_mixture(py::module_& m) {
@@ -101,6 +135,28 @@ void bind_discrete_mixture(py::module_& m) {
       .def_readwrite("alpha", &BernoulliMixture::Settings::alpha);
   py::class_<PoissonMixture::Settings>(m, "PoissonSettings", "M-step settings of a Poisson mixture (none).")
       .def(py::init<>());
+  bind_statistics<DiscreteMixtureStats>(
+      m, "DiscreteMixtureStats",
+      "Sums of a Bernoulli or Poisson mixture's posterior statistics over rows; mergeable and picklable.",
+      [](const DiscreteMixtureStats& s) {
+        const MixtureTotals& t = s.totals;
+        return py::make_tuple(t.count, t.resp_sum, t.log_likelihood, t.resp_entropy, s.first, s.log_base_measure);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 6) throw std::runtime_error("invalid DiscreteMixtureStats state");
+        DiscreteMixtureStats s;
+        s.totals.count = state[0].cast<double>();
+        s.totals.resp_sum = state[1].cast<Eigen::VectorXd>();
+        s.totals.log_likelihood = state[2].cast<double>();
+        s.totals.resp_entropy = state[3].cast<double>();
+        s.first = state[4].cast<Eigen::MatrixXd>();
+        s.log_base_measure = state[5].cast<double>();
+        return s;
+      })
+      .def_property_readonly("count", [](const DiscreteMixtureStats& s) { return s.totals.count; })
+      .def_property_readonly("resp_sum", [](const DiscreteMixtureStats& s) { return s.totals.resp_sum; });
+  bind_steps<BernoulliMixture>(m, "bernoulli_mixture");
+  bind_steps<PoissonMixture>(m, "poisson_mixture");
   bind_for<BernoulliMixture, float>(m, "bernoulli_mixture");
   bind_for<BernoulliMixture, double>(m, "bernoulli_mixture");
   bind_for<PoissonMixture, float>(m, "poisson_mixture");

@@ -27,6 +27,12 @@ GaussianMixtureParams make_params(const std::string& type, const Eigen::VectorXd
   return p;
 }
 
+GaussianMixtureParams params_from_dict(const std::string& type, const py::dict& params) {
+  return make_params(type, dict_entry<Eigen::VectorXd>(params, "weights"), dict_entry<Eigen::MatrixXd>(params, "means"),
+                     dict_entry<Eigen::MatrixXd>(params, "covariances"),
+                     dict_entry<Eigen::MatrixXd>(params, "precision_cholesky"));
+}
+
 py::dict params_to_dict(const GaussianMixtureParams& p) {
   py::dict out;
   out["weights"] = p.weights;
@@ -98,6 +104,20 @@ void bind_for(py::module_& m) {
       "Parameters from random responsibilities.");
 
   m.def(
+      "gmm_e_step",
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type, const py::dict& params,
+         int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const GaussianMixtureParams p = params_from_dict(type, params);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
+        const GaussianMixtureModel<T> model(view, sample_weight, 0.0, execution);
+        return run_without_gil([&] { return model.e_step(p); });
+      },
+      py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("params"),
+      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      "The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).");
+
+  m.def(
       "gmm_score",
       [](const CArray<T>& data, const std::string& type, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
          const Eigen::MatrixXd& precision_cholesky, bool with_responsibilities, int n_threads, Index chunk_size) {
@@ -118,6 +138,47 @@ void bind_for(py::module_& m) {
 }  // namespace
 
 void bind_gaussian_mixture(py::module_& m) {
+  using Expectation = GaussianMixtureExpectation;
+  bind_statistics<Expectation>(
+      m, "GaussianMixtureExpectation",
+      "Sums of a Gaussian mixture's posterior statistics over rows, about a shift; mergeable and picklable.",
+      [](const Expectation& e) {
+        const MixtureTotals& t = e.stats.totals;
+        return py::make_tuple(static_cast<int>(e.stats.type), t.count, t.resp_sum, t.log_likelihood, t.resp_entropy,
+                              e.stats.first, e.stats.second, e.shift);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 8) throw std::runtime_error("invalid GaussianMixtureExpectation state");
+        Expectation e;
+        e.stats.type = static_cast<CovarianceType>(state[0].cast<int>());
+        e.stats.totals.count = state[1].cast<double>();
+        e.stats.totals.resp_sum = state[2].cast<Eigen::VectorXd>();
+        e.stats.totals.log_likelihood = state[3].cast<double>();
+        e.stats.totals.resp_entropy = state[4].cast<double>();
+        e.stats.first = state[5].cast<Eigen::MatrixXd>();
+        e.stats.second = state[6].cast<Eigen::MatrixXd>();
+        e.shift = state[7].cast<Eigen::VectorXd>();
+        return e;
+      })
+      .def_property_readonly("count", [](const Expectation& e) { return e.stats.totals.count; })
+      .def_property_readonly("shift", [](const Expectation& e) { return e.shift; })
+      .def_property_readonly("resp_sum", [](const Expectation& e) { return e.stats.totals.resp_sum; });
+
+  m.def(
+      "gmm_m_step",
+      [](const Expectation& expectation, const std::string& type, const py::dict& params, double reg_covar) {
+        return params_to_dict(gaussian_mixture_m_step(expectation, params_from_dict(type, params), reg_covar));
+      },
+      py::arg("expectation"), py::arg("covariance_type"), py::arg("params"), py::arg("reg_covar"),
+      "The M-step from merged statistics.");
+  m.def(
+      "gmm_terms",
+      [](const Expectation& expectation, const std::string& type, const py::dict& params) {
+        return elbo_terms_to_dict(gaussian_mixture_elbo(expectation, params_from_dict(type, params)));
+      },
+      py::arg("expectation"), py::arg("covariance_type"), py::arg("params"),
+      "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");
+
   bind_for<float>(m);
   bind_for<double>(m);
   m.def(

@@ -19,6 +19,19 @@ LinearGaussianParams make_params(const Eigen::VectorXd& mean, const Eigen::Matri
   return LinearGaussianParams{mean, components, noise_variance};
 }
 
+LinearGaussianParams params_from_dict(const py::dict& params) {
+  return make_params(dict_entry<Eigen::VectorXd>(params, "mean"), dict_entry<Eigen::MatrixXd>(params, "components"),
+                     dict_entry<Eigen::VectorXd>(params, "noise_variance"));
+}
+
+py::dict params_to_dict(const LinearGaussianParams& p) {
+  py::dict out;
+  out["mean"] = p.mean;
+  out["components"] = p.components;
+  out["noise_variance"] = p.noise_variance;
+  return out;
+}
+
 py::dict fit_to_dict(const LinearGaussianFit& fit) {
   py::dict out;
   out["mean"] = fit.params.mean;
@@ -64,6 +77,17 @@ void bind_for(py::module_& m) {
       "Maximum-likelihood PPCA from the eigendecomposition of the covariance.");
 
   m.def(
+      "linear_gaussian_moments",
+      [](const CArray<T>& data, int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
+        return run_without_gil([&] { return compute_moments<T>(view, /*full=*/true, execution); });
+      },
+      py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      "The chunk-level pass of PPCA and factor analysis: count, mean and scatter of the rows (Moments), which the "
+      "exact posterior's statistics are linear in for any parameters.");
+
+  m.def(
       "linear_gaussian_log_likelihood",
       [](const CArray<T>& data, const Eigen::VectorXd& mean, const Eigen::MatrixXd& components,
          const Eigen::VectorXd& noise_variance, int n_threads, Index chunk_size) {
@@ -91,6 +115,70 @@ void bind_for(py::module_& m) {
 }  // namespace
 
 void bind_linear_gaussian(py::module_& m) {
+  bind_statistics<Moments>(
+      m, "Moments", "Count, mean and scatter of rows, merged by Chan et al.'s update; picklable.",
+      [](const Moments& s) { return py::make_tuple(s.count, s.mean, s.scatter_diagonal, s.scatter); },
+      [](const py::tuple& state) {
+        if (state.size() != 4) throw std::runtime_error("invalid Moments state");
+        Moments s;
+        s.count = state[0].cast<double>();
+        s.mean = state[1].cast<Eigen::VectorXd>();
+        s.scatter_diagonal = state[2].cast<Eigen::VectorXd>();
+        s.scatter = state[3].cast<Eigen::MatrixXd>();
+        return s;
+      })
+      .def_property_readonly("count", [](const Moments& s) { return s.count; })
+      .def_property_readonly("mean", [](const Moments& s) { return s.mean; })
+      .def_property_readonly("covariance", [](const Moments& s) { return Eigen::MatrixXd(s.covariance()); });
+
+  py::class_<LinearGaussianExpectation>(m, "LinearGaussianExpectation",
+                                        "The exact posterior of PPCA or factor analysis at given parameters and "
+                                        "its statistics over the data.")
+      .def_property_readonly("count", [](const LinearGaussianExpectation& e) { return e.stats.count; });
+
+  m.def(
+      "linear_gaussian_expectation",
+      [](const Moments& moments, const py::dict& params) {
+        return linear_gaussian_expectation(moments, params_from_dict(params));
+      },
+      py::arg("moments"), py::arg("params"), "The E-step from the data's moments, for parameters params.");
+  m.def(
+      "linear_gaussian_terms",
+      [](const LinearGaussianExpectation& expectation, const py::dict& params) {
+        return elbo_terms_to_dict(linear_gaussian_elbo(expectation, params_from_dict(params)));
+      },
+      py::arg("expectation"), py::arg("params"),
+      "F(q, Θ) per sample and the entropy sum's terms for the q of the expectation and the parameters Θ.");
+  m.def(
+      "linear_gaussian_m_step",
+      [](const LinearGaussianExpectation& expectation, const py::dict& params, const std::string& noise,
+         bool parameter_expansion, double noise_floor) {
+        return params_to_dict(linear_gaussian_m_step(
+            expectation, params_from_dict(params), parse_noise(noise), noise_floor,
+            parameter_expansion ? ParameterExpansion::prior_covariance : ParameterExpansion::none));
+      },
+      py::arg("expectation"), py::arg("params"), py::arg("noise"), py::arg("parameter_expansion"),
+      py::arg("noise_floor"), "The M-step for W and Ψ (μ stays).");
+  m.def("linear_gaussian_noise_floor", &linear_gaussian_noise_floor, py::arg("moments"),
+        "The floor of the noise variances for data with these moments.");
+  m.def(
+      "linear_gaussian_start",
+      [](const Moments& moments, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
+         const std::string& noise) {
+        LinearGaussianParams initial = make_params(moments.mean, components, noise_variance);
+        return params_to_dict(linear_gaussian_start(moments, initial, parse_noise(noise)));
+      },
+      py::arg("moments"), py::arg("components"), py::arg("noise_variance"), py::arg("noise"),
+      "The starting parameters of an EM fit (as fit_linear_gaussian makes them).");
+  m.def(
+      "ppca_closed_form_from_moments",
+      [](const Moments& moments, Index n_components) {
+        const Execution execution = make_execution(1, 0);
+        return fit_to_dict(
+            run_without_gil([&] { return ppca_closed_form_from_moments(moments, n_components, execution); }));
+      },
+      py::arg("moments"), py::arg("n_components"), "The closed-form PPCA from the data's moments.");
+
   // float32 first: pybind11 then matches float32 arrays without converting them to float64.
   bind_for<float>(m);
   bind_for<double>(m);

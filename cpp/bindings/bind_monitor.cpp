@@ -84,17 +84,30 @@ void bind_monitor(py::module_& m) {
       .def(
           "record",
           [](ConvergenceMonitor& monitor, double elbo, double posterior_entropy, double prior_entropy,
-             double observable_entropy, double data_term, double seconds, double prior_beta, double observable_beta) {
+             double observable_entropy, double data_term, double seconds, double prior_beta, double observable_beta,
+             const py::object& after) {
             ElboTerms terms{elbo,      posterior_entropy, prior_entropy,  observable_entropy,
                             data_term, prior_beta,        observable_beta};
-            return monitor.record(terms, seconds);
+            if (after.is_none()) return monitor.record(terms, seconds);
+            // F and S of the same q with the parameters its M-step made (a dict of terms, as the step API gives)
+            const py::dict values = after.cast<py::dict>();
+            const ElboTerms after_terms{
+                values["elbo"].cast<double>(),           values["posterior_entropy"].cast<double>(),
+                values["prior_entropy"].cast<double>(),  values["observable_entropy"].cast<double>(),
+                values["data_term"].cast<double>(),      values["prior_beta"].cast<double>(),
+                values["observable_beta"].cast<double>()};
+            return monitor.record(terms, seconds, &after_terms);
           },
           py::arg("elbo"), py::arg("posterior_entropy"), py::arg("prior_entropy"), py::arg("observable_entropy"),
           py::arg("data_term") = 0.0, py::arg("seconds") = 0.0, py::arg("prior_beta") = 1.0,
-          py::arg("observable_beta") = 1.0)
+          py::arg("observable_beta") = 1.0, py::arg("after") = py::none())
       .def_property_readonly("history", [](const ConvergenceMonitor& m) { return history_to_dict(m.history()); })
       .def_property_readonly("stop_reason", [](const ConvergenceMonitor& m) { return to_string(m.stop_reason()); })
-      .def_property_readonly("converged", &ConvergenceMonitor::converged);
+      .def_property_readonly("converged", &ConvergenceMonitor::converged)
+      .def_property_readonly("last", [](const ConvergenceMonitor& m) {
+        if (m.history().empty()) throw py::index_error("the monitor holds no record yet");
+        return record_to_dict(m.history().back());
+      });
 }
 
 }  // namespace entrosum::bindings

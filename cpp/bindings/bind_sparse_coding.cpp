@@ -33,6 +33,34 @@ SparseCodingParams make_params(const Eigen::MatrixXd& components, const Eigen::V
   return params;
 }
 
+SparseCodingParams params_from_dict(const py::dict& params) {
+  SparseCodingParams p =
+      make_params(dict_entry<Eigen::MatrixXd>(params, "components"), dict_entry<Eigen::VectorXd>(params, "scales"),
+                  dict_entry<double>(params, "noise_variance"));
+  p.prior_beta = params.contains("prior_beta") ? params["prior_beta"].cast<double>() : 1.0;
+  p.observable_beta = params.contains("observable_beta") ? params["observable_beta"].cast<double>() : 1.0;
+  p.step = params.contains("step") ? params["step"].cast<int>() : 0;
+  return p;
+}
+
+py::dict params_to_dict(const SparseCodingParams& p) {
+  py::dict out;
+  out["components"] = p.components;
+  out["scales"] = p.scales;
+  out["noise_variance"] = p.noise_variance;
+  out["prior_beta"] = p.prior_beta;
+  out["observable_beta"] = p.observable_beta;
+  out["step"] = p.step;
+  return out;
+}
+
+AnnealingSchedule make_schedule(const std::vector<double>& prior, const std::vector<double>& observable) {
+  AnnealingSchedule schedule;
+  schedule.prior = prior;
+  schedule.observable = observable;
+  return schedule;
+}
+
 py::dict terms_to_dict(const ElboTerms& terms) {
   py::dict out;
   out["elbo"] = terms.elbo;
@@ -101,6 +129,27 @@ void bind_for(py::module_& m) {
       py::arg("e_step_max_iter"), py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
       py::arg("callback") = py::none(),
       "Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data.");
+
+  m.def(
+      "sparse_coding_e_step",
+      [](const CArray<T>& data, const py::dict& params, const std::string& posterior, double e_step_tol,
+         int e_step_max_iter, int n_threads, Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        const SparseCodingParams p = params_from_dict(params);
+        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter};
+        const Execution execution = make_execution(n_threads, chunk_size);
+        const PosteriorForm form = parse_posterior(posterior);
+        return run_without_gil([&] {
+          SparseCodingExpectation expectation;
+          expectation.stats = sparse_coding_e_step<T>(view, p, form, solver, execution);
+          expectation.prior_beta = p.prior_beta;
+          expectation.observable_beta = p.observable_beta;
+          return expectation;
+        });
+      },
+      py::arg("data"), py::arg("params"), py::arg("posterior"), py::arg("e_step_tol"), py::arg("e_step_max_iter"),
+      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      "The E-step over a chunk of rows: sums of the optimal q's statistics (chunk-level step API).");
 
   m.def(
       "sparse_coding_posterior",
@@ -186,6 +235,66 @@ void bind_for(py::module_& m) {
 }  // namespace
 
 void bind_sparse_coding(py::module_& m) {
+  using Expectation = SparseCodingExpectation;
+  bind_statistics<Expectation>(
+      m, "SparseCodingExpectation", "Sums of sparse coding's posterior statistics over rows; mergeable and picklable.",
+      [](const Expectation& e) {
+        const SparseCodingStats& s = e.stats;
+        return py::make_tuple(s.count, s.squared_norm, s.cross, s.second_moment, s.expected_abs, s.posterior_entropy,
+                              s.solver_steps, s.max_solver_steps, s.unconverged, e.prior_beta, e.observable_beta);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 11) throw std::runtime_error("invalid SparseCodingExpectation state");
+        Expectation e;
+        SparseCodingStats& s = e.stats;
+        s.count = state[0].cast<double>();
+        s.squared_norm = state[1].cast<double>();
+        s.cross = state[2].cast<Eigen::MatrixXd>();
+        s.second_moment = state[3].cast<Eigen::MatrixXd>();
+        s.expected_abs = state[4].cast<Eigen::VectorXd>();
+        s.posterior_entropy = state[5].cast<double>();
+        s.solver_steps = state[6].cast<double>();
+        s.max_solver_steps = state[7].cast<int>();
+        s.unconverged = state[8].cast<Index>();
+        e.prior_beta = state[9].cast<double>();
+        e.observable_beta = state[10].cast<double>();
+        return e;
+      })
+      .def_property_readonly("count", [](const Expectation& e) { return e.stats.count; })
+      .def_property_readonly("diagnostics", [](const Expectation& e) { return diagnostics_of(e.stats); });
+
+  m.def(
+      "sparse_coding_m_step",
+      [](Expectation& expectation, const py::dict& params, const std::vector<double>& prior_annealing,
+         const std::vector<double>& observable_annealing, double noise_floor) {
+        return params_to_dict(sparse_coding_m_step(expectation, params_from_dict(params),
+                                                   make_schedule(prior_annealing, observable_annealing), noise_floor));
+      },
+      py::arg("expectation"), py::arg("params"), py::arg("prior_annealing"), py::arg("observable_annealing"),
+      py::arg("noise_floor"),
+      "The closed-form M-step from merged statistics; rescales the expectation in place with the unit-norm atoms.");
+  m.def(
+      "sparse_coding_terms",
+      [](const Expectation& expectation, const py::dict& params) {
+        return elbo_terms_to_dict(sparse_coding_terms(expectation.stats, params_from_dict(params),
+                                                      expectation.prior_beta, expectation.observable_beta));
+      },
+      py::arg("expectation"), py::arg("params"),
+      "F(q, Θ) per sample (annealed by the expectation's weights) and the entropy sum's terms.");
+  m.def(
+      "sparse_coding_start",
+      [](const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance, Index n_features,
+         double power, const std::vector<double>& prior_annealing, const std::vector<double>& observable_annealing) {
+        double noise_floor = 0.0;
+        const SparseCodingParams start =
+            sparse_coding_start(make_params(components, scales, noise_variance), n_features, power,
+                                make_schedule(prior_annealing, observable_annealing), noise_floor);
+        return py::make_tuple(params_to_dict(start), noise_floor);
+      },
+      py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("n_features"), py::arg("power"),
+      py::arg("prior_annealing"), py::arg("observable_annealing"),
+      "(starting parameters, noise floor) as a fit makes them from the data's power (1/(ND)) Σ ||x||².");
+
   // float32 first: pybind11 then matches float32 arrays without converting them to float64.
   bind_for<float>(m);
   bind_for<double>(m);

@@ -77,6 +77,65 @@ void add_monitor(py::dict& out, const ConvergenceMonitor& monitor);
 /// kept set and the fit stops through Interrupted.
 IterationCallback wrap_callback(const py::object& callback);
 
+/// F and the entropy sum's terms as a dict of floats (elbo, entropy_sum, posterior_entropy, prior_entropy,
+/// observable_entropy, data_term, prior_beta, observable_beta): what the chunk-level step API returns.
+inline py::dict elbo_terms_to_dict(const ElboTerms& terms) {
+  py::dict out;
+  out["elbo"] = terms.elbo;
+  out["entropy_sum"] = terms.entropy_sum();
+  out["posterior_entropy"] = terms.posterior_entropy;
+  out["prior_entropy"] = terms.prior_entropy;
+  out["observable_entropy"] = terms.observable_entropy;
+  out["data_term"] = terms.data_term;
+  out["prior_beta"] = terms.prior_beta;
+  out["observable_beta"] = terms.observable_beta;
+  return out;
+}
+
+/// An entry of a parameter dict as an Eigen value, with an error naming a missing key.
+template <typename Value>
+Value dict_entry(const py::dict& params, const char* key) {
+  if (!params.contains(key)) throw py::key_error(std::string("parameters lack '") + key + "'");
+  return params[key].cast<Value>();
+}
+
+/// Binds a mergeable statistics type for the chunk-level step API: `a += b` and `a + b` merge (the type's
+/// operator+=), `scaled(f)` multiplies every sum by f, and pickling goes through `state` / `restore`, so
+/// Dask can ship the value between processes. The class reports its module as entrosum._core, which
+/// re-exports whichever CPU build is loaded, so a pickle made by one build loads in another.
+template <typename Stats, typename State, typename Restore>
+py::class_<Stats> bind_statistics(py::module_& m, const char* name, const char* doc, State state, Restore restore) {
+  py::class_<Stats> cls(m, name, doc);
+  cls.def(py::init<>())
+      .def(
+          "__iadd__",
+          [](Stats& self, const Stats& other) -> Stats& {
+            self += other;
+            return self;
+          },
+          py::arg("other"))
+      .def(
+          "__add__",
+          [](const Stats& self, const Stats& other) {
+            Stats sum = self;
+            sum += other;
+            return sum;
+          },
+          py::arg("other"))
+      .def(
+          "scaled",
+          [](const Stats& self, double factor) {
+            Stats copy = self;
+            copy.scale(factor);
+            return copy;
+          },
+          py::arg("factor"), "A copy with every sum multiplied by factor.")
+      .def("__copy__", [](const Stats& self) { return Stats(self); })
+      .def(py::pickle(state, restore));
+  cls.attr("__module__") = "entrosum._core";
+  return cls;
+}
+
 /// Runs `fit` without the GIL and turns Interrupted back into the pending Python error.
 template <typename Fit>
 auto run_without_gil(const Fit& fit) -> decltype(fit()) {

@@ -141,6 +141,14 @@ DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtu
 }
 
 template <typename Family, typename T>
+DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
+                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                             const DiscreteMixtureParams& params, const Execution& execution) {
+  // The E-step does not read the M-step settings.
+  return DiscreteMixtureModel<Family, T>(data, sample_weight, typename Family::Settings{}, execution).e_step(params);
+}
+
+template <typename Family, typename T>
 DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                         const DiscreteMixtureParams& initial,
                                         const DiscreteMixtureOptions<Family>& options,
@@ -220,6 +228,8 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
   template double discrete_mixture_log_base_measure<Family, T>(                                                        \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                  \
   template class DiscreteMixtureModel<Family, T>;                                                                      \
+  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);    \
   template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
       const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \

@@ -113,7 +113,7 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
 }
 
 GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D)
-    : totals(K), first(ColMatrixD::Zero(K, D)) {
+    : type(type), totals(K), first(ColMatrixD::Zero(K, D)) {
   switch (type) {
     case CovarianceType::full:
       second = ColMatrixD::Zero(K, D * (D + 1) / 2);
@@ -134,6 +134,66 @@ GaussianMixtureStats& GaussianMixtureStats::operator+=(const GaussianMixtureStat
   totals += other.totals;
   first += other.first;
   second += other.second;
+  return *this;
+}
+
+void GaussianMixtureStats::scale(double factor) {
+  totals.scale(factor);
+  first *= factor;
+  second *= factor;
+}
+
+void GaussianMixtureExpectation::recentre(const Eigen::VectorXd& new_shift) {
+  if (shift.size() == 0 || shift == new_shift) {
+    shift = new_shift;
+    return;
+  }
+  // With y = x − old shift and δ = old − new: x − new = y + δ.
+  const Eigen::VectorXd delta = shift - new_shift;  // (D)
+  const Eigen::VectorXd& counts = stats.totals.resp_sum;
+  const Index K = stats.first.rows(), D = stats.first.cols();
+  switch (stats.type) {
+    case CovarianceType::tied: {
+      // (D, D) Σ_n s_n (y + δ)(y + δ)ᵀ with s_n = Σ_k w r_nk, whose first moment is Σ_k first_k
+      const Eigen::VectorXd first = stats.first.colwise().sum().transpose();
+      stats.second += delta * first.transpose() + first * delta.transpose() + counts.sum() * delta * delta.transpose();
+      break;
+    }
+    case CovarianceType::spherical:
+      // Σ r ||y + δ||² = Σ r ||y||² + 2 δ·Σ r y + N ||δ||²
+      stats.second.col(0) += 2.0 * stats.first * delta + counts * delta.squaredNorm();
+      break;
+    case CovarianceType::diag:
+      stats.second += 2.0 * (stats.first.array().rowwise() * delta.transpose().array()).matrix() +
+                      counts * delta.cwiseAbs2().transpose();
+      break;
+    case CovarianceType::full:
+      // packed row by row for i ≤ j: Σ r (y_i + δ_i)(y_j + δ_j) = S_ij + δ_i f_j + δ_j f_i + N δ_i δ_j
+      for (Index k = 0; k < K; ++k) {
+        Index offset = 0;
+        for (Index i = 0; i < D; ++i)
+          for (Index j = i; j < D; ++j, ++offset)
+            stats.second(k, offset) +=
+                delta(i) * stats.first(k, j) + delta(j) * stats.first(k, i) + counts(k) * delta(i) * delta(j);
+      }
+      break;
+  }
+  stats.first += counts * delta.transpose();
+  shift = new_shift;
+}
+
+GaussianMixtureExpectation& GaussianMixtureExpectation::operator+=(const GaussianMixtureExpectation& other) {
+  if (shift.size() == 0) {
+    *this = other;
+    return *this;
+  }
+  if (other.shift == shift) {
+    stats += other.stats;
+  } else {
+    GaussianMixtureExpectation moved = other;
+    moved.recentre(shift);
+    stats += moved.stats;
+  }
   return *this;
 }
 

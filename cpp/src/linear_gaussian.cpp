@@ -81,6 +81,22 @@ LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments,
   return stats;
 }
 
+LinearGaussianExpectation linear_gaussian_expectation(const Moments& moments, const LinearGaussianParams& params) {
+  LinearGaussianExpectation expectation;
+  expectation.posterior = LinearGaussianPosterior::from(params);
+  if (moments.mean == params.mean) {
+    expectation.stats = linear_gaussian_stats_from_moments(moments, expectation.posterior);
+    return expectation;
+  }
+  // Σ (x − μ)(x − μ)ᵀ = scatter + N δδᵀ with δ = x̄ − μ
+  Moments about = moments;
+  const Eigen::VectorXd delta = moments.mean - params.mean;
+  about.scatter_diagonal += moments.count * delta.cwiseAbs2();
+  about.scatter.triangularView<Eigen::Lower>() += moments.count * delta * delta.transpose();
+  expectation.stats = linear_gaussian_stats_from_moments(about, expectation.posterior);
+  return expectation;
+}
+
 ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, const LinearGaussianParams& params) {
   const LinearGaussianStats& stats = expectation.stats;
   const LinearGaussianPosterior& posterior = expectation.posterior;
@@ -158,24 +174,17 @@ LinearGaussianExpectation LinearGaussianModel<T>::e_step(const LinearGaussianPar
   return expectation;
 }
 
-namespace {
-
-double noise_floor_for(const Moments& moments) {
+double linear_gaussian_noise_floor(const Moments& moments) {
   const double mean_variance = moments.variances().mean();
   if (!(mean_variance > 0.0)) throw NumericalError("the data have zero variance in every feature");
   return kRelativeNoiseFloor * mean_variance;
 }
 
-}  // namespace
-
-template <typename T>
-LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussianParams& initial,
-                                      const LinearGaussianOptions& options, const IterationCallback& on_iteration) {
-  const auto start = std::chrono::steady_clock::now();
-  const Moments moments = compute_moments<T>(data, options.precompute, options.execution);
+LinearGaussianParams linear_gaussian_start(const Moments& moments, const LinearGaussianParams& initial,
+                                           NoiseModel noise) {
   LinearGaussianParams params = initial;
   params.mean = moments.mean;  // the exact optimum of μ for any W and Ψ
-  const Index n_features = data.cols();
+  const Index n_features = moments.mean.size();
   if (params.components.rows() != n_features || params.components.cols() < 1)
     throw std::invalid_argument("initial components must have shape (n_features, n_components)");
   if (params.noise_variance.size() == 0) {
@@ -183,27 +192,35 @@ LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussi
     // the root mean variance.
     const Eigen::VectorXd variances = moments.variances();
     const double mean_variance = variances.mean();
-    params.noise_variance = options.noise == NoiseModel::isotropic
+    params.noise_variance = noise == NoiseModel::isotropic
                                 ? Eigen::VectorXd::Constant(n_features, mean_variance)
                                 : Eigen::VectorXd(variances.cwiseMax(kRelativeNoiseFloor * mean_variance));
     params.components *= std::sqrt(mean_variance);
   } else if (params.noise_variance.size() != n_features || !(params.noise_variance.array() > 0.0).all()) {
     throw std::invalid_argument("initial noise variances must be n_features positive values");
   }
-  const LinearGaussianModel<T> model(data, moments, options.noise, options.expansion, noise_floor_for(moments),
-                                     options.execution);
+  return params;
+}
+
+template <typename T>
+LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussianParams& initial,
+                                      const LinearGaussianOptions& options, const IterationCallback& on_iteration) {
+  const auto start = std::chrono::steady_clock::now();
+  const Moments moments = compute_moments<T>(data, options.precompute, options.execution);
+  const LinearGaussianParams params = linear_gaussian_start(moments, initial, options.noise);
+  const LinearGaussianModel<T> model(data, moments, options.noise, options.expansion,
+                                     linear_gaussian_noise_floor(moments), options.execution);
   LinearGaussianFit fit{params, ConvergenceMonitor(options.stop)};
   fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   fit.params = run_em(model, params, fit.monitor, on_iteration, options.execution.interrupted);
   return fit;
 }
 
-template <typename T>
-LinearGaussianFit fit_ppca_closed_form(const DataRef<T>& data, Index n_components, const Execution& execution) {
+LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_components,
+                                                const Execution& execution) {
   const auto start = std::chrono::steady_clock::now();
-  const Moments moments = compute_moments<T>(data, /*full=*/true, execution);
-  const double noise_floor = noise_floor_for(moments);
-  const Index n_features = data.cols();
+  const double noise_floor = linear_gaussian_noise_floor(moments);
+  const Index n_features = moments.mean.size();
 
   // Eigenvalues come in increasing order; the top n_components are the last ones. O(D³) without a place to
   // poll: run so that Ctrl-C still stops the fit at once.
@@ -234,6 +251,16 @@ LinearGaussianFit fit_ppca_closed_form(const DataRef<T>& data, Index n_component
   LinearGaussianFit fit{params, ConvergenceMonitor()};
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fit.monitor.record_closed_form(linear_gaussian_elbo(expectation, params), seconds);
+  return fit;
+}
+
+template <typename T>
+LinearGaussianFit fit_ppca_closed_form(const DataRef<T>& data, Index n_components, const Execution& execution) {
+  const auto start = std::chrono::steady_clock::now();
+  const Moments moments = compute_moments<T>(data, /*full=*/true, execution);
+  const double pass_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  LinearGaussianFit fit = ppca_closed_form_from_moments(moments, n_components, execution);
+  fit.monitor.set_setup_seconds(pass_seconds);  // the pass for the covariance
   return fit;
 }
 

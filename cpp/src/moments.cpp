@@ -25,6 +25,12 @@ Moments& Moments::operator+=(const Moments& other) {
   return *this;
 }
 
+void Moments::scale(double factor) {
+  count *= factor;
+  scatter_diagonal *= factor;
+  if (full()) scatter *= factor;
+}
+
 template <typename T>
 MomentsAccumulator<T>::MomentsAccumulator(Index n_features, bool full)
     : reference_(Eigen::VectorXd::Zero(n_features)),

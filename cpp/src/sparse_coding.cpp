@@ -39,6 +39,16 @@ SparseCodingStats& SparseCodingStats::operator+=(const SparseCodingStats& other)
   return *this;
 }
 
+void SparseCodingStats::scale(double factor) {
+  count *= factor;
+  squared_norm *= factor;
+  cross *= factor;
+  second_moment *= factor;
+  expected_abs *= factor;
+  posterior_entropy *= factor;
+  solver_steps *= factor;
+}
+
 double sparse_coding_residual(const SparseCodingStats& stats, const Eigen::MatrixXd& components) {
   // Σ_n E||x_n − W z||² = Σ||x||² − 2 tr(Wᵀ Σ x νᵀ) + tr(WᵀW Σ(ννᵀ + Λ))
   const Eigen::MatrixXd gram = components.transpose() * components;
@@ -223,6 +233,33 @@ SparseCodingExpectation SparseCodingModel<T>::e_step(const SparseCodingParams& p
   return expectation;
 }
 
+SparseCodingParams sparse_coding_start(const SparseCodingParams& initial, Index n_features, double power,
+                                       const AnnealingSchedule& schedule, double& noise_floor) {
+  const Index n_components = initial.components.cols();
+  if (initial.components.rows() != n_features || n_components < 1)
+    throw std::invalid_argument("initial components must have shape (n_features, n_components)");
+  if (!(power > 0.0)) throw NumericalError("the data are all zero");
+  noise_floor = kSparseCodingNoiseFloor * power;
+  SparseCodingParams params = initial;
+  const Eigen::VectorXd norms = params.components.colwise().norm().transpose();
+  if (!(norms.array() > 0.0).all() || !norms.allFinite())
+    throw std::invalid_argument("initial components must be finite and non-zero");
+  params.components = params.components * norms.cwiseInverse().asDiagonal();
+  // Start: half the power as noise, half spread over the atoms (Var z_h = 2λ_h², unit-norm atoms).
+  if (params.scales.size() == 0) {
+    params.scales = Eigen::VectorXd::Constant(
+        n_components, std::sqrt(static_cast<double>(n_features) * power / (4.0 * static_cast<double>(n_components))));
+  } else if (params.scales.size() != n_components || !(params.scales.array() > 0.0).all() ||
+             !params.scales.allFinite()) {
+    throw std::invalid_argument("initial scales must be n_components positive values");
+  }
+  if (!(params.noise_variance > 0.0) || !std::isfinite(params.noise_variance)) params.noise_variance = 0.5 * power;
+  params.step = 0;
+  params.prior_beta = schedule.prior_beta(0);
+  params.observable_beta = schedule.observable_beta(0);
+  return params;
+}
+
 namespace detail {
 
 template <typename T>
@@ -256,26 +293,7 @@ SparseCodingParams prepare_sparse_coding(const DataRef<T>& data, const SparseCod
       });
   const double power = power_sum.sum / (static_cast<double>(data.rows()) * static_cast<double>(n_features));
   if (!(power > 0.0)) throw NumericalError("the data are all zero");
-  noise_floor = kSparseCodingNoiseFloor * power;
-
-  SparseCodingParams params = initial;
-  const Eigen::VectorXd norms = params.components.colwise().norm().transpose();
-  if (!(norms.array() > 0.0).all() || !norms.allFinite())
-    throw std::invalid_argument("initial components must be finite and non-zero");
-  params.components = params.components * norms.cwiseInverse().asDiagonal();
-  // Start: half the power as noise, half spread over the atoms (Var z_h = 2λ_h², unit-norm atoms).
-  if (params.scales.size() == 0) {
-    params.scales = Eigen::VectorXd::Constant(
-        n_components, std::sqrt(static_cast<double>(n_features) * power / (4.0 * static_cast<double>(n_components))));
-  } else if (params.scales.size() != n_components || !(params.scales.array() > 0.0).all() ||
-             !params.scales.allFinite()) {
-    throw std::invalid_argument("initial scales must be n_components positive values");
-  }
-  if (!(params.noise_variance > 0.0) || !std::isfinite(params.noise_variance)) params.noise_variance = 0.5 * power;
-  params.step = 0;
-  params.prior_beta = options.annealing.prior_beta(0);
-  params.observable_beta = options.annealing.observable_beta(0);
-  return params;
+  return sparse_coding_start(initial, n_features, power, options.annealing, noise_floor);
 }
 
 }  // namespace detail

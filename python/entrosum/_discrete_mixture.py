@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._mixture_base import BaseMixture
+from ._steps import DiscreteMixtureSteps
 from .monitor import ConvergenceMonitor
 
 
@@ -60,6 +61,9 @@ class DiscreteMixture(BaseMixture):
                                                   chunk_size)
 
     # -- EM and results ---------------------------------------------------------------------------
+    def _steps(self) -> DiscreteMixtureSteps:
+        return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)))
+
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 n_threads: int, chunk_size: int) -> dict:
         callback = monitor._on_iteration if self.verbose else None

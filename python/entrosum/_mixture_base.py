@@ -12,6 +12,7 @@ import numpy as np
 from . import _core
 from ._data_source import fit_data
 from ._estimator import BaseEstimator
+from ._online import OnlineMixin
 from ._validation import (
     check_choice,
     check_data,
@@ -49,7 +50,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any = np.floa
     return weights
 
 
-class BaseMixture(BaseEstimator):
+class BaseMixture(OnlineMixin, BaseEstimator):
     """A mixture fitted by EM; subclasses supply the parameters and the C++ calls of one family."""
 
     _name_of_components = "components"
@@ -108,6 +109,35 @@ class BaseMixture(BaseEstimator):
 
     def _sample_component(self, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
+
+    def _steps(self) -> Any:
+        """The family's chunk-level steps (``entrosum._steps``) with this estimator's settings."""
+        raise NotImplementedError
+
+    # -- partial_fit (OnlineMixin) ------------------------------------------------------------------
+    def _online_check(self, X: Any, n_threads: int, n_features: int | None, first: bool) -> np.ndarray:
+        return self._check_data(X, n_threads, n_features=n_features)
+
+    def _online_weights(self, sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+        return None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
+
+    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, n_threads: int,
+                      chunk_size: int) -> tuple[Any, dict]:
+        self._check_settings(X)
+        rng = check_random_state(self.random_state)
+        weights = np.empty(0) if weights is None else weights
+        return self._steps(), self._initial_params(X, weights, rng, n_threads, chunk_size)
+
+    def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
+        self._check_family_settings(X)
+        return self._steps(), self._current_params()
+
+    def _online_publish(self, params: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
+                        statistics: Any) -> dict[str, Any]:
+        lower_bounds = monitor.history["elbo"].copy()
+        return {**self._params_attributes(params, dtype), "n_features_in_": int(np.shape(params["means"])[1]),
+                "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": False, "lower_bounds_": lower_bounds,
+                "lower_bound_": float(lower_bounds[-1])}
 
     # -- shared -----------------------------------------------------------------------------------
     def _check_data(self, X: Any, n_threads: int, **kwargs: Any) -> np.ndarray:

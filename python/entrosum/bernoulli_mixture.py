@@ -51,6 +51,10 @@ class BernoulliMixture(DiscreteMixture):
         Threads for the passes over the data; None or -1 for all cores.
     chunk_size : int or None
         Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    learning_offset : float
+        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
+    learning_decay : float
+        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
 
     Attributes
     ----------
@@ -72,7 +76,8 @@ class BernoulliMixture(DiscreteMixture):
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
                  alpha: float = 0.0, max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans",
                  weights_init: Any = None, means_init: Any = None, warm_start: bool = False, random_state: Any = None,
-                 verbose: int = 0, n_jobs: int | None = None, chunk_size: int | None = None) -> None:
+                 verbose: int = 0, n_jobs: int | None = None, chunk_size: int | None = None,
+                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.tol = tol
         self.gap_tol = gap_tol
@@ -87,6 +92,8 @@ class BernoulliMixture(DiscreteMixture):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     def _first_bad_row(self, X: np.ndarray, n_threads: int) -> int:
         return _core.first_non_binary_row(X, n_threads)

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._mixture_base import BaseMixture
+from ._steps import GaussianMixtureSteps
 from ._validation import check_choice, check_tolerance
 from .monitor import ConvergenceMonitor
 
@@ -74,6 +75,10 @@ class GaussianMixture(BaseMixture):
         Threads for the passes over the data; None or -1 for all cores.
     chunk_size : int or None
         Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    learning_offset : float
+        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
+    learning_decay : float
+        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
 
     Attributes
     ----------
@@ -91,7 +96,8 @@ class GaussianMixture(BaseMixture):
                  gap_tol: float | None = None, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
                  init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
                  precisions_init: Any = None, warm_start: bool = False, random_state: Any = None, verbose: int = 0,
-                 n_jobs: int | None = None, chunk_size: int | None = None) -> None:
+                 n_jobs: int | None = None, chunk_size: int | None = None,
+                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -108,6 +114,8 @@ class GaussianMixture(BaseMixture):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # -- settings ---------------------------------------------------------------------------------
     def _check_family_settings(self, X: np.ndarray) -> None:
@@ -157,6 +165,9 @@ class GaussianMixture(BaseMixture):
         return _stack(np.sqrt(precisions), kind)
 
     # -- EM and results ---------------------------------------------------------------------------
+    def _steps(self) -> GaussianMixtureSteps:
+        return GaussianMixtureSteps(self.covariance_type, float(self.reg_covar))
+
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 n_threads: int, chunk_size: int) -> dict:
         callback = monitor._on_iteration if self.verbose else None

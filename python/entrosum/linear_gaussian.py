@@ -14,6 +14,8 @@ import numpy as np
 from . import _core
 from ._data_source import fit_data
 from ._estimator import BaseEstimator
+from ._online import OnlineMixin
+from ._steps import LinearGaussianSteps
 from ._validation import (
     check_choice,
     check_data,
@@ -40,7 +42,7 @@ def _use_covariance(precompute: Any, n_samples: int, n_features: int) -> bool:
     return bool(precompute)
 
 
-class _LinearGaussianModel(BaseEstimator):
+class _LinearGaussianModel(OnlineMixin, BaseEstimator):
     """Shared fit, transform, score and sample for PPCA and factor analysis."""
 
     _noise: str = ""  # 'isotropic' or 'diagonal'
@@ -81,6 +83,36 @@ class _LinearGaussianModel(BaseEstimator):
                monitor: ConvergenceMonitor) -> dict:
         raise NotImplementedError
 
+    def _closed_form_start(self) -> bool:
+        """Whether ``partial_fit`` starts from the closed-form PPCA of its first chunk (else a random W)."""
+        return False
+
+    # -- partial_fit (OnlineMixin) ------------------------------------------------------------------
+    def _online_check(self, X: Any, n_threads: int, n_features: int | None, first: bool) -> np.ndarray:
+        return check_data(X, min_samples=2 if first else 1, n_features=n_features, n_threads=n_threads)
+
+    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, n_threads: int,
+                      chunk_size: int) -> tuple[Any, dict]:
+        n_components = self._check_settings(X.shape[1])
+        moments = _core.linear_gaussian_moments(X, n_threads, chunk_size)
+        if self._closed_form_start():
+            result = _core.ppca_closed_form_from_moments(moments, n_components)
+            params = {name: result[name] for name in ("mean", "components", "noise_variance")}
+        else:
+            # as fit: W random in units of the data's root mean variance, Ψ at the data variances
+            rng = check_random_state(self.random_state)
+            initial = rng.standard_normal((X.shape[1], n_components)) / np.sqrt(n_components)
+            params = _core.linear_gaussian_start(moments, initial, np.empty(0), self._noise)
+        return LinearGaussianSteps(self._noise), params
+
+    def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
+        mean, components, noise = self._params64()
+        return LinearGaussianSteps(self._noise), {"mean": mean, "components": components, "noise_variance": noise}
+
+    def _online_publish(self, params: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
+                        statistics: Any) -> dict[str, Any]:
+        return {**self._fitted_attributes(params, dtype, monitor), "converged_": False}
+
     def fit(self, X: Any, y: Any = None) -> _LinearGaussianModel:
         """Fit the model to ``X`` of shape (n_samples, n_features).
 
@@ -120,6 +152,10 @@ class _LinearGaussianModel(BaseEstimator):
         return self
 
     def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
+        # One dict update, which no signal can split: Ctrl-C never leaves a half-updated model.
+        vars(self).update(self._fitted_attributes(result, dtype, monitor))
+
+    def _fitted_attributes(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> dict[str, Any]:
         mean = result["mean"].astype(dtype)
         lower_bounds = monitor.history["elbo"].copy()
         fitted = {
@@ -133,8 +169,7 @@ class _LinearGaussianModel(BaseEstimator):
             "lower_bounds_": lower_bounds,
             "lower_bound_": float(lower_bounds[-1]),
         }
-        # One dict update, which no signal can split: Ctrl-C never leaves a half-updated model.
-        vars(self).update(fitted)
+        return fitted
 
     def _public_noise(self, noise_variance: np.ndarray) -> Any:
         return noise_variance
@@ -222,6 +257,10 @@ class PPCA(_LinearGaussianModel):
         Threads for the passes over the data; None or -1 for all cores.
     chunk_size : int or None
         Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    learning_offset : float
+        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
+    learning_decay : float
+        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
     verbose : int
         1 prints the monitor's line per EM iteration.
 
@@ -243,7 +282,8 @@ class PPCA(_LinearGaussianModel):
     def __init__(self, n_components: int = 2, *, solver: str = "auto", precompute: Any = "auto",
                  tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
                  random_state: Any = None, n_jobs: int | None = None, chunk_size: int | None = None,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0,
+                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.solver = solver
         self.precompute = precompute
@@ -253,6 +293,8 @@ class PPCA(_LinearGaussianModel):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
         self.verbose = verbose
 
     def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,
@@ -273,6 +315,9 @@ class PPCA(_LinearGaussianModel):
     def _public_noise(self, noise_variance: np.ndarray) -> Any:
         return noise_variance.dtype.type(noise_variance[0])
 
+    def _closed_form_start(self) -> bool:
+        return self.solver != "em"
+
 
 class FactorAnalysis(_LinearGaussianModel):
     """Factor analysis by EM: x = W z + μ + ε with z ~ N(0, I) and ε ~ N(0, diag(ψ)).
@@ -285,7 +330,7 @@ class FactorAnalysis(_LinearGaussianModel):
         Collect the D × D covariance once so that EM iterations no longer touch the data (True), or
         pass over the data in every iteration, memory O(D·H) (False, for wide data). 'auto' keeps the
         covariance when n_features <= 4096 and n_features <= max(n_samples, 1024).
-    tol, gap_tol, max_iter, random_state, n_jobs, chunk_size, verbose
+    tol, gap_tol, max_iter, random_state, n_jobs, chunk_size, verbose, learning_offset, learning_decay
         As for :class:`PPCA`.
 
     Attributes
@@ -303,7 +348,8 @@ class FactorAnalysis(_LinearGaussianModel):
 
     def __init__(self, n_components: int = 2, *, precompute: Any = "auto", tol: float | None = 1e-4,
                  gap_tol: float | None = None, max_iter: int = 1000, random_state: Any = None,
-                 n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0) -> None:
+                 n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0,
+                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.precompute = precompute
         self.tol = tol
@@ -312,6 +358,8 @@ class FactorAnalysis(_LinearGaussianModel):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
         self.verbose = verbose
 
     def _solve(self, X: np.ndarray, n_components: int, n_threads: int, chunk_size: int,

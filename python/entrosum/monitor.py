@@ -44,6 +44,7 @@ _REASONS = {
     "gradient": "converged: the gradient solver's gradient vanished",
     "line_search": "stopped: the gradient solver's line search found no further increase",
     "max_iter": "not converged: stopped at max_iter",
+    "partial_fit": "stepwise EM: one update per partial_fit chunk",
     "running": "running",
 }
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from . import _core
 from ._estimator import BaseEstimator
+from ._online import OnlineMixin
+from ._steps import SparseCodingSteps
 from ._validation import (
     check_choice,
     check_data,
@@ -49,7 +51,7 @@ def _check_schedule(schedule: Any, name: str, *, allow_default: bool) -> list[fl
     return values.tolist()
 
 
-class SparseCoding(BaseEstimator):
+class SparseCoding(OnlineMixin, BaseEstimator):
     """Probabilistic sparse coding with a Laplace prior, learned through the entropy-sum ELBO.
 
     The model is x = W z + ε with independent z_h ~ Laplace(0, λ_h) (scale λ_h), ε ~ N(0, σ² I), and
@@ -101,6 +103,10 @@ class SparseCoding(BaseEstimator):
         Threads for the passes over the data; None or -1 for all cores.
     chunk_size : int or None
         Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    learning_offset : float
+        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
+    learning_decay : float
+        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
     verbose : int
         1 prints the monitor's line per iteration.
 
@@ -132,7 +138,8 @@ class SparseCoding(BaseEstimator):
                  annealing: Any = "default", observable_annealing: Any = None, tol: float | None = 1e-4,
                  gap_tol: float | None = None, max_iter: int = 1000, e_step_tol: float = 1e-10,
                  e_step_max_iter: int = 100, random_state: Any = None, n_jobs: int | None = None,
-                 chunk_size: int | None = None, verbose: int = 0) -> None:
+                 chunk_size: int | None = None, verbose: int = 0,
+                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.posterior = posterior
         self.solver = solver
@@ -146,6 +153,8 @@ class SparseCoding(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
         self.verbose = verbose
 
     # -- settings ------------------------------------------------------------------------------------
@@ -211,19 +220,51 @@ class SparseCoding(BaseEstimator):
         return self
 
     def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
-        # All attributes are set together, after the fit has succeeded.
-        self.components_ = np.ascontiguousarray(result["components"].T.astype(dtype))
-        self.scales_ = result["scales"].astype(dtype)
-        self.noise_variance_ = dtype.type(result["noise_variance"])
-        self.n_features_in_ = int(self.components_.shape[1])
-        self.monitor_ = monitor
-        self.n_iter_ = monitor.n_iter
-        self.converged_ = monitor.converged
-        self.lower_bounds_ = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
-        self.lower_bound_ = float(self.lower_bounds_[-1])
-        self.e_step_info_ = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
-        if self.solver == "gradient":
-            self.e_step_info_.update(evaluations=result["evaluations"], lbfgs_status=result["lbfgs_status"])
+        # All attributes are set together, after the fit has succeeded, in one dict update.
+        vars(self).update(self._fitted_attributes(result, dtype, monitor))
+
+    def _fitted_attributes(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> dict[str, Any]:
+        components = np.ascontiguousarray(result["components"].T.astype(dtype))
+        lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
+        e_step_info = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
+        if "evaluations" in result:
+            e_step_info.update(evaluations=result["evaluations"], lbfgs_status=result["lbfgs_status"])
+        return {"components_": components, "scales_": result["scales"].astype(dtype),
+                "noise_variance_": dtype.type(result["noise_variance"]), "n_features_in_": int(components.shape[1]),
+                "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,
+                "lower_bounds_": lower_bounds, "lower_bound_": float(lower_bounds[-1]), "e_step_info_": e_step_info}
+
+    # -- partial_fit (OnlineMixin) -------------------------------------------------------------------
+    def _online_steps(self) -> SparseCodingSteps:
+        """Steps without annealing: stepwise EM blends statistics of many chunks, which must be of one objective."""
+        settings = self._check_settings()
+        if settings["solver"] != "em":
+            raise ValueError("SparseCoding.partial_fit runs variational EM; set solver='em'.")
+        return SparseCodingSteps(settings["posterior"], settings["e_step_tol"], settings["e_step_max_iter"])
+
+    def _online_check(self, X: Any, n_threads: int, n_features: int | None, first: bool) -> np.ndarray:
+        return check_data(X, min_samples=2 if first else 1, n_features=n_features, n_threads=n_threads)
+
+    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, n_threads: int,
+                      chunk_size: int) -> tuple[Any, dict]:
+        steps = self._online_steps()
+        rng = check_random_state(self.random_state)
+        initial = rng.standard_normal((X.shape[1], check_int(self.n_components, "n_components", minimum=1)))
+        params, steps = steps.start(initial, X.shape[1], _core.sum_of_squares(X, n_threads, chunk_size) / X.size)
+        return steps, params
+
+    def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
+        components, scales, noise = self._params64()
+        # the noise floor of a fit on data of this chunk's power
+        power = _core.sum_of_squares(X, resolve_n_jobs(self.n_jobs), resolve_chunk_size(self.chunk_size)) / X.size
+        _, steps = self._online_steps().start(components, X.shape[1], power)
+        return steps, {"components": components, "scales": scales, "noise_variance": noise, "prior_beta": 1.0,
+                       "observable_beta": 1.0, "step": 0}
+
+    def _online_publish(self, params: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
+                        statistics: Any) -> dict[str, Any]:
+        result = {**params, **statistics.diagnostics}
+        return {**self._fitted_attributes(result, dtype, monitor), "converged_": False}
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the posterior means of ``X``."""

@@ -60,6 +60,12 @@ struct DiscreteMixtureStats {
     log_base_measure += other.log_base_measure;
     return *this;
   }
+  /// Multiplies every sum by `factor`.
+  void scale(double factor) {
+    totals.scale(factor);
+    first *= factor;
+    log_base_measure *= factor;
+  }
 };
 
 /// log max(value, DBL_MIN): a parameter at exactly 0 gives log DBL_MIN ≈ −708 instead of −∞, so that
@@ -110,6 +116,13 @@ RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteL
 template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats);
+
+/// The statistics of the exact posterior under `params` over `data` (one chunked pass), the data term included:
+/// the chunk-level E-step that partial_fit and Dask workers run.
+template <typename Family, typename T>
+DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
+                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                             const DiscreteMixtureParams& params, const Execution& execution);
 
 /// Σ_n w_n log h(x_n) over all rows in one chunked pass; 0 for a constant base measure.
 template <typename Family, typename T>

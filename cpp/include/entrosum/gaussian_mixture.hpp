@@ -43,6 +43,8 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& params);
 /// Weighted statistics of the exact posterior over a set of rows, about a shift (the weighted mean of
 /// the means, near the data, so sums of squares do not cancel); mergeable.
 struct GaussianMixtureStats {
+  /// The layout of `second`.
+  CovarianceType type = CovarianceType::full;
   MixtureTotals totals;
   /// (n_components, n_features) Σ_n w_n r_nk (x_n − shift)
   Eigen::MatrixXd first;
@@ -53,6 +55,8 @@ struct GaussianMixtureStats {
   GaussianMixtureStats() = default;
   GaussianMixtureStats(CovarianceType type, Index n_components, Index n_features);
   GaussianMixtureStats& operator+=(const GaussianMixtureStats& other);
+  /// Multiplies every sum by `factor`.
+  void scale(double factor);
 };
 
 /// What an E-step yields: the statistics and the shift they are taken about.
@@ -60,6 +64,15 @@ struct GaussianMixtureExpectation {
   GaussianMixtureStats stats;
   /// (n_features)
   Eigen::VectorXd shift;
+
+  /// Re-expresses the statistics about another point (exactly, up to rounding): the second moments gain
+  /// the cross terms with δ = old shift − new shift, e.g. Σ r (y + δ)² = Σ r y² + 2δ Σ r y + N δ².
+  void recentre(const Eigen::VectorXd& new_shift);
+  /// Merges the statistics of other rows; when they were taken about another shift (an E-step with other
+  /// parameters, as in stepwise EM), they are first re-centred onto this one's. An empty value (no shift)
+  /// takes the other's.
+  GaussianMixtureExpectation& operator+=(const GaussianMixtureExpectation& other);
+  void scale(double factor) { stats.scale(factor); }
 };
 
 namespace detail {

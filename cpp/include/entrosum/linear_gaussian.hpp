@@ -79,6 +79,14 @@ void accumulate_linear_gaussian_stats(const DataRef<T>& chunk, const Eigen::Vect
 LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments,
                                                        const LinearGaussianPosterior& posterior);
 
+/// The E-step from the data's full moments for any Θ: q's posterior and its statistics centred at Θ's μ (the
+/// scatter about the data mean plus N δδᵀ, δ = data mean − μ, when μ is not the data mean). The moments are
+/// what a chunk-level pass yields for these models (partial_fit, Dask): every E-step is then free of the data.
+LinearGaussianExpectation linear_gaussian_expectation(const Moments& moments, const LinearGaussianParams& params);
+
+/// Noise variances are kept at or above this floor: kRelativeNoiseFloor times the mean data variance.
+double linear_gaussian_noise_floor(const Moments& moments);
+
 /// F(q, Θ) and the entropy sum S(q, Θ) per sample, for the q whose statistics are given (centred at Θ's μ).
 ElboTerms linear_gaussian_elbo(const LinearGaussianExpectation& expectation, const LinearGaussianParams& params);
 
@@ -147,6 +155,14 @@ inline constexpr double kRelativeNoiseFloor = 1e-12;
 template <typename T>
 LinearGaussianFit fit_linear_gaussian(const DataRef<T>& data, const LinearGaussianParams& initial,
                                       const LinearGaussianOptions& options, const IterationCallback& on_iteration = {});
+
+/// The starting parameters of fit_linear_gaussian: μ at the data mean and, for an empty
+/// `initial.noise_variance`, Ψ and the scale of W from the data's variances.
+LinearGaussianParams linear_gaussian_start(const Moments& moments, const LinearGaussianParams& initial,
+                                           NoiseModel noise);
+
+/// The closed-form PPCA from the data's full moments (what fit_ppca_closed_form does after its pass).
+LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_components, const Execution& execution);
 
 /// The maximum-likelihood PPCA in closed form (Tipping & Bishop): one pass for the covariance, then
 /// its symmetric eigendecomposition. σ² is the mean of the discarded eigenvalues and

@@ -40,6 +40,13 @@ struct MixtureTotals {
     resp_entropy += other.resp_entropy;
     return *this;
   }
+  /// Multiplies every sum by `factor` (stepwise EM blends running statistics with a chunk's).
+  void scale(double factor) {
+    count *= factor;
+    resp_sum *= factor;
+    log_likelihood *= factor;
+    resp_entropy *= factor;
+  }
 };
 
 /// Turns each row of `log_joint` (n, K), log π_k + log p(x_n | k), into the weighted responsibilities

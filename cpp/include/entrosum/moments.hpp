@@ -27,6 +27,9 @@ struct Moments {
 
   /// Chan et al.: merges another set of moments of disjoint rows into this one.
   Moments& operator+=(const Moments& other);
+  /// Weights every row by `factor` (count and scatters scale, the mean stays): stepwise EM blends running
+  /// moments with a chunk's as (1 − ρ)·running + ρ·chunk, each normalised to a count of 1.
+  void scale(double factor);
 
   /// (n_features) variances, scatter_diagonal / count.
   Eigen::VectorXd variances() const { return scatter_diagonal / count; }

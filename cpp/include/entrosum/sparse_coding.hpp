@@ -75,6 +75,8 @@ struct SparseCodingStats {
   SparseCodingStats() = default;
   SparseCodingStats(Index n_features, Index n_components);
   SparseCodingStats& operator+=(const SparseCodingStats& other);
+  /// Multiplies every sum over data points by `factor` (the solver diagnostics stay counts).
+  void scale(double factor);
 };
 
 /// What an E-step yields: the statistics of q and the annealing weights q was computed with.
@@ -82,6 +84,17 @@ struct SparseCodingExpectation {
   SparseCodingStats stats;
   double prior_beta = 1.0;
   double observable_beta = 1.0;
+
+  /// Merges the statistics of other rows (an empty value takes the other's, annealing weights included).
+  SparseCodingExpectation& operator+=(const SparseCodingExpectation& other) {
+    if (stats.cross.size() == 0) {
+      *this = other;
+    } else {
+      stats += other.stats;
+    }
+    return *this;
+  }
+  void scale(double factor) { stats.scale(factor); }
 };
 
 /// Residual Σ_n E_q ||x_n − W z||² = Σ||x||² − 2 tr(Wᵀ Σ x νᵀ) + tr(WᵀW Σ(ννᵀ + Λ)), for any W.
@@ -109,6 +122,11 @@ struct AnnealingSchedule {
     return step >= 0 && static_cast<std::size_t>(step) < values.size() ? values[static_cast<std::size_t>(step)] : 1.0;
   }
 };
+
+/// The parameters a fit starts from: W with unit-norm columns, and, where `initial` leaves them unset (empty
+/// scales, σ² ≤ 0), λ and σ² from the data's power (1/(ND)) Σ ||x||²; the noise floor is set from the power too.
+SparseCodingParams sparse_coding_start(const SparseCodingParams& initial, Index n_features, double power,
+                                       const AnnealingSchedule& schedule, double& noise_floor);
 
 /// The closed-form M-step: W = (Σ x νᵀ)(Σ (ννᵀ + Λ))⁻¹, then unit-norm columns with q rescaled alike
 /// (ν_h, Λ's row and column h and E|z_h| by the column norm d_h, H[q] by Σ log d_h, so the ELBO is
