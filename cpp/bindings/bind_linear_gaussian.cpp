@@ -19,8 +19,8 @@ LinearGaussianParams make_params(const Eigen::VectorXd& mean, const Eigen::Matri
   return LinearGaussianParams{mean, components, noise_variance};
 }
 
-py::dict fit_to_dict(const LinearGaussianFit& fit) {
-  py::dict out;
+Results fit_to_dict(const LinearGaussianFit& fit) {
+  Results out;
   out["mean"] = fit.params.mean;
   out["components"] = fit.params.components;
   out["noise_variance"] = fit.params.noise_variance;
@@ -34,7 +34,7 @@ void bind_for(py::module_& m) {
       "fit_linear_gaussian",
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
          const std::string& noise, bool precompute, bool parameter_expansion, const StopOptions& stop, int n_threads,
-         Index chunk_size, const py::object& callback) {
+         Index chunk_size, const Callback& callback) {
         const DataRef<T> view = as_data(data);
         LinearGaussianOptions options;
         options.noise = parse_noise(noise);

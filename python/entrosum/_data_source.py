@@ -107,7 +107,7 @@ def _spool(X: Any, directory: str, name: str) -> np.ndarray:
             elif chunk.shape[1] != n_features:
                 raise ValueError(f"chunk {index} of {name} has {chunk.shape[1]} features; the first chunk has "
                                  f"{n_features}.")
-            stream.write(memoryview(np.ascontiguousarray(chunk, dtype=dtype)).cast("B"))
+            stream.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
             n_rows += chunk.shape[0]
             _release(chunk)  # a slice of a mapped file (ours or the caller's) is not needed again
     if dtype is None or n_rows == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,6 +53,30 @@ class BaseMixture(BaseEstimator):
     """A mixture fitted by EM; subclasses supply the parameters and the C++ calls of one family."""
 
     _name_of_components = "components"
+
+    # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
+    # every mixture's ``__init__`` stores, and the attributes ``fit`` sets.
+    n_components: int
+    tol: float | None
+    gap_tol: float | None
+    max_iter: int
+    n_init: int
+    init_params: str
+    weights_init: Any
+    means_init: Any
+    warm_start: bool
+    random_state: Any
+    verbose: int
+    n_jobs: int | None
+    chunk_size: int | None
+    weights_: np.ndarray
+    means_: np.ndarray
+    n_features_in_: int
+    monitor_: ConvergenceMonitor
+    n_iter_: int
+    converged_: bool
+    lower_bound_: float
+    lower_bounds_: np.ndarray
 
     # -- to be provided by each family -------------------------------------------------------------
     #: Advice appended to the error raised when a fit fails numerically.
@@ -227,6 +251,7 @@ class BaseMixture(BaseEstimator):
                             result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
+        assert best is not None  # n_init >= 1 was checked
         result, monitor = best
         lower_bounds = monitor.history["elbo"].copy()
         fitted = {**self._params_attributes(result, X.dtype), "n_features_in_": X.shape[1], "monitor_": monitor,
@@ -264,7 +289,8 @@ class BaseMixture(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities p(k | x_n), shape (n_samples, n_components)."""
         X, n_threads, chunk_size = self._checked(X)
-        return self._score_core(X, True, n_threads, chunk_size)[1]
+        # Asked for with_responsibilities=True, the core returns them (never None).
+        return cast(np.ndarray, self._score_core(X, True, n_threads, chunk_size)[1])
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable component of each sample."""

@@ -64,7 +64,7 @@ def check_tolerance(value: Any, name: str, *, allow_none: bool) -> float:
         return -1.0
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a non-negative number{' or None' if allow_none else ''}, got {value!r}.")
-    if not np.isfinite(value) or value < 0:
+    if not np.isfinite(float(value)) or value < 0:
         raise ValueError(f"{name} must be a non-negative finite number, got {value}.")
     return float(value)
 
@@ -97,7 +97,7 @@ def resolve_chunk_size(chunk_size: Any) -> int:
 def check_random_state(random_state: Any) -> np.random.Generator:
     """A numpy Generator from None, an integer seed, a Generator or a legacy RandomState."""
     if random_state is None or isinstance(random_state, numbers.Integral):
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(None if random_state is None else int(random_state))
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):

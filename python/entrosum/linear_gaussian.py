@@ -45,6 +45,26 @@ class _LinearGaussianModel(BaseEstimator):
 
     _noise: str = ""  # 'isotropic' or 'diagonal'
 
+    # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
+    # both models' ``__init__`` store, and the attributes ``fit`` sets.
+    n_components: int
+    tol: float | None
+    gap_tol: float | None
+    max_iter: int
+    random_state: Any
+    verbose: int
+    n_jobs: int | None
+    chunk_size: int | None
+    components_: np.ndarray
+    mean_: np.ndarray
+    noise_variance_: Any
+    n_features_in_: int
+    monitor_: ConvergenceMonitor
+    n_iter_: int
+    converged_: bool
+    lower_bound_: float
+    lower_bounds_: np.ndarray
+
     def _check_settings(self, n_features: int) -> int:
         n_components = check_int(self.n_components, "n_components", minimum=1)
         if n_components >= n_features:

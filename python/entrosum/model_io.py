@@ -20,7 +20,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,7 +83,8 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
+            # numpy's stub checks **arrays against savez's own keyword arguments (allow_pickle)
+            np.savez(stream, **arrays)  # type: ignore[arg-type]
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -252,7 +253,7 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
         raise ValueError(f"{path}: the member {name!r} is corrupt ({error}).") from error
 
 
-def _reader(path: Path, archive: zipfile.ZipFile, members: dict):
+def _reader(path: Path, archive: zipfile.ZipFile, members: dict) -> Callable[[str], np.ndarray]:
     def read(name: str) -> np.ndarray:
         if name + ".npy" not in members:
             raise ValueError(f"{path}: the array {name!r} named in the metadata is missing; the file is corrupt.")
@@ -261,7 +262,7 @@ def _reader(path: Path, archive: zipfile.ZipFile, members: dict):
     return read
 
 
-def _build(path: Path, cls: type, metadata: dict, read) -> Any:
+def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
     """The estimator from its parameters, fitted attributes and monitor."""
     from .monitor import ConvergenceMonitor
 
