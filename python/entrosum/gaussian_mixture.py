@@ -1,5 +1,7 @@
-"""Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3), with the
-parameters and attributes of ``sklearn.mixture.GaussianMixture``."""
+"""Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
+
+They have the parameters and attributes of ``sklearn.mixture.GaussianMixture``.
+"""
 
 from __future__ import annotations
 
