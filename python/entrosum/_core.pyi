@@ -375,7 +375,7 @@ def cpu_supports(variant: str) -> bool:
     """Whether this CPU can run the build ``variant``."""
     ...
 def installed_variants() -> list[str]:
-    """The builds of the compiled core present in the package, fastest first."""
+    """Return the builds of the compiled core present in the package, fastest first."""
     ...
 
 class _EntropyModule(types.ModuleType):
