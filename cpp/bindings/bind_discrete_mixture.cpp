@@ -20,8 +20,8 @@ DiscreteMixtureParams params_from_dict(const py::dict& params) {
   return make_params(dict_entry<Eigen::VectorXd>(params, "weights"), dict_entry<Eigen::MatrixXd>(params, "means"));
 }
 
-py::dict params_to_dict(const DiscreteMixtureParams& p) {
-  py::dict out;
+Results params_to_dict(const DiscreteMixtureParams& p) {
+  Results out;
   out["weights"] = p.weights;
   out["means"] = p.means;
   return out;
@@ -33,7 +33,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_fit").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const Eigen::VectorXd& weights,
            const Eigen::MatrixXd& means, const Settings& settings, const StopOptions& stop, int n_threads,
-           Index chunk_size, const py::object& callback) {
+           Index chunk_size, const Callback& callback) {
           const DataRef<T> view = as_data(data);
           DiscreteMixtureOptions<Family> options;
           options.settings = settings;
@@ -43,7 +43,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
           const IterationCallback on_iteration = wrap_callback(callback);
           const DiscreteMixtureFit fit = run_without_gil(
               [&] { return fit_discrete_mixture<Family, T>(view, sample_weight, initial, options, on_iteration); });
-          py::dict out = params_to_dict(fit.params);
+          Results out = params_to_dict(fit.params);
           add_monitor(out, fit.monitor);
           return out;
         },

@@ -33,8 +33,8 @@ GaussianMixtureParams params_from_dict(const std::string& type, const py::dict& 
                      dict_entry<Eigen::MatrixXd>(params, "precision_cholesky"));
 }
 
-py::dict params_to_dict(const GaussianMixtureParams& p) {
-  py::dict out;
+Results params_to_dict(const GaussianMixtureParams& p) {
+  Results out;
   out["weights"] = p.weights;
   out["means"] = p.means;
   out["covariances"] = p.covariances;
@@ -49,7 +49,7 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type,
          const Eigen::VectorXd& weights, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances,
          const Eigen::MatrixXd& precision_cholesky, double reg_covar, const StopOptions& stop, int n_threads,
-         Index chunk_size, const py::object& callback) {
+         Index chunk_size, const Callback& callback) {
         const DataRef<T> view = as_data(data);
         GaussianMixtureOptions options;
         options.reg_covar = reg_covar;
@@ -59,7 +59,7 @@ void bind_for(py::module_& m) {
         const IterationCallback on_iteration = wrap_callback(callback);
         const GaussianMixtureFit fit = run_without_gil(
             [&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
-        py::dict out = params_to_dict(fit.params);
+        Results out = params_to_dict(fit.params);
         add_monitor(out, fit.monitor);
         return out;
       },

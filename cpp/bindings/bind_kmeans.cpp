@@ -21,7 +21,9 @@ void bind_for(py::module_& m) {
             run_without_gil([&] { return kmeans<T>(view, sample_weight, n_clusters, seed, max_iter, execution); });
         py::array_t<int> labels(static_cast<py::ssize_t>(result.labels.size()));
         std::copy(result.labels.begin(), result.labels.end(), labels.mutable_data());
-        return py::make_tuple(result.centroids, labels, result.inertia, result.n_iter);
+        // (centroids, labels, inertia, n_iter), typed for the stubs.
+        return py::typing::Tuple<py::array_t<double>, py::array_t<int>, py::float_, py::int_>(
+            py::make_tuple(result.centroids, labels, result.inertia, result.n_iter));
       },
       py::arg("data"), py::arg("sample_weight"), py::arg("n_clusters"), py::arg("seed"), py::arg("max_iter") = 100,
       py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "k-means: (centroids, labels, inertia, n_iter).");

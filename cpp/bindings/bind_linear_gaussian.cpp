@@ -24,16 +24,16 @@ LinearGaussianParams params_from_dict(const py::dict& params) {
                      dict_entry<Eigen::VectorXd>(params, "noise_variance"));
 }
 
-py::dict params_to_dict(const LinearGaussianParams& p) {
-  py::dict out;
+Results params_to_dict(const LinearGaussianParams& p) {
+  Results out;
   out["mean"] = p.mean;
   out["components"] = p.components;
   out["noise_variance"] = p.noise_variance;
   return out;
 }
 
-py::dict fit_to_dict(const LinearGaussianFit& fit) {
-  py::dict out;
+Results fit_to_dict(const LinearGaussianFit& fit) {
+  Results out;
   out["mean"] = fit.params.mean;
   out["components"] = fit.params.components;
   out["noise_variance"] = fit.params.noise_variance;
@@ -47,7 +47,7 @@ void bind_for(py::module_& m) {
       "fit_linear_gaussian",
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
          const std::string& noise, bool precompute, bool parameter_expansion, const StopOptions& stop, int n_threads,
-         Index chunk_size, const py::object& callback) {
+         Index chunk_size, const Callback& callback) {
         const DataRef<T> view = as_data(data);
         LinearGaussianOptions options;
         options.noise = parse_noise(noise);

@@ -29,16 +29,16 @@ const char* covariance_name(CovarianceType type) {
 
 /// The parameters as the C++ library holds them (stacked covariances, W of shape (D, H)).
 struct ParametersToDict {
-  py::dict operator()(const SavedLinearGaussian& m) const {
-    py::dict out;
+  Results operator()(const SavedLinearGaussian& m) const {
+    Results out;
     out["noise"] = noise_name(m.noise);
     out["mean"] = m.params.mean;
     out["components"] = m.params.components;
     out["noise_variance"] = m.params.noise_variance;
     return out;
   }
-  py::dict operator()(const SavedGaussianMixture& m) const {
-    py::dict out;
+  Results operator()(const SavedGaussianMixture& m) const {
+    Results out;
     out["covariance_type"] = covariance_name(m.params.covariance_type);
     out["weights"] = m.params.weights;
     out["means"] = m.params.means;
@@ -46,21 +46,21 @@ struct ParametersToDict {
     out["precision_cholesky"] = m.params.precision_cholesky;
     return out;
   }
-  py::dict operator()(const SavedDiscreteMixture<BernoulliMixture>& m) const {
-    py::dict out;
+  Results operator()(const SavedDiscreteMixture<BernoulliMixture>& m) const {
+    Results out;
     out["weights"] = m.params.weights;
     out["means"] = m.params.means;
     out["alpha"] = m.settings.alpha;
     return out;
   }
-  py::dict operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
-    py::dict out;
+  Results operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
+    Results out;
     out["weights"] = m.params.weights;
     out["means"] = m.params.means;
     return out;
   }
-  py::dict operator()(const SavedSparseCoding& m) const {
-    py::dict out;
+  Results operator()(const SavedSparseCoding& m) const {
+    Results out;
     out["posterior"] = m.form == PosteriorForm::full ? "full" : "diag";
     out["components"] = m.params.components;
     out["scales"] = m.params.scales;

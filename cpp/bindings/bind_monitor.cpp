@@ -3,7 +3,7 @@
 
 namespace entrosum::bindings {
 
-py::dict history_to_dict(const std::vector<IterationRecord>& history) {
+py::typing::Dict<py::str, py::array> history_to_dict(const std::vector<IterationRecord>& history) {
   const auto n = static_cast<py::ssize_t>(history.size());
   auto column = [&](auto field) {
     py::array_t<double> values(n);
@@ -11,7 +11,7 @@ py::dict history_to_dict(const std::vector<IterationRecord>& history) {
     for (py::ssize_t i = 0; i < n; ++i) view(i) = field(history[static_cast<std::size_t>(i)]);
     return values;
   };
-  py::dict out;
+  py::typing::Dict<py::str, py::array> out;
   py::array_t<long long> iteration(n);
   for (py::ssize_t i = 0; i < n; ++i) iteration.mutable_at(i) = history[static_cast<std::size_t>(i)].iteration;
   out["iteration"] = iteration;
@@ -31,8 +31,8 @@ py::dict history_to_dict(const std::vector<IterationRecord>& history) {
   return out;
 }
 
-py::dict record_to_dict(const IterationRecord& r) {
-  py::dict out;
+py::typing::Dict<py::str, float> record_to_dict(const IterationRecord& r) {
+  py::typing::Dict<py::str, float> out;
   out["iteration"] = r.iteration;
   out["elbo"] = r.terms.elbo;
   out["entropy_sum"] = r.entropy_sum;

@@ -43,8 +43,8 @@ SparseCodingParams params_from_dict(const py::dict& params) {
   return p;
 }
 
-py::dict params_to_dict(const SparseCodingParams& p) {
-  py::dict out;
+Results params_to_dict(const SparseCodingParams& p) {
+  Results out;
   out["components"] = p.components;
   out["scales"] = p.scales;
   out["noise_variance"] = p.noise_variance;
@@ -61,8 +61,8 @@ AnnealingSchedule make_schedule(const std::vector<double>& prior, const std::vec
   return schedule;
 }
 
-py::dict terms_to_dict(const ElboTerms& terms) {
-  py::dict out;
+Results terms_to_dict(const ElboTerms& terms) {
+  Results out;
   out["elbo"] = terms.elbo;
   out["entropy_sum"] = terms.entropy_sum();
   out["posterior_entropy"] = terms.posterior_entropy;
@@ -73,8 +73,8 @@ py::dict terms_to_dict(const ElboTerms& terms) {
   return out;
 }
 
-py::dict diagnostics_of(const SparseCodingStats& stats) {
-  py::dict out;
+Results diagnostics_of(const SparseCodingStats& stats) {
+  Results out;
   out["mean_solver_steps"] = stats.solver_steps / stats.count;
   out["max_solver_steps"] = stats.max_solver_steps;
   out["unconverged"] = stats.unconverged;
@@ -97,7 +97,7 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
          const std::string& posterior, const std::string& solver, const std::vector<double>& prior_annealing,
          const std::vector<double>& observable_annealing, double e_step_tol, int e_step_max_iter,
-         const StopOptions& stop, int n_threads, Index chunk_size, const py::object& callback) {
+         const StopOptions& stop, int n_threads, Index chunk_size, const Callback& callback) {
         const DataRef<T> view = as_data(data);
         SparseCodingOptions options;
         options.posterior = parse_posterior(posterior);
@@ -112,7 +112,7 @@ void bind_for(py::module_& m) {
         const IterationCallback on_iteration = wrap_callback(callback);
         const SparseCodingFit fit =
             run_without_gil([&] { return fit_sparse_coding<T>(view, initial, options, on_iteration); });
-        py::dict out;
+        Results out;
         out["components"] = fit.params.components;
         out["scales"] = fit.params.scales;
         out["noise_variance"] = fit.params.noise_variance;
@@ -163,7 +163,7 @@ void bind_for(py::module_& m) {
         const Execution execution = make_execution(n_threads, chunk_size);
         SparseCodingPosterior<T> result = run_without_gil(
             [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
-        py::dict out;
+        Results out;
         const Index n_components = components.cols();
         out["means"] =
             py::array_t<T>({static_cast<py::ssize_t>(result.means.rows()), static_cast<py::ssize_t>(n_components)},
@@ -212,7 +212,7 @@ void bind_for(py::module_& m) {
           return sparse_coding_es_elbo<T>(view, components, q, form, prior_beta, observable_beta, execution, &gradient,
                                           &scales, &noise);
         });
-        py::dict out = terms_to_dict(terms);
+        Results out = terms_to_dict(terms);
         out["scales"] = scales;
         out["noise_variance"] = noise;
         out["grad_means"] = gradient.means;

@@ -6,6 +6,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/typing.h>
 
 #include <string>
 
@@ -27,6 +28,12 @@ DataRef<T> as_data(const CArray<T>& array) {
   if (array.ndim() != 2) throw py::value_error("expected a 2-D array");
   return Eigen::Map<const RowMatrix<T>>(array.data(), array.shape(0), array.shape(1));
 }
+
+/// A dict of named results; the type only informs the stubs (dict[str, Any]).
+using Results = py::typing::Dict<py::str, py::object>;
+
+/// A per-iteration callback taking one record (record_to_dict), or None; typed for the stubs.
+using Callback = py::typing::Optional<py::typing::Callable<void(py::typing::Dict<py::str, float>)>>;
 
 /// Integer labels, one per row, each in [−1, n_components) (−1: no component).
 using LabelArray = py::array_t<int, py::array::c_style>;
@@ -65,10 +72,10 @@ inline Execution make_execution(int n_threads, Index chunk_size, const py::array
 }
 
 /// The monitor's history as a dict of numpy arrays, one entry per iteration.
-py::dict history_to_dict(const std::vector<IterationRecord>& history);
+py::typing::Dict<py::str, py::array> history_to_dict(const std::vector<IterationRecord>& history);
 
 /// One record as a dict of floats (for per-iteration callbacks).
-py::dict record_to_dict(const IterationRecord& record);
+py::typing::Dict<py::str, float> record_to_dict(const IterationRecord& record);
 
 /// Adds a finished fit's monitor to `out`: history, stop_reason, converged, setup_time.
 void add_monitor(py::dict& out, const ConvergenceMonitor& monitor);

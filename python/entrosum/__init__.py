@@ -1,5 +1,8 @@
-"""entrosum: EM and variational learning of latent-variable models, with the ELBO read as a sum of
-entropies (posterior entropy − prior entropy − expected observable entropy)."""
+"""entrosum: EM and variational learning of latent-variable models.
+
+The ELBO is read as a sum of
+entropies (posterior entropy − prior entropy − expected observable entropy).
+"""
 
 from ._core import NumericalError, __version__
 from .bernoulli_mixture import BernoulliMixture

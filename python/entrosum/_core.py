@@ -43,7 +43,7 @@ def cpu_supports(variant: str) -> bool:
 
 
 def installed_variants() -> list[str]:
-    """The builds of the compiled core present in the package, fastest first."""
+    """Return the builds of the compiled core present in the package, fastest first."""
     from importlib.util import find_spec
 
     return [variant for variant in _PREFERENCE if find_spec(f"{__package__}._core_{variant}") is not None]

@@ -33,7 +33,7 @@ COPY_BYTES = 16 << 20
 
 
 def memory_mapped(array: np.ndarray) -> Any:
-    """The np.memmap that ``array`` is a view of (or is), or None for data in memory."""
+    """Return the np.memmap that ``array`` is a view of (or is), or None for data in memory."""
     base: Any = array
     for _ in range(64):
         if isinstance(base, np.memmap):
@@ -78,7 +78,7 @@ def _release(array: np.ndarray) -> None:
 
 
 def _chunks(X: Any) -> Iterator[np.ndarray]:
-    """The 2-D pieces of a chunk source, or of an array read a bounded block of rows at a time."""
+    """Yield the 2-D pieces of a chunk source, or of an array read a bounded block of rows at a time."""
     if isinstance(X, np.ndarray):
         rows = max(1, COPY_BYTES // max(1, X.shape[1] * max(X.dtype.itemsize, 8)))
         for begin in range(0, X.shape[0], rows):
@@ -107,7 +107,7 @@ def _spool(X: Any, directory: str, name: str) -> np.ndarray:
             elif chunk.shape[1] != n_features:
                 raise ValueError(f"chunk {index} of {name} has {chunk.shape[1]} features; the first chunk has "
                                  f"{n_features}.")
-            stream.write(memoryview(np.ascontiguousarray(chunk, dtype=dtype)).cast("B"))
+            stream.write(np.ascontiguousarray(chunk, dtype=dtype).data.cast("B"))
             n_rows += chunk.shape[0]
             _release(chunk)  # a slice of a mapped file (ours or the caller's) is not needed again
     if dtype is None or n_rows == 0:
@@ -117,8 +117,11 @@ def _spool(X: Any, directory: str, name: str) -> np.ndarray:
 
 @contextlib.contextmanager
 def fit_data(X: Any, name: str = "X") -> Iterator[Any]:
-    """``X`` as ``fit`` reads it: itself when it can be read in place (or is an ordinary array-like), else a
-    temporary memory-mapped copy that is deleted when the block ends."""
+    """Give ``X`` as ``fit`` reads it.
+
+    That is ``X`` itself when it can be read in place (or is an ordinary array-like), else a
+    temporary memory-mapped copy that is deleted when the block ends.
+    """
     if isinstance(X, np.ndarray):
         if memory_mapped(X) is None or readable_in_place(X):
             yield X

@@ -1,5 +1,8 @@
-"""What the Bernoulli and Poisson mixtures share (DESIGN.md §3): parameters (weights, means), the C++ calls
-of the shared discrete-mixture machinery, and the checks of data values and initial means."""
+"""What the Bernoulli and Poisson mixtures share (DESIGN.md §3).
+
+Parameters (weights, means), the C++ calls
+of the shared discrete-mixture machinery, and the checks of data values and initial means.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ class DiscreteMixture(BaseMixture):
         raise NotImplementedError
 
     def _settings(self) -> Any:
-        """The family's M-step settings for ``_core``."""
+        """Return the family's M-step settings for ``_core``."""
         raise NotImplementedError
 
     def _core_function(self, name: str) -> Callable[..., Any]:

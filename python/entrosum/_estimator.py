@@ -1,5 +1,8 @@
-"""The estimator contract shared by every model: parameters from ``__init__``, ``get_params``,
-``set_params`` and a readable ``repr``, as in scikit-learn (whose ``clone`` works on them)."""
+"""The estimator contract shared by every model.
+
+Parameters from ``__init__``, ``get_params``,
+``set_params`` and a readable ``repr``, as in scikit-learn (whose ``clone`` works on them).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ from .exceptions import NotFittedError
 
 
 class BaseEstimator:
-    """Keyword arguments of ``__init__`` are the estimator's parameters, stored unchanged and
-    validated in ``fit``; fitted attributes end in an underscore."""
+    """Base of every estimator: parameters, ``get_params``/``set_params``, ``repr``, saving.
+
+    Keyword arguments of ``__init__`` are the estimator's parameters, stored unchanged and
+    validated in ``fit``; fitted attributes end in an underscore.
+    """
 
     @classmethod
     def _param_names(cls) -> list[str]:

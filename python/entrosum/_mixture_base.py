@@ -1,11 +1,14 @@
-"""What the mixture estimators share: the fit loop over ``n_init`` starts, ``warm_start``, prediction,
-scores, information criteria and sampling, following ``sklearn.mixture.GaussianMixture``."""
+"""What the mixture estimators share.
+
+The fit loop over ``n_init`` starts, ``warm_start``, prediction,
+scores, information criteria and sampling, following ``sklearn.mixture.GaussianMixture``.
+"""
 
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -29,7 +32,7 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any = np.float64) -> np.ndarray:
-    """An empty array for no weights, else n_samples finite non-negative float64 weights with a positive sum."""
+    """Return an empty array for no weights, else n_samples finite non-negative float64 weights with a positive sum."""
     if sample_weight is None:
         return np.empty(0)
     weights = np.asarray(sample_weight)
@@ -54,6 +57,30 @@ class BaseMixture(OnlineMixin, BaseEstimator):
     """A mixture fitted by EM; subclasses supply the parameters and the C++ calls of one family."""
 
     _name_of_components = "components"
+
+    # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
+    # every mixture's ``__init__`` stores, and the attributes ``fit`` sets.
+    n_components: int
+    tol: float | None
+    gap_tol: float | None
+    max_iter: int
+    n_init: int
+    init_params: str
+    weights_init: Any
+    means_init: Any
+    warm_start: bool
+    random_state: Any
+    verbose: int
+    n_jobs: int | None
+    chunk_size: int | None
+    weights_: np.ndarray
+    means_: np.ndarray
+    n_features_in_: int
+    monitor_: ConvergenceMonitor
+    n_iter_: int
+    converged_: bool
+    lower_bound_: float
+    lower_bounds_: np.ndarray
 
     # -- to be provided by each family -------------------------------------------------------------
     #: Advice appended to the error raised when a fit fails numerically.
@@ -97,7 +124,7 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         raise NotImplementedError
 
     def _params_attributes(self, params: dict, dtype: np.dtype) -> dict[str, Any]:
-        """The fitted parameter attributes (``weights_``, ``means_``, ...) from the C++ result."""
+        """Return the fitted parameter attributes (``weights_``, ``means_``, ...) from the C++ result."""
         raise NotImplementedError
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
@@ -164,7 +191,7 @@ class BaseMixture(OnlineMixin, BaseEstimator):
 
     def _initial_params(self, X: np.ndarray, weights: np.ndarray, rng: np.random.Generator, n_threads: int,
                         chunk_size: int) -> dict:
-        """Initial parameters from ``init_params`` (scikit-learn's meanings), then the user-given values.
+        """Return initial parameters from ``init_params`` (scikit-learn's meanings), then the user-given values.
 
         'kmeans': one-hot on k-means labels; 'k-means++': one-hot on the k-means++ seeds only;
         'random': uniform random responsibilities; 'random_from_data': one-hot on random rows.
@@ -221,7 +248,18 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight acts like repeating the row.
 
-        A failed or interrupted fit raises and leaves a previously fitted model unchanged.
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid data or parameters, or when the fit fails numerically (the message says what to change).
+            A failed or interrupted fit leaves a previously fitted model unchanged.
+        ConvergenceWarning
+            Issued (a warning) when ``max_iter`` is reached first.
         """
         with fit_data(X) as data:
             return self._fit(data, sample_weight)
@@ -257,6 +295,7 @@ class BaseMixture(OnlineMixin, BaseEstimator):
                             result["setup_time"] + setup_time)
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
+        assert best is not None  # n_init >= 1 was checked
         result, monitor = best
         lower_bounds = monitor.history["elbo"].copy()
         fitted = {**self._params_attributes(result, X.dtype), "n_features_in_": X.shape[1], "monitor_": monitor,
@@ -273,7 +312,20 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit, then return the most probable component of each sample."""
+        """Fit, then return the most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, as for :meth:`fit`.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def _checked(self, X: Any) -> tuple[np.ndarray, int, int]:
@@ -283,34 +335,118 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         return X, n_threads, resolve_chunk_size(self.chunk_size)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood log p(x_n) of each sample, float64 of shape (n_samples,)."""
+        """Return the log-likelihood log p(x_n) of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            float64 log-likelihoods.
+
+        Raises
+        ------
+        NotFittedError
+            When the model has not been fitted.
+        """
         X, n_threads, chunk_size = self._checked(X)
         return self._score_core(X, False, n_threads, chunk_size)[0]
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood of the samples."""
+        """Return the mean log-likelihood of the samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities p(k | x_n), shape (n_samples, n_components)."""
+        """Return the responsibilities p(k | x_n).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            Each row sums to 1.
+        """
         X, n_threads, chunk_size = self._checked(X)
-        return self._score_core(X, True, n_threads, chunk_size)[1]
+        # Asked for with_responsibilities=True, the core returns them (never None).
+        return cast(np.ndarray, self._score_core(X, True, n_threads, chunk_size)[1])
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable component of each sample."""
+        """Return the most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
         return np.argmax(self.predict_proba(X), axis=1)
 
     def bic(self, X: Any) -> float:
-        """Bayesian information criterion: −2 log-likelihood + n_parameters · log n_samples (lower is better)."""
+        """Return the Bayesian information criterion −2 log-likelihood + n_parameters · log n_samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        float
+            Lower is better.
+        """
         scores = self.score_samples(X)
         return float(-2.0 * scores.sum() + self._n_parameters() * np.log(scores.shape[0]))
 
     def aic(self, X: Any) -> float:
-        """Akaike information criterion: −2 log-likelihood + 2 n_parameters (lower is better)."""
+        """Return the Akaike information criterion −2 log-likelihood + 2 n_parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        float
+            Lower is better.
+        """
         return float(-2.0 * self.score_samples(X).sum() + 2.0 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw samples and their components: (X of shape (n_samples, n_features), labels)."""
+        """Draw samples and their components from the fitted mixture (random state: ``random_state``).
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            In the dtype of the fitted means.
+        labels : ndarray of shape (n_samples,)
+            The component each sample came from.
+        """
         self._check_fitted("monitor_")
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         rng = check_random_state(self.random_state)

@@ -24,7 +24,7 @@ class ModelFamily:
     options: tuple[str, ...] = field(default=())
 
     def estimator_class(self) -> type | None:
-        """The estimator class, or None while it is not part of this version of entrosum."""
+        """Return the estimator class, or None while it is not part of this version of entrosum."""
         import entrosum
 
         return getattr(entrosum, self.class_name, None)

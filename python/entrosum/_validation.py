@@ -50,7 +50,7 @@ def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int
 
 
 def check_int(value: Any, name: str, *, minimum: int) -> int:
-    """An integer at least ``minimum`` (bool rejected)."""
+    """Return ``value`` as an integer at least ``minimum`` (bool rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}.")
     if value < minimum:
@@ -59,12 +59,12 @@ def check_int(value: Any, name: str, *, minimum: int) -> int:
 
 
 def check_tolerance(value: Any, name: str, *, allow_none: bool) -> float:
-    """A non-negative finite tolerance; None (when allowed) switches the rule off and becomes -1."""
+    """Return a non-negative finite tolerance; None (when allowed) switches the rule off and becomes -1."""
     if value is None and allow_none:
         return -1.0
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a non-negative number{' or None' if allow_none else ''}, got {value!r}.")
-    if not np.isfinite(value) or value < 0:
+    if not np.isfinite(float(value)) or value < 0:
         raise ValueError(f"{name} must be a non-negative finite number, got {value}.")
     return float(value)
 
@@ -95,9 +95,9 @@ def resolve_chunk_size(chunk_size: Any) -> int:
 
 
 def check_random_state(random_state: Any) -> np.random.Generator:
-    """A numpy Generator from None, an integer seed, a Generator or a legacy RandomState."""
+    """Return a numpy Generator from None, an integer seed, a Generator or a legacy RandomState."""
     if random_state is None or isinstance(random_state, numbers.Integral):
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(None if random_state is None else int(random_state))
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):

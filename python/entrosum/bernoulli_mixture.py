@@ -12,8 +12,9 @@ from ._validation import check_tolerance
 
 
 class BernoulliMixture(DiscreteMixture):
-    """A mixture of products of Bernoulli distributions fitted by EM, with the ELBO and its entropy sum
-    monitored per iteration.
+    """A mixture of products of Bernoulli distributions, fitted by EM.
+
+    The ELBO and its entropy sum are monitored per iteration.
 
     The entropy sum is H̄[r] − H[π] − Σ_k π̄_k Σ_d H_B(μ_kd), with H_B the Bernoulli entropy; after every
     exact M-step (``alpha=0``) it equals the ELBO, and at convergence both equal the mean log-likelihood.

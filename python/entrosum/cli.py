@@ -1,5 +1,6 @@
-"""The ``entrosum`` command: fit a model to a data file, score data with a saved model, describe a saved
-model, or run the demo.
+"""The ``entrosum`` command line.
+
+It fits a model to a data file, scores data with a saved model, describes a saved model, or runs the demo.
 
     entrosum fit gmm data.npy --n-components 8 --out model.npz
     entrosum score model.npz data.npy
@@ -35,8 +36,11 @@ class CommandError(Exception):
 
 # -- data files ----------------------------------------------------------------------------------------
 def load_data(path: str, key: str | None = None) -> np.ndarray:
-    """A 2-D array from a .npy file (memory-mapped, read chunk by chunk by the fit), a .npz archive (the
-    array ``key``, or its only array) or a .csv file (comma-separated numbers, an optional header line)."""
+    """Read a 2-D array from a data file.
+
+    A .npy file is memory-mapped (read chunk by chunk by the fit), a .npz archive gives the array ``key`` (or
+    its only array), a .csv file holds comma-separated numbers with an optional header line.
+    """
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"no data file at {path!r}")
@@ -111,7 +115,7 @@ def _estimator(args: argparse.Namespace) -> Any:
 
 
 def _summary(model: Any) -> dict[str, Any]:
-    """What ``info`` shows: the model, its sizes, how the fit ended and the final ELBO and entropy terms."""
+    """Collect what ``info`` shows: the model, its sizes, how the fit ended and the final ELBO and entropy terms."""
     monitor = model.monitor_
     params = model.get_params()
     summary: dict[str, Any] = {
@@ -141,6 +145,18 @@ def _print_summary(summary: dict[str, Any], stream: Any = None) -> None:
 
 
 def command_fit(args: argparse.Namespace) -> int:
+    """Run ``entrosum fit``: fit a model to a data file, print its summary, save it with ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     model = _estimator(args)
     data = load_data(args.data, args.key)
     with warnings.catch_warnings(record=True) as caught:
@@ -165,6 +181,23 @@ def _load_model(path: str) -> Any:
 
 
 def command_score(args: argparse.Namespace) -> int:
+    """Run ``entrosum score``: the mean log-likelihood of data under a saved model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    CommandError
+        When ``--out`` asks for per-sample scores of a model that has none (sparse coding).
+    """
     model = _load_model(args.model_file)
     data = load_data(args.data, args.key)
     if args.jobs is not None:
@@ -185,6 +218,18 @@ def command_score(args: argparse.Namespace) -> int:
 
 
 def command_info(args: argparse.Namespace) -> int:
+    """Run ``entrosum info``: describe a saved model, as text or with ``--json`` as JSON.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     model = _load_model(args.model_file)
     summary = _summary(model)
     if args.json:
@@ -196,6 +241,18 @@ def command_info(args: argparse.Namespace) -> int:
 
 
 def command_demo(args: argparse.Namespace) -> int:
+    """Run ``entrosum demo``: fit every model on generated data (see :mod:`entrosum.demo`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code: 0 when every model's ELBO and entropy sum agree, else 1.
+    """
     from .demo import run
 
     rows = run(print_reports=args.report, plot=args.plot)
@@ -203,6 +260,18 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
+    """Build the parser of the command line and its sub-commands ``fit``, ``score``, ``info`` and ``demo``.
+
+    Parameters
+    ----------
+    prog : str
+        The program name shown in usage and error messages.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each sub-command sets ``run`` to the function that carries it out.
+    """
     parser = argparse.ArgumentParser(prog=prog, description="Fit latent-variable models by EM and read their ELBO "
                                                             "as a sum of entropies.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -247,6 +316,26 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str = "entrosum") -> int:
+    """Run the command line; errors the user can fix are one line on stderr, never a traceback.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments without the program name; ``sys.argv[1:]`` when omitted.
+    prog : str
+        The program name for messages (``python -m entrosum`` when run as a module).
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 1 on an error, 2 for command-line syntax (argparse exits itself),
+        130 when interrupted.
+
+    Examples
+    --------
+    >>> from entrosum.cli import main
+    >>> main(["info", "model.npz"])  # doctest: +SKIP
+    """
     args = build_parser(prog).parse_args(argv)
     try:
         return args.run(args)

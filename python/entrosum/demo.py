@@ -1,5 +1,8 @@
-"""``python -m entrosum demo``: fit each model on generated data and show that its ELBO equals the
-entropy sum at convergence, term by term; sparse coding learns atoms from 8×8 patches of a photograph."""
+"""``python -m entrosum demo``: every model on generated data.
+
+Each model is fitted and shown to have its ELBO equal to the entropy sum at convergence, term by term;
+sparse coding learns atoms from 8×8 patches of a photograph.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ AGREEMENT = 1e-6
 
 def low_rank_data(n_samples: int, n_features: int, n_components: int, *, heteroscedastic: bool,
                   seed: int = 0) -> np.ndarray:
-    """Data from x = W z + μ + ε: Gaussian z, per-feature (or equal) noise variances."""
+    """Generate data from x = W z + μ + ε: Gaussian z, per-feature (or equal) noise variances."""
     rng = np.random.default_rng(seed)
     components = rng.standard_normal((n_features, n_components))
     noise_sd = rng.uniform(0.2, 1.0, n_features) if heteroscedastic else np.full(n_features, 0.5)
@@ -60,7 +63,7 @@ def count_mixture_data(n_samples: int, n_features: int, n_components: int, seed:
 
 
 def bars_patches(n_samples: int, side: int = 8, noise_sd: float = 0.1, seed: int = 0) -> np.ndarray:
-    """side × side images: Laplace(0, 1) multiples of `side` horizontal and `side` vertical bars, plus noise."""
+    """Side × side images: Laplace(0, 1) multiples of `side` horizontal and `side` vertical bars, plus noise."""
     rng = np.random.default_rng(seed)
     atoms = np.zeros((2 * side, side, side))
     for k in range(side):
@@ -71,8 +74,11 @@ def bars_patches(n_samples: int, side: int = 8, noise_sd: float = 0.1, seed: int
 
 
 def image_patches(n_samples: int, size: int = 8, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Grey size × size patches of scikit-learn's sample photograph, each centred (its mean removed); generated
-    bars when scikit-learn (or Pillow, which loads the image) is missing. Returns the patches and their source."""
+    """Return grey size × size patches of scikit-learn's sample photograph, and their source.
+
+    Each patch is centred (its mean removed); generated bars replace the photograph when scikit-learn (or
+    Pillow, which loads the image) is missing.
+    """
     try:
         from sklearn.datasets import load_sample_image
 
@@ -90,7 +96,7 @@ def image_patches(n_samples: int, size: int = 8, seed: int = 0) -> tuple[np.ndar
 
 
 def atoms_as_text(components: np.ndarray, scales: np.ndarray, n_atoms: int = 8, size: int = 8) -> str:
-    """The n_atoms atoms with the largest scales λ, side by side as text: '#'/'+' positive, 'O'/'o' negative."""
+    """Draw the n_atoms atoms with the largest scales λ, side by side as text: '#'/'+' positive, 'O'/'o' negative."""
     order = np.argsort(scales)[::-1][:n_atoms]
     width = max(size, 10)
     lines = [" ".join(f"λ={scales[h]:.2e}".ljust(width) for h in order)]
@@ -163,8 +169,10 @@ def _models() -> list[tuple[str, Callable[[], Any], np.ndarray]]:
 
 
 def run(print_reports: bool = False, plot: str | None = None) -> list[dict]:
-    """Fit every model, print a table of the ELBO, the entropy sum, its terms and the gap, and the atoms
-    sparse coding learned (saved with the monitor's plot to ``plot`` when given)."""
+    """Fit every model and print the ELBO, the entropy sum, its terms and the gap.
+
+    Also shows the atoms sparse coding learned (saved with the monitor's plot to ``plot`` when given).
+    """
     rows = []
     header = (f"{'model':27s}{'iters':>6s}{'ELBO F':>14s}{'entropy sum S':>15s}{'H[q]':>11s}"
               f"{'H[prior]':>11s}{'E H[p(x|z)]':>13s}{'log h(x)':>11s}{'gap F-S':>11s}{'log-lik':>13s}  agree  time")

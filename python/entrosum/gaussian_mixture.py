@@ -1,5 +1,7 @@
-"""Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3), with the
-parameters and attributes of ``sklearn.mixture.GaussianMixture``."""
+"""Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
+
+They have the parameters and attributes of ``sklearn.mixture.GaussianMixture``.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +93,11 @@ class GaussianMixture(BaseMixture):
     """
 
     _numerical_advice = "Use fewer components, another initialisation, a larger reg_covar, or scale the data."
+
+    # Fitted attributes, declared for type checkers (``fit`` sets them).
+    covariances_: np.ndarray
+    precisions_: np.ndarray
+    precisions_cholesky_: np.ndarray
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full", tol: float | None = 1e-3,
                  gap_tol: float | None = None, reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,

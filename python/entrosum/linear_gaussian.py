@@ -47,6 +47,26 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
 
     _noise: str = ""  # 'isotropic' or 'diagonal'
 
+    # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
+    # both models' ``__init__`` store, and the attributes ``fit`` sets.
+    n_components: int
+    tol: float | None
+    gap_tol: float | None
+    max_iter: int
+    random_state: Any
+    verbose: int
+    n_jobs: int | None
+    chunk_size: int | None
+    components_: np.ndarray
+    mean_: np.ndarray
+    noise_variance_: Any
+    n_features_in_: int
+    monitor_: ConvergenceMonitor
+    n_iter_: int
+    converged_: bool
+    lower_bound_: float
+    lower_bounds_: np.ndarray
+
     def _check_settings(self, n_features: int) -> int:
         n_components = check_int(self.n_components, "n_components", minimum=1)
         if n_components >= n_features:
@@ -118,8 +138,26 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
 
         ``X`` may be an array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in
         place a chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of
-        them) for data that live in several files; see ``entrosum._data_source``. A failed or interrupted
-        fit raises and leaves a previously fitted model unchanged.
+        them) for data that live in several files; see ``entrosum._data_source``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : ignored
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid data or parameters, or when the fit fails numerically (the message says what to change).
+            A failed or interrupted fit leaves a previously fitted model unchanged.
+        ConvergenceWarning
+            Issued (a warning) when ``max_iter`` is reached first.
         """
         with fit_data(X) as data:
             return self._fit(data)
@@ -187,7 +225,18 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
         return check_data(X, n_features=self.n_features_in_, n_threads=n_threads), n_threads
 
     def transform(self, X: Any) -> np.ndarray:
-        """Posterior means E[z | x] of shape (n_samples, n_components), in the dtype of ``X``."""
+        """Return the posterior means E[z | x].
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            In the dtype of ``X``.
+        """
         X, n_threads = self._checked(X)
         return _core.linear_gaussian_posterior_mean(X, *self._params64(), n_threads,
                                                     resolve_chunk_size(self.chunk_size))
@@ -197,29 +246,61 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
         return self.fit(X).transform(X)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood log N(x; μ, WWᵀ + Ψ) of each sample, float64 of shape (n_samples,)."""
+        """Return the log-likelihood log N(x; μ, WWᵀ + Ψ) of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            float64 log-likelihoods.
+        """
         X, n_threads = self._checked(X)
         return _core.linear_gaussian_log_likelihood(X, *self._params64(), n_threads,
                                                     resolve_chunk_size(self.chunk_size))
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood of the samples in ``X``."""
+        """Return the mean log-likelihood of the samples in ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def get_covariance(self) -> np.ndarray:
-        """The model covariance WWᵀ + Ψ, shape (n_features, n_features)."""
+        """Return the model covariance WWᵀ + Ψ, shape (n_features, n_features)."""
         self._check_fitted()
         mean, components, noise = self._params64()
         return (components @ components.T + np.diag(noise)).astype(self.mean_.dtype)
 
     def get_precision(self) -> np.ndarray:
-        """The inverse of :meth:`get_covariance`."""
+        """Return the inverse of :meth:`get_covariance`."""
         return np.linalg.inv(self.get_covariance().astype(np.float64)).astype(self.mean_.dtype)
 
     def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
-        """Draw ``n_samples`` from the fitted model, shape (n_samples, n_features).
+        """Draw samples from the fitted model.
 
-        ``random_state`` defaults to the estimator's own.
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples.
+        random_state : int, Generator or None
+            Seed; the estimator's own ``random_state`` when None.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            In the dtype of the fitted parameters.
         """
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)

@@ -20,7 +20,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,7 +83,8 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
+            # numpy's stub checks **arrays against savez's own keyword arguments (allow_pickle)
+            np.savez(stream, **arrays)  # type: ignore[arg-type]
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -113,7 +114,7 @@ def _encode_fitted(name: str, value: Any, arrays: dict[str, np.ndarray]) -> dict
 
 
 def _encode_params(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[str]]:
-    """Constructor parameters: JSON values, arrays as members; a random Generator is not saved (None)."""
+    """Return the constructor parameters: JSON values, arrays as members; a random Generator is not saved (None)."""
     encoded: dict[str, Any] = {}
     array_params = []
     for name, value in params.items():
@@ -129,7 +130,7 @@ def _encode_params(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> tup
 
 
 def _plain(value: Any) -> Any:
-    """A JSON value for a parameter or a monitor setting."""
+    """Return a JSON value for a parameter or a monitor setting."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.bool_):
@@ -142,13 +143,13 @@ def _plain(value: Any) -> Any:
 
 
 def _json_float(value: Any) -> float | None:
-    """A finite float, or None for NaN and infinities (JSON has no such numbers)."""
+    """Return a finite float, or None for NaN and infinities (JSON has no such numbers)."""
     value = float(value)
     return value if np.isfinite(value) else None
 
 
 def model_dtype(estimator: Any) -> str:
-    """The precision of a fitted model: the dtype of its fitted arrays."""
+    """Return the precision of a fitted model: the dtype of its fitted arrays."""
     for name in ("means_", "mean_", "components_"):
         value = getattr(estimator, name, None)
         if isinstance(value, np.ndarray):
@@ -166,8 +167,27 @@ def _version() -> str:
 def load(path: str | os.PathLike) -> Any:
     """Read a model saved with ``estimator.save(path)``, whatever its class.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that is not an entrosum
-    model, is corrupt or truncated, or has another format version.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator, of the class that was saved, with its monitor.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For a file that is not an entrosum model, is corrupt or truncated, or has another format version.
+
+    Examples
+    --------
+    >>> gmm.save("model.npz")  # doctest: +SKIP
+    >>> entrosum.load("model.npz").predict(X)  # doctest: +SKIP
     """
     return load_model(path)
 
@@ -252,7 +272,7 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
         raise ValueError(f"{path}: the member {name!r} is corrupt ({error}).") from error
 
 
-def _reader(path: Path, archive: zipfile.ZipFile, members: dict):
+def _reader(path: Path, archive: zipfile.ZipFile, members: dict) -> Callable[[str], np.ndarray]:
     def read(name: str) -> np.ndarray:
         if name + ".npy" not in members:
             raise ValueError(f"{path}: the array {name!r} named in the metadata is missing; the file is corrupt.")
@@ -261,8 +281,8 @@ def _reader(path: Path, archive: zipfile.ZipFile, members: dict):
     return read
 
 
-def _build(path: Path, cls: type, metadata: dict, read) -> Any:
-    """The estimator from its parameters, fitted attributes and monitor."""
+def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
+    """Rebuild the estimator from its parameters, fitted attributes and monitor."""
     from .monitor import ConvergenceMonitor
 
     try:

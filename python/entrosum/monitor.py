@@ -107,7 +107,7 @@ class ConvergenceMonitor:
         return self.stream or (sys.stdout if self.verbose >= 2 else sys.stderr)
 
     def _on_iteration(self, record: dict[str, Any]) -> None:
-        """Called from C++ after each iteration when verbose."""
+        """Show one iteration (called from C++ after each iteration when verbose)."""
         if self.verbose >= 2:
             print(self._line(record), file=self._output(), flush=True)
         elif self.verbose == 1:
@@ -133,6 +133,7 @@ class ConvergenceMonitor:
                   file=self._output(), flush=True)
 
     def __getstate__(self) -> dict[str, Any]:
+        """Return the state to pickle, without the progress bar and the stream."""
         # A progress bar is only alive during a fit, and streams do not pickle.
         state = dict(self.__dict__)
         state["_progress"] = None
@@ -186,8 +187,16 @@ class ConvergenceMonitor:
         return line
 
     def report(self) -> str:
-        """A one-screen text summary: stopping, the first and last values of F, S, its terms and the gap,
-        and a few iterations in between."""
+        """Summarise the fit on one screen.
+
+        The summary shows why it stopped, the first and last values of F, S, its terms and the gap, and a
+        few iterations in between.
+
+        Returns
+        -------
+        str
+            The text, lines separated by newlines; print it.
+        """
         lines = [f"ConvergenceMonitor{f' ({self.model})' if self.model else ''}: {self.n_iter} iteration(s), "
                  f"{_REASONS.get(self.stop_reason, self.stop_reason)}"]
         settings = [f"tol={self.tol}", f"gap_tol={self.gap_tol}", f"max_iter={self.max_iter}"]
@@ -270,5 +279,6 @@ class ConvergenceMonitor:
         return axes
 
     def __repr__(self) -> str:
+        """Return a one-line summary: model, iterations, stop reason, final ELBO and gap."""
         return (f"ConvergenceMonitor(model={self.model!r}, n_iter={self.n_iter}, stop_reason={self.stop_reason!r}, "
                 f"elbo={self.elbo:.6g}, gap={self.gap:.3g})")

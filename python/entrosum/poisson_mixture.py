@@ -11,8 +11,9 @@ from ._discrete_mixture import DiscreteMixture
 
 
 class PoissonMixture(DiscreteMixture):
-    """A mixture of products of Poisson distributions fitted by EM, with the ELBO and its entropy sum
-    monitored per iteration.
+    """A mixture of products of Poisson distributions, fitted by EM.
+
+    The ELBO and its entropy sum are monitored per iteration.
 
     The Poisson base measure 1/x! is not constant, so the entropy sum uses the pseudo-entropy
     λ − λ log λ and a data term: S = H̄[r] − H[π] − Σ_k π̄_k Σ_d (λ_kd − λ_kd log λ_kd) − (1/N) Σ_n Σ_d log x_nd!

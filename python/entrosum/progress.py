@@ -22,7 +22,7 @@ def _postfix(record: dict[str, Any]) -> str:
 
 
 def _tqdm() -> Any:
-    """The tqdm class, or None when tqdm is not installed."""
+    """Return the tqdm class, or None when tqdm is not installed."""
     try:
         from tqdm import tqdm
     except ImportError:
@@ -62,6 +62,7 @@ class TextProgress:
         self.shown = record
 
     def update(self, record: dict[str, Any]) -> None:
+        """Take an iteration's record (a dict of the monitor's fields); redraw at most every interval."""
         self.last = record
         if time.perf_counter() - self.shown_at >= self.interval:
             self._show(record)
@@ -82,16 +83,21 @@ class TqdmProgress:
         self.bar = tqdm(total=total, desc=description, unit="it", file=stream, leave=True, dynamic_ncols=True)
 
     def update(self, record: dict[str, Any]) -> None:
+        """Take an iteration's record (a dict of the monitor's fields) and advance the bar to it."""
         self.bar.set_postfix_str(_postfix(record), refresh=False)
         self.bar.update(int(record["iteration"]) - self.bar.n)
 
     def close(self) -> None:
+        """Close the bar (it stays on screen)."""
         self.bar.close()
 
 
 def make_progress(total: int, description: str, stream: TextIO | None = None) -> Any:
-    """A progress bar over ``total`` iterations on ``stream`` (default ``sys.stderr``): tqdm's when installed
-    (and ``USE_TQDM``), else the plain-text one. It offers ``update(record)`` and ``close()``."""
+    """Make a progress bar over ``total`` iterations on ``stream`` (default ``sys.stderr``).
+
+    It is tqdm's when installed (and ``USE_TQDM``), else the plain-text one. It offers ``update(record)``
+    and ``close()``.
+    """
     stream = stream or sys.stderr
     tqdm = _tqdm() if USE_TQDM else None
     if tqdm is not None:

@@ -1,7 +1,9 @@
-"""Probabilistic sparse coding: x = W z + ε with Laplace sources z_h ~ Laplace(0, λ_h), ε ~ N(0, σ² I) and
-unit-norm atoms (the columns of W), learned with Gaussian posteriors q_n = N(ν_n, Λ_n) through the
-entropy-sum ELBO (ES-ELBO) of Velychko et al. (arXiv:2311.01888). DESIGN.md §3 has the model, the
-E-step, the M-step and the annealing; every loop over data runs in C++ (``_core``).
+"""Probabilistic sparse coding with a Laplace prior.
+
+The model is x = W z + ε with Laplace sources z_h ~ Laplace(0, λ_h), ε ~ N(0, σ² I) and unit-norm atoms
+(the columns of W), learned with Gaussian posteriors q_n = N(ν_n, Λ_n) through the entropy-sum ELBO
+(ES-ELBO) of Velychko et al. (arXiv:2311.01888). DESIGN.md §3 has the model, the E-step, the M-step
+and the annealing; every loop over data runs in C++ (``_core``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ DEFAULT_ANNEALING = (10.0, 8.0, 6.0, 4.0, 2.0)
 
 
 def _check_schedule(schedule: Any, name: str, *, allow_default: bool) -> list[float]:
-    """An annealing schedule as a list of floats >= 1: None is none, 'default' the default one."""
+    """Return an annealing schedule as a list of floats >= 1: None is none, 'default' the default one."""
     if schedule is None:
         return []
     if isinstance(schedule, str):
@@ -286,11 +288,22 @@ class SparseCoding(OnlineMixin, BaseEstimator):
             resolve_chunk_size(self.chunk_size))
 
     def transform(self, X: Any) -> np.ndarray:
-        """Posterior means E_q[z] of shape (n_samples, n_components), in the dtype of ``X``."""
+        """Return the posterior means E_q[z], inferred under the fitted W, λ, σ².
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            In the dtype of ``X``.
+        """
         return self._infer(X, with_spread=False)["means"]
 
     def predict_posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The Gaussian posterior q_n = N(ν_n, Λ_n) of every sample under the fitted model.
+        """Infer the Gaussian posterior q_n = N(ν_n, Λ_n) of every sample under the fitted model.
 
         (Named like ``predict_proba`` of the mixtures: ``posterior`` is the parameter choosing the family.)
 
@@ -304,23 +317,54 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         return result["means"], result["spread"]
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """W z for codes ``Z`` of shape (n_samples, n_components): the reconstruction of posterior means."""
+        """Return W z for codes ``Z``: the reconstruction from posterior means.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_components)
+            Codes, e.g. from :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
         self._check_fitted()
         Z = check_data(Z, name="Z", n_features=self.components_.shape[0])
         return (Z @ self.components_.astype(Z.dtype)).astype(self.components_.dtype)
 
     def score(self, X: Any, y: Any = None) -> float:
-        """The ES-ELBO per sample of ``X``: q inferred with the fitted W, λ, σ², then
+        """Return the ES-ELBO per sample of ``X``, with q inferred under the fitted W, λ, σ².
 
-        (1/N) Σ H[q_n] − Σ_h log(2 e λ*_h) − (D/2) log(2 π e σ²*) with λ*, σ²* optimal for that q and W (the
-        ELBO maximised over λ and σ² on these data; a lower bound of the mean log-likelihood at those λ, σ²).
+        The value is (1/N) Σ H[q_n] − Σ_h log(2 e λ*_h) − (D/2) log(2 π e σ²*) with λ*, σ²* optimal for that q
+        and W (the ELBO maximised over λ and σ² on these data; a lower bound of the mean log-likelihood at those
+        λ, σ²).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with the fitted model's features.
+        y : ignored
+
+        Returns
+        -------
+        float
         """
         return float(self._infer(X, with_spread=False)["es_elbo"]["elbo"])
 
     def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
-        """Draw ``n_samples`` from the fitted model, shape (n_samples, n_features).
+        """Draw samples from the fitted model.
 
-        ``random_state`` defaults to the estimator's own.
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples.
+        random_state : int, Generator or None
+            Seed; the estimator's own ``random_state`` when None.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            In the dtype of the fitted parameters.
         """
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
