@@ -40,8 +40,18 @@ def compiled_module_name() -> str:
 
 def run_stubgen(module: str, output: Path) -> Path:
     """Run pybind11-stubgen on ``module`` into ``output``; returns the directory of the module's stubs."""
+    # Classes that name entrosum._core as their module (so that pickles load under any build) are given
+    # back the build's module first: pybind11-stubgen writes out only the classes a module defines.
+    script = (
+        "import importlib, sys, pybind11_stubgen\n"
+        f"module = importlib.import_module({module!r})\n"
+        "for value in vars(module).values():\n"
+        "    if isinstance(value, type) and value.__module__ == 'entrosum._core':\n"
+        "        value.__module__ = module.__name__\n"
+        "pybind11_stubgen.main(sys.argv[1:])\n"
+    )
     subprocess.run(
-        [sys.executable, "-m", "pybind11_stubgen", "--exit-code", "-o", str(output), module],
+        [sys.executable, "-c", script, "--exit-code", "-o", str(output), module],
         check=True,
         capture_output=True,
         text=True,

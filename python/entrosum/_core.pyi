@@ -10,6 +10,8 @@ import typing
 import numpy
 import numpy.typing
 
+import entrosum._core
+
 class NumericalError(ValueError):
     pass
 class StopOptions:
@@ -42,7 +44,7 @@ class Monitor:
     """
     def __init__(self, options: StopOptions) -> None:
         ...
-    def record(self, elbo: typing.SupportsFloat | typing.SupportsIndex, posterior_entropy: typing.SupportsFloat | typing.SupportsIndex, prior_entropy: typing.SupportsFloat | typing.SupportsIndex, observable_entropy: typing.SupportsFloat | typing.SupportsIndex, data_term: typing.SupportsFloat | typing.SupportsIndex = 0.0, seconds: typing.SupportsFloat | typing.SupportsIndex = 0.0, prior_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, observable_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> bool:
+    def record(self, elbo: typing.SupportsFloat | typing.SupportsIndex, posterior_entropy: typing.SupportsFloat | typing.SupportsIndex, prior_entropy: typing.SupportsFloat | typing.SupportsIndex, observable_entropy: typing.SupportsFloat | typing.SupportsIndex, data_term: typing.SupportsFloat | typing.SupportsIndex = 0.0, seconds: typing.SupportsFloat | typing.SupportsIndex = 0.0, prior_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, observable_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, after: typing.Any = None) -> bool:
         ...
     @property
     def converged(self) -> bool:
@@ -51,7 +53,75 @@ class Monitor:
     def history(self) -> dict[str, numpy.ndarray]:
         ...
     @property
+    def last(self) -> dict[str, float]:
+        ...
+    @property
     def stop_reason(self) -> str:
+        ...
+class Moments:
+    """
+    Count, mean and scatter of rows, merged by Chan et al.'s update; picklable.
+    """
+    def __add__(self, other: Moments) -> Moments:
+        ...
+    def __copy__(self) -> Moments:
+        ...
+    def __getstate__(self) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
+        ...
+    def __iadd__(self, other: Moments) -> Moments:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> Moments:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def covariance(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def mean(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+class LinearGaussianExpectation:
+    """
+    The exact posterior of PPCA or factor analysis at given parameters and its statistics over the data.
+    """
+    @property
+    def count(self) -> float:
+        ...
+class GaussianMixtureExpectation:
+    """
+    Sums of a Gaussian mixture's posterior statistics over rows, about a shift; mergeable and picklable.
+    """
+    def __add__(self, other: GaussianMixtureExpectation) -> GaussianMixtureExpectation:
+        ...
+    def __copy__(self) -> GaussianMixtureExpectation:
+        ...
+    def __getstate__(self) -> tuple[int, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+        ...
+    def __iadd__(self, other: GaussianMixtureExpectation) -> GaussianMixtureExpectation:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> GaussianMixtureExpectation:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def resp_sum(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def shift(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
 class BernoulliSettings:
     """
@@ -70,6 +140,32 @@ class PoissonSettings:
     M-step settings of a Poisson mixture (none).
     """
     def __init__(self) -> None:
+        ...
+class DiscreteMixtureStats:
+    """
+    Sums of a Bernoulli or Poisson mixture's posterior statistics over rows; mergeable and picklable.
+    """
+    def __add__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
+        ...
+    def __copy__(self) -> DiscreteMixtureStats:
+        ...
+    def __getstate__(self) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
+        ...
+    def __iadd__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> DiscreteMixtureStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def resp_sum(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
 class FormatError(ValueError):
     pass
@@ -116,6 +212,42 @@ class SavedModel:
     @property
     def n_features(self) -> int:
         ...
+class SparseCodingExpectation:
+    """
+    Sums of sparse coding's posterior statistics over rows; mergeable and picklable.
+    """
+    def __add__(self, other: SparseCodingExpectation) -> SparseCodingExpectation:
+        ...
+    def __copy__(self) -> SparseCodingExpectation:
+        ...
+    def __getstate__(self) -> tuple[float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, int, int, float, float]:
+        ...
+    def __iadd__(self, other: SparseCodingExpectation) -> SparseCodingExpectation:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> SparseCodingExpectation:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def diagnostics(self) -> dict[str, typing.Any]:
+        ...
+@typing.overload
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
 @typing.overload
 def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
     """
@@ -146,6 +278,10 @@ def bernoulli_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sam
     """
     Parameters from random responsibilities.
     """
+def bernoulli_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BernoulliSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
 @typing.overload
 def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
@@ -155,6 +291,10 @@ def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: 
 def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
+    """
+def bernoulli_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 @typing.overload
 def first_non_binary_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
@@ -221,6 +361,16 @@ def gmm_covariances(covariance_type: str, means: typing.Annotated[numpy.typing.A
     Covariances (stacked) from precision Cholesky factors (stacked).
     """
 @typing.overload
+def gmm_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).
+    """
+@typing.overload
+def gmm_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).
+    """
+@typing.overload
 def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
     """
     EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams).
@@ -250,6 +400,10 @@ def gmm_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: ty
     """
     Parameters from random responsibilities.
     """
+def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
 def gmm_precision_cholesky(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     """
     Precision Cholesky factors (stacked) from covariances (stacked).
@@ -263,6 +417,10 @@ def gmm_score(data: numpy.typing.NDArray[numpy.float32], covariance_type: str, w
 def gmm_score(data: numpy.typing.NDArray[numpy.float64], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
+    """
+def gmm_terms(expectation: entrosum._core.GaussianMixtureExpectation, covariance_type: str, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 @typing.overload
 def kmeans(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_clusters: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, max_iter: typing.SupportsInt | typing.SupportsIndex = 100, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int32], float, int]:
@@ -284,6 +442,10 @@ def kmeans_plusplus(data: numpy.typing.NDArray[numpy.float64], sample_weight: ty
     """
     Row indices chosen by k-means++ seeding.
     """
+def linear_gaussian_expectation(moments: entrosum._core.Moments, params: dict) -> LinearGaussianExpectation:
+    """
+    The E-step from the data's moments, for parameters params.
+    """
 @typing.overload
 def linear_gaussian_log_likelihood(data: numpy.typing.NDArray[numpy.float32], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], noise_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
     """
@@ -293,6 +455,24 @@ def linear_gaussian_log_likelihood(data: numpy.typing.NDArray[numpy.float32], me
 def linear_gaussian_log_likelihood(data: numpy.typing.NDArray[numpy.float64], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], noise_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
     """
     (n_samples) log N(x_n; μ, WWᵀ + Ψ).
+    """
+def linear_gaussian_m_step(expectation: LinearGaussianExpectation, params: dict, noise: str, parameter_expansion: bool, noise_floor: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    The M-step for W and Ψ (μ stays).
+    """
+@typing.overload
+def linear_gaussian_moments(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.Moments:
+    """
+    The chunk-level pass of PPCA and factor analysis: count, mean and scatter of the rows (Moments), which the exact posterior's statistics are linear in for any parameters.
+    """
+@typing.overload
+def linear_gaussian_moments(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.Moments:
+    """
+    The chunk-level pass of PPCA and factor analysis: count, mean and scatter of the rows (Moments), which the exact posterior's statistics are linear in for any parameters.
+    """
+def linear_gaussian_noise_floor(moments: entrosum._core.Moments) -> float:
+    """
+    The floor of the noise variances for data with these moments.
     """
 @typing.overload
 def linear_gaussian_posterior_mean(data: numpy.typing.NDArray[numpy.float32], mean: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], noise_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
@@ -304,9 +484,27 @@ def linear_gaussian_posterior_mean(data: numpy.typing.NDArray[numpy.float64], me
     """
     (n_samples, n_components) posterior means.
     """
+def linear_gaussian_start(moments: entrosum._core.Moments, components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], noise_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise: str) -> dict[str, typing.Any]:
+    """
+    The starting parameters of an EM fit (as fit_linear_gaussian makes them).
+    """
+def linear_gaussian_terms(expectation: LinearGaussianExpectation, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the expectation and the parameters Θ.
+    """
 def parse_json(text: str) -> typing.Any:
     """
     Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.
+    """
+@typing.overload
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
 def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
@@ -338,6 +536,10 @@ def poisson_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sampl
     """
     Parameters from random responsibilities.
     """
+def poisson_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: PoissonSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
 @typing.overload
 def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
@@ -347,6 +549,24 @@ def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: ty
 def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
+    """
+def poisson_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
+    """
+def ppca_closed_form_from_moments(moments: entrosum._core.Moments, n_components: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    The closed-form PPCA from the data's moments.
+    """
+@typing.overload
+def sparse_coding_e_step(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.SparseCodingExpectation:
+    """
+    The E-step over a chunk of rows: sums of the optimal q's statistics (chunk-level step API).
+    """
+@typing.overload
+def sparse_coding_e_step(data: numpy.typing.NDArray[numpy.float64], params: dict, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.SparseCodingExpectation:
+    """
+    The E-step over a chunk of rows: sums of the optimal q's statistics (chunk-level step API).
     """
 @typing.overload
 def sparse_coding_es_elbo(data: numpy.typing.NDArray[numpy.float32], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], spread: numpy.typing.NDArray[numpy.float64], posterior: str, prior_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, observable_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
@@ -358,6 +578,10 @@ def sparse_coding_es_elbo(data: numpy.typing.NDArray[numpy.float64], components:
     """
     The annealed ES-ELBO of q = N(means, ·) with W = components / column norms, and its gradient with respect to the means, the standard deviations ('diag') or Cholesky factors ('full', lower triangle), and the raw components.
     """
+def sparse_coding_m_step(expectation: entrosum._core.SparseCodingExpectation, params: dict, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], noise_floor: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    The closed-form M-step from merged statistics; rescales the expectation in place with the unit-norm atoms.
+    """
 @typing.overload
 def sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float32], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, with_spread: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
@@ -367,6 +591,24 @@ def sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float32], component
 def sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float64], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, with_spread: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     Posterior means (n, H) and variances (n, H) or covariances (n, H, H) under fixed W, λ, σ², with the ES-ELBO and ELBO terms of that q.
+    """
+def sparse_coding_start(components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, n_features: typing.SupportsInt | typing.SupportsIndex, power: typing.SupportsFloat | typing.SupportsIndex, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> tuple[dict[str, typing.Any], float]:
+    """
+    (starting parameters, noise floor) as a fit makes them from the data's power (1/(ND)) Σ ||x||².
+    """
+def sparse_coding_terms(expectation: entrosum._core.SparseCodingExpectation, params: dict) -> dict:
+    """
+    F(q, Θ) per sample (annealed by the expectation's weights) and the entropy sum's terms.
+    """
+@typing.overload
+def sum_of_squares(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
+    """
+    Σ_n ||x_n||² in double.
+    """
+@typing.overload
+def sum_of_squares(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
+    """
+    Σ_n ||x_n||² in double.
     """
 __version__: str
 cpu_variant: str

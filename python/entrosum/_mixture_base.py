@@ -138,7 +138,7 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         raise NotImplementedError
 
     def _steps(self) -> Any:
-        """The family's chunk-level steps (``entrosum._steps``) with this estimator's settings."""
+        """Return the family's chunk-level steps (``entrosum._steps``) with this estimator's settings."""
         raise NotImplementedError
 
     # -- partial_fit (OnlineMixin) ------------------------------------------------------------------

@@ -20,12 +20,19 @@ from .monitor import ConvergenceMonitor
 class OnlineMixin:
     """Adds ``partial_fit`` (stepwise EM) to an estimator."""
 
+    # Set by the estimator (constructor parameters and fitted attributes), declared for type checkers.
+    learning_offset: float
+    learning_decay: float
+    n_jobs: int | None
+    chunk_size: int | None
+    n_features_in_: int
+
     #: Advice for the error raised when an update fails numerically.
     _online_advice = "Use larger chunks, fewer components, or scale the data."
 
     # -- hooks ------------------------------------------------------------------------------------
     def _online_check(self, X: Any, n_threads: int, n_features: int | None, first: bool) -> np.ndarray:
-        """The chunk validated as ``fit`` validates data (and with ``n_features`` columns when given)."""
+        """Validate the chunk as ``fit`` validates data (and with ``n_features`` columns when given)."""
         raise NotImplementedError
 
     def _online_weights(self, sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
@@ -35,16 +42,16 @@ class OnlineMixin:
 
     def _online_start(self, X: np.ndarray, weights: np.ndarray | None, n_threads: int,
                       chunk_size: int) -> tuple[Any, dict]:
-        """(steps, initial parameters) from the first chunk."""
+        """Return (steps, initial parameters) from the first chunk."""
         raise NotImplementedError
 
     def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
-        """(steps, parameters) of the current fit, to continue it with stepwise EM."""
+        """Return (steps, parameters) of the current fit, to continue it with stepwise EM."""
         raise NotImplementedError
 
     def _online_publish(self, params: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
                         statistics: Any) -> dict[str, Any]:
-        """The fitted attributes from parameters (not yet set)."""
+        """Return the fitted attributes from parameters (not yet set)."""
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------------

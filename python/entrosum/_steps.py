@@ -1,5 +1,6 @@
-"""The chunk-level step API of every model family (DESIGN.md §4): E-step on a chunk -> mergeable statistics
--> M-step.
+"""The chunk-level step API of every model family (DESIGN.md §4).
+
+E-step on a chunk -> mergeable statistics -> M-step.
 
 Each family is a small, picklable object (it holds only settings: strings and numbers) with
 
@@ -44,16 +45,16 @@ class GaussianMixtureSteps:
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0) -> Any:
-        """The E-step over the rows of ``X``: a mergeable ``_core.GaussianMixtureExpectation``."""
+        """Run the E-step over the rows of ``X``: a mergeable ``_core.GaussianMixtureExpectation``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
         return _core.gmm_e_step(X, weights, self.covariance_type, params, n_threads, chunk_size)
 
     def refine(self, params: Params, stats: Any) -> Params:
-        """The parameters unchanged (every parameter comes from the M-step)."""
+        """Return the parameters unchanged (every parameter comes from the M-step)."""
         return params
 
     def expectation(self, stats: Any, params: Params) -> Any:
-        """The statistics themselves: they are q's statistics at the parameters of their E-step."""
+        """Return the statistics themselves: they are q's statistics at the parameters of their E-step."""
         return stats
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
@@ -80,16 +81,16 @@ class DiscreteMixtureSteps:
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0) -> Any:
-        """The E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
+        """Run the E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
         return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, n_threads, chunk_size)
 
     def refine(self, params: Params, stats: Any) -> Params:
-        """The parameters unchanged (every parameter comes from the M-step)."""
+        """Return the parameters unchanged (every parameter comes from the M-step)."""
         return params
 
     def expectation(self, stats: Any, params: Params) -> Any:
-        """The statistics themselves: they are q's statistics at the parameters of their E-step."""
+        """Return the statistics themselves: they are q's statistics at the parameters of their E-step."""
         return stats
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
@@ -110,7 +111,7 @@ class LinearGaussianSteps:
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0) -> Any:
-        """The data's moments (count, mean, scatter) over the rows of ``X``: a mergeable ``_core.Moments``.
+        """Compute the data's moments (count, mean, scatter) over the rows of ``X``: a mergeable ``_core.Moments``.
 
         ``params`` is not needed: q's statistics are linear in the moments for any parameters.
         """
@@ -123,7 +124,7 @@ class LinearGaussianSteps:
         return {**params, "mean": np.array(stats.mean)}
 
     def expectation(self, stats: Any, params: Params) -> Any:
-        """The exact posterior at ``params`` and its statistics, from the moments (no pass over data)."""
+        """Compute the exact posterior at ``params`` and its statistics, from the moments (no pass over data)."""
         return _core.linear_gaussian_expectation(stats, params)
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
@@ -158,11 +159,11 @@ class SparseCodingSteps:
                                           n_threads, chunk_size)
 
     def refine(self, params: Params, stats: Any) -> Params:
-        """The parameters unchanged (every parameter comes from the M-step)."""
+        """Return the parameters unchanged (every parameter comes from the M-step)."""
         return params
 
     def expectation(self, stats: Any, params: Params) -> Any:
-        """The statistics themselves: they are q's statistics at the parameters of their E-step."""
+        """Return the statistics themselves: they are q's statistics at the parameters of their E-step."""
         return stats
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
@@ -175,15 +176,17 @@ class SparseCodingSteps:
                                           list(self.observable_annealing), self.noise_floor)
 
     def start(self, components: np.ndarray, n_features: int, power: float) -> tuple[Params, SparseCodingSteps]:
-        """The starting parameters from initial atoms (D, H) and the data's power (1/(ND)) Σ ||x||², and these
-        steps with the noise floor the power sets."""
+        """Return the starting parameters and these steps with the noise floor the data's power sets.
+
+        The parameters come from initial atoms (D, H) and the data's power (1/(ND)) Σ ||x||².
+        """
         params, noise_floor = _core.sparse_coding_start(components, np.empty(0), -1.0, n_features, power,
                                                         list(self.prior_annealing), list(self.observable_annealing))
         return params, replace(self, noise_floor=noise_floor)
 
 
 def merge(values: list[Any]) -> Any:
-    """The sum of statistics values, pairwise in a fixed tree order (the same order for the same list)."""
+    """Sum statistics values pairwise in a fixed tree order (the same order for the same list)."""
     if not values:
         raise ValueError("no statistics to merge")
     while len(values) > 1:

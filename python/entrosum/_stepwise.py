@@ -1,5 +1,6 @@
-"""Drivers built on the chunk-level step API (``_steps``): EM over statistics merged from any set of chunks,
-and stepwise (online) EM for ``partial_fit``.
+"""Drivers built on the chunk-level step API (``_steps``).
+
+EM over statistics merged from any set of chunks, and stepwise (online) EM for ``partial_fit``.
 
 ``run_em`` is the Python twin of the C++ ``run_em`` (cpp/include/entrosum/em.hpp): the same order of E-step,
 terms, M-step and terms after the M-step, recorded by the same C++ monitor with the same stopping rule, so a
@@ -90,8 +91,10 @@ def check_learning_rate(learning_offset: Any, learning_decay: Any) -> tuple[floa
 
 @dataclass(frozen=True)
 class StepwiseState:
-    """What ``partial_fit`` keeps between calls; every update makes a new one, so a failed update leaves the
-    old state (and the estimator) as they were."""
+    """What ``partial_fit`` keeps between calls.
+
+    Every update makes a new one, so a failed update leaves the old state (and the estimator) as they were.
+    """
 
     steps: Any
     params: dict
@@ -107,7 +110,7 @@ class StepwiseState:
 
 
 def start_state(steps: Any, params: dict) -> StepwiseState:
-    """The state before the first chunk, from initial parameters."""
+    """Return the state before the first chunk, from initial parameters."""
     return StepwiseState(steps, params, None, 0, {name: [] for name in FIELDS})
 
 
@@ -149,7 +152,7 @@ def stepwise_update(state: StepwiseState, X: np.ndarray, sample_weight: np.ndarr
 
 
 def history_monitor(state: StepwiseState, template: ConvergenceMonitor) -> ConvergenceMonitor:
-    """A monitor holding the stepwise history (stop reason 'partial_fit'), with ``template``'s settings."""
+    """Return a monitor holding the stepwise history (stop reason 'partial_fit'), with ``template``'s settings."""
     history = {name: np.asarray(values, dtype=np.int64 if name == "iteration" else np.float64)
                for name, values in state.history.items()}
     template._finish(history, "partial_fit", False, 0.0)

@@ -136,6 +136,16 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         L-BFGS status.
     """
 
+    # Fitted attributes, declared for type checkers (set by fit / partial_fit; absent before).
+    components_: np.ndarray
+    scales_: np.ndarray
+    noise_variance_: float
+    n_features_in_: int
+    monitor_: ConvergenceMonitor
+    n_iter_: int
+    converged_: bool
+    lower_bound_: float
+
     def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
                  annealing: Any = "default", observable_annealing: Any = None, tol: float | None = 1e-4,
                  gap_tol: float | None = None, max_iter: int = 1000, e_step_tol: float = 1e-10,
@@ -238,7 +248,7 @@ class SparseCoding(OnlineMixin, BaseEstimator):
 
     # -- partial_fit (OnlineMixin) -------------------------------------------------------------------
     def _online_steps(self) -> SparseCodingSteps:
-        """Steps without annealing: stepwise EM blends statistics of many chunks, which must be of one objective."""
+        """Return steps without annealing: stepwise EM blends many chunks' statistics, of one objective."""
         settings = self._check_settings()
         if settings["solver"] != "em":
             raise ValueError("SparseCoding.partial_fit runs variational EM; set solver='em'.")
