@@ -94,6 +94,24 @@ void bind_for(py::module_& m, const std::string& prefix) {
         "The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term "
         "included (chunk-level step API).");
 
+  m.def((prefix + "_responsibility_statistics").c_str(),
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
+           Index row_offset, Index n_components, int n_threads, Index chunk_size) {
+          const DataRef<T> view = as_data(data);
+          if (labels.size()) check_labels(labels, view.rows(), n_components);
+          const Execution execution = make_execution(n_threads, chunk_size, &data);
+          const ResponsibilitySource source =
+              labels.size() ? label_responsibilities(labels.data()) : random_responsibilities(seed, row_offset);
+          return run_without_gil([&] {
+            return discrete_mixture_responsibility_statistics<Family, T>(view, sample_weight, source, n_components,
+                                                                         execution);
+          });
+        },
+        py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("seed"), py::arg("row_offset"),
+        py::arg("n_components"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+        "The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows "
+        "row_offset + n when labels is empty): mergeable sums.");
+
   m.def((prefix + "_score").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
            bool with_responsibilities, int n_threads, Index chunk_size) {
@@ -119,6 +137,11 @@ void bind_steps(py::module_& m, const std::string& prefix) {
           return params_to_dict(discrete_mixture_m_step<Family>(stats, params_from_dict(params), settings));
         },
         py::arg("stats"), py::arg("params"), py::arg("settings"), "The M-step from merged statistics.");
+  m.def((prefix + "_from_initial_statistics").c_str(),
+        [](const DiscreteInitialStats& sums, const Settings& settings) {
+          return params_to_dict(discrete_mixture_from_initial_statistics<Family>(sums, settings));
+        },
+        py::arg("sums"), py::arg("settings"), "Initial parameters from the merged sums of the initialising pass.");
   m.def((prefix + "_terms").c_str(),
         [](const DiscreteMixtureStats& stats, const py::dict& params) {
           return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, params_from_dict(params)));
@@ -155,6 +178,23 @@ void bind_discrete_mixture(py::module_& m) {
       })
       .def_property_readonly("count", [](const DiscreteMixtureStats& s) { return s.totals.count; })
       .def_property_readonly("resp_sum", [](const DiscreteMixtureStats& s) { return s.totals.resp_sum; });
+  bind_statistics<DiscreteInitialStats>(
+      m, "DiscreteInitialStats", "Sums of an initialising pass of a Bernoulli or Poisson mixture; mergeable.",
+      [](const DiscreteInitialStats& s) {
+        const MixtureTotals& t = s.stats.totals;
+        return py::make_tuple(t.count, t.resp_sum, s.stats.first, s.data_sum, s.n_rows);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 5) throw std::runtime_error("invalid DiscreteInitialStats state");
+        DiscreteInitialStats s;
+        s.stats.totals.count = state[0].cast<double>();
+        s.stats.totals.resp_sum = state[1].cast<Eigen::VectorXd>();
+        s.stats.first = state[2].cast<Eigen::MatrixXd>();
+        s.data_sum = state[3].cast<Eigen::VectorXd>();
+        s.n_rows = state[4].cast<Index>();
+        return s;
+      })
+      .def_property_readonly("count", [](const DiscreteInitialStats& s) { return s.stats.totals.count; });
   bind_steps<BernoulliMixture>(m, "bernoulli_mixture");
   bind_steps<PoissonMixture>(m, "poisson_mixture");
   bind_for<BernoulliMixture, float>(m, "bernoulli_mixture");

@@ -104,6 +104,27 @@ void bind_for(py::module_& m) {
       "Parameters from random responsibilities.");
 
   m.def(
+      "gmm_responsibility_statistics",
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
+         Index row_offset, Index n_components, const std::string& type, const Eigen::VectorXd& shift, int n_threads,
+         Index chunk_size) {
+        const DataRef<T> view = as_data(data);
+        if (labels.size()) check_labels(labels, view.rows(), n_components);
+        const Execution execution = make_execution(n_threads, chunk_size, &data);
+        const ResponsibilitySource source =
+            labels.size() ? label_responsibilities(labels.data()) : random_responsibilities(seed, row_offset);
+        return run_without_gil([&] {
+          return gaussian_mixture_responsibility_statistics<T>(view, sample_weight, source, n_components,
+                                                               parse_covariance_type(type), shift, execution);
+        });
+      },
+      py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("seed"), py::arg("row_offset"),
+      py::arg("n_components"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 1,
+      py::arg("chunk_size") = 0,
+      "An initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows "
+      "row_offset + n when labels is empty): mergeable statistics about shift.");
+
+  m.def(
       "gmm_e_step",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type, const py::dict& params,
          int n_threads, Index chunk_size) {
@@ -178,6 +199,21 @@ void bind_gaussian_mixture(py::module_& m) {
       },
       py::arg("expectation"), py::arg("covariance_type"), py::arg("params"),
       "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");
+
+  m.def(
+      "gmm_initial_means",
+      [](const Expectation& first) {
+        const auto [means, shift] = gaussian_mixture_initial_means(first);
+        return py::make_tuple(means, shift);
+      },
+      py::arg("first"), "(means, shift of the second pass) from an initialising first (diag) pass.");
+  m.def(
+      "gmm_from_initial_statistics",
+      [](const Expectation& second, const Eigen::MatrixXd& means, double reg_covar) {
+        return params_to_dict(gaussian_mixture_from_initial_statistics(second, means, reg_covar));
+      },
+      py::arg("second"), py::arg("means"), py::arg("reg_covar"),
+      "Initial parameters from the merged second initialising pass.");
 
   bind_for<float>(m);
   bind_for<double>(m);

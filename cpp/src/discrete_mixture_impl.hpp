@@ -162,27 +162,16 @@ DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref
 }
 
 template <typename Family, typename T>
-DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& data,
-                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                                             const ResponsibilitySource& source, Index K,
-                                                             const typename Family::Settings& settings,
-                                                             const Execution& execution) {
+DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
+                                                                const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                                const ResponsibilitySource& source, Index K,
+                                                                const Execution& execution) {
   const Index D = data.cols();
   const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
-  struct InitialStats {
-    DiscreteMixtureStats stats;
-    Eigen::VectorXd data_sum;  // (D) Σ_n w_n x_n
-    InitialStats& operator+=(const InitialStats& other) {
-      stats += other.stats;
-      data_sum += other.data_sum;
-      return *this;
-    }
-  };
   // First moments are all the M-step needs: one pass.
-  InitialStats sums = reduce_rows(
-      data.rows(), chunk_size, execution,
-      [&] { return InitialStats{DiscreteMixtureStats(K, D), Eigen::VectorXd::Zero(D)}; },
-      [&](Index begin, Index end, InitialStats& into) {
+  DiscreteInitialStats sums = reduce_rows(
+      data.rows(), chunk_size, execution, [&] { return DiscreteInitialStats(K, D); },
+      [&](Index begin, Index end, DiscreteInitialStats& into) {
         const RowMatrix<double> resp =
             weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
         const RowMatrix<double> x = data.middleRows(begin, end - begin).template cast<double>();  // (n, D)
@@ -190,18 +179,37 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
       });
+  sums.n_rows = data.rows();
+  return sums;
+}
+
+template <typename Family>
+DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialStats sums,
+                                                               const typename Family::Settings& settings) {
   // Each component also gets one pseudo-row at the data mean, of the rows' mean weight w̄ = N / n:
   // N_k += w̄, Σ w r x += w̄ x̄ = Σ_n w_n x_n / n. One-hot on a single row would otherwise put the means on
   // the boundary (μ ∈ {0, 1}, λ = 0), which EM never leaves; for k-means labels the shift is O(1/N_k).
   DiscreteMixtureStats& stats = sums.stats;
-  const double mean_weight = stats.totals.count / static_cast<double>(data.rows());
-  stats.first.rowwise() += (sums.data_sum / static_cast<double>(data.rows())).transpose();
+  const Index K = stats.first.rows(), D = stats.first.cols();
+  const double n_rows = static_cast<double>(sums.n_rows);
+  const double mean_weight = stats.totals.count / n_rows;
+  stats.first.rowwise() += (sums.data_sum / n_rows).transpose();
   stats.totals.resp_sum.array() += mean_weight;
   stats.totals.count += static_cast<double>(K) * mean_weight;
   DiscreteMixtureParams shape;
   shape.weights = Eigen::VectorXd::Ones(K);
   shape.means = Eigen::MatrixXd::Zero(K, D);
   return discrete_mixture_m_step<Family>(stats, shape, settings);
+}
+
+template <typename Family, typename T>
+DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index K,
+                                                             const typename Family::Settings& settings,
+                                                             const Execution& execution) {
+  return discrete_mixture_from_initial_statistics<Family>(
+      discrete_mixture_responsibility_statistics<Family, T>(data, sample_weight, source, K, execution), settings);
 }
 
 template <typename Family, typename T>
@@ -236,13 +244,18 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
   template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
       const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const Execution&);                                                                                               \
   template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
                                                              RowMatrix<double>*, const Execution&);
 
 /// Instantiates every shared template for `Family` with float and double data.
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                          \
-  template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                              \
-      const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);            \
-  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&); \
-  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                     \
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
+  template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                                    \
+      const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);                  \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);       \
+  template DiscreteMixtureParams discrete_mixture_from_initial_statistics<Family>(DiscreteInitialStats,              \
+                                                                                  const typename Family::Settings&); \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \
   ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, double)

@@ -353,44 +353,61 @@ GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref
 }
 
 template <typename T>
+GaussianMixtureExpectation gaussian_mixture_responsibility_statistics(
+    const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, const ResponsibilitySource& source,
+    Index K, CovarianceType type, const Eigen::Ref<const Eigen::VectorXd>& shift, const Execution& execution) {
+  const Index D = data.cols();
+  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  GaussianMixtureExpectation e;
+  e.shift = shift;
+  e.stats = reduce_rows(
+      data.rows(), chunk_size, execution, [&] { return GaussianMixtureStats(type, K, D); },
+      [&](Index begin, Index end, GaussianMixtureStats& into) {
+        const RowMatrix<double> resp =
+            weighted_source_responsibilities(source, sample_weight, begin, end, K, into.totals);
+        if (promote_to_double<T>(type)) {
+          const RowMatrix<double> x =
+              data.middleRows(begin, end - begin).template cast<double>().rowwise() - e.shift.transpose();
+          accumulate_moments<double>(x, resp, type, into);
+        } else {
+          const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
+          accumulate_moments<T>(x, resp.template cast<T>(), type, into);
+        }
+      });
+  return e;
+}
+
+std::pair<Eigen::MatrixXd, Eigen::VectorXd> gaussian_mixture_initial_means(const GaussianMixtureExpectation& first) {
+  const Eigen::VectorXd counts = first.stats.totals.resp_sum.array() + kCountGuard;
+  const Eigen::MatrixXd means =
+      (first.stats.first.array().colwise() / counts.array()).matrix().rowwise() + first.shift.transpose();
+  // the second pass is taken about the weighted mean of the means
+  return {means, means.transpose() * (counts / counts.sum())};
+}
+
+GaussianMixtureParams gaussian_mixture_from_initial_statistics(const GaussianMixtureExpectation& second,
+                                                               const Eigen::Ref<const Eigen::MatrixXd>& means,
+                                                               double reg_covar) {
+  GaussianMixtureParams shape;
+  shape.covariance_type = second.stats.type;
+  shape.means = means;
+  shape.weights = Eigen::VectorXd::Ones(means.rows());
+  return gaussian_mixture_m_step(second, shape, reg_covar);
+}
+
+template <typename T>
 GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& data,
                                                              const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                                              const ResponsibilitySource& source, Index K,
                                                              CovarianceType type, double reg_covar,
                                                              const Execution& execution) {
-  const Index D = data.cols();
-  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
   // Pass 1 gives the means (about the first row, a reference inside the data); pass 2 the second moments.
-  GaussianMixtureExpectation e;
-  e.shift = data.row(0).template cast<double>().transpose();
-  auto pass = [&](CovarianceType pass_type) {
-    return reduce_rows(
-        data.rows(), chunk_size, execution, [&] { return GaussianMixtureStats(pass_type, K, D); },
-        [&](Index begin, Index end, GaussianMixtureStats& into) {
-          const RowMatrix<double> resp =
-              weighted_source_responsibilities(source, sample_weight, begin, end, K, into.totals);
-          if (promote_to_double<T>(pass_type)) {
-            const RowMatrix<double> x =
-                data.middleRows(begin, end - begin).template cast<double>().rowwise() - e.shift.transpose();
-            accumulate_moments<double>(x, resp, pass_type, into);
-          } else {
-            const RowMatrix<T> x =
-                data.middleRows(begin, end - begin).rowwise() - e.shift.template cast<T>().transpose();
-            accumulate_moments<T>(x, resp.template cast<T>(), pass_type, into);
-          }
-        });
-  };
-  const GaussianMixtureStats first_pass = pass(CovarianceType::diag);
-  const Eigen::VectorXd counts = first_pass.totals.resp_sum.array() + kCountGuard;
-  const Eigen::MatrixXd means =
-      (first_pass.first.array().colwise() / counts.array()).matrix().rowwise() + e.shift.transpose();
-  e.shift = means.transpose() * (counts / counts.sum());  // second pass about the weighted mean of the means
-  e.stats = pass(type);
-  GaussianMixtureParams shape;
-  shape.covariance_type = type;
-  shape.means = means;
-  shape.weights = Eigen::VectorXd::Ones(K);
-  return gaussian_mixture_m_step(e, shape, reg_covar);
+  const Eigen::VectorXd first_row = data.row(0).template cast<double>().transpose();
+  const auto [means, shift] = gaussian_mixture_initial_means(gaussian_mixture_responsibility_statistics<T>(
+      data, sample_weight, source, K, CovarianceType::diag, first_row, execution));
+  return gaussian_mixture_from_initial_statistics(
+      gaussian_mixture_responsibility_statistics<T>(data, sample_weight, source, K, type, shift, execution), means,
+      reg_covar);
 }
 
 template <typename T>
@@ -407,6 +424,9 @@ Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMix
   template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,     \
                                                       const GaussianMixtureParams&, const GaussianMixtureOptions&,     \
                                                       const IterationCallback&);                                       \
+  template GaussianMixtureExpectation gaussian_mixture_responsibility_statistics<T>(                                   \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index, CovarianceType, \
+      const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                                     \
   template GaussianMixtureParams gaussian_mixture_from_responsibilities<T>(                                            \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index, CovarianceType, \
       double, const Execution&);                                                                                       \

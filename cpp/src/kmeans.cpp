@@ -27,47 +27,72 @@ Index draw(const Eigen::VectorXd& mass, Random& random) {
   return 0;
 }
 
-/// (squared distance to the assigned centroid, row): larger distance first, then the lower row.
-using FarRow = std::pair<double, Index>;
-bool farther(const FarRow& a, const FarRow& b) {
+}  // namespace
+
+bool KMeansStats::farther(const FarRow& a, const FarRow& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
-struct LloydStats {
-  Eigen::MatrixXd sums;    // (K, D) Σ w x over each cluster, relative to the shift
-  Eigen::VectorXd counts;  // (K)
-  double inertia = 0.0;
-  Index changed = 0;
-  /// The `keep` rows farthest from their centroids (a heap whose top is the nearest of them): the places
-  /// an empty cluster moves to. A well-defined set whatever the blocks, so results stay thread-independent.
-  std::vector<FarRow> farthest;
-  std::size_t keep;
-  LloydStats(Index K, Index D)
-      : sums(Eigen::MatrixXd::Zero(K, D)), counts(Eigen::VectorXd::Zero(K)), keep(static_cast<std::size_t>(K)) {}
-
-  void offer(double distance, Index row) {
-    const FarRow candidate{distance, row};
-    if (farthest.size() < keep) {
-      farthest.push_back(candidate);
-      std::push_heap(farthest.begin(), farthest.end(), farther);
-    } else if (farther(candidate, farthest.front())) {
-      std::pop_heap(farthest.begin(), farthest.end(), farther);
-      farthest.back() = candidate;
-      std::push_heap(farthest.begin(), farthest.end(), farther);
-    }
+void KMeansStats::offer(double distance, Index row) {
+  const FarRow candidate{distance, row};
+  if (farthest.size() < keep) {
+    farthest.push_back(candidate);
+    std::push_heap(farthest.begin(), farthest.end(), farther);
+  } else if (farther(candidate, farthest.front())) {
+    std::pop_heap(farthest.begin(), farthest.end(), farther);
+    farthest.back() = candidate;
+    std::push_heap(farthest.begin(), farthest.end(), farther);
   }
+}
 
-  LloydStats& operator+=(const LloydStats& o) {
-    sums += o.sums;
-    counts += o.counts;
-    inertia += o.inertia;
-    changed += o.changed;
-    for (const FarRow& row : o.farthest) offer(row.first, row.second);
-    return *this;
-  }
-};
+KMeansStats& KMeansStats::operator+=(const KMeansStats& o) {
+  sums += o.sums;
+  counts += o.counts;
+  inertia += o.inertia;
+  changed += o.changed;
+  for (const FarRow& row : o.farthest) offer(row.first, row.second);
+  return *this;
+}
 
-}  // namespace
+void KMeansStats::scale(double factor) {
+  sums *= factor;
+  counts *= factor;
+  inertia *= factor;
+}
+
+template <typename T>
+KMeansStats kmeans_assign(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                          const Eigen::Ref<const Eigen::MatrixXd>& centroids,
+                          const Eigen::Ref<const Eigen::RowVectorXd>& shift, int* labels, Index row_offset,
+                          const Execution& execution) {
+  const Index N = data.rows(), K = centroids.rows(), D = data.cols();
+  const Eigen::MatrixXd centred = centroids.rowwise() - shift;
+  const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> centroids_t = centred.transpose().template cast<T>();
+  const Eigen::Matrix<T, 1, Eigen::Dynamic> norms = centred.rowwise().squaredNorm().transpose().template cast<T>();
+  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  return reduce_rows(
+      N, chunk_size, execution, [&] { return KMeansStats(K, D); },
+      [&](Index begin, Index end, KMeansStats& into) {
+        const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - shift.template cast<T>();
+        // ||x − c||² − ||x||² = ||c||² − 2 x·c
+        RowMatrix<T> distance = x * centroids_t;
+        distance *= T(-2);
+        distance.rowwise() += norms;
+        for (Index i = 0; i < x.rows(); ++i) {
+          Index best = 0;
+          distance.row(i).minCoeff(&best);
+          const Index n = begin + i;
+          const double w = weight_at(sample_weight, n);
+          if (labels[n] != best) ++into.changed;
+          labels[n] = static_cast<int>(best);
+          into.sums.row(best) += w * x.row(i).template cast<double>();
+          into.counts(best) += w;
+          const double squared = (x.row(i).template cast<double>() - centred.row(best)).squaredNorm();
+          into.inertia += w * squared;
+          if (w > 0.0) into.offer(squared, n + row_offset);
+        }
+      });
+}
 
 template <typename T>
 std::vector<Index> kmeans_plusplus(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
@@ -109,37 +134,13 @@ KMeansResult kmeans(const DataRef<T>& data, const Eigen::Ref<const Eigen::Vector
     result.centroids.row(k) = data.row(seeds[static_cast<std::size_t>(k)]).template cast<double>();
   // Distances are computed about the seeds' mean so that ||x||² − 2x·c + ||c||² does not cancel.
   const Eigen::RowVectorXd shift = result.centroids.colwise().mean();
-  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
   for (int iteration = 1; iteration <= max_iter; ++iteration) {
-    const Eigen::MatrixXd centred = result.centroids.rowwise() - shift;
-    const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> centroids_t = centred.transpose().template cast<T>();
-    const Eigen::Matrix<T, 1, Eigen::Dynamic> norms = centred.rowwise().squaredNorm().transpose().template cast<T>();
-    const LloydStats stats = reduce_rows(
-        N, chunk_size, execution, [&] { return LloydStats(K, D); },
-        [&](Index begin, Index end, LloydStats& into) {
-          const RowMatrix<T> x = data.middleRows(begin, end - begin).rowwise() - shift.template cast<T>();
-          // ||x − c||² − ||x||² = ||c||² − 2 x·c
-          RowMatrix<T> distance = x * centroids_t;
-          distance *= T(-2);
-          distance.rowwise() += norms;
-          for (Index i = 0; i < x.rows(); ++i) {
-            Index best = 0;
-            distance.row(i).minCoeff(&best);
-            const Index n = begin + i;
-            const double w = weight_at(sample_weight, n);
-            if (result.labels[static_cast<std::size_t>(n)] != best) ++into.changed;
-            result.labels[static_cast<std::size_t>(n)] = static_cast<int>(best);
-            into.sums.row(best) += w * x.row(i).template cast<double>();
-            into.counts(best) += w;
-            const double distance = (x.row(i).template cast<double>() - centred.row(best)).squaredNorm();
-            into.inertia += w * distance;
-            if (w > 0.0) into.offer(distance, n);
-          }
-        });
+    const KMeansStats stats =
+        kmeans_assign<T>(data, sample_weight, result.centroids, shift, result.labels.data(), 0, execution);
     result.inertia = stats.inertia;
     result.n_iter = iteration;
-    std::vector<FarRow> farthest = stats.farthest;
-    std::sort(farthest.begin(), farthest.end(), farther);
+    std::vector<KMeansStats::FarRow> farthest = stats.farthest;
+    std::sort(farthest.begin(), farthest.end(), KMeansStats::farther);
     std::size_t next_far = 0;
     bool relocated = false;
     for (Index k = 0; k < K; ++k) {
@@ -160,6 +161,12 @@ template std::vector<Index> kmeans_plusplus<float>(const DataRef<float>&, const 
                                                    Index, std::uint64_t, const Execution&);
 template std::vector<Index> kmeans_plusplus<double>(const DataRef<double>&, const Eigen::Ref<const Eigen::VectorXd>&,
                                                     Index, std::uint64_t, const Execution&);
+template KMeansStats kmeans_assign<float>(const DataRef<float>&, const Eigen::Ref<const Eigen::VectorXd>&,
+                                          const Eigen::Ref<const Eigen::MatrixXd>&,
+                                          const Eigen::Ref<const Eigen::RowVectorXd>&, int*, Index, const Execution&);
+template KMeansStats kmeans_assign<double>(const DataRef<double>&, const Eigen::Ref<const Eigen::VectorXd>&,
+                                           const Eigen::Ref<const Eigen::MatrixXd>&,
+                                           const Eigen::Ref<const Eigen::RowVectorXd>&, int*, Index, const Execution&);
 template KMeansResult kmeans<float>(const DataRef<float>&, const Eigen::Ref<const Eigen::VectorXd>&, Index,
                                     std::uint64_t, int, const Execution&);
 template KMeansResult kmeans<double>(const DataRef<double>&, const Eigen::Ref<const Eigen::VectorXd>&, Index,

@@ -100,10 +100,10 @@ ElboTerms mixture_elbo_terms(const MixtureTotals& totals, const Eigen::VectorXd&
   return terms;
 }
 
-ResponsibilitySource random_responsibilities(std::uint64_t seed) {
-  return [seed](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
+ResponsibilitySource random_responsibilities(std::uint64_t seed, Index row_offset) {
+  return [seed, row_offset](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
     for (Index n = begin; n < end; ++n) {
-      Random random(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(n + 1)));
+      Random random(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(n + row_offset + 1)));
       for (Index k = 0; k < resp.cols(); ++k) resp(n - begin, k) = random.uniform();
       resp.row(n - begin) /= resp.row(n - begin).sum();
     }

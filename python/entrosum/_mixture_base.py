@@ -6,6 +6,7 @@ scores, information criteria and sampling, following ``sklearn.mixture.GaussianM
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from typing import Any, cast
@@ -13,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 
 from . import _core
+from ._dask import DaskBlocks, is_dask_array
 from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._online import OnlineMixin
@@ -167,7 +169,10 @@ class BaseMixture(OnlineMixin, BaseEstimator):
                 "lower_bound_": float(lower_bounds[-1])}
 
     # -- shared -----------------------------------------------------------------------------------
-    def _check_data(self, X: Any, n_threads: int, **kwargs: Any) -> np.ndarray:
+    def _check_data(self, X: Any, n_threads: int, **kwargs: Any) -> Any:
+        if isinstance(X, DaskBlocks):  # every block checked on its worker, in parallel
+            X.check(functools.partial(self._check_data, n_threads=1, **kwargs))
+            return X
         X = check_data(X, n_threads=n_threads, **kwargs)
         self._validate_data_values(X, n_threads)
         return X
@@ -196,6 +201,10 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         'kmeans': one-hot on k-means labels; 'k-means++': one-hot on the k-means++ seeds only;
         'random': uniform random responsibilities; 'random_from_data': one-hot on random rows.
         """
+        if isinstance(X, DaskBlocks):
+            from ._dask_fit import mixture_initial_params
+
+            return mixture_initial_params(self, X, rng)
         K = self.n_components
         seed = int(rng.integers(2**63))
         if self._init_given():
@@ -243,10 +252,13 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             An array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in place a
             chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of them)
-            for data that live in several files; see ``entrosum._data_source``.
+            for data that live in several files; see ``entrosum._data_source``. A ``dask.array.Array`` is
+            fitted on the current ``distributed`` client: its blocks stay on the workers, which run every pass
+            over them, while the M-steps run here; the result equals the in-memory fit with the same
+            ``random_state`` up to rounding (``entrosum._dask``).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights; an integer weight acts like repeating the row.
+            Non-negative weights; an integer weight acts like repeating the row (not with a dask array).
 
         Returns
         -------
@@ -261,6 +273,13 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         ConvergenceWarning
             Issued (a warning) when ``max_iter`` is reached first.
         """
+        if is_dask_array(X):
+            from ._dask_fit import dask_blocks
+
+            if sample_weight is not None:
+                raise ValueError("sample_weight is not supported with a dask array yet; fit without it.")
+            with dask_blocks(X) as data:
+                return self._fit(data, None)
         with fit_data(X) as data:
             return self._fit(data, sample_weight)
 
@@ -270,6 +289,12 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         X = self._check_data(X, n_threads)
         weights = check_sample_weight(sample_weight, X.shape[0])
         self._check_settings(X)
+        em = self._run_em
+        if isinstance(X, DaskBlocks):
+            from ._dask_fit import mixture_em
+
+            def em(X: DaskBlocks, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor, *_: Any) -> dict:
+                return mixture_em(self, X, params, monitor)
         warm = bool(self.warm_start) and hasattr(self, "monitor_")
         if warm and self.n_features_in_ != X.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_} "
@@ -284,7 +309,7 @@ class BaseMixture(OnlineMixin, BaseEstimator):
                 initial = (self._current_params() if warm
                            else self._initial_params(X, weights, rng, n_threads, chunk_size))
                 setup_time = time.perf_counter() - started  # the initialising passes (k-means, first M-step)
-                result = self._run_em(X, weights, initial, monitor, n_threads, chunk_size)
+                result = em(X, weights, initial, monitor, n_threads, chunk_size)
             except _core.NumericalError as error:
                 raise ValueError(
                     f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"

@@ -6,12 +6,14 @@ their E-step, M-step and entropy sums.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._dask import DaskBlocks, is_dask_array
 from ._data_source import fit_data
 from ._estimator import BaseEstimator
 from ._online import OnlineMixin
@@ -103,6 +105,13 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
                monitor: ConvergenceMonitor) -> dict:
         raise NotImplementedError
 
+    def _check_dask_solver(self, X: DaskBlocks) -> None:
+        """On a dask array EM always runs on the moments (one pass); streaming the data per iteration is refused."""
+        check_choice(self.precompute, "precompute", ("auto", True, False))
+        if self.precompute is False:
+            raise ValueError(f"{type(self).__name__} on a dask array runs on the data's moments, collected in one "
+                             "pass; precompute=False (a pass per iteration) is not supported there. Use 'auto'.")
+
     def _closed_form_start(self) -> bool:
         """Whether ``partial_fit`` starts from the closed-form PPCA of its first chunk (else a random W)."""
         return False
@@ -138,7 +147,10 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
 
         ``X`` may be an array in memory, a memory-mapped array (``np.load(path, mmap_mode='r')``, read in
         place a chunk at a time), or an iterable of 2-D chunks (or a function returning a fresh iterator of
-        them) for data that live in several files; see ``entrosum._data_source``.
+        them) for data that live in several files; see ``entrosum._data_source``. A failed or interrupted
+        fit raises and leaves a previously fitted model unchanged. A ``dask.array.Array`` is fitted on the current
+        ``distributed`` client: one pass on the workers collects the data's moments, from which the closed form or
+        EM runs here (``entrosum._dask``).
 
         Parameters
         ----------
@@ -159,17 +171,33 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
         ConvergenceWarning
             Issued (a warning) when ``max_iter`` is reached first.
         """
+        if is_dask_array(X):
+            from ._dask_fit import dask_blocks
+
+            with dask_blocks(X) as data:
+                return self._fit(data)
         with fit_data(X) as data:
             return self._fit(data)
 
     def _fit(self, X: Any) -> _LinearGaussianModel:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
-        X = check_data(X, min_samples=2, n_threads=n_threads)
+        if isinstance(X, DaskBlocks):  # every block checked on its worker, in parallel
+            X.check(functools.partial(check_data, n_threads=1))
+            if X.shape[0] < 2:
+                raise ValueError(f"X has {X.shape[0]} sample(s); at least 2 are required.")
+        else:
+            X = check_data(X, min_samples=2, n_threads=n_threads)
         n_components = self._check_settings(X.shape[1])
         monitor = self._new_monitor()
         try:
-            result = self._solve(X, n_components, n_threads, chunk_size, monitor)
+            if isinstance(X, DaskBlocks):
+                from ._dask_fit import linear_gaussian_solve
+
+                self._check_dask_solver(X)
+                result = linear_gaussian_solve(self, X, n_components, monitor)
+            else:
+                result = self._solve(X, n_components, n_threads, chunk_size, monitor)
         except _core.NumericalError as error:
             raise ValueError(
                 f"{type(self).__name__} could not be fitted: {error}. Scale the data, remove constant "

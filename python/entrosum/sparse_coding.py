@@ -8,12 +8,14 @@ and the annealing; every loop over data runs in C++ (``_core``).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._dask import DaskBlocks, is_dask_array
 from ._estimator import BaseEstimator
 from ._online import OnlineMixin
 from ._steps import SparseCodingSteps
@@ -196,11 +198,25 @@ class SparseCoding(OnlineMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> SparseCoding:
         """Fit the atoms, scales and noise variance to ``X`` of shape (n_samples, n_features).
 
-        A failed fit raises and leaves a previously fitted model unchanged.
+        A failed fit raises and leaves a previously fitted model unchanged. A ``dask.array.Array`` is fitted by
+        variational EM on the current ``distributed`` client, the E-steps on the workers (``entrosum._dask``).
         """
+        if is_dask_array(X):
+            from ._dask_fit import dask_blocks
+
+            with dask_blocks(X) as data:
+                return self._fit(data)
+        return self._fit(X)
+
+    def _fit(self, X: Any) -> SparseCoding:
         n_threads = resolve_n_jobs(self.n_jobs)
         chunk_size = resolve_chunk_size(self.chunk_size)
-        X = check_data(X, min_samples=2, n_threads=n_threads)
+        if isinstance(X, DaskBlocks):
+            X.check(functools.partial(check_data, n_threads=1))
+            if X.shape[0] < 2:
+                raise ValueError(f"X has {X.shape[0]} sample(s); at least 2 are required.")
+        else:
+            X = check_data(X, min_samples=2, n_threads=n_threads)
         settings = self._check_settings()
         rng = check_random_state(self.random_state)
         initial = rng.standard_normal((X.shape[1], settings["n_components"]))
@@ -208,11 +224,16 @@ class SparseCoding(OnlineMixin, BaseEstimator):
                                      verbose=self.verbose, model=type(self).__name__)
         stop = _core.StopOptions(tol=settings["tol"], gap_tol=settings["gap_tol"], max_iter=settings["max_iter"])
         try:
-            result = _core.fit_sparse_coding(
-                X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
-                settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
-                settings["e_step_max_iter"], stop, n_threads, chunk_size,
-                monitor._on_iteration if self.verbose else None)
+            if isinstance(X, DaskBlocks):
+                from ._dask_fit import sparse_coding_fit
+
+                result = sparse_coding_fit(X, initial, settings, monitor)
+            else:
+                result = _core.fit_sparse_coding(
+                    X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
+                    settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
+                    settings["e_step_max_iter"], stop, n_threads, chunk_size,
+                    monitor._on_iteration if self.verbose else None)
         except _core.NumericalError as error:
             raise ValueError(
                 f"{type(self).__name__} could not be fitted: {error}. Scale or centre the data, remove constant "

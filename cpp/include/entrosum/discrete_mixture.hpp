@@ -188,6 +188,38 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
                                                              const typename Family::Settings& settings,
                                                              const Execution& execution);
 
+/// The chunk-level pieces of that initialisation, for data split across processes (Dask): the sums of a
+/// pass over some rows (mergeable), and the parameters from the merged sums of all rows.
+struct DiscreteInitialStats {
+  DiscreteMixtureStats stats;
+  /// (n_features) Σ_n w_n x_n
+  Eigen::VectorXd data_sum;
+  /// rows summed over
+  Index n_rows = 0;
+  DiscreteInitialStats() = default;
+  DiscreteInitialStats(Index n_components, Index n_features)
+      : stats(n_components, n_features), data_sum(Eigen::VectorXd::Zero(n_features)) {}
+  DiscreteInitialStats& operator+=(const DiscreteInitialStats& other) {
+    stats += other.stats;
+    data_sum += other.data_sum;
+    n_rows += other.n_rows;
+    return *this;
+  }
+  /// Multiplies the weighted sums by `factor` (the rows stay counted once: they set the pseudo-row's weight).
+  void scale(double factor) {
+    stats.scale(factor);
+    data_sum *= factor;
+  }
+};
+template <typename Family, typename T>
+DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
+                                                                const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                                const ResponsibilitySource& source, Index n_components,
+                                                                const Execution& execution);
+template <typename Family>
+DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialStats sums,
+                                                               const typename Family::Settings& settings);
+
 /// (n_samples) log p(x_n | Θ) and, when `resp` is non-null, the (n_samples, K) responsibilities.
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <utility>
 
 #include "entrosum/execution.hpp"
 #include "entrosum/mixture.hpp"
@@ -193,6 +194,20 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
                                                              const ResponsibilitySource& source, Index n_components,
                                                              CovarianceType type, double reg_covar,
                                                              const Execution& execution);
+
+/// The chunk-level pieces of that initialisation, for data split across processes (Dask): the statistics of
+/// given responsibilities about `shift` over some rows (mergeable); the means from a first, diagonal pass
+/// and the shift of the second pass; the parameters from the merged second pass.
+template <typename T>
+GaussianMixtureExpectation gaussian_mixture_responsibility_statistics(
+    const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, const ResponsibilitySource& source,
+    Index n_components, CovarianceType type, const Eigen::Ref<const Eigen::VectorXd>& shift,
+    const Execution& execution);
+/// (means (K, D), shift (D)) from the first pass's statistics.
+std::pair<Eigen::MatrixXd, Eigen::VectorXd> gaussian_mixture_initial_means(const GaussianMixtureExpectation& first);
+GaussianMixtureParams gaussian_mixture_from_initial_statistics(const GaussianMixtureExpectation& second,
+                                                               const Eigen::Ref<const Eigen::MatrixXd>& means,
+                                                               double reg_covar);
 
 /// (n_samples) log p(x_n | Θ) and, when `resp` is non-null, the (n_samples, K) responsibilities.
 template <typename T>

@@ -74,8 +74,9 @@ inline Eigen::VectorXd chunk_weights(const Eigen::Ref<const Eigen::VectorXd>& sa
 using ResponsibilitySource = std::function<void(Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp)>;
 
 /// Uniform random responsibilities, normalised per row, drawn from (seed, row) alone so that they do not
-/// depend on the chunking or the threads.
-ResponsibilitySource random_responsibilities(std::uint64_t seed);
+/// depend on the chunking or the threads. Row n of the data it is given is row n + `row_offset` of the data
+/// set (a block of rows of a larger array).
+ResponsibilitySource random_responsibilities(std::uint64_t seed, Index row_offset = 0);
 
 /// One-hot responsibilities from `labels` (one per row, each in [−1, n_components)); a label of −1 gives
 /// its row no responsibility at all. The labels are read, not copied: they must outlive the source.
