@@ -117,12 +117,14 @@ def shim_functions(source: str) -> list[str]:
 
 
 def import_block(imports: list[str]) -> str:
-    """The imports in isort's groups: ``__future__``, the standard library, then the rest, each sorted."""
+    """The imports in isort's groups: ``__future__``, the standard library, third party, entrosum; each sorted."""
     future = [line for line in imports if line.startswith("from __future__")]
     stdlib = sorted(line for line in imports if line.split()[1].split(".")[0] in sys.stdlib_module_names
                     and line not in future)
-    others = sorted(set(imports) - set(future) - set(stdlib))
-    return "\n\n".join("\n".join(group) for group in (future, stdlib, others) if group)
+    others = set(imports) - set(future) - set(stdlib)
+    first_party = sorted(line for line in others if line.split()[1].split(".")[0] == "entrosum")
+    third_party = sorted(others - set(first_party))
+    return "\n\n".join("\n".join(group) for group in (future, stdlib, third_party, first_party) if group)
 
 
 def render(stub_dir: Path, shim_source: str) -> str:

@@ -94,6 +94,41 @@ class LinearGaussianExpectation:
     @property
     def count(self) -> float:
         ...
+class KMeansStats:
+    """
+    Sums of a Lloyd assignment over rows (per cluster), mergeable and picklable.
+    """
+    def __add__(self, other: KMeansStats) -> KMeansStats:
+        ...
+    def __copy__(self) -> KMeansStats:
+        ...
+    def __getstate__(self) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, int, list[tuple[float, int]], int]:
+        ...
+    def __iadd__(self, other: KMeansStats) -> KMeansStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> KMeansStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def changed(self) -> int:
+        ...
+    @property
+    def counts(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def farthest(self) -> list[int]:
+        ...
+    @property
+    def inertia(self) -> float:
+        ...
+    @property
+    def sums(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
 class GaussianMixtureExpectation:
     """
     Sums of a Gaussian mixture's posterior statistics over rows, about a shift; mergeable and picklable.
@@ -166,6 +201,29 @@ class DiscreteMixtureStats:
         ...
     @property
     def resp_sum(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+class DiscreteInitialStats:
+    """
+    Sums of an initialising pass of a Bernoulli or Poisson mixture; mergeable.
+    """
+    def __add__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
+        ...
+    def __copy__(self) -> DiscreteInitialStats:
+        ...
+    def __getstate__(self) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int]:
+        ...
+    def __iadd__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> DiscreteInitialStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
         ...
 class FormatError(ValueError):
     pass
@@ -258,6 +316,10 @@ def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weig
     """
     EM from initial weights (K,) and means (K, D).
     """
+def bernoulli_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: BernoulliSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
 @typing.overload
 def bernoulli_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: BernoulliSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
@@ -281,6 +343,16 @@ def bernoulli_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sam
 def bernoulli_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BernoulliSettings) -> dict[str, typing.Any]:
     """
     The M-step from merged statistics.
+    """
+@typing.overload
+def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
 def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
@@ -380,6 +452,10 @@ def gmm_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Ann
     """
     EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams).
     """
+def gmm_from_initial_statistics(second: entrosum._core.GaussianMixtureExpectation, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged second initialising pass.
+    """
 @typing.overload
 def gmm_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, covariance_type: str, reg_covar: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
@@ -400,6 +476,10 @@ def gmm_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: ty
     """
     Parameters from random responsibilities.
     """
+def gmm_initial_means(first: entrosum._core.GaussianMixtureExpectation) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+    """
+    (means, shift of the second pass) from an initialising first (diag) pass.
+    """
 def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
     The M-step from merged statistics.
@@ -407,6 +487,16 @@ def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covarianc
 def gmm_precision_cholesky(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     """
     Precision Cholesky factors (stacked) from covariances (stacked).
+    """
+@typing.overload
+def gmm_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, covariance_type: str, shift: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+    """
+    An initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable statistics about shift.
+    """
+@typing.overload
+def gmm_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, covariance_type: str, shift: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+    """
+    An initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable statistics about shift.
     """
 @typing.overload
 def gmm_score(data: numpy.typing.NDArray[numpy.float32], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
@@ -431,6 +521,16 @@ def kmeans(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Anno
 def kmeans(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_clusters: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, max_iter: typing.SupportsInt | typing.SupportsIndex = 100, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int32], float, int]:
     """
     k-means: (centroids, labels, inertia, n_iter).
+    """
+@typing.overload
+def kmeans_assign(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], centroids: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[1, n]"], labels: numpy.typing.NDArray[numpy.int32], row_offset: typing.SupportsInt | typing.SupportsIndex = 0, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[entrosum._core.KMeansStats, numpy.typing.NDArray[numpy.int32]]:
+    """
+    One Lloyd assignment over a block of rows: (mergeable KMeansStats, the new labels); labels holds the previous ones (-1 at first), farthest rows are reported as row_offset + row.
+    """
+@typing.overload
+def kmeans_assign(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], centroids: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[1, n]"], labels: numpy.typing.NDArray[numpy.int32], row_offset: typing.SupportsInt | typing.SupportsIndex = 0, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[entrosum._core.KMeansStats, numpy.typing.NDArray[numpy.int32]]:
+    """
+    One Lloyd assignment over a block of rows: (mergeable KMeansStats, the new labels); labels holds the previous ones (-1 at first), farthest rows are reported as row_offset + row.
     """
 @typing.overload
 def kmeans_plusplus(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_clusters: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.int64]:
@@ -516,6 +616,10 @@ def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight
     """
     EM from initial weights (K,) and means (K, D).
     """
+def poisson_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: PoissonSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
 @typing.overload
 def poisson_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: PoissonSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
@@ -541,6 +645,16 @@ def poisson_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: d
     The M-step from merged statistics.
     """
 @typing.overload
+def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
 def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
@@ -557,6 +671,10 @@ def poisson_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: di
 def ppca_closed_form_from_moments(moments: entrosum._core.Moments, n_components: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
     The closed-form PPCA from the data's moments.
+    """
+def random_uniforms(seed: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    The first draws of the library's uniform generator seeded with seed.
     """
 @typing.overload
 def sparse_coding_e_step(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.SparseCodingExpectation:

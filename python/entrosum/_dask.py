@@ -1,5 +1,7 @@
-"""Dask arrays on a ``distributed`` cluster: the row blocks stay on the workers, each pass maps a function over
-them there, and only small values (statistics, a few rows) come back to the client (DESIGN.md §4).
+"""Dask arrays on a ``distributed`` cluster, with the row blocks kept on the workers.
+
+Each pass maps a function over the blocks there, and only small values (statistics, a few rows) come back to
+the client (DESIGN.md §4).
 
 ``DaskBlocks`` persists the blocks of a dask array once per fit, C-contiguous and spanning every column, as
 futures in row order; ``map`` runs a function on every block on the worker that holds it, ``reduce`` merges
@@ -29,7 +31,7 @@ def is_dask_array(X: Any) -> bool:
 
 
 def current_client() -> Any:
-    """The default ``distributed`` client, or a ValueError that says how to start one."""
+    """Return the default ``distributed`` client, or raise a ValueError that says how to start one."""
     try:
         from distributed import default_client
     except ImportError as error:
@@ -44,7 +46,7 @@ def current_client() -> Any:
 
 
 def fetch(futures: Any) -> Any:
-    """The values of futures (one or a list), brought to the client: the only way values reach it."""
+    """Bring the values of futures (one or a list) to the client: the only way values reach it."""
     from distributed import wait
 
     wait(futures)  # interruptible: Ctrl-C here stops the fit between passes
@@ -113,7 +115,7 @@ class DaskBlocks:
         return self.client.map(function, self.blocks, *per_block, pure=False, **common)
 
     def reduce(self, futures: list) -> Any:
-        """The sum of per-block statistics, added on the workers pairwise in ``_steps.merge``'s fixed order."""
+        """Sum per-block statistics, added on the workers pairwise in ``_steps.merge``'s fixed order."""
         while len(futures) > 1:
             futures = [self.client.submit(operator.add, futures[i], futures[i + 1], pure=False)
                        if i + 1 < len(futures) else futures[i] for i in range(0, len(futures), 2)]
@@ -129,8 +131,10 @@ class DaskBlocks:
         return np.array(values, dtype=np.float64).reshape(len(indices), self.shape[1])
 
     def check(self, check_block: Callable[[np.ndarray], Any]) -> None:
-        """Run ``check_block`` (which raises ValueError or TypeError for bad data) on every block on the workers;
-        the first failure is raised here with the rows of its block."""
+        """Run ``check_block`` (which raises ValueError or TypeError for bad data) on every block on the workers.
+
+        The first failure is raised here with the rows of its block.
+        """
         results = fetch(self.map(_checked, check_block=check_block))
         for index, message in enumerate(results):
             if message is not None:

@@ -1,5 +1,7 @@
-"""The fits of every family on a Dask array: initialisation and EM through the chunk-level step API (``_steps``)
-over blocks on the workers, the M-step and the monitor on the client (``_stepwise.run_em``).
+"""The fits of every family on a Dask array.
+
+Initialisation and EM run through the chunk-level step API (``_steps``) over blocks on the workers, the M-step
+and the monitor on the client (``_stepwise.run_em``).
 
 The estimators keep their own ``fit`` (validation, ``n_init``, warm starts, fitted attributes, warnings); where
 they would pass over an in-memory array they call the functions here with a ``DaskBlocks``. Each function
@@ -31,12 +33,12 @@ DASK_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 @contextlib.contextmanager
 def dask_blocks(X: Any) -> Iterator[DaskBlocks]:
-    """The blocks of dask array ``X`` persisted on the current client's workers while the block runs."""
+    """Keep the blocks of dask array ``X`` persisted on the current client's workers while the block runs."""
     with DaskBlocks(X, current_client()) as data:
         yield data
 
 
-def _statistics_of(steps: Any, data: DaskBlocks, last: list | None = None) -> Any:
+def _statistics_of(steps: Any, data: DaskBlocks | _Fixed, last: list | None = None) -> Any:
     """``statistics_of(params)`` for ``run_em``: the family's E-step on every block, merged."""
     def statistics_of(params: dict) -> Any:
         stats = data.reduce(data.map(_chunk_statistics, steps=steps, params=params))
@@ -50,7 +52,7 @@ def _chunk_statistics(block: np.ndarray, steps: Any, params: dict) -> Any:
     return steps.chunk_statistics(params, block)
 
 
-def _em_result(steps: Any, data: DaskBlocks, params: dict, stop: Any, monitor: Any,
+def _em_result(steps: Any, data: DaskBlocks | _Fixed, params: dict, stop: Any, monitor: Any,
                last: list | None = None) -> dict:
     """EM from ``params``; the result in the format of the in-memory C++ fits (parameters, history, stop)."""
     callback = monitor._on_iteration if monitor.verbose else None
@@ -81,14 +83,17 @@ def _responsibility_statistics(block: np.ndarray, labels: np.ndarray | None, row
     if isinstance(steps, DiscreteMixtureSteps):
         return getattr(_core, f"{steps.prefix}_responsibility_statistics")(block, np.empty(0), labels, seed,
                                                                            row_offset, n_components)
+    assert shift is not None, "a Gaussian mixture's statistics are taken about a shift"
     return _core.gmm_responsibility_statistics(block, np.empty(0), labels, seed, row_offset, n_components,
                                                covariance_type, shift)
 
 
 def _from_responsibilities(estimator: Any, data: DaskBlocks, labels: list | None, seed: int) -> dict:
-    """Initial parameters from one-hot responsibilities on ``labels`` (futures per block), or from random
-    responsibilities of ``seed`` when ``labels`` is None: the passes of ``*_init_from_labels`` /
-    ``*_init_random``."""
+    """Compute initial parameters from one-hot responsibilities on ``labels`` (futures per block).
+
+    With ``labels`` None, from random responsibilities of ``seed``: the passes of ``*_init_from_labels`` /
+    ``*_init_random``.
+    """
     steps, K = estimator._steps(), estimator.n_components
     per_block = [labels or [None] * data.n_blocks, list(data.offsets[:-1])]
     if isinstance(steps, DiscreteMixtureSteps):
@@ -131,8 +136,11 @@ def mixture_initial_params(estimator: Any, data: DaskBlocks, rng: np.random.Gene
 # -- PPCA and factor analysis ------------------------------------------------------------------------------
 
 def linear_gaussian_solve(estimator: Any, data: DaskBlocks, n_components: int, monitor: Any) -> dict:
-    """PPCA or factor analysis from the data's moments, collected in one pass over the blocks; then the closed
-    form (PPCA) or EM on D × D matrices on the client, as the in-memory fit with a precomputed covariance."""
+    """Fit PPCA or factor analysis from the data's moments, collected in one pass over the blocks.
+
+    Then the closed form (PPCA) or EM on D × D matrices runs on the client, as the in-memory fit with a
+    precomputed covariance.
+    """
     from ._validation import check_choice, check_random_state
 
     started = time.perf_counter()
@@ -174,8 +182,10 @@ def _sum_of_squares(block: np.ndarray) -> float:
 
 
 def sparse_coding_fit(data: DaskBlocks, initial: np.ndarray, settings: dict, monitor: Any) -> dict:
-    """Variational EM for sparse coding from initial atoms (D, H): the start from the data's power (one pass),
-    then E-steps per block."""
+    """Run variational EM for sparse coding from initial atoms (D, H).
+
+    The start comes from the data's power (one pass), then E-steps run per block.
+    """
     if settings["solver"] != "em":
         raise ValueError("SparseCoding on a dask array runs variational EM (its E-step works block by block); "
                          "set solver='em'. solver='gradient' keeps every posterior in one process.")

@@ -1,6 +1,7 @@
-"""k-means++ seeding and Lloyd's k-means over the blocks of a Dask array, as cpp/src/kmeans.cpp runs them in
-memory: the same random draws, the same formulas, the same stopping rule, so the same random state gives the
-same labels.
+"""k-means++ seeding and Lloyd's k-means over the blocks of a Dask array.
+
+They run as cpp/src/kmeans.cpp runs them in memory: the same random draws, the same formulas, the same
+stopping rule, so the same random state gives the same labels.
 
 Per-row state (distances to the nearest seed, labels) stays on the workers as one future per block; the client
 receives per-block sums, the Lloyd statistics (``_core.KMeansStats``) and the rows chosen as seeds. k-means++
@@ -65,7 +66,7 @@ def kmeans_plusplus(data: DaskBlocks, n_clusters: int, seed: int) -> list[int]:
 
 
 def _draw(data: DaskBlocks, nearest: list, sums: list, target: float) -> int:
-    """The global row whose running mass first exceeds ``target``."""
+    """Return the global row whose running mass first exceeds ``target``."""
     start, first = 0.0, 0
     for index, value in enumerate(sums):  # skip whole blocks whose sum stays below the target
         if start + value > target:

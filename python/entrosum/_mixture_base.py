@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
@@ -289,12 +290,15 @@ class BaseMixture(OnlineMixin, BaseEstimator):
         X = self._check_data(X, n_threads)
         weights = check_sample_weight(sample_weight, X.shape[0])
         self._check_settings(X)
-        em = self._run_em
+        em: Callable[..., dict] = self._run_em
         if isinstance(X, DaskBlocks):
             from ._dask_fit import mixture_em
 
-            def em(X: DaskBlocks, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor, *_: Any) -> dict:
+            def dask_em(X: DaskBlocks, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
+                        *_: Any) -> dict:
                 return mixture_em(self, X, params, monitor)
+
+            em = dask_em
         warm = bool(self.warm_start) and hasattr(self, "monitor_")
         if warm and self.n_features_in_ != X.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_} "

@@ -48,6 +48,7 @@ class _LinearGaussianModel(OnlineMixin, BaseEstimator):
     """Shared fit, transform, score and sample for PPCA and factor analysis."""
 
     _noise: str = ""  # 'isotropic' or 'diagonal'
+    precompute: Any  # PPCA's and FactorAnalysis's parameter ('auto', True or False)
 
     # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
     # both models' ``__init__`` store, and the attributes ``fit`` sets.
