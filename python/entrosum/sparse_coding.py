@@ -75,6 +75,19 @@ class SparseCoding(BaseEstimator):
         slowly when the noise is small next to the signal (Petersen et al. 2005). 'gradient': L-BFGS on the
         ES-ELBO over all ν_n, Λ_n and W at once, as in Velychko et al.; it keeps every q_n in memory, so it
         suits small data sets, and it does not share EM's slow progress at low noise.
+    acceleration : None or 'quasi-newton'
+        For ``solver='em'``. None: the closed-form M-step. 'quasi-newton': after the annealing and 10 plain
+        EM iterations, W, λ and σ² follow L-BFGS on max_q F(q, Θ), the ELBO with every q_n at its E-step
+        optimum (Jamshidian & Jennrich 1997). An E-step pass gives that function and, by the envelope
+        theorem, its gradient; the first direction is the EM step, and a line search whose trials are
+        E-step passes keeps the ELBO increasing. Like EM it makes passes over chunks on threads and keeps
+        nothing per data point, so it scales to the same data. Use it when the noise is small next to the
+        signal: there EM turns the dictionary by about σ²/signal per iteration and stalls far from the
+        optimum (on the 5×5 bars with noise sd 0.1 it has found no bar after 6000 iterations, while this
+        recovers them all in about 250 passes). An iteration is one accepted step, which may take more
+        than one pass; ``e_step_info_['passes']`` counts them. The monitor records F and S at each step's
+        q_t and Θ_t, and, as for EM, F and S after the closed-form M-step from q_t (equal at β = 1); that
+        M-step's Θ is the one returned.
     annealing : 'default', None or sequence of float
         Entropy-based annealing: β_p for the first iterations (the prior entropy term, and with it the
         prior's pull towards zero, is multiplied by β_p), then 1. Every value must be at least 1; None
@@ -125,17 +138,19 @@ class SparseCoding(BaseEstimator):
         Of the last E-step (for the gradient solver: of the E-step that gives its starting q): mean and
         largest number of Newton steps per data point, and the number of data points whose solver reached
         ``e_step_max_iter``; for the gradient solver also the number of objective evaluations and the
-        L-BFGS status.
+        L-BFGS status; with ``acceleration='quasi-newton'`` also ``passes``, the E-step passes over the data
+        (EM iterations and line-search trials), and the L-BFGS status.
     """
 
     def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
-                 annealing: Any = "default", observable_annealing: Any = None, tol: float | None = 1e-4,
-                 gap_tol: float | None = None, max_iter: int = 1000, e_step_tol: float = 1e-10,
-                 e_step_max_iter: int = 100, random_state: Any = None, n_jobs: int | None = None,
-                 chunk_size: int | None = None, verbose: int = 0) -> None:
+                 acceleration: str | None = None, annealing: Any = "default", observable_annealing: Any = None,
+                 tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
+                 e_step_tol: float = 1e-10, e_step_max_iter: int = 100, random_state: Any = None,
+                 n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0) -> None:
         self.n_components = n_components
         self.posterior = posterior
         self.solver = solver
+        self.acceleration = acceleration
         self.annealing = annealing
         self.observable_annealing = observable_annealing
         self.tol = tol
@@ -154,10 +169,15 @@ class SparseCoding(BaseEstimator):
         prior_annealing = _check_schedule(self.annealing, "annealing", allow_default=True)
         if isinstance(self.annealing, str) and solver == "gradient":  # 'default': none for the joint solver
             prior_annealing = []
+        acceleration = check_choice(self.acceleration, "acceleration", (None, "quasi-newton"))
+        if acceleration is not None and solver != "em":
+            raise ValueError(f"acceleration={acceleration!r} accelerates solver='em'; use acceleration=None with "
+                             f"solver={solver!r}.")
         settings = {
             "n_components": check_int(self.n_components, "n_components", minimum=1),
             "posterior": check_choice(self.posterior, "posterior", ("diag", "full")),
             "solver": solver,
+            "acceleration": acceleration,
             "prior_annealing": prior_annealing,
             "observable_annealing": _check_schedule(self.observable_annealing, "observable_annealing",
                                                     allow_default=False),
@@ -191,7 +211,7 @@ class SparseCoding(BaseEstimator):
                 X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
                 settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
                 settings["e_step_max_iter"], stop, n_threads, chunk_size,
-                monitor._on_iteration if self.verbose else None)
+                monitor._on_iteration if self.verbose else None, settings["acceleration"] or "none")
         except _core.NumericalError as error:
             raise ValueError(
                 f"{type(self).__name__} could not be fitted: {error}. Scale or centre the data, remove constant "
@@ -224,6 +244,8 @@ class SparseCoding(BaseEstimator):
         self.e_step_info_ = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
         if self.solver == "gradient":
             self.e_step_info_.update(evaluations=result["evaluations"], lbfgs_status=result["lbfgs_status"])
+        elif self.acceleration is not None:
+            self.e_step_info_.update(passes=result["evaluations"], lbfgs_status=result["lbfgs_status"])
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the posterior means of ``X``."""
