@@ -313,8 +313,9 @@ def test_bars_are_recovered_by_em_with_quasi_newton_acceleration():
     successes = []
     for seed in range(5):
         X, atoms = bars(1000, seed)
+        # chunks of 250 rows: the passes run on both of CI's cores (one default chunk would hold all 1000 rows)
         model = entrosum.SparseCoding(10, posterior="full", acceleration="quasi-newton", tol=1e-5, max_iter=2000,
-                                      random_state=100 + seed).fit(X)
+                                      random_state=100 + seed, n_jobs=2, chunk_size=250).fit(X)
         cosines = np.abs(unit(atoms.T).T @ model.components_.T)
         recovered = cosines.max(axis=1) > 0.95
         noise_ok = abs(model.noise_variance_ - 0.01) < 0.2 * 0.01
