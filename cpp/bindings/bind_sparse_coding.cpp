@@ -24,6 +24,12 @@ SparseCodingSolver parse_solver(const std::string& solver) {
   throw py::value_error("solver must be 'em' or 'gradient', got '" + solver + "'");
 }
 
+EmAcceleration parse_acceleration(const std::string& acceleration) {
+  if (acceleration == "none") return EmAcceleration::none;
+  if (acceleration == "quasi-newton") return EmAcceleration::quasi_newton;
+  throw py::value_error("acceleration must be 'none' or 'quasi-newton', got '" + acceleration + "'");
+}
+
 SparseCodingParams make_params(const Eigen::MatrixXd& components, const Eigen::VectorXd& scales,
                                double noise_variance) {
   SparseCodingParams params;
@@ -97,11 +103,13 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
          const std::string& posterior, const std::string& solver, const std::vector<double>& prior_annealing,
          const std::vector<double>& observable_annealing, double e_step_tol, int e_step_max_iter,
-         const StopOptions& stop, int n_threads, Index chunk_size, const Callback& callback) {
+         const StopOptions& stop, int n_threads, Index chunk_size, const Callback& callback,
+         const std::string& acceleration) {
         const DataRef<T> view = as_data(data);
         SparseCodingOptions options;
         options.posterior = parse_posterior(posterior);
         options.solver = parse_solver(solver);
+        options.acceleration.method = parse_acceleration(acceleration);
         options.annealing.prior = prior_annealing;
         options.annealing.observable = observable_annealing;
         options.e_step.tol = e_step_tol;
@@ -127,8 +135,9 @@ void bind_for(py::module_& m) {
       py::arg("data"), py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("posterior"),
       py::arg("solver"), py::arg("prior_annealing"), py::arg("observable_annealing"), py::arg("e_step_tol"),
       py::arg("e_step_max_iter"), py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-      py::arg("callback") = py::none(),
-      "Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data.");
+      py::arg("callback") = py::none(), py::arg("acceleration") = "none",
+      "Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data. "
+      "acceleration ('none' or 'quasi-newton') applies to solver 'em'.");
 
   m.def(
       "sparse_coding_e_step",

@@ -306,6 +306,8 @@ SparseCodingFit fit_sparse_coding(const DataRef<T>& data, const SparseCodingPara
   const SparseCodingParams params = detail::prepare_sparse_coding<T>(data, initial, options, noise_floor);
   if (options.solver == SparseCodingSolver::gradient)
     return detail::fit_sparse_coding_gradient<T>(data, params, options, on_iteration, start);
+  if (options.acceleration.method == EmAcceleration::quasi_newton)
+    return detail::fit_sparse_coding_quasi_newton<T>(data, params, options, noise_floor, on_iteration, start);
 
   const SparseCodingModel<T> model(data, options.posterior, options.e_step, options.annealing, noise_floor,
                                    options.execution);

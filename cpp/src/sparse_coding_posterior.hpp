@@ -154,6 +154,13 @@ SparseCodingFit fit_sparse_coding_gradient(const DataRef<T>& data, const SparseC
                                            const SparseCodingOptions& options, const IterationCallback& on_iteration,
                                            std::chrono::steady_clock::time_point started);
 
+/// EM accelerated by quasi-Newton steps, from prepared parameters (sparse_coding_quasi_newton.cpp).
+template <typename T>
+SparseCodingFit fit_sparse_coding_quasi_newton(const DataRef<T>& data, const SparseCodingParams& start,
+                                               const SparseCodingOptions& options, double noise_floor,
+                                               const IterationCallback& on_iteration,
+                                               std::chrono::steady_clock::time_point started);
+
 /// The result of one data point's solve.
 struct PointSolve {
   int steps = 0;

@@ -81,6 +81,25 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         slowly when the noise is small next to the signal (Petersen et al. 2005). 'gradient': L-BFGS on the
         ES-ELBO over all ν_n, Λ_n and W at once, as in Velychko et al.; it keeps every q_n in memory, so it
         suits small data sets, and it does not share EM's slow progress at low noise.
+    acceleration : None or 'quasi-newton'
+        For ``solver='em'``. None: the closed-form M-step. 'quasi-newton': after the annealing and 10 plain
+        EM iterations, W, λ and σ² follow L-BFGS on max_q F(q, Θ), the ELBO with every q_n at its E-step
+        optimum (Jamshidian & Jennrich 1997). An E-step pass gives that function and, by the envelope
+        theorem, its gradient; the first direction is the EM step, and a line search whose trials are
+        E-step passes keeps the ELBO increasing. Like EM it makes passes over chunks on threads and keeps
+        nothing per data point, so it scales to the same data. Use it when the noise is small next to the
+        signal: there EM turns the dictionary by about σ²/signal per iteration and stalls far from the
+        optimum (on the 5×5 bars with noise sd 0.1 it has found no bar after 6000 iterations, while this
+        recovers them all in 170 to 310 passes; on 3,000 8×8 image patches with 32 atoms it is done in 100
+        passes, where EM is still rising after 120). Where the ELBO has no finite optimum to approach, as
+        with n_components at or above the data's rank (centred 8×8 patches have rank 63: with 64 atoms
+        σ² falls towards 0 and an atom collapses), it gains less per pass than EM (on 3,000 patches, 88.6
+        nats after 228 passes against EM's 96.2 after 80). An iteration is one accepted step, which may
+        take more than one pass; ``e_step_info_['passes']`` counts them. Its progress can slow on a plateau
+        before the optimum, so choose ``tol`` small (1e-5 stopped it too early on none of the bars seeds,
+        1e-4 on four of five). The monitor records F and S at each step's q_t and Θ_t, and, as for EM, F and
+        S after the closed-form M-step from q_t (equal at β = 1); that M-step's Θ is the one returned.
+        ``partial_fit`` (stepwise EM) does not use it, and a fit on a dask array refuses it.
     annealing : 'default', None or sequence of float
         Entropy-based annealing: β_p for the first iterations (the prior entropy term, and with it the
         prior's pull towards zero, is multiplied by β_p), then 1. Every value must be at least 1; None
@@ -135,7 +154,8 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         Of the last E-step (for the gradient solver: of the E-step that gives its starting q): mean and
         largest number of Newton steps per data point, and the number of data points whose solver reached
         ``e_step_max_iter``; for the gradient solver also the number of objective evaluations and the
-        L-BFGS status.
+        L-BFGS status; with ``acceleration='quasi-newton'`` also ``passes``, the E-step passes over the data
+        (EM iterations and line-search trials), and the L-BFGS status.
     """
 
     # Fitted attributes, declared for type checkers (set by fit / partial_fit; absent before).
@@ -149,14 +169,15 @@ class SparseCoding(OnlineMixin, BaseEstimator):
     lower_bound_: float
 
     def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
-                 annealing: Any = "default", observable_annealing: Any = None, tol: float | None = 1e-4,
-                 gap_tol: float | None = None, max_iter: int = 1000, e_step_tol: float = 1e-10,
-                 e_step_max_iter: int = 100, random_state: Any = None, n_jobs: int | None = None,
-                 chunk_size: int | None = None, verbose: int = 0,
+                 acceleration: str | None = None, annealing: Any = "default", observable_annealing: Any = None,
+                 tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,
+                 e_step_tol: float = 1e-10, e_step_max_iter: int = 100, random_state: Any = None,
+                 n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0,
                  learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self.n_components = n_components
         self.posterior = posterior
         self.solver = solver
+        self.acceleration = acceleration
         self.annealing = annealing
         self.observable_annealing = observable_annealing
         self.tol = tol
@@ -177,10 +198,15 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         prior_annealing = _check_schedule(self.annealing, "annealing", allow_default=True)
         if isinstance(self.annealing, str) and solver == "gradient":  # 'default': none for the joint solver
             prior_annealing = []
+        acceleration = check_choice(self.acceleration, "acceleration", (None, "quasi-newton"))
+        if acceleration is not None and solver != "em":
+            raise ValueError(f"acceleration={acceleration!r} accelerates solver='em'; use acceleration=None with "
+                             f"solver={solver!r}.")
         settings = {
             "n_components": check_int(self.n_components, "n_components", minimum=1),
             "posterior": check_choice(self.posterior, "posterior", ("diag", "full")),
             "solver": solver,
+            "acceleration": acceleration,
             "prior_annealing": prior_annealing,
             "observable_annealing": _check_schedule(self.observable_annealing, "observable_annealing",
                                                     allow_default=False),
@@ -227,13 +253,16 @@ class SparseCoding(OnlineMixin, BaseEstimator):
             if isinstance(X, DaskBlocks):
                 from ._dask_fit import sparse_coding_fit
 
+                if settings["acceleration"] is not None:
+                    raise ValueError("acceleration='quasi-newton' is not available on a dask array yet; fit with "
+                                     "acceleration=None.")
                 result = sparse_coding_fit(X, initial, settings, monitor)
             else:
                 result = _core.fit_sparse_coding(
                     X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
                     settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
                     settings["e_step_max_iter"], stop, n_threads, chunk_size,
-                    monitor._on_iteration if self.verbose else None)
+                    monitor._on_iteration if self.verbose else None, settings["acceleration"] or "none")
         except _core.NumericalError as error:
             raise ValueError(
                 f"{type(self).__name__} could not be fitted: {error}. Scale or centre the data, remove constant "
@@ -260,8 +289,10 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         components = np.ascontiguousarray(result["components"].T.astype(dtype))
         lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
         e_step_info = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
-        if "evaluations" in result:
-            e_step_info.update(evaluations=result["evaluations"], lbfgs_status=result["lbfgs_status"])
+        # L-BFGS ran for the joint solver, or for EM's quasi-Newton acceleration (not in partial_fit or on Dask)
+        if "evaluations" in result and (self.solver == "gradient" or self.acceleration is not None):
+            key = "evaluations" if self.solver == "gradient" else "passes"
+            e_step_info.update({key: result["evaluations"], "lbfgs_status": result["lbfgs_status"]})
         return {"components_": components, "scales_": result["scales"].astype(dtype),
                 "noise_variance_": dtype.type(result["noise_variance"]), "n_features_in_": int(components.shape[1]),
                 "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace entrosum::optimize {
@@ -82,19 +83,29 @@ inline double cubic_minimiser(double a, double fa, double ga, double b, double f
 
 }  // namespace detail
 
+/// No preconditioner: the initial inverse Hessian is a multiple of the identity.
+struct Identity {};
+
 /// Minimises f from `x` (updated in place). `objective(x, gradient)` returns f(x) and writes ∇f(x)
 /// (a non-finite value marks x as outside the domain); `on_iteration(iteration, f, x, gradient)` runs
 /// after every accepted step and returns true to stop. The last evaluation of the objective is always
 /// at the returned x, so a caller may cache what it computed there.
-template <typename Objective, typename OnIteration>
+///
+/// `precondition(v, out)`, when given, writes out = P v for a symmetric positive definite P, taken at the
+/// point of the objective's last evaluation (the current x), which may change from step to step. It is
+/// the initial inverse Hessian of the two-loop recursion, scaled by sᵀy / (yᵀ P y) once curvature pairs
+/// exist (Nocedal & Wright §7.2), and the first step of a fresh memory is the full step −P ∇f: P is meant
+/// to be a Newton-like step of its own (the EM step, for the acceleration of EM).
+template <typename Objective, typename OnIteration, typename Precondition = Identity>
 LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const LbfgsOptions& options,
-                           OnIteration&& on_iteration) {
+                           OnIteration&& on_iteration, Precondition&& precondition = Identity{}) {
+  constexpr bool preconditioned = !std::is_same_v<std::decay_t<Precondition>, Identity>;
   using Eigen::Index;
   using Eigen::VectorXd;
   const Index n = x.size();
   const int memory = std::max(1, options.memory);
   LbfgsResult result;
-  VectorXd gradient(n), direction(n), start(n), start_gradient(n);
+  VectorXd gradient(n), direction(n), start(n), start_gradient(n), scaled(n);
   double value = objective(x, gradient);
   ++result.evaluations;
   if (!std::isfinite(value)) {
@@ -125,7 +136,15 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
           inverse_curvatures[static_cast<std::size_t>(i)] * steps[static_cast<std::size_t>(i)].dot(direction);
       direction -= alphas[static_cast<std::size_t>(i)] * changes[static_cast<std::size_t>(i)];
     }
-    if (stored > 0) {
+    if constexpr (preconditioned) {
+      precondition(direction, scaled);
+      direction = scaled;
+      if (stored > 0) {
+        const auto& y = changes[static_cast<std::size_t>(newest)];
+        precondition(y, scaled);
+        direction *= 1.0 / (inverse_curvatures[static_cast<std::size_t>(newest)] * y.dot(scaled));
+      }
+    } else if (stored > 0) {
       const auto& y = changes[static_cast<std::size_t>(newest)];
       direction *= 1.0 / (inverse_curvatures[static_cast<std::size_t>(newest)] * y.squaredNorm());
     }
@@ -142,11 +161,21 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
       inverse_curvatures.clear();
       stored = 0;
       newest = -1;
-      direction = -gradient;
-      slope = -gradient.squaredNorm();
+      if constexpr (preconditioned) {
+        precondition(gradient, direction);
+        direction = -direction;
+      } else {
+        direction = -gradient;
+      }
+      slope = gradient.dot(direction);
+      if (!(slope < 0.0)) {  // P not positive definite at this point: give up rather than step uphill
+        result.status = LbfgsStatus::line_search;
+        break;
+      }
     }
-    // The first step of a fresh memory is scaled to move no coordinate by more than 1.
-    double step = stored == 0 ? std::min(1.0, 1.0 / direction.lpNorm<Eigen::Infinity>()) : 1.0;
+    // The first step of a fresh memory is scaled to move no coordinate by more than 1 (preconditioned:
+    // the full step).
+    double step = stored == 0 && !preconditioned ? std::min(1.0, 1.0 / direction.lpNorm<Eigen::Infinity>()) : 1.0;
     const double max_step = options.max_step_growth * step;
 
     // ---- line search for the strong Wolfe conditions along `direction` from `start` ----
