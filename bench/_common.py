@@ -192,7 +192,7 @@ def print_machine_header(title: str, quick: bool, peers: Sequence[tuple[str, str
     from threadpoolctl import threadpool_info
 
     import entrosum
-    from entrosum._validation import resolve_n_jobs
+    from entrosum.engine.validation import resolve_n_jobs
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# {title}{'   [--quick: N/10]' if quick else ''}")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import entrosum
-from entrosum import _core, _dask
+from entrosum import _core
+from entrosum.engine import dask as _dask
 
 # Uneven row blocks, so block boundaries fall anywhere.
 BLOCKS = (170, 333, 60, 237)
@@ -118,8 +119,8 @@ def test_float32_dask_fit_stays_float32_and_equals_the_in_memory_fit(client):
 
 
 def test_kmeans_over_blocks_matches_the_c_plus_plus_kmeans(client):
-    from entrosum._dask_fit import dask_blocks
-    from entrosum._dask_kmeans import kmeans_labels, kmeans_plusplus
+    from entrosum.engine.dask_em import dask_blocks
+    from entrosum.mixtures.dask_kmeans import kmeans_labels, kmeans_plusplus
 
     X = _gaussian(np.random.default_rng(13))
     with dask_blocks(_dask_array(X)) as data:
@@ -161,8 +162,8 @@ def test_the_data_stay_on_the_workers(client, monkeypatch):
         received.extend(values if isinstance(futures, list) else [values])
         return values
     monkeypatch.setattr(_dask, "fetch", recording_fetch)
-    monkeypatch.setattr("entrosum._dask_kmeans.fetch", recording_fetch)
-    monkeypatch.setattr("entrosum._dask_fit.fetch", recording_fetch)
+    monkeypatch.setattr("entrosum.mixtures.dask_kmeans.fetch", recording_fetch)
+    monkeypatch.setattr("entrosum.sparse.dask_fit.fetch", recording_fetch)
     model = entrosum.GaussianMixture(3, covariance_type="full", random_state=0).fit(X)
     assert model.converged_ and len(received) > 20
     kinds = {type(value).__name__ for value in received}
@@ -187,7 +188,7 @@ def test_ctrl_c_between_passes_keeps_the_previous_fit_and_releases_the_blocks(cl
         if len(calls) == 10:
             raise KeyboardInterrupt
         return fetch(futures)
-    for module in ("entrosum._dask", "entrosum._dask_kmeans", "entrosum._dask_fit"):
+    for module in ("entrosum.engine.dask", "entrosum.mixtures.dask_kmeans", "entrosum.sparse.dask_fit"):
         monkeypatch.setattr(f"{module}.fetch", interrupted_fetch)
     with pytest.raises(KeyboardInterrupt):
         model.set_params(n_components=2).fit(_dask_array(X))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import entrosum
-from entrosum import _data_source
+from entrosum.engine import data_source
 
 from conftest import model_cases
 
@@ -46,7 +46,7 @@ def test_memmap_and_chunks_give_the_in_memory_fit(name, tmp_path):
     reference = fit(name, data)
     np.save(tmp_path / "data.npy", data)
     mapped = np.load(tmp_path / "data.npy", mmap_mode="r")
-    assert _data_source.memory_mapped(mapped) is not None
+    assert data_source.memory_mapped(mapped) is not None
     assert_identical(fit(name, mapped), reference)
     chunks = np.array_split(data, 7)
     assert_identical(fit(name, chunks), reference)                            # a list of arrays
@@ -60,7 +60,7 @@ def test_memmap_and_chunks_give_the_in_memory_fit(name, tmp_path):
 def test_memmap_of_counts_in_int16_is_copied_chunk_by_chunk(tmp_path, monkeypatch):
     make, counts = CASES["poisson"]
     np.save(tmp_path / "counts.npy", counts.astype(np.int16))
-    monkeypatch.setattr(_data_source, "COPY_BYTES", 600)  # many pieces
+    monkeypatch.setattr(data_source, "COPY_BYTES", 600)  # many pieces
     mapped = np.load(tmp_path / "counts.npy", mmap_mode="r")
     assert_identical(fit("poisson", mapped), fit("poisson", counts))
 

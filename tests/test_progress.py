@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import entrosum
-from entrosum import progress
+from entrosum.monitor import progress
 
 from conftest import low_rank, model_cases
 
@@ -79,7 +79,7 @@ def test_interrupted_fit_closes_its_bar_and_stays_unfitted(monkeypatch, name):
         def close(self):
             closed.append(True)
 
-    monkeypatch.setattr(entrosum.monitor, "make_progress", Bar)
+    monkeypatch.setattr(entrosum.monitor.convergence, "make_progress", Bar)
     make, data = model_cases()[name]
     model = make().set_params(verbose=1, tol=None, max_iter=50)
     with pytest.raises(KeyboardInterrupt):

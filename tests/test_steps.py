@@ -1,6 +1,6 @@
 """The chunk-level step API (E-step on a chunk -> mergeable statistics -> M-step) of every family.
 
-EM driven by ``entrosum._stepwise.run_em`` over statistics merged from chunks (pickled and unpickled, as Dask
+EM driven by ``entrosum.engine.stepwise.run_em`` over statistics merged from chunks (pickled and unpickled, as Dask
 ships them) must reproduce the C++ in-memory EM; merged statistics must be the statistics of the union of rows,
 including when the chunks' E-steps used different parameters (GMM statistics about different shifts)."""
 
@@ -12,14 +12,11 @@ import numpy as np
 import pytest
 
 from entrosum import _core
-from entrosum._steps import (
-    DiscreteMixtureSteps,
-    GaussianMixtureSteps,
-    LinearGaussianSteps,
-    SparseCodingSteps,
-    merge,
-)
-from entrosum._stepwise import run_em
+from entrosum.engine.steps import merge
+from entrosum.engine.stepwise import run_em
+from entrosum.linear.steps import LinearGaussianSteps
+from entrosum.mixtures.steps import DiscreteMixtureSteps, GaussianMixtureSteps
+from entrosum.sparse.steps import SparseCodingSteps
 
 
 def _gaussian_data(rng: np.random.Generator, n: int = 900) -> np.ndarray:

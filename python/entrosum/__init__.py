@@ -2,17 +2,19 @@
 
 The ELBO is read as a sum of
 entropies (posterior entropy − prior entropy − expected observable entropy).
+
+The package is layered: ``engine`` (the fit driver and what it runs on), one subpackage per model family
+(``mixtures``, ``linear``, ``sparse``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
+importable from here.
 """
 
 from ._core import NumericalError, __version__
-from .bernoulli_mixture import BernoulliMixture
 from .exceptions import ConvergenceWarning, NotFittedError
-from .gaussian_mixture import GaussianMixture
-from .linear_gaussian import PPCA, FactorAnalysis
-from .model_io import load
+from .io import load
+from .linear import PPCA, FactorAnalysis
+from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
 from .monitor import ConvergenceMonitor
-from .poisson_mixture import PoissonMixture
-from .sparse_coding import SparseCoding
+from .sparse import SparseCoding
 
 __all__ = [
     "PPCA",

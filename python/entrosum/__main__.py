@@ -1,4 +1,4 @@
-"""``python -m entrosum ...``: the same command line as the ``entrosum`` console script (see ``cli.py``)."""
+"""``python -m entrosum ...``: the same command line as the ``entrosum`` console script (see ``cli/main.py``)."""
 
 from __future__ import annotations
 

@@ -47,10 +47,12 @@ def families() -> list[ModelFamily]:
 
 
 def by_name(name: str) -> ModelFamily | None:
+    """Return the family with the command-line name ``name``, or None."""
     return _FAMILIES.get(name)
 
 
 def by_class_name(class_name: str) -> ModelFamily | None:
+    """Return the family whose estimator class is named ``class_name``, or None."""
     return next((f for f in _FAMILIES.values() if f.class_name == class_name), None)
 
 

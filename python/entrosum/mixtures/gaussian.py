@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._mixture_base import BaseMixture
-from ._steps import GaussianMixtureSteps
-from ._validation import check_choice, check_tolerance
-from .monitor import ConvergenceMonitor
+from .. import _core
+from ..engine.docs import shared_docstring
+from ..engine.driver import Passes
+from ..engine.validation import check_choice, check_tolerance
+from ..monitor import ConvergenceMonitor
+from .base import BaseMixture
+from .steps import GaussianMixtureSteps
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -41,6 +43,7 @@ def _expected_shape(covariance_type: str, n_components: int, n_features: int) ->
             "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type]
 
 
+@shared_docstring
 class GaussianMixture(BaseMixture):
     """A mixture of Gaussians fitted by EM, with the ELBO and its entropy sum monitored per iteration.
 
@@ -50,51 +53,30 @@ class GaussianMixture(BaseMixture):
         Number of components K.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
         One full covariance per component, one shared by all, diagonal ones, or one variance each.
-    tol : float or None
-        Stop when the ELBO per sample (the mean log-likelihood) changes by less than ``tol``.
-    gap_tol : float or None
-        Stop when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).
+    %(stopping)s
     reg_covar : float
         Added to the diagonal of every covariance so they stay positive definite; with
         ``reg_covar > 0`` the entropy sum differs from the ELBO by a gap of that order.
-    max_iter : int
-        Most EM iterations per start.
-    n_init : int
-        Number of starts; the fit with the highest final ELBO is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
-        Initial responsibilities: k-means labels, one-hot on k-means++ seeds, uniform random numbers,
-        or one-hot on random rows (scikit-learn's meanings).
+    %(mixture_starts)s
     weights_init, means_init, precisions_init : array-like, optional
         Initial weights (K,), means (K, D) and precisions (shape per covariance type); they replace the
         corresponding values from ``init_params``.
-    warm_start : bool
-        Start the next ``fit`` from the current parameters (one start).
-    random_state : int, Generator or None
-        Seed of the initialisation.
-    verbose : int
-        1 prints the monitor's line per iteration.
-    n_jobs : int or None
-        Threads for the passes over the data; None or -1 for all cores.
-    chunk_size : int or None
-        Rows per chunk in those passes; None picks about 1 MiB per chunk.
-    learning_offset : float
-        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
-    learning_decay : float
-        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
+    %(warm_start)s
+    %(execution)s
 
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_
         As in scikit-learn; ``precisions_cholesky_`` holds factors U with precision U Uᵀ.
-    converged_, n_iter_, lower_bound_, lower_bounds_
-        As in scikit-learn: ``lower_bounds_[t]`` is the mean log-likelihood before the t-th M-step.
-    monitor_ : ConvergenceMonitor
-        ELBO, entropy sum, its terms and the gap per iteration, and the same after each M-step.
+    %(mixture_fitted)s
     """
 
     _numerical_advice = "Use fewer components, another initialisation, a larger reg_covar, or scale the data."
 
-    # Fitted attributes, declared for type checkers (``fit`` sets them).
+    # Parameters of this family and fitted attributes, declared for type checkers (``__init__`` and ``fit`` set them).
+    covariance_type: str
+    reg_covar: float
+    precisions_init: Any
     covariances_: np.ndarray
     precisions_: np.ndarray
     precisions_cholesky_: np.ndarray
@@ -105,24 +87,7 @@ class GaussianMixture(BaseMixture):
                  precisions_init: Any = None, warm_start: bool = False, random_state: Any = None, verbose: int = 0,
                  n_jobs: int | None = None, chunk_size: int | None = None,
                  learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.gap_tol = gap_tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-        self.chunk_size = chunk_size
-        self.learning_offset = learning_offset
-        self.learning_decay = learning_decay
+        self._store_params(locals())
 
     # -- settings ---------------------------------------------------------------------------------
     def _check_family_settings(self, X: np.ndarray) -> None:
@@ -137,14 +102,13 @@ class GaussianMixture(BaseMixture):
                                  f"'{self.covariance_type}', got {precisions.shape}.")
 
     # -- initialisation ---------------------------------------------------------------------------
-    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_threads: int,
-                          chunk_size: int) -> dict:
+    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
         return _core.gmm_init_from_labels(X, weights, labels, self.n_components, self.covariance_type,
-                                          self.reg_covar, n_threads, chunk_size)
+                                          self.reg_covar, passes.n_threads, passes.chunk_size)
 
-    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, n_threads: int, chunk_size: int) -> dict:
+    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, passes: Passes) -> dict:
         return _core.gmm_init_random(X, weights, seed, self.n_components, self.covariance_type, self.reg_covar,
-                                     n_threads, chunk_size)
+                                     passes.n_threads, passes.chunk_size)
 
     def _init_given(self) -> bool:
         return super()._init_given() and self.precisions_init is not None
@@ -176,11 +140,11 @@ class GaussianMixture(BaseMixture):
         return GaussianMixtureSteps(self.covariance_type, float(self.reg_covar))
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
-                n_threads: int, chunk_size: int) -> dict:
+                passes: Passes) -> dict:
         callback = monitor._on_iteration if self.verbose else None
         return _core.gmm_fit(X, weights, self.covariance_type, params["weights"], params["means"],
                              params["covariances"], params["precision_cholesky"], float(self.reg_covar),
-                             self._stop_options(), n_threads, chunk_size, callback)
+                             self._stop_options(), passes.n_threads, passes.chunk_size, callback)
 
     def _current_params(self) -> dict:
         kind = self.covariance_type
@@ -202,11 +166,12 @@ class GaussianMixture(BaseMixture):
                 "covariances_": _unstack(result["covariances"], kind, K).astype(dtype),
                 "precisions_cholesky_": cholesky.astype(dtype), "precisions_": precisions.astype(dtype)}
 
-    def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
-                    chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _score_core(self, X: np.ndarray, with_responsibilities: bool,
+                    passes: Passes) -> tuple[np.ndarray, np.ndarray | None]:
         kind = self.covariance_type
         return _core.gmm_score(X, kind, self.weights_.astype(np.float64), self.means_.astype(np.float64),
-                               _stack(self.precisions_cholesky_, kind), with_responsibilities, n_threads, chunk_size)
+                               _stack(self.precisions_cholesky_, kind), with_responsibilities, passes.n_threads,
+                               passes.chunk_size)
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape

@@ -8,28 +8,17 @@ and the annealing; every loop over data runs in C++ (``_core``).
 
 from __future__ import annotations
 
-import functools
-import warnings
 from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._dask import DaskBlocks, is_dask_array
-from ._estimator import BaseEstimator
-from ._online import OnlineMixin
-from ._steps import SparseCodingSteps
-from ._validation import (
-    check_choice,
-    check_data,
-    check_int,
-    check_random_state,
-    check_tolerance,
-    resolve_chunk_size,
-    resolve_n_jobs,
-)
-from .exceptions import ConvergenceWarning
-from .monitor import ConvergenceMonitor
+from .. import _core
+from ..engine.dask import DaskBlocks
+from ..engine.docs import shared_docstring
+from ..engine.driver import Passes, PriorSampler, TransformMixin
+from ..engine.validation import check_choice, check_data, check_int, check_random_state, check_tolerance
+from ..monitor import ConvergenceMonitor
+from .steps import SparseCodingSteps
 
 #: The default entropy-based annealing: β_p per iteration, then 1 (Velychko et al.).
 DEFAULT_ANNEALING = (10.0, 8.0, 6.0, 4.0, 2.0)
@@ -55,7 +44,8 @@ def _check_schedule(schedule: Any, name: str, *, allow_default: bool) -> list[fl
     return values.tolist()
 
 
-class SparseCoding(OnlineMixin, BaseEstimator):
+@shared_docstring
+class SparseCoding(TransformMixin, PriorSampler):
     """Probabilistic sparse coding with a Laplace prior, learned through the entropy-sum ELBO.
 
     The model is x = W z + ε with independent z_h ~ Laplace(0, λ_h) (scale λ_h), ε ~ N(0, σ² I), and
@@ -120,18 +110,7 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         Each data point's solver stops when its predicted gain (Newton decrement) is below this, in nats.
     e_step_max_iter : int
         Most Newton steps per data point and E-step.
-    random_state : int, Generator or None
-        Seed of the random initial atoms.
-    n_jobs : int or None
-        Threads for the passes over the data; None or -1 for all cores.
-    chunk_size : int or None
-        Rows per chunk in those passes; None picks about 1 MiB per chunk.
-    learning_offset : float
-        t0 of ``partial_fit``'s step size ρ_t = (t + t0)^(-κ) (as in scikit-learn's LatentDirichletAllocation).
-    learning_decay : float
-        κ in (0.5, 1] of that step size; 1 weighs every chunk alike (a running mean).
-    verbose : int
-        1 prints the monitor's line per iteration.
+    %(execution)s
 
     Attributes
     ----------
@@ -158,15 +137,20 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         (EM iterations and line-search trials), and the L-BFGS status.
     """
 
-    # Fitted attributes, declared for type checkers (set by fit / partial_fit; absent before).
+    _numerical_advice = "Scale or centre the data, remove constant features, or choose fewer components."
+
+    # Parameters of this model and fitted attributes, declared for type checkers (set by ``__init__`` and by fit /
+    # partial_fit).
+    posterior: str
+    solver: str
+    acceleration: str | None
+    annealing: Any
+    observable_annealing: Any
+    e_step_tol: float
+    e_step_max_iter: int
     components_: np.ndarray
     scales_: np.ndarray
     noise_variance_: float
-    n_features_in_: int
-    monitor_: ConvergenceMonitor
-    n_iter_: int
-    converged_: bool
-    lower_bound_: float
 
     def __init__(self, n_components: int = 8, *, posterior: str = "diag", solver: str = "em",
                  acceleration: str | None = None, annealing: Any = "default", observable_annealing: Any = None,
@@ -174,26 +158,10 @@ class SparseCoding(OnlineMixin, BaseEstimator):
                  e_step_tol: float = 1e-10, e_step_max_iter: int = 100, random_state: Any = None,
                  n_jobs: int | None = None, chunk_size: int | None = None, verbose: int = 0,
                  learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
-        self.n_components = n_components
-        self.posterior = posterior
-        self.solver = solver
-        self.acceleration = acceleration
-        self.annealing = annealing
-        self.observable_annealing = observable_annealing
-        self.tol = tol
-        self.gap_tol = gap_tol
-        self.max_iter = max_iter
-        self.e_step_tol = e_step_tol
-        self.e_step_max_iter = e_step_max_iter
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.chunk_size = chunk_size
-        self.learning_offset = learning_offset
-        self.learning_decay = learning_decay
-        self.verbose = verbose
+        self._store_params(locals())
 
     # -- settings ------------------------------------------------------------------------------------
-    def _check_settings(self) -> dict:
+    def _check_settings(self, X: Any = None) -> dict:
         solver = check_choice(self.solver, "solver", ("em", "gradient"))
         prior_annealing = _check_schedule(self.annealing, "annealing", allow_default=True)
         if isinstance(self.annealing, str) and solver == "gradient":  # 'default': none for the joint solver
@@ -210,14 +178,9 @@ class SparseCoding(OnlineMixin, BaseEstimator):
             "prior_annealing": prior_annealing,
             "observable_annealing": _check_schedule(self.observable_annealing, "observable_annealing",
                                                     allow_default=False),
-            "tol": check_tolerance(self.tol, "tol", allow_none=True),
-            "gap_tol": check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
-            "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
             "e_step_tol": check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
             "e_step_max_iter": check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1),
         }
-        check_int(self.verbose, "verbose", minimum=0)
-        check_random_state(self.random_state)
         return settings
 
     # -- fitting -------------------------------------------------------------------------------------
@@ -225,80 +188,37 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         """Fit the atoms, scales and noise variance to ``X`` of shape (n_samples, n_features).
 
         A failed fit raises and leaves a previously fitted model unchanged. A ``dask.array.Array`` is fitted by
-        variational EM on the current ``distributed`` client, the E-steps on the workers (``entrosum._dask``).
+        variational EM on the current ``distributed`` client, the E-steps on the workers (``entrosum.engine.dask``).
         """
-        if is_dask_array(X):
-            from ._dask_fit import dask_blocks
-
-            with dask_blocks(X) as data:
-                return self._fit(data)
         return self._fit(X)
 
-    def _fit(self, X: Any) -> SparseCoding:
-        n_threads = resolve_n_jobs(self.n_jobs)
-        chunk_size = resolve_chunk_size(self.chunk_size)
-        if isinstance(X, DaskBlocks):
-            X.check(functools.partial(check_data, n_threads=1))
-            if X.shape[0] < 2:
-                raise ValueError(f"X has {X.shape[0]} sample(s); at least 2 are required.")
-        else:
-            X = check_data(X, min_samples=2, n_threads=n_threads)
-        settings = self._check_settings()
-        rng = check_random_state(self.random_state)
+    def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
+                   monitor: ConvergenceMonitor, passes: Passes) -> dict:
         initial = rng.standard_normal((X.shape[1], settings["n_components"]))
-        monitor = ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter,
-                                     verbose=self.verbose, model=type(self).__name__)
-        stop = _core.StopOptions(tol=settings["tol"], gap_tol=settings["gap_tol"], max_iter=settings["max_iter"])
-        try:
-            if isinstance(X, DaskBlocks):
-                from ._dask_fit import sparse_coding_fit
+        if isinstance(X, DaskBlocks):
+            from .dask_fit import sparse_coding_fit
 
-                if settings["acceleration"] is not None:
-                    raise ValueError("acceleration='quasi-newton' is not available on a dask array yet; fit with "
-                                     "acceleration=None.")
-                result = sparse_coding_fit(X, initial, settings, monitor)
-            else:
-                result = _core.fit_sparse_coding(
-                    X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"],
-                    settings["prior_annealing"], settings["observable_annealing"], settings["e_step_tol"],
-                    settings["e_step_max_iter"], stop, n_threads, chunk_size,
-                    monitor._on_iteration if self.verbose else None, settings["acceleration"] or "none")
-        except _core.NumericalError as error:
-            raise ValueError(
-                f"{type(self).__name__} could not be fitted: {error}. Scale or centre the data, remove constant "
-                "features, or choose fewer components."
-            ) from error
-        monitor._finish(result["history"], result["stop_reason"], result["converged"], result["setup_time"])
-        self._set_fitted(result, X.dtype, monitor)
-        if result["stop_reason"] in ("max_iter", "line_search"):
-            why = (f"did not converge in max_iter={self.max_iter}" if result["stop_reason"] == "max_iter"
-                   else "stopped: its line search found no further increase")
-            warnings.warn(
-                f"{type(self).__name__} {why} (last change of the ELBO {monitor.history['change'][-1]:.3g}, "
-                f"relative gap {monitor.relative_gap[-1]:.3g}); increase max_iter or loosen tol/gap_tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        return self
+            if settings["acceleration"] is not None:
+                raise ValueError("acceleration='quasi-newton' is not available on a dask array yet; fit with "
+                                 "acceleration=None.")
+            return sparse_coding_fit(X, initial, settings, self._stop_options(), monitor)
+        return _core.fit_sparse_coding(
+            X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"], settings["prior_annealing"],
+            settings["observable_annealing"], settings["e_step_tol"], settings["e_step_max_iter"],
+            self._stop_options(), passes.n_threads, passes.chunk_size,
+            monitor._on_iteration if self.verbose else None, settings["acceleration"] or "none")
 
-    def _set_fitted(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> None:
-        # All attributes are set together, after the fit has succeeded, in one dict update.
-        vars(self).update(self._fitted_attributes(result, dtype, monitor))
-
-    def _fitted_attributes(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor) -> dict[str, Any]:
-        components = np.ascontiguousarray(result["components"].T.astype(dtype))
-        lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
+    def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:
         e_step_info = {key: result[key] for key in ("mean_solver_steps", "max_solver_steps", "unconverged")}
         # L-BFGS ran for the joint solver, or for EM's quasi-Newton acceleration (not in partial_fit or on Dask)
         if "evaluations" in result and (self.solver == "gradient" or self.acceleration is not None):
             key = "evaluations" if self.solver == "gradient" else "passes"
             e_step_info.update({key: result["evaluations"], "lbfgs_status": result["lbfgs_status"]})
-        return {"components_": components, "scales_": result["scales"].astype(dtype),
-                "noise_variance_": dtype.type(result["noise_variance"]), "n_features_in_": int(components.shape[1]),
-                "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,
-                "lower_bounds_": lower_bounds, "lower_bound_": float(lower_bounds[-1]), "e_step_info_": e_step_info}
+        return {"components_": np.ascontiguousarray(result["components"].T.astype(dtype)),
+                "scales_": result["scales"].astype(dtype), "noise_variance_": dtype.type(result["noise_variance"]),
+                "e_step_info_": e_step_info}
 
-    # -- partial_fit (OnlineMixin) -------------------------------------------------------------------
+    # -- partial_fit (stepwise EM, engine.online) -----------------------------------------------------------------
     def _online_steps(self) -> SparseCodingSteps:
         """Return steps without annealing: stepwise EM blends many chunks' statistics, of one objective."""
         settings = self._check_settings()
@@ -306,33 +226,25 @@ class SparseCoding(OnlineMixin, BaseEstimator):
             raise ValueError("SparseCoding.partial_fit runs variational EM; set solver='em'.")
         return SparseCodingSteps(settings["posterior"], settings["e_step_tol"], settings["e_step_max_iter"])
 
-    def _online_check(self, X: Any, n_threads: int, n_features: int | None, first: bool) -> np.ndarray:
-        return check_data(X, min_samples=2 if first else 1, n_features=n_features, n_threads=n_threads)
-
-    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, n_threads: int,
-                      chunk_size: int) -> tuple[Any, dict]:
+    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, passes: Passes) -> tuple[Any, dict]:
         steps = self._online_steps()
         rng = check_random_state(self.random_state)
         initial = rng.standard_normal((X.shape[1], check_int(self.n_components, "n_components", minimum=1)))
-        params, steps = steps.start(initial, X.shape[1], _core.sum_of_squares(X, n_threads, chunk_size) / X.size)
+        power = _core.sum_of_squares(X, passes.n_threads, passes.chunk_size) / X.size
+        params, steps = steps.start(initial, X.shape[1], power)
         return steps, params
 
     def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
         components, scales, noise = self._params64()
         # the noise floor of a fit on data of this chunk's power
-        power = _core.sum_of_squares(X, resolve_n_jobs(self.n_jobs), resolve_chunk_size(self.chunk_size)) / X.size
+        passes = self._passes()
+        power = _core.sum_of_squares(X, passes.n_threads, passes.chunk_size) / X.size
         _, steps = self._online_steps().start(components, X.shape[1], power)
         return steps, {"components": components, "scales": scales, "noise_variance": noise, "prior_beta": 1.0,
                        "observable_beta": 1.0, "step": 0}
 
-    def _online_publish(self, params: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
-                        statistics: Any) -> dict[str, Any]:
-        result = {**params, **statistics.diagnostics}
-        return {**self._fitted_attributes(result, dtype, monitor), "converged_": False}
-
-    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit, then return the posterior means of ``X``."""
-        return self.fit(X).transform(X)
+    def _online_result(self, params: dict, statistics: Any) -> dict:
+        return {**params, **statistics.diagnostics}
 
     # -- inference -----------------------------------------------------------------------------------
     def _params64(self) -> tuple[np.ndarray, np.ndarray, float]:
@@ -340,14 +252,12 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         return (self.components_.T.astype(np.float64), self.scales_.astype(np.float64), float(self.noise_variance_))
 
     def _infer(self, X: Any, with_spread: bool) -> dict:
-        self._check_fitted()
-        n_threads = resolve_n_jobs(self.n_jobs)
-        X = check_data(X, n_features=self.n_features_in_, n_threads=n_threads)
+        X, passes = self._inference_data(X)
         posterior = check_choice(self.posterior, "posterior", ("diag", "full"))
         return _core.sparse_coding_posterior(
             X, *self._params64(), posterior, check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
-            check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1), with_spread, n_threads,
-            resolve_chunk_size(self.chunk_size))
+            check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1), with_spread, passes.n_threads,
+            passes.chunk_size)
 
     def transform(self, X: Any) -> np.ndarray:
         """Return the posterior means E_q[z], inferred under the fitted W, λ, σ².
@@ -413,26 +323,8 @@ class SparseCoding(OnlineMixin, BaseEstimator):
         """
         return float(self._infer(X, with_spread=False)["es_elbo"]["elbo"])
 
-    def sample(self, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
-        """Draw samples from the fitted model.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of samples.
-        random_state : int, Generator or None
-            Seed; the estimator's own ``random_state`` when None.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-            In the dtype of the fitted parameters.
-        """
-        self._check_fitted()
-        n_samples = check_int(n_samples, "n_samples", minimum=1)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
+    def _draw(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         components, scales, noise = self._params64()
         latent = rng.laplace(0.0, scales, size=(n_samples, scales.shape[0]))
         noise_draws = rng.standard_normal((n_samples, components.shape[0])) * np.sqrt(noise)
-        return (latent @ components.T + noise_draws).astype(self.components_.dtype)
-
+        return latent @ components.T + noise_draws

@@ -7,7 +7,7 @@ the client (DESIGN.md §4).
 futures in row order; ``map`` runs a function on every block on the worker that holds it, ``reduce`` merges
 the per-block statistics by a tree of additions on the workers in a fixed order (so the sums do not depend on
 which worker finishes first) and fetches the one result. Everything the client receives passes through
-``fetch``. The estimators' ``fit`` sends a dask array to ``entrosum._dask_fit``.
+``fetch``. The fit driver (``driver``) hands a dask array to the family's fit over blocks (``dask_em``).
 
 dask and distributed are optional (``pip install "entrosum[dask]"``): this module imports them only when a
 dask array is fitted. A fit needs a running ``distributed.Client`` (the current default client); without one it
@@ -90,9 +90,11 @@ class DaskBlocks:
         self.blocks = client.compute(blocks)  # futures: computed and kept on the workers
 
     def __enter__(self) -> DaskBlocks:
+        """Return the blocks, persisted until the ``with`` block ends."""
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        """Release the blocks."""
         self.release()
 
     def release(self) -> None:
@@ -103,6 +105,7 @@ class DaskBlocks:
 
     @property
     def n_blocks(self) -> int:
+        """Number of row blocks."""
         return len(self.sizes)
 
     def map(self, function: Callable[..., Any], *per_block: list, **common: Any) -> list:
@@ -115,7 +118,7 @@ class DaskBlocks:
         return self.client.map(function, self.blocks, *per_block, pure=False, **common)
 
     def reduce(self, futures: list) -> Any:
-        """Sum per-block statistics, added on the workers pairwise in ``_steps.merge``'s fixed order."""
+        """Sum per-block statistics, added on the workers pairwise in ``steps.merge``'s fixed order."""
         while len(futures) > 1:
             futures = [self.client.submit(operator.add, futures[i], futures[i + 1], pure=False)
                        if i + 1 < len(futures) else futures[i] for i in range(0, len(futures), 2)]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._dask import DaskBlocks, fetch
+from .. import _core
+from ..engine.dask import DaskBlocks, fetch
 
 
 def _nearest(block: np.ndarray, previous: np.ndarray | None, centre: np.ndarray) -> np.ndarray:

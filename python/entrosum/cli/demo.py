@@ -12,12 +12,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bernoulli_mixture import BernoulliMixture
-from .exceptions import ConvergenceWarning
-from .gaussian_mixture import GaussianMixture
-from .linear_gaussian import PPCA, FactorAnalysis
-from .poisson_mixture import PoissonMixture
-from .sparse_coding import SparseCoding
+from ..exceptions import ConvergenceWarning
+from ..linear.factor_analysis import FactorAnalysis
+from ..linear.ppca import PPCA
+from ..mixtures.bernoulli import BernoulliMixture
+from ..mixtures.gaussian import GaussianMixture
+from ..mixtures.poisson import PoissonMixture
+from ..sparse.sparse_coding import SparseCoding
 
 #: |F − S| / |F| below which the demo says the two agree.
 AGREEMENT = 1e-6

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _registry
-from .model_io import model_dtype
+from ..io import registry
+from ..io.model_io import model_dtype
 
 #: Exit codes.
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -95,9 +95,9 @@ def _tolerance(text: str) -> float | None:
 
 
 def _estimator(args: argparse.Namespace) -> Any:
-    family = _registry.by_name(args.model)
+    family = registry.by_name(args.model)
     if family is None:
-        known = ", ".join(f.name for f in _registry.families())
+        known = ", ".join(f.name for f in registry.families())
         raise CommandError(f"unknown model {args.model!r}; choose one of {known}")
     cls = family.estimator_class()
     if cls is None:
@@ -172,7 +172,7 @@ def command_fit(args: argparse.Namespace) -> int:
 
 
 def _load_model(path: str) -> Any:
-    from .model_io import load
+    from ..io.model_io import load
 
     try:
         return load(path)
@@ -276,7 +276,7 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
                                                             "as a sum of entropies.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    models = ", ".join(f"{f.name} ({f.summary})" for f in _registry.families())
+    models = ", ".join(f"{f.name} ({f.summary})" for f in registry.families())
     fit = commands.add_parser("fit", help="fit a model to a data file", description=f"MODEL is one of: {models}.")
     fit.add_argument("model", metavar="MODEL", help="the model family, e.g. gmm")
     fit.add_argument("data", metavar="DATA", help="a .npy (read memory-mapped), .npz or .csv file, (n_samples, "

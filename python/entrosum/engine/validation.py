@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 
 def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int | None = None,
@@ -70,6 +70,7 @@ def check_tolerance(value: Any, name: str, *, allow_none: bool) -> float:
 
 
 def check_choice(value: Any, name: str, choices: tuple) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise a ValueError naming them."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
     return value
@@ -103,3 +104,23 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     raise TypeError(f"random_state must be None, an integer or a numpy Generator, got {random_state!r}.")
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """Return n_samples finite non-negative float64 weights with a positive sum (a scalar applies to every row)."""
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {weights.dtype}.")
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}.")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight.")
+    return weights

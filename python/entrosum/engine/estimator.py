@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .exceptions import NotFittedError
+from ..exceptions import NotFittedError
 
 
 class BaseEstimator:
@@ -24,6 +24,11 @@ class BaseEstimator:
         parameters = inspect.signature(cls.__init__).parameters.values()
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         return sorted(p.name for p in parameters if p.name != "self" and p.kind in kinds)
+
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store the constructor's arguments as they are (``__init__`` passes ``locals()`` and does nothing else)."""
+        for name in self._param_names():
+            setattr(self, name, arguments[name])
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator, by name."""
@@ -41,6 +46,7 @@ class BaseEstimator:
         return self
 
     def __repr__(self) -> str:
+        """Show the class and the parameters that differ from their defaults, as scikit-learn does."""
         defaults = {
             name: parameter.default
             for name, parameter in inspect.signature(type(self).__init__).parameters.items()
@@ -69,14 +75,14 @@ class BaseEstimator:
         The file holds the fitted arrays, the monitor's history and JSON metadata (model class, parameters,
         dtype, entrosum version); ``entrosum.load`` and the C++ ``entrosum::load_model`` read it.
         """
-        from .model_io import save_model
+        from ..io.model_io import save_model
 
         save_model(self, path)
 
     @classmethod
     def load(cls, path: Any) -> Any:
         """Read a model written by :meth:`save`; a file holding another model class raises ``ValueError``."""
-        from .model_io import load_model
+        from ..io.model_io import load_model
 
         return load_model(path, expected=cls)
 

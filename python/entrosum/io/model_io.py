@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._registry import by_class_name
+from .registry import by_class_name
 
 FORMAT_NAME = "entrosum-model"
 FORMAT_VERSION = 1
@@ -158,7 +158,7 @@ def model_dtype(estimator: Any) -> str:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -283,7 +283,7 @@ def _reader(path: Path, archive: zipfile.ZipFile, members: dict) -> Callable[[st
 
 def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
     """Rebuild the estimator from its parameters, fitted attributes and monitor."""
-    from .monitor import ConvergenceMonitor
+    from ..monitor import ConvergenceMonitor
 
     try:
         params = dict(metadata["params"])

@@ -10,10 +10,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _core
-from ._mixture_base import BaseMixture
-from ._steps import DiscreteMixtureSteps
-from .monitor import ConvergenceMonitor
+from .. import _core
+from ..engine.driver import Passes
+from ..monitor import ConvergenceMonitor
+from .base import BaseMixture
+from .steps import DiscreteMixtureSteps
 
 
 class DiscreteMixture(BaseMixture):
@@ -40,7 +41,7 @@ class DiscreteMixture(BaseMixture):
         return getattr(_core, f"{self._core_prefix}_{name}")
 
     # -- data -------------------------------------------------------------------------------------
-    def _validate_data_values(self, X: np.ndarray, n_threads: int) -> None:
+    def _check_values(self, X: np.ndarray, n_threads: int) -> None:
         row = self._first_bad_row(X, n_threads)
         if row >= 0:
             values = X[row]
@@ -54,24 +55,23 @@ class DiscreteMixture(BaseMixture):
         raise NotImplementedError
 
     # -- initialisation ---------------------------------------------------------------------------
-    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_threads: int,
-                          chunk_size: int) -> dict:
+    def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
         return self._core_function("init_from_labels")(X, weights, labels, self.n_components, self._settings(),
-                                                       n_threads, chunk_size)
+                                                       passes.n_threads, passes.chunk_size)
 
-    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, n_threads: int, chunk_size: int) -> dict:
-        return self._core_function("init_random")(X, weights, seed, self.n_components, self._settings(), n_threads,
-                                                  chunk_size)
+    def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, passes: Passes) -> dict:
+        return self._core_function("init_random")(X, weights, seed, self.n_components, self._settings(),
+                                                  passes.n_threads, passes.chunk_size)
 
     # -- EM and results ---------------------------------------------------------------------------
     def _steps(self) -> DiscreteMixtureSteps:
         return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)))
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
-                n_threads: int, chunk_size: int) -> dict:
+                passes: Passes) -> dict:
         callback = monitor._on_iteration if self.verbose else None
         return self._core_function("fit")(X, weights, params["weights"], params["means"], self._settings(),
-                                          self._stop_options(), n_threads, chunk_size, callback)
+                                          self._stop_options(), passes.n_threads, passes.chunk_size, callback)
 
     def _current_params(self) -> dict:
         return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64)}
@@ -80,10 +80,10 @@ class DiscreteMixture(BaseMixture):
         return {"weights_": np.asarray(result["weights"]).astype(dtype),
                 "means_": np.ascontiguousarray(result["means"]).astype(dtype)}
 
-    def _score_core(self, X: np.ndarray, with_responsibilities: bool, n_threads: int,
-                    chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _score_core(self, X: np.ndarray, with_responsibilities: bool,
+                    passes: Passes) -> tuple[np.ndarray, np.ndarray | None]:
         return self._core_function("score")(X, self.weights_.astype(np.float64), self.means_.astype(np.float64),
-                                            with_responsibilities, n_threads, chunk_size)
+                                            with_responsibilities, passes.n_threads, passes.chunk_size)
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape

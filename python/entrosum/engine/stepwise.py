@@ -1,4 +1,4 @@
-"""Drivers built on the chunk-level step API (``_steps``).
+"""Drivers built on the chunk-level step API (``steps``).
 
 EM over statistics merged from any set of chunks, and stepwise (online) EM for ``partial_fit``.
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from .monitor import FIELDS, ConvergenceMonitor
+from .. import _core
+from ..monitor import FIELDS, ConvergenceMonitor
 
 #: Default step-size parameters, named and valued as scikit-learn's LatentDirichletAllocation names its own.
 LEARNING_OFFSET = 10.0
@@ -38,7 +38,7 @@ def run_em(steps: Any, statistics_of: Callable[[dict], Any], params: dict, stop:
 
     Parameters
     ----------
-    steps : a family from ``entrosum._steps``
+    steps : a family's steps (``mixtures.steps``, ``linear.steps``, ``sparse.steps``)
     statistics_of : callable
         ``statistics_of(params)`` returns the statistics of all data merged (one pass over the chunks); it is
         called once when the statistics do not depend on the parameters.

@@ -1,0 +1,60 @@
+"""The chunk-level steps of the mixtures (``engine.steps`` describes the interface)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from ..engine.steps import Params, StatisticsAreExpectation
+
+
+@dataclass(frozen=True)
+class GaussianMixtureSteps(StatisticsAreExpectation):
+    """Steps of a Gaussian mixture with one covariance type."""
+
+    covariance_type: str
+    reg_covar: float
+
+    def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
+                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+        """Run the E-step over the rows of ``X``: a mergeable ``_core.GaussianMixtureExpectation``."""
+        weights = np.empty(0) if sample_weight is None else sample_weight
+        return _core.gmm_e_step(X, weights, self.covariance_type, params, n_threads, chunk_size)
+
+    def terms(self, expectation: Any, params: Params) -> dict[str, float]:
+        """F(q, Θ) per sample and the entropy sum's terms."""
+        return _core.gmm_terms(expectation, self.covariance_type, params)
+
+    def m_step(self, expectation: Any, params: Params, stats: Any = None) -> Params:
+        """π, μ and Σ (plus ``reg_covar``) from the statistics."""
+        return _core.gmm_m_step(expectation, self.covariance_type, params, self.reg_covar)
+
+
+@dataclass(frozen=True)
+class DiscreteMixtureSteps(StatisticsAreExpectation):
+    """Steps of a Bernoulli (``prefix='bernoulli_mixture'``) or Poisson (``'poisson_mixture'``) mixture."""
+
+    prefix: str
+    alpha: float = 0.0
+
+    def _settings(self) -> Any:
+        if self.prefix == "bernoulli_mixture":
+            return _core.BernoulliSettings(alpha=self.alpha)
+        return _core.PoissonSettings()
+
+    def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
+                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+        """Run the E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
+        weights = np.empty(0) if sample_weight is None else sample_weight
+        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, n_threads, chunk_size)
+
+    def terms(self, expectation: Any, params: Params) -> dict[str, float]:
+        """F(q, Θ) per sample and the entropy sum's terms (with the data term for Poisson)."""
+        return getattr(_core, f"{self.prefix}_terms")(expectation, params)
+
+    def m_step(self, expectation: Any, params: Params, stats: Any = None) -> Params:
+        """π and the means from the statistics."""
+        return getattr(_core, f"{self.prefix}_m_step")(expectation, params, self._settings())
