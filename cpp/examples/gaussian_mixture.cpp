@@ -18,7 +18,7 @@
 #include <vector>
 
 #include <entrosum/entrosum.hpp>
-#include <entrosum/random.hpp>
+#include <entrosum/core/random.hpp>
 
 namespace {
 
