@@ -5,8 +5,8 @@
 #include <string>
 
 #include "common.hpp"
-#include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/core/moments.hpp"
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <string>
 
-#include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/errors.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
 
 namespace entrosum {
 

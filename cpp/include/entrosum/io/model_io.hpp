@@ -7,15 +7,15 @@
 #include <string>
 #include <variant>
 
-#include "entrosum/mixtures/bernoulli_mixture.hpp"
-#include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/core/execution.hpp"
-#include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "entrosum/core/types.hpp"
 #include "entrosum/io/json.hpp"
 #include "entrosum/linear/linear_gaussian.hpp"
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
-#include "entrosum/core/types.hpp"
 
 namespace entrosum {
 

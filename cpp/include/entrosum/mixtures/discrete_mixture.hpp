@@ -25,9 +25,9 @@
 #include <limits>
 
 #include "entrosum/core/execution.hpp"
-#include "entrosum/mixtures/mixture.hpp"
 #include "entrosum/core/monitor.hpp"
 #include "entrosum/core/types.hpp"
+#include "entrosum/mixtures/mixture.hpp"
 
 namespace entrosum {
 

@@ -10,9 +10,9 @@
 #include <utility>
 
 #include "entrosum/core/execution.hpp"
-#include "entrosum/mixtures/mixture.hpp"
 #include "entrosum/core/monitor.hpp"
 #include "entrosum/core/types.hpp"
+#include "entrosum/mixtures/mixture.hpp"
 
 namespace entrosum {
 

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 
-#include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/types.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
 
 namespace entrosum {
 
