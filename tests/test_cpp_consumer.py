@@ -5,8 +5,9 @@ in ``tests/consumer`` finds it there with ``find_package(entrosum CONFIG REQUIRE
 ``tests/consumer_add_subdirectory`` builds the same program with the source tree added by
 ``add_subdirectory``. The program fits PPCA on data written here and prints its ELBO and entropy sum,
 which are checked against numpy; it also loads models saved from Python and scores data with them,
-which is checked against the Python scores. The example in ``cpp/examples``, built with the library,
-fits a Gaussian mixture; its monitor is checked against EM written here in numpy.
+which is checked against the Python scores. The ``find_package`` project also compiles every installed
+public header alone in a translation unit of its own. The example in ``cpp/examples``, built with the
+library, fits a Gaussian mixture; its monitor is checked against EM written here in numpy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -94,20 +96,36 @@ def prefix(build_tree: tuple[Path, Path]) -> Path:
     return build_tree[1]
 
 
+@pytest.fixture(scope="module")
+def consumer_build(prefix: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Configures and builds a consumer project once per module: against the installed prefix
+    ("find_package") or the source tree ("add_subdirectory"); returns its build directory."""
+    builds: dict[str, Path] = {}
+
+    def build_consumer(kind: str) -> Path:
+        if kind not in builds:
+            cmake = _cmake()
+            build = tmp_path_factory.mktemp(f"consumer_{kind}")
+            # Eigen from cmeel-eigen, nlohmann-json as the library build found it (the interpreter running these
+            # tests); the installed prefix for find_package, the source tree for add_subdirectory.
+            found_by = (
+                [f"-DCMAKE_PREFIX_PATH={prefix};{_cmeel_prefix()}"]
+                if kind == "find_package"
+                else [f"-DCMAKE_PREFIX_PATH={_cmeel_prefix()}", f"-DENTROSUM_SOURCE_DIR={REPO}"]
+            )
+            _run([cmake, "-S", str(CONSUMERS[kind]), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                  f"-DPython_EXECUTABLE={sys.executable}", *found_by])
+            _run([cmake, "--build", str(build), "-j2"])
+            builds[kind] = build
+        return builds[kind]
+
+    return build_consumer
+
+
 @pytest.fixture(scope="module", params=sorted(CONSUMERS))
-def consumer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def consumer(request: pytest.FixtureRequest, consumer_build: Callable[[str], Path]) -> Path:
     """The consumer program, configured against the installed prefix or the source tree, and built."""
-    cmake = _cmake()
-    build = tmp_path_factory.mktemp(f"consumer_{request.param}")
-    # Eigen from cmeel-eigen; the installed prefix for find_package, the source tree for add_subdirectory.
-    found_by = (
-        [f"-DCMAKE_PREFIX_PATH={request.getfixturevalue('prefix')};{_cmeel_prefix()}"]
-        if request.param == "find_package"
-        else [f"-DCMAKE_PREFIX_PATH={_cmeel_prefix()}", f"-DENTROSUM_SOURCE_DIR={REPO}"]
-    )
-    _run([cmake, "-S", str(CONSUMERS[request.param]), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *found_by])
-    _run([cmake, "--build", str(build), "-j2"])
-    program = build / "entrosum_consumer"
+    program = consumer_build(request.param) / "entrosum_consumer"
     assert program.is_file(), f"the consumer build did not produce {program}"
     return program
 
@@ -149,14 +167,35 @@ def _parse(stdout: str) -> tuple[str, dict[str, dict[str, str]]]:
     return version_match.group(1), fits
 
 
+def _public_headers() -> set[str]:
+    """The public headers as a consumer includes them: the source tree's, in their layer folders, and the
+    generated version header."""
+    include = REPO / "cpp" / "include"
+    return {path.relative_to(include).as_posix() for path in include.rglob("*.hpp")} | {"entrosum/version.hpp"}
+
+
 def test_installed_prefix_layout(prefix: Path) -> None:
     assert (prefix / "include/entrosum/entrosum.hpp").is_file()
     assert (prefix / "include/entrosum/version.hpp").is_file()
+    assert (prefix / "include/entrosum/mixtures/gaussian_mixture.hpp").is_file()
+    installed = {path.relative_to(prefix / "include").as_posix() for path in (prefix / "include").rglob("*.hpp")}
+    assert installed == _public_headers()
     libraries = [*prefix.glob("lib*/libentrosum.a"), *prefix.glob("lib*/libentrosum.so")]
     assert libraries, f"no libentrosum.a or .so under {prefix}/lib*"
     for config in ("entrosumConfig.cmake", "entrosumConfigVersion.cmake"):
         found = list(prefix.glob(f"lib*/cmake/entrosum/{config}"))
         assert found, f"no lib*/cmake/entrosum/{config} under {prefix}"
+
+
+def test_each_installed_header_compiles_alone(consumer_build: Callable[[str], Path]) -> None:
+    # tests/consumer compiles one translation unit per installed header (its build would have failed
+    # otherwise) and lists the headers it found; they must be every public header, none forgotten.
+    build = consumer_build("find_package")
+    checked = (build / "installed_headers.txt").read_text().split()
+    assert sorted(checked) == checked and set(checked) == _public_headers()
+    object_dir = build / "CMakeFiles" / "entrosum_header_check.dir"
+    objects = [path for path in object_dir.rglob("*") if path.suffix in (".o", ".obj")]
+    assert len(objects) == len(checked), objects
 
 
 def test_consumer_fits_ppca(consumer: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Closed-form entropies (cpp/include/entrosum/entropy.hpp, DESIGN.md §3) against independent references.
+"""Closed-form entropies (cpp/include/entrosum/core/entropy.hpp, DESIGN.md §3) against independent references.
 
 Every check compares the C++ closed form with something computed differently: numerical integration of
 −p log p, a Monte Carlo estimate of −E[log p], scipy's own implementations, or direct summation of the

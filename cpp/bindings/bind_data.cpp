@@ -5,9 +5,9 @@
 #include <string>
 
 #include "common.hpp"
-#include "entrosum/bernoulli_mixture.hpp"
-#include "entrosum/moments.hpp"
-#include "entrosum/poisson_mixture.hpp"
+#include "entrosum/core/moments.hpp"
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/poisson_mixture.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "common.hpp"
-#include "entrosum/bernoulli_mixture.hpp"
-#include "entrosum/poisson_mixture.hpp"
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/poisson_mixture.hpp"
 
 namespace entrosum::bindings {
 

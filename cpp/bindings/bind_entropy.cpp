@@ -2,7 +2,7 @@
 #include <Eigen/Core>
 
 #include "common.hpp"
-#include "entrosum/entropy.hpp"
+#include "entrosum/core/entropy.hpp"
 
 namespace entrosum::bindings {
 

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "common.hpp"
-#include "entrosum/gaussian_mixture.hpp"
+#include "entrosum/mixtures/gaussian_mixture.hpp"
 
 namespace entrosum::bindings {
 

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "common.hpp"
-#include "entrosum/kmeans.hpp"
-#include "entrosum/random.hpp"
+#include "entrosum/core/random.hpp"
+#include "entrosum/mixtures/kmeans.hpp"
 
 namespace entrosum::bindings {
 

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "common.hpp"
-#include "entrosum/linear_gaussian.hpp"
+#include "entrosum/linear/linear_gaussian.hpp"
 
 namespace entrosum::bindings {
 

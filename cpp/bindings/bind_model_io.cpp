@@ -4,8 +4,8 @@
 #include <variant>
 
 #include "common.hpp"
-#include "entrosum/errors.hpp"
-#include "entrosum/model_io.hpp"
+#include "entrosum/core/errors.hpp"
+#include "entrosum/io/model_io.hpp"
 
 namespace entrosum::bindings {
 

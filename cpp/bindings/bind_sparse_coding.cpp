@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common.hpp"
-#include "entrosum/sparse_coding.hpp"
+#include "entrosum/sparse/sparse_coding.hpp"
 
 namespace entrosum::bindings {
 

@@ -10,9 +10,9 @@
 
 #include <string>
 
-#include "entrosum/execution.hpp"
-#include "entrosum/monitor.hpp"
-#include "entrosum/types.hpp"
+#include "entrosum/core/execution.hpp"
+#include "entrosum/core/monitor.hpp"
+#include "entrosum/core/types.hpp"
 
 namespace entrosum::bindings {
 

@@ -1,7 +1,7 @@
 // The compiled module entrosum._core_<variant> (one per CPU build; entrosum/_core.py picks one): only wires
 // the per-concept binding files together.
 #include "common.hpp"
-#include "entrosum/errors.hpp"
+#include "entrosum/core/errors.hpp"
 #include "entrosum/version.hpp"
 
 namespace entrosum::bindings {

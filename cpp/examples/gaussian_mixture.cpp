@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <entrosum/core/random.hpp>
 #include <entrosum/entrosum.hpp>
-#include <entrosum/random.hpp>
 
 namespace {
 

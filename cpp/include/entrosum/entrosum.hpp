@@ -1,23 +1,35 @@
-// Umbrella header: everything a C++ user of entrosum needs.
+// Umbrella header: everything a C++ user of entrosum needs. Each header below also compiles on its own
+// (tests/consumer checks every installed header in a translation unit of its own).
 #pragma once
 
-#include "entrosum/bernoulli_mixture.hpp"
-#include "entrosum/discrete_mixture.hpp"
-#include "entrosum/em.hpp"
-#include "entrosum/entropy.hpp"
-#include "entrosum/errors.hpp"
-#include "entrosum/execution.hpp"
-#include "entrosum/gaussian_mixture.hpp"
-#include "entrosum/json.hpp"
-#include "entrosum/kmeans.hpp"
-#include "entrosum/lbfgs.hpp"
-#include "entrosum/linear_gaussian.hpp"
-#include "entrosum/mixture.hpp"
-#include "entrosum/model_io.hpp"
-#include "entrosum/moments.hpp"
-#include "entrosum/monitor.hpp"
-#include "entrosum/npz.hpp"
-#include "entrosum/poisson_mixture.hpp"
-#include "entrosum/sparse_coding.hpp"
-#include "entrosum/types.hpp"
+// core: types, errors, execution, moments, entropies, the EM driver, the monitor, L-BFGS, random numbers
+#include "entrosum/core/em.hpp"
+#include "entrosum/core/entropy.hpp"
+#include "entrosum/core/errors.hpp"
+#include "entrosum/core/execution.hpp"
+#include "entrosum/core/lbfgs.hpp"
+#include "entrosum/core/moments.hpp"
+#include "entrosum/core/monitor.hpp"
+#include "entrosum/core/random.hpp"
+#include "entrosum/core/types.hpp"
+
+// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli and Poisson mixtures
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "entrosum/mixtures/kmeans.hpp"
+#include "entrosum/mixtures/mixture.hpp"
+#include "entrosum/mixtures/poisson_mixture.hpp"
+
+// linear: PPCA and factor analysis
+#include "entrosum/linear/linear_gaussian.hpp"
+
+// sparse: Laplace sparse coding
+#include "entrosum/sparse/sparse_coding.hpp"
+
+// io: saved models (NPZ archives with JSON metadata)
+#include "entrosum/io/json.hpp"
+#include "entrosum/io/model_io.hpp"
+#include "entrosum/io/npz.hpp"
+
 #include "entrosum/version.hpp"

@@ -1,0 +1,90 @@
+// Models saved by the Python package (estimator.save(path); the format is in docs/model_format.md),
+// read back as the C++ parameters of each family. The archive is parsed by npz.hpp and its metadata by
+// json.hpp; the metadata names the model class, which selects the family's reader.
+#pragma once
+
+#include <Eigen/Core>
+#include <string>
+#include <variant>
+
+#include "entrosum/core/execution.hpp"
+#include "entrosum/core/types.hpp"
+#include "entrosum/io/json.hpp"
+#include "entrosum/linear/linear_gaussian.hpp"
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "entrosum/mixtures/poisson_mixture.hpp"
+#include "entrosum/sparse/sparse_coding.hpp"
+
+namespace entrosum {
+
+/// The format name and the version this library reads (and the Python package writes).
+inline constexpr const char* kModelFormat = "entrosum-model";
+inline constexpr int kModelFormatVersion = 1;
+
+/// PPCA (isotropic noise) or factor analysis (diagonal noise).
+struct SavedLinearGaussian {
+  NoiseModel noise = NoiseModel::diagonal;
+  LinearGaussianParams params;
+};
+
+struct SavedGaussianMixture {
+  GaussianMixtureParams params;
+};
+
+/// A Bernoulli or Poisson mixture: `Family` is BernoulliMixture or PoissonMixture.
+template <typename Family>
+struct SavedDiscreteMixture {
+  DiscreteMixtureParams params;
+  typename Family::Settings settings;
+};
+
+/// Laplace sparse coding: Θ = (W, λ, σ²) and how its posteriors are inferred.
+struct SavedSparseCoding {
+  SparseCodingParams params;
+  PosteriorForm form = PosteriorForm::diagonal;
+  PosteriorSolverOptions solver;
+};
+
+using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
+                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding>;
+
+/// A saved model: what the metadata says about it and its parameters (in double, converted from the
+/// saved dtype exactly as the Python estimator converts them to score).
+struct SavedModel {
+  /// The Python class, e.g. "GaussianMixture", "PPCA".
+  std::string model;
+  /// "float32" or "float64": the precision the model was fitted in.
+  std::string dtype;
+  std::string entrosum_version;
+  Index n_features = 0;
+  /// The whole metadata document (constructor parameters, monitor summary, ...).
+  json::Value metadata;
+  SavedParams params;
+};
+
+/// Reads a saved model. A file that is not an entrosum model, is truncated or corrupt (CRC-32, JSON,
+/// shapes), has compressed members, another format version or an unknown model class raises FormatError.
+SavedModel load_model(const std::string& path);
+
+/// The parameters of a file that must hold the named model; another model is a FormatError.
+GaussianMixtureParams load_gaussian_mixture(const std::string& path);
+LinearGaussianParams load_ppca(const std::string& path);
+LinearGaussianParams load_factor_analysis(const std::string& path);
+DiscreteMixtureParams load_bernoulli_mixture(const std::string& path);
+DiscreteMixtureParams load_poisson_mixture(const std::string& path);
+
+SparseCodingParams load_sparse_coding(const std::string& path);
+
+/// (n_samples) log p(x_n | Θ) under a loaded model, computed as the Python estimator's score_samples.
+/// Sparse coding has no closed-form log-likelihood: std::invalid_argument (use score).
+template <typename T>
+Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
+
+/// The Python estimator's score: the mean log-likelihood per sample, or for sparse coding the ES-ELBO per
+/// sample of the posteriors inferred with the saved parameters.
+template <typename T>
+double score(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
+
+}  // namespace entrosum

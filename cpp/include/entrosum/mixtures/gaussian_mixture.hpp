@@ -1,0 +1,217 @@
+// Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
+// E-step: log π_k + log N(x_n; μ_k, Σ_k) is linear in features of x − shift ([x, x²] for diag,
+// [x, ||x||²] for spherical, [x, x_i x_j] for full), so a chunk's log-densities are one matrix product
+// and its statistics another; tied covariances whiten once with the shared precision factor. Then
+// log-sum-exp; statistics are weighted moments in double about a shift (the weighted mean of the means),
+// so float32 data with a large offset keep their digits.
+#pragma once
+
+#include <Eigen/Core>
+#include <utility>
+
+#include "entrosum/core/execution.hpp"
+#include "entrosum/core/monitor.hpp"
+#include "entrosum/core/types.hpp"
+#include "entrosum/mixtures/mixture.hpp"
+
+namespace entrosum {
+
+enum class CovarianceType { full, tied, diag, spherical };
+
+/// Parameters Θ = (π, μ, Σ), in double. Covariances and precision Cholesky factors are stacked as
+///   full: (K·D, D), block k = rows [kD, (k+1)D);  tied: (D, D);  diag: (K, D);  spherical: (K, 1).
+/// A precision Cholesky factor U is upper triangular with Σ⁻¹ = U Uᵀ (scikit-learn's convention).
+struct GaussianMixtureParams {
+  CovarianceType covariance_type = CovarianceType::full;
+  /// (n_components) π
+  Eigen::VectorXd weights;
+  /// (n_components, n_features) μ
+  Eigen::MatrixXd means;
+  Eigen::MatrixXd covariances;
+  Eigen::MatrixXd precision_cholesky;
+
+  Index n_components() const { return means.rows(); }
+  Index n_features() const { return means.cols(); }
+};
+
+/// Fills `precision_cholesky` from `covariances`; a component whose covariance is not positive
+/// definite raises NumericalError naming it.
+void compute_precision_cholesky(GaussianMixtureParams& params);
+
+/// Fills `covariances` from `precision_cholesky` (for user-given precisions).
+void compute_covariances_from_precision_cholesky(GaussianMixtureParams& params);
+
+/// Weighted statistics of the exact posterior over a set of rows, about a shift (the weighted mean of
+/// the means, near the data, so sums of squares do not cancel); mergeable.
+struct GaussianMixtureStats {
+  /// The layout of `second`.
+  CovarianceType type = CovarianceType::full;
+  MixtureTotals totals;
+  /// (n_components, n_features) Σ_n w_n r_nk (x_n − shift)
+  Eigen::MatrixXd first;
+  /// With y = x − shift: diag (K, D) Σ w r y²;  spherical (K, 1) Σ w r ||y||²;  tied (D, D) Σ w y yᵀ;
+  /// full (K, D(D+1)/2) Σ w r y_i y_j for i ≤ j, packed row by row.
+  Eigen::MatrixXd second;
+
+  GaussianMixtureStats() = default;
+  GaussianMixtureStats(CovarianceType type, Index n_components, Index n_features);
+  GaussianMixtureStats& operator+=(const GaussianMixtureStats& other);
+  /// Multiplies every sum by `factor`.
+  void scale(double factor);
+};
+
+/// What an E-step yields: the statistics and the shift they are taken about.
+struct GaussianMixtureExpectation {
+  GaussianMixtureStats stats;
+  /// (n_features)
+  Eigen::VectorXd shift;
+
+  /// Re-expresses the statistics about another point (exactly, up to rounding): the second moments gain
+  /// the cross terms with δ = old shift − new shift, e.g. Σ r (y + δ)² = Σ r y² + 2δ Σ r y + N δ².
+  void recentre(const Eigen::VectorXd& new_shift);
+  /// Merges the statistics of other rows; when they were taken about another shift (an E-step with other
+  /// parameters, as in stepwise EM), they are first re-centred onto this one's. An empty value (no shift)
+  /// takes the other's.
+  GaussianMixtureExpectation& operator+=(const GaussianMixtureExpectation& other);
+  void scale(double factor) { stats.scale(factor); }
+};
+
+namespace detail {
+/// log π_k + log N(x; μ_k, Σ_k) as a function of the shifted row y = x − shift, in compute type U:
+/// diag, spherical, full: features(y) · coefficientsᵀ + offsets (features as in the file comment);
+/// tied: (yU) · coefficientsᵀ − ½ ||yU||² + offsets, with U the shared precision factor.
+template <typename U>
+struct GaussianLogDensity {
+  CovarianceType type = CovarianceType::full;
+  /// (K, n_features of the type); tied: (K, D) the whitened means (μ_k − shift) U
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> coefficients;
+  /// (K)
+  Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
+  /// tied: (D, D) U; empty otherwise
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> whitening;
+};
+
+/// Buffers of one block of rows in compute type U, reused from block to block.
+template <typename U>
+struct GaussianBlockBuffers {
+  RowMatrix<U> shifted;   // (rows, D) y = x − shift
+  RowMatrix<U> features;  // (rows, n_features of the type); tied: (rows, D) y U
+  RowMatrix<U> resp;      // (rows, K) the log joint, then w r
+};
+}  // namespace detail
+
+/// The E-step for one set of parameters: the log-density coefficients are prepared once, then applied to
+/// any chunk of rows (the model's passes, scoring, or a worker that holds part of the data).
+template <typename T>
+class GaussianMixtureEStep {
+ public:
+  explicit GaussianMixtureEStep(const GaussianMixtureParams& params);
+
+  /// (n_features) the point the statistics are taken about (the weighted mean of the means)
+  const Eigen::VectorXd& shift() const { return shift_; }
+
+  /// Buffers that one thread reuses from chunk to chunk during a pass.
+  struct Workspace {
+    detail::GaussianBlockBuffers<T> buffers;
+    detail::GaussianBlockBuffers<double> promoted;
+  };
+
+  /// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+  void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                  GaussianMixtureStats& stats, Workspace& workspace) const;
+  void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                  GaussianMixtureStats& stats) const {
+    Workspace workspace;
+    accumulate(chunk, weights, stats, workspace);
+  }
+
+  /// (n, K) log π_k + log N(x_n; μ_k, Σ_k) for a chunk, in the data's precision.
+  RowMatrix<T> log_joint(const DataRef<T>& chunk) const;
+
+ private:
+  Eigen::VectorXd shift_;
+  /// Full covariances of float data are computed in double (see promote_to_double in the source).
+  bool promoted_;
+  detail::GaussianLogDensity<T> density_;
+  detail::GaussianLogDensity<double> promoted_density_;
+};
+
+/// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
+GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
+                                              const GaussianMixtureParams& params, double reg_covar);
+
+/// F(q, Θ) and S(q, Θ) per sample for the q of `expectation` and any Θ (e.g. before or after an M-step).
+ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& expectation, const GaussianMixtureParams& params);
+
+template <typename T>
+class GaussianMixtureModel {
+ public:
+  using Params = GaussianMixtureParams;
+  using Expectation = GaussianMixtureExpectation;
+
+  GaussianMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, double reg_covar,
+                       const Execution& execution)
+      : data_(data), sample_weight_(sample_weight), reg_covar_(reg_covar), execution_(execution) {}
+
+  Expectation e_step(const Params& params) const;
+  ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
+    return gaussian_mixture_elbo(expectation, params);
+  }
+  Params m_step(const Expectation& expectation, const Params& params) const {
+    return gaussian_mixture_m_step(expectation, params, reg_covar_);
+  }
+
+ private:
+  DataRef<T> data_;
+  Eigen::Ref<const Eigen::VectorXd> sample_weight_;
+  double reg_covar_;
+  Execution execution_;
+};
+
+struct GaussianMixtureOptions {
+  double reg_covar = 1e-6;
+  StopOptions stop;
+  Execution execution;
+};
+
+struct GaussianMixtureFit {
+  GaussianMixtureParams params;
+  ConvergenceMonitor monitor;
+};
+
+/// EM from initial parameters (their precision Cholesky factors must be set). `sample_weight` is empty
+/// or holds one non-negative weight per row.
+template <typename T>
+GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                        const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
+                                        const IterationCallback& on_iteration = {});
+
+/// Parameters from given responsibilities, as an M-step would make them (initialisation): two passes,
+/// the means first, then the second moments about them.
+template <typename T>
+GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index n_components,
+                                                             CovarianceType type, double reg_covar,
+                                                             const Execution& execution);
+
+/// The chunk-level pieces of that initialisation, for data split across processes (Dask): the statistics of
+/// given responsibilities about `shift` over some rows (mergeable); the means from a first, diagonal pass
+/// and the shift of the second pass; the parameters from the merged second pass.
+template <typename T>
+GaussianMixtureExpectation gaussian_mixture_responsibility_statistics(
+    const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, const ResponsibilitySource& source,
+    Index n_components, CovarianceType type, const Eigen::Ref<const Eigen::VectorXd>& shift,
+    const Execution& execution);
+/// (means (K, D), shift (D)) from the first pass's statistics.
+std::pair<Eigen::MatrixXd, Eigen::VectorXd> gaussian_mixture_initial_means(const GaussianMixtureExpectation& first);
+GaussianMixtureParams gaussian_mixture_from_initial_statistics(const GaussianMixtureExpectation& second,
+                                                               const Eigen::Ref<const Eigen::MatrixXd>& means,
+                                                               double reg_covar);
+
+/// (n_samples) log p(x_n | Θ) and, when `resp` is non-null, the (n_samples, K) responsibilities.
+template <typename T>
+Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
+                                       RowMatrix<double>* resp, const Execution& execution);
+
+}  // namespace entrosum

@@ -1,0 +1,17 @@
+#include "entrosum/mixtures/bernoulli_mixture.hpp"
+
+#include "discrete_mixture_impl.hpp"
+
+namespace entrosum {
+
+template <typename T>
+Index first_non_binary_row(const DataRef<T>& data, const Execution& execution) {
+  return first_row_where(data, execution,
+                         [](const auto& row) { return !(row.array() == T(0) || row.array() == T(1)).all(); });
+}
+
+ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(BernoulliMixture)
+template Index first_non_binary_row<float>(const DataRef<float>&, const Execution&);
+template Index first_non_binary_row<double>(const DataRef<double>&, const Execution&);
+
+}  // namespace entrosum

@@ -1,0 +1,261 @@
+// Definitions of the shared parts of the discrete mixtures (discrete_mixture.hpp). Private to the library:
+// each family's source file includes it and instantiates the templates with
+// ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "entrosum/core/em.hpp"
+#include "entrosum/core/errors.hpp"
+#include "entrosum/mixtures/discrete_mixture.hpp"
+
+namespace entrosum {
+
+namespace detail {
+
+/// (n) log h(x_n) of each row of a chunk (families with a base measure).
+template <typename Family, typename T>
+Eigen::VectorXd log_base_measures(const DataRef<T>& chunk) {
+  Eigen::VectorXd values(chunk.rows());
+  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
+  return values;
+}
+
+}  // namespace detail
+
+template <typename Family, typename T>
+DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p) {
+  const Index K = p.n_components(), D = p.n_features();
+  Eigen::MatrixXd natural(K, D);  // (K, D) η(m_kd)
+  Eigen::VectorXd constants(K);   // (K) log π_k − Σ_d A(m_kd)
+  for (Index k = 0; k < K; ++k) {
+    double log_partition = 0.0;
+    for (Index d = 0; d < D; ++d) {
+      natural(k, d) = Family::natural(p.means(k, d));
+      log_partition += Family::log_partition(p.means(k, d));
+    }
+    constants(k) = std::log(p.weights(k)) - log_partition;
+  }
+  return {natural.template cast<T>(), constants.template cast<T>().transpose()};
+}
+
+template <typename Family, typename T>
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c) {
+  // log π_k + Σ_d [x_d η_kd − A_kd]: one (n, D) × (D, K) product
+  RowMatrix<T> log_joint(chunk.rows(), c.natural.rows());
+  log_joint.noalias() = chunk * c.natural.transpose();
+  log_joint.rowwise() += c.constants;
+  return log_joint;
+}
+
+template <typename Family, typename T>
+void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats) {
+  RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients);
+  normalise_log_joint<T>(resp, weights, stats.totals);  // (n, K) now w_n r_nk
+  // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
+  stats.first += (resp.transpose() * chunk).template cast<double>();
+}
+
+template <typename Family, typename T>
+double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                         const Execution& execution) {
+  if constexpr (!Family::has_base_measure) {
+    return 0.0;
+  } else {
+    const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+    return reduce_rows(
+        data.rows(), chunk_size, execution, [] { return 0.0; },
+        [&](Index begin, Index end, double& into) {
+          const Eigen::VectorXd values = detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin));
+          const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+          into += weights.size() ? weights.dot(values) : values.sum();
+        });
+  }
+}
+
+template <typename Family>
+DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
+                                              const typename Family::Settings& settings) {
+  const Index K = old.n_components(), D = old.n_features();
+  const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
+  DiscreteMixtureParams p;
+  p.weights = counts / s.totals.count;
+  p.means.resize(K, D);
+  for (Index k = 0; k < K; ++k) {
+    for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(counts(k), s.first(k, d), settings);
+    if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)))
+      throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
+                           " parameters that are not finite; check the data or use fewer components");
+  }
+  return p;
+}
+
+template <typename Family>
+ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p) {
+  const Eigen::VectorXd& counts = s.totals.resp_sum;  // N_k
+  const Index K = p.n_components(), D = p.n_features();
+  double expected_log_observable = s.log_base_measure;  // Σ_n w_n E_q[log p(x_n | z)]
+  double observable_entropy = 0.0;                      // Σ_k N_k Σ_d H(m_kd)
+  for (Index k = 0; k < K; ++k) {
+    double component_entropy = 0.0;
+    for (Index d = 0; d < D; ++d) {
+      expected_log_observable += Family::expected_log_density(counts(k), s.first(k, d), p.means(k, d));
+      component_entropy += Family::entropy(p.means(k, d));
+    }
+    observable_entropy += counts(k) * component_entropy;
+  }
+  ElboTerms terms = mixture_elbo_terms(s.totals, p.weights, observable_entropy / s.totals.count);
+  terms.data_term = s.log_base_measure / s.totals.count;
+  terms.elbo = mixture_elbo_at(s.totals, p.weights, expected_log_observable);
+  return terms;
+}
+
+template <typename Family, typename T>
+DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
+                                                      const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                      const typename Family::Settings& settings,
+                                                      const Execution& execution)
+    : data_(data),
+      sample_weight_(sample_weight),
+      settings_(settings),
+      execution_(execution),
+      log_base_measure_(discrete_mixture_log_base_measure<Family, T>(data, sample_weight, execution)) {}
+
+template <typename Family, typename T>
+DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
+  const Index K = params.n_components(), D = params.n_features();
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
+  DiscreteMixtureStats stats = reduce_rows(
+      data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
+      [&](Index begin, Index end, DiscreteMixtureStats& into) {
+        accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
+                                               chunk_weights(sample_weight_, begin, end), coefficients, into);
+      });
+  // log h(x_n) is the same for every k: it leaves r alone and joins log p(x_n) and the data term
+  stats.log_base_measure = log_base_measure_;
+  stats.totals.log_likelihood += log_base_measure_;
+  return stats;
+}
+
+template <typename Family, typename T>
+DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
+                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                             const DiscreteMixtureParams& params, const Execution& execution) {
+  // The E-step does not read the M-step settings.
+  return DiscreteMixtureModel<Family, T>(data, sample_weight, typename Family::Settings{}, execution).e_step(params);
+}
+
+template <typename Family, typename T>
+DiscreteMixtureFit fit_discrete_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                        const DiscreteMixtureParams& initial,
+                                        const DiscreteMixtureOptions<Family>& options,
+                                        const IterationCallback& on_iteration) {
+  const auto start = std::chrono::steady_clock::now();
+  const DiscreteMixtureModel<Family, T> model(data, sample_weight, options.settings, options.execution);
+  DiscreteMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
+  fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
+  return fit;
+}
+
+template <typename Family, typename T>
+DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
+                                                                const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                                const ResponsibilitySource& source, Index K,
+                                                                const Execution& execution) {
+  const Index D = data.cols();
+  const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
+  // First moments are all the M-step needs: one pass.
+  DiscreteInitialStats sums = reduce_rows(
+      data.rows(), chunk_size, execution, [&] { return DiscreteInitialStats(K, D); },
+      [&](Index begin, Index end, DiscreteInitialStats& into) {
+        const RowMatrix<double> resp =
+            weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
+        const RowMatrix<double> x = data.middleRows(begin, end - begin).template cast<double>();  // (n, D)
+        into.stats.first += resp.transpose() * x;
+        const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+        into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
+      });
+  sums.n_rows = data.rows();
+  return sums;
+}
+
+template <typename Family>
+DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialStats sums,
+                                                               const typename Family::Settings& settings) {
+  // Each component also gets one pseudo-row at the data mean, of the rows' mean weight w̄ = N / n:
+  // N_k += w̄, Σ w r x += w̄ x̄ = Σ_n w_n x_n / n. One-hot on a single row would otherwise put the means on
+  // the boundary (μ ∈ {0, 1}, λ = 0), which EM never leaves; for k-means labels the shift is O(1/N_k).
+  DiscreteMixtureStats& stats = sums.stats;
+  const Index K = stats.first.rows(), D = stats.first.cols();
+  const double n_rows = static_cast<double>(sums.n_rows);
+  const double mean_weight = stats.totals.count / n_rows;
+  stats.first.rowwise() += (sums.data_sum / n_rows).transpose();
+  stats.totals.resp_sum.array() += mean_weight;
+  stats.totals.count += static_cast<double>(K) * mean_weight;
+  DiscreteMixtureParams shape;
+  shape.weights = Eigen::VectorXd::Ones(K);
+  shape.means = Eigen::MatrixXd::Zero(K, D);
+  return discrete_mixture_m_step<Family>(stats, shape, settings);
+}
+
+template <typename Family, typename T>
+DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& data,
+                                                             const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                                             const ResponsibilitySource& source, Index K,
+                                                             const typename Family::Settings& settings,
+                                                             const Execution& execution) {
+  return discrete_mixture_from_initial_statistics<Family>(
+      discrete_mixture_responsibility_statistics<Family, T>(data, sample_weight, source, K, execution), settings);
+}
+
+template <typename Family, typename T>
+Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
+                                       RowMatrix<double>* resp, const Execution& execution) {
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+  return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
+    const DataRef<T> chunk = data.middleRows(begin, end - begin);
+    RowMatrix<double> log_joint = discrete_mixture_log_joint<Family, T>(chunk, coefficients).template cast<double>();
+    if constexpr (Family::has_base_measure) log_joint.colwise() += detail::log_base_measures<Family, T>(chunk);
+    return log_joint;
+  });
+}
+
+}  // namespace entrosum
+
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                           \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);     \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                       \
+                                                              const DiscreteLogJointCoefficients<T>&);                 \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
+                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&); \
+  template double discrete_mixture_log_base_measure<Family, T>(                                                        \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                  \
+  template class DiscreteMixtureModel<Family, T>;                                                                      \
+  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);    \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const Execution&);                                                                                               \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
+                                                             RowMatrix<double>*, const Execution&);
+
+/// Instantiates every shared template for `Family` with float and double data.
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
+  template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                                    \
+      const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);                  \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);       \
+  template DiscreteMixtureParams discrete_mixture_from_initial_statistics<Family>(DiscreteInitialStats,              \
+                                                                                  const typename Family::Settings&); \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \
+  ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, double)

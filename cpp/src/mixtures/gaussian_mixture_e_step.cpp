@@ -1,0 +1,189 @@
+// The Gaussian-mixture E-step (DESIGN.md §3, §6): log-density coefficients prepared once per set of
+// parameters, then per block of rows one product for the log-densities, a row-wise log-sum-exp, and one
+// product for the statistics, all while the block is in cache.
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "gaussian_mixture_moments.hpp"
+
+namespace entrosum {
+
+namespace {
+
+using namespace detail;
+
+/// Coefficients A (K, F) and offsets b (K) with log π_k + log N(x; μ_k, Σ_k) = features · A_kᵀ + b_k for
+/// the diagonal and spherical types (features as in linear_features, means relative to the shift).
+struct LinearLogDensity {
+  Eigen::MatrixXd coefficients;
+  Eigen::VectorXd offsets;
+};
+
+LinearLogDensity linear_log_density(const GaussianMixtureParams& p, const Eigen::MatrixXd& centred_means,
+                                    const Eigen::VectorXd& constants) {
+  const Index K = p.n_components(), D = p.n_features();
+  LinearLogDensity out;
+  if (p.covariance_type == CovarianceType::diag) {
+    // −½ Σ_d P_kd (x_d − μ_kd)² = Σ_d x_d μ_kd P_kd − ½ Σ_d x_d² P_kd − ½ Σ_d μ_kd² P_kd
+    const Eigen::ArrayXXd precision = p.precision_cholesky.array().square();  // (K, D)
+    out.coefficients.resize(K, 2 * D);
+    out.coefficients.leftCols(D) = centred_means.array() * precision;
+    out.coefficients.rightCols(D) = -0.5 * precision;
+    out.offsets = constants.array() - 0.5 * (centred_means.array().square() * precision).rowwise().sum();
+  } else if (p.covariance_type == CovarianceType::full) {
+    // −½ (x − μ)ᵀP(x − μ) = xᵀPμ − ½ Σ_i P_ii x_i² − Σ_{i<j} P_ij x_i x_j − ½ μᵀPμ
+    out.coefficients.resize(K, feature_count(CovarianceType::full, D));
+    out.offsets.resize(K);
+    for (Index k = 0; k < K; ++k) {
+      const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
+      const Eigen::MatrixXd precision = upper * upper.transpose();
+      const Eigen::VectorXd weighted_mean = precision * centred_means.row(k).transpose();
+      out.coefficients.row(k).head(D) = weighted_mean.transpose();
+      Index offset = D;
+      for (Index i = 0; i < D; ++i) {
+        out.coefficients(k, offset) = -0.5 * precision(i, i);
+        out.coefficients.row(k).segment(offset + 1, D - i - 1) = -precision.row(i).tail(D - i - 1);
+        offset += D - i;
+      }
+      out.offsets(k) = constants(k) - 0.5 * centred_means.row(k).dot(weighted_mean);
+    }
+  } else {
+    const Eigen::ArrayXd precision = p.precision_cholesky.col(0).array().square();  // (K)
+    out.coefficients.resize(K, D + 1);
+    out.coefficients.leftCols(D) = centred_means.array().colwise() * precision;
+    out.coefficients.col(D) = -0.5 * precision;
+    out.offsets = constants.array() - 0.5 * precision * centred_means.rowwise().squaredNorm().array();
+  }
+  return out;
+}
+
+/// The coefficients of log π_k + log N(x; μ_k, Σ_k) in the shifted row y = x − shift, in compute type U.
+template <typename U>
+GaussianLogDensity<U> prepare_log_density(const GaussianMixtureParams& p, const Eigen::VectorXd& shift) {
+  const Eigen::MatrixXd centred_means = p.means.rowwise() - shift.transpose();  // (K, D)
+  // c_k = log π_k − ½ D log 2π + log det U_k
+  const Eigen::VectorXd constants =
+      p.weights.array().log() - 0.5 * p.n_features() * kLogTwoPi + log_det_precision_cholesky(p).array();
+  GaussianLogDensity<U> density;
+  density.type = p.covariance_type;
+  if (p.covariance_type == CovarianceType::tied) {
+    // −½ ||yU − m_k||² = (yU)·m_k − ½ ||yU||² − ½ ||m_k||², with m_k = (μ_k − shift) U
+    const Eigen::MatrixXd whitened_means = centred_means * p.precision_cholesky;  // (K, D)
+    density.whitening = p.precision_cholesky.template cast<U>();
+    density.coefficients = whitened_means.template cast<U>();
+    density.offsets = (constants.array() - 0.5 * whitened_means.rowwise().squaredNorm().array())
+                          .matrix()
+                          .template cast<U>()
+                          .transpose();
+  } else {
+    const LinearLogDensity linear = linear_log_density(p, centred_means, constants);
+    density.coefficients = linear.coefficients.template cast<U>();
+    density.offsets = linear.offsets.template cast<U>().transpose();
+  }
+  return density;
+}
+
+/// Rows handled at once: the block's features (about 4 MiB) stay in cache between the two products, and
+/// at least 1024 rows keep the products efficient (shorter ones re-pack the coefficients too often).
+template <typename U>
+Index block_rows(const GaussianLogDensity<U>& density) {
+  const Index width = std::max<Index>(1, density.coefficients.cols());
+  return std::max<Index>(1024, (Index(4) << 20) / (width * static_cast<Index>(sizeof(U))));
+}
+
+template <typename U>
+using BlockBuffers = GaussianBlockBuffers<U>;
+
+/// Fills buffers.resp with the (rows, K) log joint of buffers.shifted (and features for the linear types).
+template <typename U>
+void block_log_joint(const GaussianLogDensity<U>& density, Index rows, BlockBuffers<U>& buffers) {
+  const auto shifted = buffers.shifted.topRows(rows);
+  auto resp = buffers.resp.topRows(rows);
+  if (density.type == CovarianceType::tied) {
+    buffers.features.resize(rows, shifted.cols());
+    auto whitened = buffers.features.topRows(rows);
+    whitened.noalias() = shifted * density.whitening;              // (rows, D) y U
+    resp.noalias() = whitened * density.coefficients.transpose();  // (rows, K) (yU)·m_k
+    resp.colwise() -= U(0.5) * whitened.rowwise().squaredNorm();
+  } else {
+    fill_linear_features<U>(shifted, density.type, buffers.features);
+    resp.noalias() = buffers.features * density.coefficients.transpose();
+  }
+  resp.rowwise() += density.offsets;
+}
+
+/// Shifts rows [begin, begin + rows) of `chunk` into buffers.shifted, in compute type U.
+template <typename U, typename T>
+void shift_rows(const DataRef<T>& chunk, Index begin, Index rows, const Eigen::VectorXd& shift,
+                BlockBuffers<U>& buffers) {
+  buffers.shifted.resize(rows, chunk.cols());
+  buffers.shifted = chunk.middleRows(begin, rows).template cast<U>().rowwise() - shift.template cast<U>().transpose();
+}
+
+template <typename U, typename T>
+void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                       const GaussianLogDensity<U>& density, const Eigen::VectorXd& shift, GaussianMixtureStats& stats,
+                       BlockBuffers<U>& buffers) {
+  const Index block = block_rows(density), K = density.offsets.size();
+  for (Index begin = 0; begin < chunk.rows(); begin += block) {
+    const Index rows = std::min(block, chunk.rows() - begin);
+    shift_rows<U>(chunk, begin, rows, shift, buffers);
+    buffers.resp.resize(rows, K);
+    block_log_joint(density, rows, buffers);
+    normalise_log_joint<U>(
+        buffers.resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(), stats.totals);
+    if (density.type == CovarianceType::tied)
+      accumulate_moments<U>(buffers.shifted.topRows(buffers.resp.rows()), buffers.resp, CovarianceType::tied, stats);
+    else
+      accumulate_linear_features<U>(buffers.features, buffers.resp, stats);
+  }
+}
+
+template <typename U, typename T>
+RowMatrix<T> blocks_log_joint(const DataRef<T>& chunk, const GaussianLogDensity<U>& density,
+                              const Eigen::VectorXd& shift) {
+  const Index block = block_rows(density), K = density.offsets.size();
+  RowMatrix<T> log_joint(chunk.rows(), K);
+  BlockBuffers<U> buffers;
+  for (Index begin = 0; begin < chunk.rows(); begin += block) {
+    const Index rows = std::min(block, chunk.rows() - begin);
+    shift_rows<U>(chunk, begin, rows, shift, buffers);
+    buffers.resp.resize(rows, K);
+    block_log_joint(density, rows, buffers);
+    log_joint.middleRows(begin, rows) = buffers.resp.template cast<T>();
+  }
+  return log_joint;
+}
+
+}  // namespace
+
+template <typename T>
+GaussianMixtureEStep<T>::GaussianMixtureEStep(const GaussianMixtureParams& params)
+    : shift_(shift_of(params)), promoted_(promote_to_double<T>(params.covariance_type)) {
+  if (promoted_)
+    promoted_density_ = prepare_log_density<double>(params, shift_);
+  else
+    density_ = prepare_log_density<T>(params, shift_);
+}
+
+template <typename T>
+void GaussianMixtureEStep<T>::accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                                         GaussianMixtureStats& stats, Workspace& workspace) const {
+  if (promoted_)
+    accumulate_blocks<double, T>(chunk, weights, promoted_density_, shift_, stats, workspace.promoted);
+  else
+    accumulate_blocks<T, T>(chunk, weights, density_, shift_, stats, workspace.buffers);
+}
+
+template <typename T>
+RowMatrix<T> GaussianMixtureEStep<T>::log_joint(const DataRef<T>& chunk) const {
+  return promoted_ ? blocks_log_joint<double, T>(chunk, promoted_density_, shift_)
+                   : blocks_log_joint<T, T>(chunk, density_, shift_);
+}
+
+template class GaussianMixtureEStep<float>;
+template class GaussianMixtureEStep<double>;
+
+}  // namespace entrosum

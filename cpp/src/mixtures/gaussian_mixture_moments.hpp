@@ -1,0 +1,105 @@
+// Private to the library: the features and weighted moments shared by the Gaussian-mixture E-step
+// (gaussian_mixture_e_step.cpp) and its initialisation from responsibilities (gaussian_mixture.cpp).
+#pragma once
+
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "entrosum/mixtures/gaussian_mixture.hpp"
+
+namespace entrosum::detail {
+
+inline constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+
+/// (n_components) log det U_k, U_k the precision Cholesky factor (so log det Σ_k = −2 log det U_k).
+Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& params);
+
+/// Number of features for n_features columns: diag 2D, spherical D + 1, full D + D(D+1)/2.
+inline Index feature_count(CovarianceType type, Index D) {
+  switch (type) {
+    case CovarianceType::diag:
+      return 2 * D;
+    case CovarianceType::spherical:
+      return D + 1;
+    default:
+      return D + D * (D + 1) / 2;
+  }
+}
+
+/// Writes the features the log-densities and statistics are linear in, for a shifted block x (n, D),
+/// into `features` (resized): diag [x, x²], spherical [x, ||x||²], full [x, x_i x_j for i ≤ j] (row by
+/// row, i outer).
+template <typename T, typename Shifted>
+void fill_linear_features(const Shifted& x, CovarianceType type, RowMatrix<T>& features) {
+  const Index n = x.rows(), D = x.cols();
+  features.resize(n, feature_count(type, D));
+  features.leftCols(D) = x;
+  if (type == CovarianceType::diag) {
+    features.rightCols(D) = x.array().square();
+  } else if (type == CovarianceType::spherical) {
+    features.col(D) = x.rowwise().squaredNorm();
+  } else {
+    for (Index row = 0; row < n; ++row) {
+      Index offset = D;
+      for (Index i = 0; i < D; ++i) {
+        features.row(row).segment(offset, D - i) = x(row, i) * x.row(row).tail(D - i);
+        offset += D - i;
+      }
+    }
+  }
+}
+
+template <typename T>
+RowMatrix<T> linear_features(const Eigen::Ref<const RowMatrix<T>>& x, CovarianceType type) {
+  RowMatrix<T> features;
+  fill_linear_features<T>(x, type, features);
+  return features;
+}
+
+/// Adds respᵀ · features (Σ w r [x, x²], ...) to the first and second moments.
+template <typename T, typename Resp>
+void accumulate_linear_features(const RowMatrix<T>& features, const Resp& resp, GaussianMixtureStats& stats) {
+  const Index D = stats.first.cols();
+  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, n_features of the type)
+  stats.first += sums.leftCols(D);
+  stats.second += sums.rightCols(sums.cols() - D);
+}
+
+/// Full covariances of float data are computed in double: their quadratic features cancel against large
+/// precisions (and Σ r y yᵀ − N μ μᵀ against far-away means) beyond float precision.
+template <typename T>
+constexpr bool promote_to_double(CovarianceType type) {
+  return std::is_same_v<T, float> && type == CovarianceType::full;
+}
+
+/// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
+/// `resp` (n, K).
+template <typename T, typename Shifted, typename Resp>
+void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type, GaussianMixtureStats& stats) {
+  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const Index D = x.cols();
+  switch (type) {
+    case CovarianceType::diag:
+    case CovarianceType::spherical:
+    case CovarianceType::full:
+      accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
+      break;
+    case CovarianceType::tied: {
+      stats.first += (resp.transpose() * x).template cast<double>();
+      // Σ_n (Σ_k w r_nk) (x − shift)(x − shift)ᵀ
+      const RowMatrix<T> scaled = x.array().colwise() * resp.rowwise().sum().array().sqrt();
+      ColMatrixT scatter = ColMatrixT::Zero(D, D);
+      scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
+      stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
+      break;
+    }
+  }
+}
+
+/// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
+inline Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
+  return (p.means.transpose() * p.weights) / p.weights.sum();
+}
+
+}  // namespace entrosum::detail

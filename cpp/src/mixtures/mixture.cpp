@@ -1,0 +1,138 @@
+#include "entrosum/mixtures/mixture.hpp"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "entrosum/core/entropy.hpp"
+#include "entrosum/core/random.hpp"
+
+namespace entrosum {
+
+namespace {
+
+/// log of T's smallest normal number: below it exp(l') is subnormal or zero.
+template <typename T>
+constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
+template <>
+constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
+
+/// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
+/// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
+/// The per-row work is a few packets, so whole-row expressions would cost more in loop set-up than in
+/// arithmetic; this keeps the row in registers and L1 for three short loops.
+template <typename T>
+std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  const Packet shift = ei::pset1<Packet>(largest);
+  Packet sums = ei::pset1<Packet>(T(0)), dots = ei::pset1<Packet>(T(0));
+  Index k = 0;
+  const Packet zero = ei::pset1<Packet>(T(0));
+  for (; k + width <= K; k += width) {
+    const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
+    if (ei::predux_max(shifted) < kExpUnderflow<T>) {
+      // exp of every lane is below T's smallest normal number: adds nothing to s or Σ e l' at the
+      // precision of s ≥ 1, so skip the exp (most packets, once the components have separated).
+      ei::pstoreu(row + k, zero);
+      continue;
+    }
+    const Packet scaled = ei::pexp(shifted);
+    sums = ei::padd(sums, scaled);
+    dots = ei::pmadd(scaled, shifted, dots);
+    ei::pstoreu(row + k, scaled);
+  }
+  T sum = ei::predux(sums), dot = ei::predux(dots);
+  for (; k < K; ++k) {
+    const T shifted = row[k] - largest;
+    const T scaled = std::exp(shifted);
+    sum += scaled;
+    dot += scaled * shifted;
+    row[k] = scaled;
+  }
+  return {sum, dot};
+}
+
+}  // namespace
+
+template <typename T>
+void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
+                         MixtureTotals& totals) {
+  const Index n = log_joint.rows(), K = log_joint.cols();
+  if (n == 0) return;
+  // Row by row: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
+  //   log p(x) = max + log s,  r = e / s,  −Σ_k r log r = log s − (Σ_k e l') / s,
+  // the last because log r = l' − log s and Σ_k r = 1 (0 log 0 = 0 comes out by itself: e = 0).
+  Eigen::Array<T, 1, Eigen::Dynamic> resp_sum = Eigen::Array<T, 1, Eigen::Dynamic>::Zero(K);
+  double log_likelihood = 0.0, resp_entropy = 0.0, count = 0.0;
+  for (Index row = 0; row < n; ++row) {
+    auto values = log_joint.row(row).array();
+    const T largest = values.maxCoeff();
+    const auto [sum, dot] = exponentiate_row<T>(&log_joint(row, 0), K, largest);
+    const double log_sum = std::log(static_cast<double>(sum));
+    const double weight = weights.size() ? weights(row) : 1.0;
+    count += weight;
+    log_likelihood += weight * (static_cast<double>(largest) + log_sum);
+    resp_entropy += weight * (log_sum - static_cast<double>(dot) / static_cast<double>(sum));
+    values *= static_cast<T>(weight / static_cast<double>(sum));  // w_n r_nk
+    resp_sum += values;
+  }
+  totals.count += count;
+  totals.log_likelihood += log_likelihood;
+  totals.resp_entropy += resp_entropy;
+  totals.resp_sum += resp_sum.matrix().transpose().template cast<double>();
+}
+
+double mixture_elbo_at(const MixtureTotals& totals, const Eigen::VectorXd& weights, double expected_log_observable) {
+  double expected_log_prior = 0.0;  // Σ_k N_k log π_k, with 0 log 0 = 0
+  for (Index k = 0; k < weights.size(); ++k)
+    if (totals.resp_sum(k) > 0.0) expected_log_prior += totals.resp_sum(k) * std::log(weights(k));
+  return (expected_log_prior + expected_log_observable + totals.resp_entropy) / totals.count;
+}
+
+ElboTerms mixture_elbo_terms(const MixtureTotals& totals, const Eigen::VectorXd& weights,
+                             double observable_entropy_per_sample) {
+  ElboTerms terms;
+  terms.posterior_entropy = totals.resp_entropy / totals.count;
+  terms.prior_entropy = entropy::categorical(weights);
+  terms.observable_entropy = observable_entropy_per_sample;
+  return terms;
+}
+
+ResponsibilitySource random_responsibilities(std::uint64_t seed, Index row_offset) {
+  return [seed, row_offset](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
+    for (Index n = begin; n < end; ++n) {
+      Random random(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(n + row_offset + 1)));
+      for (Index k = 0; k < resp.cols(); ++k) resp(n - begin, k) = random.uniform();
+      resp.row(n - begin) /= resp.row(n - begin).sum();
+    }
+  };
+}
+
+ResponsibilitySource label_responsibilities(const int* labels) {
+  return [labels](Index begin, Index end, Eigen::Ref<RowMatrix<double>> resp) {
+    resp.setZero();
+    for (Index n = begin; n < end; ++n)
+      if (labels[n] >= 0) resp(n - begin, labels[n]) = 1.0;
+  };
+}
+
+RowMatrix<double> weighted_source_responsibilities(const ResponsibilitySource& source,
+                                                   const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index begin,
+                                                   Index end, Index n_components, MixtureTotals& totals) {
+  RowMatrix<double> resp(end - begin, n_components);  // (n, K) w_n r_nk
+  source(begin, end, resp);
+  const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
+  if (weights.size()) resp.array().colwise() *= weights.array();
+  totals.count += weights.size() ? weights.sum() : static_cast<double>(end - begin);
+  totals.resp_sum += resp.colwise().sum().transpose();
+  return resp;
+}
+
+template void normalise_log_joint<float>(Eigen::Ref<RowMatrix<float>>, const Eigen::Ref<const Eigen::VectorXd>&,
+                                         MixtureTotals&);
+template void normalise_log_joint<double>(Eigen::Ref<RowMatrix<double>>, const Eigen::Ref<const Eigen::VectorXd>&,
+                                          MixtureTotals&);
+
+}  // namespace entrosum
