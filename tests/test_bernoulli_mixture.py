@@ -290,7 +290,7 @@ def test_bad_data_and_weights(X):
     with pytest.raises(ValueError, match="sample_weight must be non-negative"):
         entrosum.BernoulliMixture(3).fit(X, sample_weight=-np.ones(len(X)))
     model = entrosum.BernoulliMixture(3, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="X has 19 features, but the model was fitted with 20"):
+    with pytest.raises(ValueError, match="X has 19 features, but BernoulliMixture is expecting 20 features"):
         model.score(X[:, 1:])
 
 

@@ -21,6 +21,7 @@ attributes.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,18 +29,22 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ..exceptions import ConvergenceWarning
+from ..exceptions import convergence_warning, not_fitted_error
 from ..monitor import ConvergenceMonitor
 from . import online
 from .dask import DaskBlocks, is_dask_array
 from .data_source import fit_data
 from .estimator import BaseEstimator
 from .validation import (
+    check_choice,
     check_data,
+    check_feature_names,
     check_int,
+    check_not_sparse,
     check_random_state,
     check_sample_weight,
     check_tolerance,
+    feature_names,
     resolve_chunk_size,
     resolve_n_jobs,
 )
@@ -140,17 +145,19 @@ class EMEstimator(BaseEstimator):
 
     def _fit(self, X: Any, sample_weight: Any = None) -> Any:
         """Fit to ``X`` from any data source: what every estimator's ``fit`` calls."""
+        check_not_sparse(X)
+        names = feature_names(X)
         if is_dask_array(X):
             from .dask_em import dask_blocks
 
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported with a dask array yet; fit without it.")
             with dask_blocks(X) as blocks:
-                return self._fit_data(blocks, None)
+                return self._fit_data(blocks, None, names)
         with fit_data(X) as data:
-            return self._fit_data(data, sample_weight)
+            return self._fit_data(data, sample_weight, names)
 
-    def _fit_data(self, X: Any, sample_weight: Any) -> Any:
+    def _fit_data(self, X: Any, sample_weight: Any, names: np.ndarray | None = None) -> Any:
         passes = self._passes()
         X = self._check_data(X, passes.n_threads, min_samples=self._min_samples)
         weights = self._check_sample_weight(sample_weight, X.shape[0])
@@ -175,7 +182,7 @@ class EMEstimator(BaseEstimator):
         result, monitor = best
         # All attributes are set together, after every start has succeeded, in one dict update that no signal can
         # split: Ctrl-C never leaves a half-updated model.
-        vars(self).update(self._fitted_attributes(result, X.dtype, monitor, X.shape[1]))
+        self._publish(self._fitted_attributes(result, X.dtype, monitor, X.shape[1], names))
         self._warn_if_unconverged(monitor)
         return self
 
@@ -214,15 +221,25 @@ class EMEstimator(BaseEstimator):
         online.update(self, X, sample_weight)
         return self
 
+    def _publish(self, attributes: dict[str, Any]) -> None:
+        """Set the fitted attributes at once; ``feature_names_in_`` of an earlier fit goes when the new one has none."""
+        if "feature_names_in_" not in attributes:
+            vars(self).pop("feature_names_in_", None)
+        vars(self).update(attributes)
+
     def _fitted_attributes(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
-                           n_features: int) -> dict[str, Any]:
+                           n_features: int, names: np.ndarray | None = None) -> dict[str, Any]:
         """Return every fitted attribute: the family's parameters and what all models share."""
         # lower_bounds_ holds ELBOs only: iterations of an annealed objective are NaN there (their values stay in
         # the monitor's history).
         lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
-        return {**self._params_attributes(result, dtype), "n_features_in_": int(n_features), "monitor_": monitor,
-                "n_iter_": monitor.n_iter, "converged_": monitor.converged, "lower_bounds_": lower_bounds,
-                "lower_bound_": float(lower_bounds[-1])}
+        attributes = {**self._params_attributes(result, dtype), "n_features_in_": int(n_features),
+                      "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,
+                      "lower_bounds_": lower_bounds, "lower_bound_": float(lower_bounds[-1]) if len(lower_bounds)
+                      else float("nan")}
+        if names is not None and len(names) == n_features:
+            attributes["feature_names_in_"] = names  # the column names of a data frame, as in scikit-learn
+        return attributes
 
     def _warn_if_unconverged(self, monitor: ConvergenceMonitor) -> None:
         why = _UNCONVERGED.get(monitor.stop_reason)
@@ -232,7 +249,7 @@ class EMEstimator(BaseEstimator):
             f"{type(self).__name__} {why.format(max_iter=self.max_iter)} (last change of the ELBO "
             f"{monitor.history['change'][-1]:.3g}, relative gap {monitor.relative_gap[-1]:.3g}); increase max_iter "
             "or loosen tol/gap_tol, or check the data.",
-            ConvergenceWarning, stacklevel=5)  # the caller of fit: fit -> _fit -> _fit_data -> here
+            convergence_warning(), stacklevel=5)  # the caller of fit: fit -> _fit -> _fit_data -> here
 
     # -- data ------------------------------------------------------------------------------------------
     def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
@@ -242,7 +259,8 @@ class EMEstimator(BaseEstimator):
             if X.shape[0] < min_samples:
                 raise ValueError(f"X has {X.shape[0]} sample(s); at least {min_samples} are required.")
             return X
-        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples)
+        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
+                       estimator=type(self).__name__)
         self._check_values(X, n_threads)
         return X
 
@@ -257,6 +275,8 @@ class EMEstimator(BaseEstimator):
     def _inference_data(self, X: Any) -> tuple[np.ndarray, Passes]:
         """Check that the model is fitted and ``X`` has its features; return ``X`` and how passes over it run."""
         self._check_fitted("monitor_")
+        check_not_sparse(X)
+        check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         passes = self._passes()
         return self._check_data(X, passes.n_threads, n_features=self.n_features_in_), passes
 
@@ -284,8 +304,31 @@ class ScoreMixin:
         return float(np.mean(self.score_samples(X)))
 
 
+#: Output containers of ``set_output``, as in scikit-learn.
+OUTPUT_CONTAINERS = ("default", "pandas", "polars")
+
+
 class TransformMixin:
-    """``fit_transform`` for models whose ``transform`` gives posterior means."""
+    """``fit_transform``, ``get_feature_names_out`` and ``set_output`` for models whose ``transform`` gives codes.
+
+    A subclass's ``transform`` is wrapped (as scikit-learn's own transformers are) so that, after
+    ``set_output(transform="pandas")`` or under scikit-learn's ``set_config(transform_output="pandas")``, it returns
+    a data frame with the columns ``get_feature_names_out()`` and, for a data-frame input, its index.
+    """
+
+    components_: np.ndarray
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's own ``transform`` so that its output follows ``set_output``."""
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("transform")
+        if method is not None and not getattr(method, "_wraps_output", False):
+            @functools.wraps(method)
+            def transform(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+                return self._wrap_output(method(self, X, *args, **kwargs), X)
+
+            transform._wraps_output = True  # type: ignore[attr-defined]
+            cls.transform = transform
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Fit the model (each model defines it)."""
@@ -298,6 +341,73 @@ class TransformMixin:
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the posterior means of ``X``."""
         return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the names of ``transform``'s columns: the class name in lower case and the component's index.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against the features seen in ``fit`` when given.
+
+        Returns
+        -------
+        ndarray of str objects, shape (n_components,)
+            E.g. ``['ppca0', 'ppca1']``, as scikit-learn names its decompositions' outputs.
+        """
+        if not hasattr(self, "components_"):
+            raise not_fitted_error()(f"This {type(self).__name__} instance is not fitted yet; call 'fit' with "
+                                     "training data first.")
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            n_features = getattr(self, "n_features_in_", given.shape[0])
+            if given.shape != (n_features,) or (fitted is not None and not np.array_equal(given, fitted)):
+                raise ValueError("input_features is not equal to feature_names_in_ (or does not have n_features_in_ "
+                                 "entries).")
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.components_.shape[0])], dtype=object)
+
+    def set_output(self, *, transform: str | None = None) -> Any:
+        """Choose the container ``transform`` and ``fit_transform`` return, as scikit-learn's transformers do.
+
+        Parameters
+        ----------
+        transform : {'default', 'pandas', 'polars'} or None
+            'default': numpy arrays; 'pandas' / 'polars': a data frame (the library must be installed); None leaves
+            the setting as it is.
+
+        Returns
+        -------
+        self
+        """
+        if transform is None:
+            return self
+        check_choice(transform, "transform", OUTPUT_CONTAINERS)
+        self._sklearn_output_config = {**getattr(self, "_sklearn_output_config", {}), "transform": transform}
+        return self
+
+    def _output_container(self) -> str:
+        container = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if container is None and "sklearn" in sys.modules:  # scikit-learn's global set_config(transform_output=...)
+            import sklearn
+
+            container = sklearn.get_config().get("transform_output", "default")
+        return container or "default"
+
+    def _wrap_output(self, result: Any, X: Any) -> Any:
+        container = self._output_container()
+        if container == "default" or not isinstance(result, np.ndarray) or result.ndim != 2:
+            return result
+        columns = list(self.get_feature_names_out())
+        if container == "pandas":
+            import pandas
+
+            index = X.index if isinstance(X, pandas.DataFrame) else None
+            return pandas.DataFrame(result, columns=columns, index=index, copy=False)
+        import polars
+
+        return polars.DataFrame(result, schema=columns, orient="row")
 
 
 class PriorSampler(EMEstimator):

@@ -25,6 +25,7 @@ class BaseMixture(ScoreMixin, EMEstimator):
 
     _min_samples = 1
     _takes_sample_weight = True
+    _estimator_type_tag = "DensityEstimator"
 
     # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
     # every mixture's ``__init__`` stores beyond the common ones, and the attributes ``fit`` sets.

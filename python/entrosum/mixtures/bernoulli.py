@@ -50,6 +50,8 @@ class BernoulliMixture(DiscreteMixture):
 
     alpha: float  # the parameter, declared for type checkers (``__init__`` sets it)
 
+    # Binary data are non-negative; scikit-learn has no tag for binary input (see tests/test_sklearn_checks.py).
+    _input_tags = {"positive_only": True}
     _core_prefix = "bernoulli_mixture"
     _data_requirement = "binary (every value 0 or 1)"
 
