@@ -105,7 +105,7 @@ def test_verbose_2_prints_a_line_per_iteration(capsys):
     X = low_rank(500, 6, 2, seed=5)
     model = entrosum.PPCA(2, solver="em", tol=1e-6, verbose=2, random_state=0).fit(X)
     out = capsys.readouterr().out.splitlines()
-    iteration_lines = [line for line in out if line.startswith("iter ")]
+    iteration_lines = [line for line in out if line.startswith("PPCA: iter ")]
     assert len(iteration_lines) == model.n_iter_
     assert f"F={model.lower_bounds_[0]:+.8e}" in iteration_lines[0]
     assert "converged" in out[-1]

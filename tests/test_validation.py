@@ -109,7 +109,7 @@ def test_unknown_solver_and_incompatible_settings(X):
 def test_methods_before_fit(Estimator, X):
     model = Estimator(2)
     for method in (model.transform, model.score, model.score_samples):
-        with pytest.raises(entrosum.NotFittedError, match="not fitted yet; call 'fit'"):
+        with pytest.raises(entrosum.NotFittedError, match="not fitted yet. Call 'fit' with appropriate arguments"):
             method(X)
     with pytest.raises(entrosum.NotFittedError):
         model.sample(3)

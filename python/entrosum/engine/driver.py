@@ -24,18 +24,19 @@ import functools
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _core
-from ..exceptions import convergence_warning, not_fitted_error
+from ..exceptions import convergence_warning
 from ..monitor import ConvergenceMonitor
 from . import online
 from .dask import DaskBlocks, is_dask_array
 from .data_source import fit_data
 from .estimator import BaseEstimator
 from .validation import (
+    caller_stacklevel,
     check_choice,
     check_data,
     check_feature_names,
@@ -49,9 +50,8 @@ from .validation import (
     resolve_n_jobs,
 )
 
-#: Stop reasons after which a fit warns that it did not converge.
-_UNCONVERGED = {"max_iter": "did not converge in max_iter={max_iter} iterations",
-                "line_search": "stopped: its line search found no further increase"}
+#: Advice in a ConvergenceWarning when more iterations would help.
+_MORE_ITERATIONS = "Increase max_iter, loosen tol or gap_tol, or check the data."
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class EMEstimator(BaseEstimator):
     _min_samples = 2
     #: Whether ``fit`` and ``partial_fit`` take ``sample_weight``.
     _takes_sample_weight = False
+    #: Fewest iterations ``max_iter`` may ask for (0 for the mixtures: initialise only, as scikit-learn allows).
+    _min_max_iter = 1
 
     # Constructor parameters every estimator has and attributes every fit sets, declared for type checkers only
     # (no values, so ``hasattr`` still tells a fitted model).
@@ -131,13 +133,27 @@ class EMEstimator(BaseEstimator):
     def _check_common_settings(self) -> None:
         """Validate the parameters every estimator has (before the family's own, ``_check_settings``)."""
         self._stop_options()
-        check_int(self.verbose, "verbose", minimum=0)
+        # verbose=True means 1, as in scikit-learn
+        check_int(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose, "verbose", minimum=0)
         check_random_state(self.random_state)
 
     def _stop_options(self) -> Any:
         return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
                                  gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
-                                 max_iter=check_int(self.max_iter, "max_iter", minimum=1))
+                                 max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter),
+                                 previous_elbo=self._previous_elbo())
+
+    def _previous_elbo(self) -> float:
+        """Return the ELBO a warm start continues from (the first iteration's change is taken from it), else NaN."""
+        return float("nan")
+
+    def _gap_regularisation(self) -> str | None:
+        """Name the setting that keeps the M-step from being exact (so F − S cannot close), e.g. 'reg_covar=1e-06'."""
+        return None
+
+    def _unconverged_advice(self) -> str:
+        """Return the advice of a ConvergenceWarning when more iterations (or a looser tol) would help."""
+        return _MORE_ITERATIONS
 
     def _new_monitor(self) -> ConvergenceMonitor:
         return ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter, verbose=self.verbose,
@@ -235,21 +251,47 @@ class EMEstimator(BaseEstimator):
         lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
         attributes = {**self._params_attributes(result, dtype), "n_features_in_": int(n_features),
                       "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,
-                      "lower_bounds_": lower_bounds, "lower_bound_": float(lower_bounds[-1]) if len(lower_bounds)
-                      else float("nan")}
+                      "lower_bounds_": lower_bounds,
+                      # no iteration (max_iter=0): -inf, as in scikit-learn
+                      "lower_bound_": float(lower_bounds[-1]) if len(lower_bounds) else -np.inf}
         if names is not None and len(names) == n_features:
             attributes["feature_names_in_"] = names  # the column names of a data frame, as in scikit-learn
         return attributes
 
     def _warn_if_unconverged(self, monitor: ConvergenceMonitor) -> None:
-        why = _UNCONVERGED.get(monitor.stop_reason)
-        if why is None:
+        """Issue a ConvergenceWarning that says which rule was not met and why, pointing at the user's call."""
+        name = type(self).__name__
+        if monitor.stop_reason == "line_search":
+            message = (f"{name} stopped: its line search found no further increase of the ELBO (relative gap "
+                       f"{monitor.relative_gap[-1]:.3g}). {_MORE_ITERATIONS}")
+        elif monitor.stop_reason == "max_iter" and monitor.n_iter > 0:  # max_iter=0 only initialises
+            message = self._unconverged_message(monitor)
+        else:
             return
-        warnings.warn(
-            f"{type(self).__name__} {why.format(max_iter=self.max_iter)} (last change of the ELBO "
-            f"{monitor.history['change'][-1]:.3g}, relative gap {monitor.relative_gap[-1]:.3g}); increase max_iter "
-            "or loosen tol/gap_tol, or check the data.",
-            convergence_warning(), stacklevel=5)  # the caller of fit: fit -> _fit -> _fit_data -> here
+        warnings.warn(message, convergence_warning(), stacklevel=caller_stacklevel())
+
+    def _unconverged_message(self, monitor: ConvergenceMonitor) -> str:
+        history, relative_gap = monitor.history, monitor.relative_gap
+        change = float(history["change"][-1])
+        unmet, more_iterations = [], False
+        if self.tol is not None and not abs(change) < self.tol:
+            unmet.append(f"the ELBO still changed by {change:.3g} per sample in the last iteration (tol={self.tol})"
+                         if change == change else f"tol={self.tol} needs a second iteration to compare with")
+            more_iterations = True
+        if self.gap_tol is not None and not relative_gap[-1] < self.gap_tol:
+            text = f"the relative gap |F - S| / |F| is {relative_gap[-1]:.3g}, above gap_tol={self.gap_tol}"
+            cause = self._gap_regularisation()
+            stalled = monitor.n_iter >= 2 and relative_gap[-1] > 0.99 * relative_gap[-2]
+            if cause is not None and stalled:
+                unmet.append(f"{text}: it is held open by {cause}, which keeps the M-step from being exact, and has "
+                             f"stopped shrinking; more iterations will not close it (set {cause.split('=')[0]}=0 or "
+                             "stop on tol instead)")
+            else:
+                unmet.append(text)
+                more_iterations = True
+        reasons = "; and ".join(unmet) or "its stopping rule was not met"
+        advice = f" {self._unconverged_advice()}" if more_iterations else ""
+        return f"{type(self).__name__} did not converge in max_iter={self.max_iter} iteration(s): {reasons}.{advice}"
 
     # -- data ------------------------------------------------------------------------------------------
     def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
@@ -318,6 +360,9 @@ class TransformMixin:
 
     components_: np.ndarray
 
+    if TYPE_CHECKING:  # BaseEstimator's, which every transformer also derives from
+        def _check_fitted(self, attribute: str = "components_") -> None: ...
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Wrap the subclass's own ``transform`` so that its output follows ``set_output``."""
         super().__init_subclass__(**kwargs)
@@ -355,9 +400,7 @@ class TransformMixin:
         ndarray of str objects, shape (n_components,)
             E.g. ``['ppca0', 'ppca1']``, as scikit-learn names its decompositions' outputs.
         """
-        if not hasattr(self, "components_"):
-            raise not_fitted_error()(f"This {type(self).__name__} instance is not fitted yet; call 'fit' with "
-                                     "training data first.")
+        self._check_fitted("components_")
         if input_features is not None:
             given = np.asarray(input_features, dtype=object)
             fitted = getattr(self, "feature_names_in_", None)

@@ -96,7 +96,8 @@ class BaseEstimator:
     def _check_fitted(self, attribute: str = "components_") -> None:
         if not hasattr(self, attribute):
             raise not_fitted_error()(
-                f"This {type(self).__name__} instance is not fitted yet; call 'fit' with training data first."
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments before "
+                "using this estimator."  # scikit-learn's words
             )
 
 

@@ -12,6 +12,23 @@ import numpy as np
 
 from .. import _core
 
+#: The directory of the entrosum package: frames from files under it are entrosum's own.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def caller_stacklevel() -> int:
+    """Return the ``stacklevel`` for ``warnings.warn`` that points at the first caller outside entrosum.
+
+    Call it from the function that calls ``warnings.warn``; the warning then names the user's line (``fit(X)``,
+    ``predict(X)``) however deep inside entrosum it is raised.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
+
 
 def is_sparse(X: Any) -> bool:
     """Whether ``X`` is a scipy.sparse matrix or array (without importing scipy)."""
@@ -95,11 +112,11 @@ def check_feature_names(X: Any, fitted: np.ndarray | None, estimator: str) -> No
         return
     if names is None:
         warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with feature names",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=caller_stacklevel())
         return
     if fitted is None:
         warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning,
-                      stacklevel=4)
+                      stacklevel=caller_stacklevel())
         return
     if len(names) == len(fitted) and np.array_equal(names, fitted):
         return

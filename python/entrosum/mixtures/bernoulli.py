@@ -69,6 +69,9 @@ class BernoulliMixture(DiscreteMixture):
     def _allowed(values: np.ndarray) -> np.ndarray:
         return (values == 0) | (values == 1)
 
+    def _gap_regularisation(self) -> str | None:
+        return f"alpha={self.alpha}" if self.alpha else None
+
     def _check_family_settings(self, X: np.ndarray) -> None:
         check_tolerance(self.alpha, "alpha", allow_none=False)
 

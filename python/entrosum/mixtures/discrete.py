@@ -6,7 +6,8 @@ of the shared discrete-mixture machinery, and the checks of data values and init
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

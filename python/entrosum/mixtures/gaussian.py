@@ -98,8 +98,10 @@ class GaussianMixture(BaseMixture):
             shape = _expected_shape(self.covariance_type, K, D)
             precisions = np.asarray(self.precisions_init, dtype=np.float64)
             if precisions.shape != shape:
-                raise ValueError(f"precisions_init must have shape {shape} for covariance_type="
-                                 f"'{self.covariance_type}', got {precisions.shape}.")
+                raise ValueError(f"The parameter '{self.covariance_type} precision' should have the shape of {shape}, "
+                                 f"but got {precisions.shape} (precisions_init for covariance_type="
+                                 f"'{self.covariance_type}').")
+            self._check_precisions_init(precisions)
 
     # -- initialisation ---------------------------------------------------------------------------
     def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
@@ -121,6 +123,20 @@ class GaussianMixture(BaseMixture):
                                                           params["precision_cholesky"])
         return params
 
+    def _gap_regularisation(self) -> str | None:
+        return f"reg_covar={self.reg_covar}" if self.reg_covar else None
+
+    def _check_precisions_init(self, precisions: np.ndarray) -> None:
+        """Refuse precisions that are not symmetric positive definite (full, tied) or not positive (diag, spherical)."""
+        kind = self.covariance_type
+        if kind in ("diag", "spherical"):
+            if not np.all(precisions > 0):
+                raise ValueError(f"'{kind} precision' should be positive (precisions_init).")
+            return
+        for matrix in precisions.reshape(-1, *precisions.shape[-2:]):
+            if not (np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0)):
+                raise ValueError(f"'{kind} precision' should be symmetric, positive-definite (precisions_init).")
+
     def _cholesky_of_precisions(self, precisions: np.ndarray) -> np.ndarray:
         """Factors F with precision F Fᵀ, as scikit-learn makes them from precisions_init."""
         kind = self.covariance_type
@@ -130,9 +146,8 @@ class GaussianMixture(BaseMixture):
             if kind == "tied":
                 return np.linalg.cholesky(precisions)
         except np.linalg.LinAlgError as error:
-            raise ValueError("precisions_init must be symmetric positive definite.") from error
-        if np.any(precisions <= 0):
-            raise ValueError("precisions_init must be positive.")
+            raise ValueError(f"'{kind} precision' should be symmetric, positive-definite (precisions_init).") \
+                from error
         return _stack(np.sqrt(precisions), kind)
 
     # -- EM and results ---------------------------------------------------------------------------
