@@ -25,7 +25,8 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 # Top-level folders of the repository: a path starting with one of them must exist.
 REPO_DIRS = ("tests/", "bench/", "cpp/", "python/", "docs/", ".ci/")
 # Tools a shell block may use that are not this project's (pip and python come with any environment).
-TOOLS = ("pip", "python", "cmake", "bash", "find", "xargs", "clang-format", "ruff", "mypy", "cibuildwheel")
+TOOLS = ("pip", "python", "cmake", "bash", "find", "xargs", "clang-format", "ruff", "mypy", "cibuildwheel",
+         "sphinx-build")
 
 
 def blocks(language: str) -> list[str]:

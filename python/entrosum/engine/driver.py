@@ -143,6 +143,10 @@ class EMEstimator(BaseEstimator):
                                  max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter),
                                  previous_elbo=self._previous_elbo())
 
+    def _numerical_message(self, error: Exception) -> str:
+        """Return the message of the ValueError raised when a fit fails numerically: what failed and what to do."""
+        return f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
+
     def _previous_elbo(self) -> float:
         """Return the ELBO a warm start continues from (the first iteration's change is taken from it), else NaN."""
         return float("nan")
@@ -186,8 +190,7 @@ class EMEstimator(BaseEstimator):
             try:
                 result = self._fit_start(X, weights, settings, rng, monitor, passes)
             except _core.NumericalError as error:
-                raise ValueError(f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}") \
-                    from error
+                raise ValueError(self._numerical_message(error)) from error
             finally:
                 monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
@@ -330,6 +333,10 @@ class ScoreMixin:
         """Return the log-likelihood of each sample (each model defines it)."""
         raise NotImplementedError
 
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihood of each sample in float64 (each model defines it)."""
+        raise NotImplementedError
+
     def score(self, X: Any, y: Any = None) -> float:
         """Return the mean log-likelihood of the samples.
 
@@ -343,6 +350,7 @@ class ScoreMixin:
         -------
         float
         """
+        # the mean of score_samples, as in scikit-learn (in float32 for float32 data)
         return float(np.mean(self.score_samples(X)))
 
 
@@ -373,7 +381,7 @@ class TransformMixin:
                 return self._wrap_output(method(self, X, *args, **kwargs), X)
 
             transform._wraps_output = True  # type: ignore[attr-defined]
-            cls.transform = transform
+            cls.transform = transform  # type: ignore[method-assign]
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Fit the model (each model defines it)."""

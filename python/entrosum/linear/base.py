@@ -240,10 +240,19 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
         Returns
         -------
         ndarray of shape (n_samples,)
-            float64 log-likelihoods.
+            The log-likelihoods, computed in double, in the dtype of ``X`` (float32 or float64).
         """
         X, passes = self._inference_data(X)
+        # computed in double; given in the data's dtype, as scikit-learn does
+        return self._core_log_likelihoods(X, passes).astype(X.dtype, copy=False)
+
+    def _core_log_likelihoods(self, X: np.ndarray, passes: Passes) -> np.ndarray:
         return _core.linear_gaussian_log_likelihood(X, *self._params64(), passes.n_threads, passes.chunk_size)
+
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihoods log p(x_n) in float64."""
+        X, passes = self._inference_data(X)
+        return self._core_log_likelihoods(X, passes)
 
     def get_covariance(self) -> np.ndarray:
         """Return the model covariance WWᵀ + Ψ, shape (n_features, n_features)."""

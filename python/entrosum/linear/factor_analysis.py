@@ -40,7 +40,8 @@ class FactorAnalysis(LinearGaussianModel):
     %(execution)s
     svd_method, iterated_power, copy
         scikit-learn's FactorAnalysis arguments, accepted (and checked) so that this class takes its parameters;
-        they change nothing: EM here needs no singular value decomposition.
+        they change nothing: EM here needs no singular value decomposition. As in scikit-learn, ``random_state``
+        (the seed of EM's starting loadings) is 0 by default, so that a fit is the same every time.
 
     Attributes
     ----------
@@ -68,7 +69,7 @@ class FactorAnalysis(LinearGaussianModel):
 
     def __init__(self, n_components: int | None = 2, *, precompute: Any = "auto", noise_variance_init: Any = None,
                  rotation: str | None = None, tol: float | None = 1e-4, gap_tol: float | None = None,
-                 max_iter: int = 1000, random_state: Any = None, n_jobs: int | None = None,
+                 max_iter: int = 1000, random_state: Any = 0, n_jobs: int | None = None,
                  chunk_size: int | None = None, verbose: int = 0, learning_offset: float = 10.0,
                  learning_decay: float = 0.7, svd_method: str = "randomized", iterated_power: int = 3,
                  copy: bool = True) -> None:

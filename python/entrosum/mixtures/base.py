@@ -260,13 +260,19 @@ class BaseMixture(ScoreMixin, EMEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
-            float64 log-likelihoods.
+            The log-likelihoods, computed in double, in the dtype of ``X`` (float32 or float64).
 
         Raises
         ------
         NotFittedError
             When the model has not been fitted.
         """
+        X, passes = self._inference_data(X)
+        # computed in double; given in the data's dtype, as scikit-learn does (bic and aic sum the doubles)
+        return self._score_core(X, False, passes)[0].astype(X.dtype, copy=False)
+
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihoods log p(x_n) in float64."""
         X, passes = self._inference_data(X)
         return self._score_core(X, False, passes)[0]
 
@@ -314,7 +320,7 @@ class BaseMixture(ScoreMixin, EMEstimator):
         float
             Lower is better.
         """
-        scores = self.score_samples(X)
+        scores = self._log_likelihoods(X)
         return float(-2.0 * scores.sum() + self._n_parameters() * np.log(scores.shape[0]))
 
     def aic(self, X: Any) -> float:
@@ -330,7 +336,7 @@ class BaseMixture(ScoreMixin, EMEstimator):
         float
             Lower is better.
         """
-        return float(-2.0 * self.score_samples(X).sum() + 2.0 * self._n_parameters())
+        return float(-2.0 * self._log_likelihoods(X).sum() + 2.0 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples and their components from the fitted mixture (random state: ``random_state``).
@@ -352,7 +358,8 @@ class BaseMixture(ScoreMixin, EMEstimator):
         if n_samples < 1:
             raise ValueError(f"Invalid value for 'n_samples': {n_samples}. The sampling requires at least one sample.")
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())  # the count guard leaves a sum of 1 + O(eps)
         draws = [self._sample_component(k, int(n), rng) for k, n in enumerate(counts)]
         labels = np.repeat(np.arange(len(counts)), counts)
         return np.concatenate(draws).astype(self.means_.dtype), labels
