@@ -1,6 +1,6 @@
 """Sphinx configuration of entrosum's API reference, generated from the numpy-style docstrings.
 
-Build it with ``sphinx-build -W -b html docs docs/_build/html`` (``pip install ".[docs]"``); CI does, with
+Build it with ``sphinx-build -W -b html docs build/docs`` (``pip install ".[docs]"``); CI does, with
 warnings as errors.
 """
 

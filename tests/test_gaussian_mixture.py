@@ -263,6 +263,6 @@ def test_an_empty_component_is_reported_by_index(X):
     means = np.array([X[0], X[400], [1e6, 1e6, 1e6]])
     model = entrosum.GaussianMixture(3, covariance_type="spherical", means_init=means,
                                      precisions_init=np.ones(3), random_state=0)
-    with pytest.raises(ValueError, match="component 2 is empty: no sample .* Use fewer components"):
+    with pytest.raises(ValueError, match="component 2 is empty: no sample .* Try to decrease the number of components"):
         model.fit(X)
     assert not hasattr(model, "means_")

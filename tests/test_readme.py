@@ -57,6 +57,11 @@ def subcommands() -> set[str]:
     return set(action.choices)
 
 
+def entrosum_options() -> set[str]:
+    """The options of the ``entrosum`` command itself (``--version``, ``--help``)."""
+    return {option for action in build_parser()._actions for option in action.option_strings}
+
+
 PYTHON_BLOCKS = blocks("python")
 SHELL_BLOCKS = blocks("bash") + blocks("sh")
 
@@ -96,7 +101,8 @@ def test_shell_blocks_use_commands_and_paths_that_exist():
         for command in commands(block):
             program, arguments = command[0], command[1:]
             if program == "entrosum":
-                assert arguments and arguments[0] in entrosum_commands, f"no such command: {' '.join(command)}"
+                assert arguments and (arguments[0] in entrosum_commands or arguments[0] in entrosum_options()), \
+                    f"no such command: {' '.join(command)}"
             elif program == "python" and arguments[:1] == ["-m"]:
                 module = arguments[1]
                 if module == "entrosum":

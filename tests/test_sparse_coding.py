@@ -418,7 +418,7 @@ def test_annealing_changes_the_fit_and_is_labelled(capsys):
     # the report, the verbose lines and the plot say so
     report = annealed.monitor_.report()
     assert "iterations 1-5 annealed" in report and "not the ELBO" in report and "first*" in report
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iter ")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("SparseCoding: iter ")]
     assert "[annealed: beta_p=10 beta_l=3]" in lines[0] and "annealed" not in lines[5]
     values, _ = annealed.monitor_.plot()
     labels = [line.get_label() for line in values.get_lines()]

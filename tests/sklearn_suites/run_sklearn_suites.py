@@ -98,9 +98,10 @@ SUITES = {
                               "from components rescaled by the whitening; PPCA's model, and so its score, do not "
                               "depend on whiten, which only rescales transform's output",
             "test_pca_zero_noise_variance_edge_cases": "expects noise_variance_ == 0 with n_components == n_features "
-                                                       "or n_samples; PPCA keeps sigma^2 at a floor of about 1e-12 "
-                                                       "times the data's variance, so the model stays a density "
-                                                       "with a proper posterior (the other assertions hold)",
+                                                       "or n_samples; any sigma^2 up to the covariance's smallest "
+                                                       "eigenvalue gives the same model there, and PPCA takes half "
+                                                       "of it (at least a floor of 1e-12 times the data's variance) "
+                                                       "so its posterior and likelihood stay well conditioned",
         },
     ),
 }

@@ -50,7 +50,7 @@ class FactorAnalysis(LinearGaussianModel):
     mean_ : ndarray of shape (n_features,)
     noise_variance_ : ndarray of shape (n_features,)
         ψ.
-    loglike_ : ndarray of shape (n_iter_,)
+    loglike_ : ndarray of shape (n_iterations,)
         The log-likelihood of the training data (a sum over samples, as in scikit-learn) at the parameters after
         each iteration, so ``loglike_[-1]`` is that of the fitted model; per sample and before each iteration's
         M-step it is ``lower_bounds_``.

@@ -21,14 +21,16 @@ SVD_SOLVERS = ("auto", "full", "covariance_eigh", "arpack", "randomized")
 def full_rank_closed_form(moments: Any, seconds_before: float = 0.0) -> dict:
     """Return the maximum-likelihood PPCA with as many components as features.
 
-    The model covariance WWᵀ + σ²I is then the data's covariance itself: W = U (Λ − σ²)^½ from its
-    eigendecomposition, with σ² at the floor that keeps the model a density (the maximum-likelihood σ² is 0).
+    The model covariance WWᵀ + σ²I is then the data's covariance S itself, and every σ² from 0 to S's smallest
+    eigenvalue λ_min gives it, with W = U (Λ − σ²)^½: the likelihood does not determine σ². This takes σ² = λ_min / 2
+    (at least the floor of the data's scale), so that the posterior covariance σ² M⁻¹ and the log-likelihood stay
+    well conditioned; at σ² → 0 they are computed from differences of numbers of order 1/σ².
     """
     started = time.perf_counter()
-    noise = _core.linear_gaussian_noise_floor(moments)
     eigenvalues, eigenvectors = np.linalg.eigh(moments.covariance)
     order = np.argsort(eigenvalues)[::-1]  # decreasing variance, as the closed form orders its components
     eigenvalues, eigenvectors = np.maximum(eigenvalues[order], 0.0), eigenvectors[:, order]
+    noise = max(0.5 * float(eigenvalues[-1]), _core.linear_gaussian_noise_floor(moments))
     largest = np.argmax(np.abs(eigenvectors), axis=0)
     eigenvectors *= np.sign(eigenvectors[largest, np.arange(eigenvectors.shape[1])])  # largest entry positive
     components = eigenvectors * np.sqrt(np.maximum(eigenvalues - noise, 0.0))
@@ -45,9 +47,9 @@ class PPCA(LinearGaussianModel):
     ----------
     n_components : int or None
         Latent dimension H, from 0 to n_features; None means n_features. With H = n_features the model
-        covariance is the data's covariance and σ² stays at a floor of about 1e-12 times the data's variance
-        (the maximum likelihood would be σ² = 0, a model whose posterior is a point mass); the closed form
-        gives it whatever ``solver`` says.
+        covariance is the data's covariance S, which every σ² from 0 to S's smallest eigenvalue λ_min gives:
+        PPCA takes σ² = λ_min / 2, which keeps the posterior and the log-likelihood well conditioned (PCA reports
+        0). The closed form gives it whatever ``solver`` says.
     solver : {'auto', 'closed_form', 'em'}
         'closed_form': one pass for the covariance, then its eigendecomposition (the exact maximum
         likelihood). 'em': EM iterations, which also show learning in the monitor. 'auto' takes the
@@ -80,13 +82,13 @@ class PPCA(LinearGaussianModel):
     explained_variance_ : ndarray of shape (n_components,)
         The model's variance along each principal direction, the eigenvalues of WWᵀ + σ²I that exceed σ²,
         largest first. At the maximum likelihood these are the data covariance's eigenvalues λᵢ with the
-        maximum-likelihood normalisation 1/N, where PCA divides by N − 1: they are PCA's explained_variance_
+        maximum-likelihood normalisation 1/N, where PCA divides by N − 1: they are PCA's ``explained_variance_``
         times (N − 1)/N.
     explained_variance_ratio_ : ndarray of shape (n_components,)
         ``explained_variance_`` over the model's total variance tr(WWᵀ) + Dσ² (the data's total variance at the
         maximum likelihood); the same as PCA's.
     singular_values_ : ndarray of shape (n_components,)
-        √(N · explained_variance_): the singular values of the centred data at the maximum likelihood, as PCA's.
+        ``√(N · explained_variance_)``: the singular values of the centred data at the maximum likelihood, as PCA's.
     n_components_ : int
     n_samples_ : int
     %(fitted)s

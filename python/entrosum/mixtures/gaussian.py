@@ -165,7 +165,7 @@ class GaussianMixture(BaseMixture):
 
     def _numerical_message(self, error: Exception) -> str:
         if any(word in str(error) for word in ("covariance", "variance", "empty")):
-            return f"{ILL_DEFINED} ({type(self).__name__}: {error}.)"
+            return f"{type(self).__name__} could not be fitted: {error}. {ILL_DEFINED}"
         return super()._numerical_message(error)
 
     def _check_precisions_init(self, precisions: np.ndarray) -> None:

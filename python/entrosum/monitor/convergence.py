@@ -184,7 +184,7 @@ class ConvergenceMonitor:
 
     @property
     def relative_gap(self) -> np.ndarray:
-        """|F − S| / |F| per iteration."""
+        """``|F − S| / |F|`` per iteration."""
         return np.abs(self.history["gap"]) / np.abs(self.history["elbo"])
 
     @staticmethod
@@ -254,9 +254,9 @@ class ConvergenceMonitor:
     def plot(self, axes: Any = None) -> Any:
         """Plot F and S per iteration, and the two convergence signals on a log scale (needs matplotlib).
 
-        The second panel shows |F − S| / |F| and the change of F between iterations, |ΔF| (nats per sample), with
-        ``gap_tol`` and ``tol`` drawn as dashed lines: where each signal crosses its line, its rule is met. It
-        stays informative after F has flattened on the first panel's scale.
+        The second panel shows ``|F − S| / |F|`` and the change of F between iterations, ``|ΔF|`` (nats per
+        sample), with ``gap_tol`` and ``tol`` drawn as dashed lines: where each signal crosses its line, its rule
+        is met. It stays informative after F has flattened on the first panel's scale.
 
         Parameters
         ----------
