@@ -299,7 +299,7 @@ class ConvergenceMonitor:
             signals.axhline(self.tol, linestyle="--", color=change_line.get_color(), label=f"tol={self.tol:g}")
         signals.set_xlabel("iteration")
         signals.set_ylabel("log scale")
-        signals.set_title(f"convergence: {_REASONS.get(self.stop_reason, self.stop_reason)}")
+        signals.set_title(f"convergence signals (stop: {self.stop_reason})")
         signals.legend()
         return axes
 
