@@ -9,7 +9,7 @@ importable from here.
 """
 
 from ._core import NumericalError, __version__
-from .exceptions import ConvergenceWarning, NotFittedError
+from .exceptions import ComponentRecoveryWarning, ConvergenceWarning, NotFittedError
 from .io import load
 from .linear import PPCA, FactorAnalysis
 from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
@@ -19,6 +19,7 @@ from .sparse import SparseCoding
 __all__ = [
     "PPCA",
     "BernoulliMixture",
+    "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
     "FactorAnalysis",

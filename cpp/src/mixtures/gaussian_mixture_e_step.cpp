@@ -125,15 +125,18 @@ void shift_rows(const DataRef<T>& chunk, Index begin, Index rows, const Eigen::V
 template <typename U, typename T>
 void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                        const GaussianLogDensity<U>& density, const Eigen::VectorXd& shift, GaussianMixtureStats& stats,
-                       BlockBuffers<U>& buffers) {
+                       BlockBuffers<U>& buffers, Index row_offset) {
   const Index block = block_rows(density), K = density.offsets.size();
   for (Index begin = 0; begin < chunk.rows(); begin += block) {
     const Index rows = std::min(block, chunk.rows() - begin);
     shift_rows<U>(chunk, begin, rows, shift, buffers);
     buffers.resp.resize(rows, K);
     block_log_joint(density, rows, buffers);
-    normalise_log_joint<U>(
-        buffers.resp, weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd(), stats.totals);
+    const Eigen::VectorXd block_weights =
+        weights.size() ? Eigen::VectorXd(weights.segment(begin, rows)) : Eigen::VectorXd();
+    normalise_log_joint<U>(buffers.resp, block_weights, stats.totals, buffers.row_log_likelihood);
+    note_worst(stats.totals, buffers.row_log_likelihood, chunk.middleRows(begin, rows), row_offset + begin,
+               block_weights);
     if (density.type == CovarianceType::tied)
       accumulate_moments<U>(buffers.shifted.topRows(buffers.resp.rows()), buffers.resp, CovarianceType::tied, stats);
     else
@@ -170,11 +173,11 @@ GaussianMixtureEStep<T>::GaussianMixtureEStep(const GaussianMixtureParams& param
 
 template <typename T>
 void GaussianMixtureEStep<T>::accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                                         GaussianMixtureStats& stats, Workspace& workspace) const {
+                                         GaussianMixtureStats& stats, Workspace& workspace, Index row_offset) const {
   if (promoted_)
-    accumulate_blocks<double, T>(chunk, weights, promoted_density_, shift_, stats, workspace.promoted);
+    accumulate_blocks<double, T>(chunk, weights, promoted_density_, shift_, stats, workspace.promoted, row_offset);
   else
-    accumulate_blocks<T, T>(chunk, weights, density_, shift_, stats, workspace.buffers);
+    accumulate_blocks<T, T>(chunk, weights, density_, shift_, stats, workspace.buffers, row_offset);
 }
 
 template <typename T>

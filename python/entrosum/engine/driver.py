@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ComponentRecoveryWarning, ConvergenceWarning
 from ..monitor import ConvergenceMonitor
 from . import online
 from .dask import DaskBlocks, is_dask_array
@@ -168,7 +168,7 @@ class EMEstimator(BaseEstimator):
             finally:
                 monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
-                            result.get("setup_time", 0.0))
+                            result.get("setup_time", 0.0), result.get("recoveries", ()))
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
         assert best is not None, "every estimator makes at least one start"
@@ -176,6 +176,7 @@ class EMEstimator(BaseEstimator):
         # All attributes are set together, after every start has succeeded, in one dict update that no signal can
         # split: Ctrl-C never leaves a half-updated model.
         vars(self).update(self._fitted_attributes(result, X.dtype, monitor, X.shape[1]))
+        self._warn_of_recoveries(monitor.recoveries)
         self._warn_if_unconverged(monitor)
         return self
 
@@ -223,6 +224,17 @@ class EMEstimator(BaseEstimator):
         return {**self._params_attributes(result, dtype), "n_features_in_": int(n_features), "monitor_": monitor,
                 "n_iter_": monitor.n_iter, "converged_": monitor.converged, "lower_bounds_": lower_bounds,
                 "lower_bound_": float(lower_bounds[-1])}
+
+    def _warn_of_recoveries(self, recoveries: list[dict[str, Any]], stacklevel: int = 5) -> None:
+        """Warn of every component an M-step re-seeded, naming it and the iteration."""
+        for recovery in recoveries:
+            cause = ("was empty (no sample had any responsibility for it)" if recovery["reason"] == "empty"
+                     else "collapsed (its covariance was singular)")
+            warnings.warn(
+                f"{type(self).__name__}: component {recovery['component']} {cause} at iteration "
+                f"{recovery['iteration']}; it was re-seeded at the worst-explained sample (row {recovery['row']}) and "
+                "the fit went on. Fewer components may suit these data.", ComponentRecoveryWarning,
+                stacklevel=stacklevel)
 
     def _warn_if_unconverged(self, monitor: ConvergenceMonitor) -> None:
         why = _UNCONVERGED.get(monitor.stop_reason)

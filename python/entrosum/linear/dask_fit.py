@@ -24,7 +24,7 @@ def linear_gaussian_solve(estimator: Any, data: DaskBlocks, n_components: int, r
     """
     started = time.perf_counter()
     steps = LinearGaussianSteps(estimator._noise)
-    moments = data.reduce(data.map(chunk_statistics, steps=steps, params=None))
+    moments = data.reduce(data.map(chunk_statistics, list(data.offsets[:-1]), steps=steps, params=None))
     setup_time = time.perf_counter() - started
     solver = check_choice(getattr(estimator, "solver", "em"), "solver", ("auto", "closed_form", "em"))
     if solver != "em":

@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 #include <utility>
+#include <vector>
 
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/monitor.hpp"
@@ -29,6 +30,8 @@ struct GaussianMixtureParams {
   Eigen::MatrixXd means;
   Eigen::MatrixXd covariances;
   Eigen::MatrixXd precision_cholesky;
+  /// Components the M-step that made these parameters re-seeded (empty or collapsed ones); usually none.
+  std::vector<ComponentRecovery> recovered;
 
   Index n_components() const { return means.rows(); }
   Index n_features() const { return means.cols(); }
@@ -94,9 +97,10 @@ struct GaussianLogDensity {
 /// Buffers of one block of rows in compute type U, reused from block to block.
 template <typename U>
 struct GaussianBlockBuffers {
-  RowMatrix<U> shifted;   // (rows, D) y = x − shift
-  RowMatrix<U> features;  // (rows, n_features of the type); tied: (rows, D) y U
-  RowMatrix<U> resp;      // (rows, K) the log joint, then w r
+  RowMatrix<U> shifted;                // (rows, D) y = x − shift
+  RowMatrix<U> features;               // (rows, n_features of the type); tied: (rows, D) y U
+  RowMatrix<U> resp;                   // (rows, K) the log joint, then w r
+  Eigen::VectorXd row_log_likelihood;  // (rows) log p(x_n | Θ)
 };
 }  // namespace detail
 
@@ -116,9 +120,10 @@ class GaussianMixtureEStep {
     detail::GaussianBlockBuffers<double> promoted;
   };
 
-  /// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+  /// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
+  /// `weights` is empty or holds the chunk's sample weights.
   void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                  GaussianMixtureStats& stats, Workspace& workspace) const;
+                  GaussianMixtureStats& stats, Workspace& workspace, Index row_offset = 0) const;
   void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                   GaussianMixtureStats& stats) const {
     Workspace workspace;
@@ -137,6 +142,12 @@ class GaussianMixtureEStep {
 };
 
 /// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
+/// A component that is empty (every responsibility for it underflowed to 0) or collapsed (a covariance that
+/// reg_covar leaves singular: a component on one point) is re-seeded instead of failing: its mean moves to a
+/// worst-explained sample (a distinct one for each such component), its covariance and count to the pooled
+/// covariance and mean count of the others; `recovered` lists them. That M-step is not the exact
+/// one, so F and S after it differ (the monitor shows it). With tied covariances a singular shared
+/// covariance cannot be recovered this way and raises NumericalError.
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
                                               const GaussianMixtureParams& params, double reg_covar);
 
