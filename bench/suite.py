@@ -32,7 +32,8 @@ seed per regime, chunk by chunk in float64 into the target dtype (bench/_common.
       flower.jpg), 546,560 x 3 scaled to [0, 1], K=64: colour quantisation (--quick: every 4th pixel, 136,640,
       full and diag only).
   ppca/lowrank/D100, fa/lowrank/D100        1,000,000 (PPCA; --quick 100,000) and 200,000 (FA; --quick 20,000)
-      x 100 x 10; ppca/lowrank/D784, fa/lowrank/D784: 100,000 (--quick: 20,000 and 5,000) x 784 x 50.
+      x 100 x 10; ppca/lowrank/D784, fa/lowrank/D784: 100,000 (--quick: 20,000) x 784 x 50. entrosum's FA
+      iterations work on D x D matrices, scikit-learn's on the data, so the FA ratio grows with N.
       x = W z + mu + eps with z ~ N(0, I), eps ~ N(0, diag psi), sd in [0.2, 2] (bench/ppca.py's data).
   sc/patches/H64, sc/patches/H100           100,000 (20,000) 8x8 grey patches of both sample photographs (half
       from each, random positions, mean of the colour channels / 255), each patch centred; H atoms.
@@ -65,7 +66,8 @@ its data, limits its threads, and measures the fit's peak resident memory beyond
 
 Threads: entrosum n_jobs=T (its own thread pool, single-threaded products inside); in every worker, entrosum's
 and scikit-learn's, threadpoolctl.threadpool_limits(T) caps the BLAS and OpenMP pools at T threads, so both
-libraries use T cores. 'ratio' = peer wall / entrosum wall (above 1: entrosum faster). 'MiB': the entrosum
+libraries use T cores. 'ratio' = peer wall / entrosum wall (above 1: entrosum faster; the goals use it); 'cpu
+ratio' the same in CPU time, which other jobs on the machine inflate less. 'MiB': the entrosum
 fit's peak RSS beyond the data; 'param': its fitted arrays (the model's own parameters); 'xdata' = (MiB - param)
 / data size. '%GEMM': the entrosum time against numpy's GEMM rate in that dtype at T BLAS threads (measured in
 the header), with the analytic work of work_flops(). 'gain': for float32 rows entrosum's float64 time over its
@@ -81,11 +83,13 @@ when a missed speed goal still meets the bar at which the issue counts as resolv
 The summary gives the minimum ratio over all GaussianMixture rows, over those at N >= 20,000 and over the
 suite, the float32 gains, the 2-thread speed-ups and the misses. Progress goes to stderr.
 
-Run time on the 2-core machine: --quick about 8 minutes at a load average of about 2 (see the commit that
-added this script for a measured run); the full mode is estimated at 1.5 to 2 hours (10 iterations at 10x
-the N, both dtypes, 1 and 2 threads, best of 2), dominated by scikit-learn on the colour pixels and the
-high-D full covariances and by scikit-learn FactorAnalysis. Under load, BLAS threads that spin-wait make
-scikit-learn's 2-thread times vary several-fold; the CPU columns show it.
+Run time on the 2-core machine: --quick took 7 min (421 s) at a 1-minute load average of 2 to 8 (median 3.9;
+other engineers' C++ builds on both cores), with fa/lowrank/D784 at 5,000 rows; at 20,000 rows (now) it adds
+about a minute at that load, so about 8 minutes under load and less on a quiet machine. The full mode has not
+been run: scaling the --quick fits to its sizes, iterations, threads and repeats gives about 2 hours at that
+load, most of it scikit-learn on the colour pixels (full), scikit-learn FactorAnalysis at D=784, the
+sparse-coding passes and scikit-learn's full covariances. Under load, BLAS threads that spin-wait make
+scikit-learn's 2-thread times vary several-fold, and every wall time exceeds its CPU time.
 """
 
 from __future__ import annotations
@@ -210,7 +214,7 @@ def suite_cases(quick: bool, repeat: int, n_scale: float) -> list[Case]:
     add("ppca", "lowrank", "", 100_000 if quick else 1_000_000, 100, 10, repeat=max(repeat, 3))
     add("ppca", "lowrank", "", 20_000 if quick else 100_000, 784, 50, repeat=max(repeat, 3))
     add("fa", "lowrank", "", 20_000 if quick else 200_000, 100, 10)
-    add("fa", "lowrank", "", 5_000 if quick else 100_000, 784, 50)
+    add("fa", "lowrank", "", 20_000 if quick else 100_000, 784, 50)
     for atoms in (64, 100):
         add("sc", "patches", "", 20_000 if quick else 100_000, PATCH_SIDE**2, atoms, iters=6 if quick else 10,
             dtypes=("float64",) if quick else DTYPES)
@@ -521,7 +525,8 @@ def print_header(args, cases: list[Case]) -> dict:
           f"entrosum tol={FA_SKLEARN_TOL:g}/N per sample); sc: {PEERS['sc']}")
     print("# unit: gmm s per EM iteration (entrosum: monitor; sklearn: its EM loop); ppca/fa s per fit(); "
           "sc s per pass (entrosum: median EM iteration; sklearn: one MBDL epoch). wall: elapsed; cpu: process "
-          "CPU over all threads (entrosum gmm/sc: iterations 2..I). ratio = peer wall / entrosum wall")
+          "CPU over all threads (entrosum gmm/sc: iterations 2..I). ratio = peer wall / entrosum wall (the goals); "
+          "cpu ratio = peer cpu / entrosum cpu (less sensitive to other jobs; spin-waiting threads count)")
     print("# check: gmm final lower bounds entrosum - sklearn; ppca/fa mean log-likelihoods entrosum - sklearn. "
           "MiB: entrosum fit's peak RSS beyond the data (fresh process); param: its fitted arrays; "
           "xdata = (MiB - param) / data")
@@ -626,6 +631,7 @@ def main() -> None:
     for row in rows:
         case, ent, peer = row["case"], row["entrosum"], row["sklearn"]
         row["ratio"] = peer["wall"] / ent["wall"]
+        row["cpu_ratio"] = peer["cpu"] / ent["cpu"] if peer["cpu"] and ent["cpu"] else None
         row["mem_x_data"] = (ent["mem_extra_mib"] - ent["param_mib"]) / ent["data_mib"]
         row["gemm_pct"] = 100 * work_flops(case) / ent["wall"] / (gflops[row["dtype"], row["threads"]] * 1e9)
         row["check"] = (None if ent["check"] is None or peer["check"] is None else ent["check"] - peer["check"])
@@ -643,7 +649,7 @@ def main() -> None:
 
     # ---- table
     header = ["case", "N x D x K", "dtype", "thr", "unit", "ent wall", "ent cpu", "sk wall", "sk cpu", "ratio",
-              "check", "MiB", "param", "xdata", "%GEMM", "gain", "goal", "status"]
+              "cpu ratio", "check", "MiB", "param", "xdata", "%GEMM", "gain", "goal", "status"]
     lines = []
     for row in rows:
         case, ent, peer = row["case"], row["entrosum"], row["sklearn"]
@@ -652,10 +658,11 @@ def main() -> None:
             None if row["thread_gain"] is None else f"2t {row['thread_gain']:.2f}x") if text) or "-"
         lines.append([case.name, case.shape, row["dtype"], str(row["threads"]), UNITS[case.family],
                       _seconds(ent["wall"]), _seconds(ent["cpu"]), _seconds(peer["wall"]), _seconds(peer["cpu"]),
-                      f"{row['ratio']:.2f}x", _fmt(row["check"], "+.1e"), f"{ent['mem_extra_mib']:.1f}",
+                      f"{row['ratio']:.2f}x", _fmt(row["cpu_ratio"], ".2f") + ("x" if row["cpu_ratio"] else ""),
+                      _fmt(row["check"], "+.1e"), f"{ent['mem_extra_mib']:.1f}",
                       f"{ent['param_mib']:.1f}", f"{row['mem_x_data']:.3f}", f"{row['gemm_pct']:.1f}%", gain,
                       " ".join(goal.text for goal in row["goals"]) or "-", row["status"]])
-    print_table(header, lines, right=set(range(3, 16)) - {4})
+    print_table(header, lines, right=set(range(3, 17)) - {4})
 
     # ---- summary
     def minimum(selected: list[dict]) -> str:
@@ -705,7 +712,7 @@ def main() -> None:
                     "n": case.n, "d": case.d, "k": case.k, "iters": case.iters, "repeat": case.repeat,
                     "unit": UNITS[case.family], "dtype": row["dtype"], "threads": row["threads"],
                     "entrosum": row["entrosum"], "sklearn": row["sklearn"],
-                    **{key: row[key] for key in ("ratio", "check", "mem_x_data", "gemm_pct", "f32_gain",
+                    **{key: row[key] for key in ("ratio", "cpu_ratio", "check", "mem_x_data", "gemm_pct", "f32_gain",
                                                  "thread_gain", "peer_thread_gain", "status")},
                     "goals": [vars(goal) for goal in row["goals"]]}
 
