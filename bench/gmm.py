@@ -45,8 +45,8 @@ Printed (stdout): the machine header (CPU, load, numpy GEMM GFLOP/s per dtype, t
 table per configuration, dtype and covariance type: seconds per iteration (entrosum, its median
 iteration, scikit-learn), speed-up, whole-fit seconds, both final lower bounds and their difference,
 peak memory beyond the data in MiB and as a multiple of the data size, the achieved fraction of numpy's
-GEMM rate in that dtype (analytic flops per iteration, see em_flops), entrosum's float32 gain over its
-float64 time, mlpack's time per iteration, and whether the goals are met:
+GEMM rate in that dtype (analytic flops per iteration, see gmm_em_flops in bench/_common.py), entrosum's
+float32 gain over its float64 time, mlpack's time per iteration, and whether the goals are met:
 >= 8x faster per iteration than scikit-learn in float64; float32 >= 1.6x faster than entrosum's float64;
 memory beyond the data <= 0.25x the data size. Progress goes to stderr.
 
@@ -72,11 +72,13 @@ import warnings
 import numpy as np
 
 from _common import (
+    SklearnEStepClock,
     add_worker_option,
     blas_threads,
     build_note,
     entrosum_build,
     fill_in_chunks,
+    gmm_em_flops,
     log,
     measure,
     memory_note,
@@ -149,25 +151,6 @@ def load_start(path: str, dtype: str) -> dict:
                 "precisions_init": start["precisions"].astype(dtype)}
 
 
-def em_flops(covariance_type: str, n: int, d: int, k: int) -> float:
-    """Floating-point operations of one EM iteration's dominant products: 2 x these multiply-adds.
-
-    diag:      E-step [x², x] (N x 2D) times (2D x K); M-step respᵀ (K x N) times [x, x²]
-               -> 2 N·2D·K
-    spherical: the same on [x, ‖x‖²] (N x (D+1))
-               -> 2 N·(D+1)·K
-    full:      E-step (x − μ_k) U_k for every k: N·D²·K; M-step scatter Σ_n r_nk x_n x_nᵀ (symmetric):
-               N·D²·K / 2, and respᵀ x: N·D·K
-               -> 1.5 N·D²·K + N·D·K
-    tied:      E-step x U: N·D², (xU)(μU)ᵀ: N·D·K; M-step respᵀ x: N·D·K, xᵀx (symmetric): N·D²/2
-               -> 1.5 N·D² + 2 N·D·K
-    Elementwise work (exp, log-sum-exp) is not counted, so this is a lower bound on the work done.
-    """
-    multiply_adds = {"diag": 2 * n * 2 * d * k, "spherical": 2 * n * (d + 1) * k,
-                     "full": 1.5 * n * d * d * k + n * d * k, "tied": 1.5 * n * d * d + 2 * n * d * k}
-    return 2.0 * multiply_adds[covariance_type]
-
-
 # ----------------------------------------------------------------------------------------------
 # Worker: one (library, config, dtype, covariance type) fit in a fresh process
 # ----------------------------------------------------------------------------------------------
@@ -190,25 +173,12 @@ def _fit_sklearn(spec: dict, X: np.ndarray) -> dict:
     from sklearn.mixture import GaussianMixture
     model = GaussianMixture(spec["K"], covariance_type=spec["type"], tol=0.0, reg_covar=REG_COVAR,
                             max_iter=spec["iters"], random_state=0, **load_start(spec["start"], spec["dtype"]))
-    # fit() = initialisation, n_iter x (E-step, M-step, lower bound), then one more E-step for the labels
-    # of fit_predict: the starts of the E-steps delimit the EM loop.
-    e_step_starts = []
-    e_step = model._e_step
-
-    def timed_e_step(*args, **kwargs):
-        e_step_starts.append(time.perf_counter())
-        return e_step(*args, **kwargs)
-
-    model._e_step = timed_e_step
+    clock = SklearnEStepClock(model)  # the starts of the E-steps delimit the EM loop
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, run = measure(lambda: model.fit(X))
     n_iter = int(model.n_iter_)
-    if len(e_step_starts) != n_iter + 1:
-        raise RuntimeError(f"scikit-learn ran {len(e_step_starts)} E-steps for {n_iter} iterations, "
-                           f"expected {n_iter + 1}: its fit() changed; update _fit_sklearn")
-    return dict(run, n_iter=n_iter, per_iter=(e_step_starts[n_iter] - e_step_starts[0]) / n_iter,
-                lower_bound=float(model.lower_bound_))
+    return dict(run, n_iter=n_iter, per_iter=clock.per_iteration(n_iter)[0], lower_bound=float(model.lower_bound_))
 
 
 def _fit_mlpack(spec: dict, X: np.ndarray) -> dict:
@@ -274,7 +244,7 @@ def print_header(args, mlpack_version: str | None, mlpack_line: str) -> dict[str
           f"fit s: the whole fit() call")
     print("# lower bound: mean log-likelihood before the last M-step (diff = entrosum - sklearn); MiB: peak RSS "
           "of the fit beyond the data, one fresh process per fit; xdata: that over the data size")
-    print("# %GEMM: em_flops (analytic, dominant products only) / s per iteration / numpy GEMM FLOP/s in that "
+    print("# %GEMM: gmm_em_flops (analytic, dominant products only) / s per iteration / numpy GEMM FLOP/s in that "
           "dtype; f32 gain: entrosum float64 s/it over float32 s/it")
     print(f"# goals: float64 >= {SPEEDUP_GOAL:g}x faster per iteration than sklearn; float32 >= "
           f"{FLOAT32_GAIN_GOAL:g}x faster than entrosum float64; memory beyond the data <= {MEMORY_GOAL:g}x data")
@@ -374,7 +344,7 @@ def main() -> None:
         data_mib = ent["data_mib"]
         f64 = float64_per_iter.get((label, kind))
         f32_gain = f64 / ent["per_iter"] if dtype == "float32" and f64 else None
-        flops = em_flops(kind, n, d, k)
+        flops = gmm_em_flops(kind, n, d, k)
         line = [label, dtype, kind, f"{ent['per_iter']:.3f}", f"{ent['median_iter']:.3f}", f"{skl['per_iter']:.3f}",
                 f"{speedup:.2f}x", f"{ent['time']:.2f}", f"{skl['time']:.2f}", f"{ent['lower_bound']:.6f}",
                 f"{skl['lower_bound']:.6f}", f"{ent['lower_bound'] - skl['lower_bound']:+.1e}",

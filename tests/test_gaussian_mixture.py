@@ -253,16 +253,6 @@ def test_failed_fit_leaves_the_model_unchanged(X):
     with pytest.raises(ValueError):
         model.set_params(means_init=np.zeros((1, 3))).fit(X)
     collapsed = np.repeat(X[:2], 25, axis=0)  # two distinct points, two components: singular covariances
-    with pytest.raises(ValueError, match="component .* not positive definite.*reg_covar"):
+    with pytest.raises(ValueError, match="component .* collapsed.*reg_covar"):
         model.set_params(n_components=2, means_init=None, reg_covar=0.0).fit(collapsed)
     np.testing.assert_array_equal(model.means_, means)
-
-
-def test_an_empty_component_is_reported_by_index(X):
-    """A component far from every sample gets no responsibility at all: a ValueError names it."""
-    means = np.array([X[0], X[400], [1e6, 1e6, 1e6]])
-    model = entrosum.GaussianMixture(3, covariance_type="spherical", means_init=means,
-                                     precisions_init=np.ones(3), random_state=0)
-    with pytest.raises(ValueError, match="component 2 is empty: no sample .* Try to decrease the number of components"):
-        model.fit(X)
-    assert not hasattr(model, "means_")

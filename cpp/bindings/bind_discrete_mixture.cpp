@@ -6,6 +6,7 @@
 #include "common.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
+#include "mixture_common.hpp"
 
 namespace entrosum::bindings {
 
@@ -24,6 +25,7 @@ Results params_to_dict(const DiscreteMixtureParams& p) {
   Results out;
   out["weights"] = p.weights;
   out["means"] = p.means;
+  out["recovered"] = recovered_to_list(p.recovered);
   return out;
 }
 
@@ -83,16 +85,19 @@ void bind_for(py::module_& m, const std::string& prefix) {
 
   m.def((prefix + "_e_step").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::dict& params, int n_threads,
-           Index chunk_size) {
+           Index chunk_size, Index row_offset) {
           const DataRef<T> view = as_data(data);
           const DiscreteMixtureParams p = params_from_dict(params);
           const Execution execution = make_execution(n_threads, chunk_size, &data);
-          return run_without_gil([&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, execution); });
+          DiscreteMixtureStats stats =
+              run_without_gil([&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, execution); });
+          offset_rows(stats.totals, row_offset);
+          return stats;
         },
         py::arg("data"), py::arg("sample_weight"), py::arg("params"), py::arg("n_threads") = 1,
-        py::arg("chunk_size") = 0,
-        "The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term "
-        "included (chunk-level step API).");
+        py::arg("chunk_size") = 0, py::arg("row_offset") = 0,
+        "The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact "
+        "posterior's statistics, the data term included (chunk-level step API).");
 
   m.def((prefix + "_responsibility_statistics").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
@@ -161,19 +166,13 @@ void bind_discrete_mixture(py::module_& m) {
   bind_statistics<DiscreteMixtureStats>(
       m, "DiscreteMixtureStats",
       "Sums of a Bernoulli or Poisson mixture's posterior statistics over rows; mergeable and picklable.",
-      [](const DiscreteMixtureStats& s) {
-        const MixtureTotals& t = s.totals;
-        return py::make_tuple(t.count, t.resp_sum, t.log_likelihood, t.resp_entropy, s.first, s.log_base_measure);
-      },
+      [](const DiscreteMixtureStats& s) { return py::make_tuple(totals_state(s.totals), s.first, s.log_base_measure); },
       [](const py::tuple& state) {
-        if (state.size() != 6) throw std::runtime_error("invalid DiscreteMixtureStats state");
+        if (state.size() != 3) throw std::runtime_error("invalid DiscreteMixtureStats state");
         DiscreteMixtureStats s;
-        s.totals.count = state[0].cast<double>();
-        s.totals.resp_sum = state[1].cast<Eigen::VectorXd>();
-        s.totals.log_likelihood = state[2].cast<double>();
-        s.totals.resp_entropy = state[3].cast<double>();
-        s.first = state[4].cast<Eigen::MatrixXd>();
-        s.log_base_measure = state[5].cast<double>();
+        s.totals = totals_from_state(state[0]);
+        s.first = state[1].cast<Eigen::MatrixXd>();
+        s.log_base_measure = state[2].cast<double>();
         return s;
       })
       .def_property_readonly("count", [](const DiscreteMixtureStats& s) { return s.totals.count; })
@@ -181,17 +180,15 @@ void bind_discrete_mixture(py::module_& m) {
   bind_statistics<DiscreteInitialStats>(
       m, "DiscreteInitialStats", "Sums of an initialising pass of a Bernoulli or Poisson mixture; mergeable.",
       [](const DiscreteInitialStats& s) {
-        const MixtureTotals& t = s.stats.totals;
-        return py::make_tuple(t.count, t.resp_sum, s.stats.first, s.data_sum, s.n_rows);
+        return py::make_tuple(totals_state(s.stats.totals), s.stats.first, s.data_sum, s.n_rows);
       },
       [](const py::tuple& state) {
-        if (state.size() != 5) throw std::runtime_error("invalid DiscreteInitialStats state");
+        if (state.size() != 4) throw std::runtime_error("invalid DiscreteInitialStats state");
         DiscreteInitialStats s;
-        s.stats.totals.count = state[0].cast<double>();
-        s.stats.totals.resp_sum = state[1].cast<Eigen::VectorXd>();
-        s.stats.first = state[2].cast<Eigen::MatrixXd>();
-        s.data_sum = state[3].cast<Eigen::VectorXd>();
-        s.n_rows = state[4].cast<Index>();
+        s.stats.totals = totals_from_state(state[0]);
+        s.stats.first = state[1].cast<Eigen::MatrixXd>();
+        s.data_sum = state[2].cast<Eigen::VectorXd>();
+        s.n_rows = state[3].cast<Index>();
         return s;
       })
       .def_property_readonly("count", [](const DiscreteInitialStats& s) { return s.stats.totals.count; });

@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "mixture_common.hpp"
 
 namespace entrosum::bindings {
 
@@ -39,6 +40,7 @@ Results params_to_dict(const GaussianMixtureParams& p) {
   out["means"] = p.means;
   out["covariances"] = p.covariances;
   out["precision_cholesky"] = p.precision_cholesky;
+  out["recovered"] = recovered_to_list(p.recovered);
   return out;
 }
 
@@ -127,16 +129,19 @@ void bind_for(py::module_& m) {
   m.def(
       "gmm_e_step",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type, const py::dict& params,
-         int n_threads, Index chunk_size) {
+         int n_threads, Index chunk_size, Index row_offset) {
         const DataRef<T> view = as_data(data);
         const GaussianMixtureParams p = params_from_dict(type, params);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureModel<T> model(view, sample_weight, 0.0, execution);
-        return run_without_gil([&] { return model.e_step(p); });
+        GaussianMixtureExpectation e = run_without_gil([&] { return model.e_step(p); });
+        offset_rows(e.stats.totals, row_offset);
+        return e;
       },
       py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("params"),
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-      "The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).");
+      py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("row_offset") = 0,
+      "The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact "
+      "posterior's statistics (chunk-level step API).");
 
   m.def(
       "gmm_score",
@@ -164,21 +169,17 @@ void bind_gaussian_mixture(py::module_& m) {
       m, "GaussianMixtureExpectation",
       "Sums of a Gaussian mixture's posterior statistics over rows, about a shift; mergeable and picklable.",
       [](const Expectation& e) {
-        const MixtureTotals& t = e.stats.totals;
-        return py::make_tuple(static_cast<int>(e.stats.type), t.count, t.resp_sum, t.log_likelihood, t.resp_entropy,
-                              e.stats.first, e.stats.second, e.shift);
+        return py::make_tuple(static_cast<int>(e.stats.type), totals_state(e.stats.totals), e.stats.first,
+                              e.stats.second, e.shift);
       },
       [](const py::tuple& state) {
-        if (state.size() != 8) throw std::runtime_error("invalid GaussianMixtureExpectation state");
+        if (state.size() != 5) throw std::runtime_error("invalid GaussianMixtureExpectation state");
         Expectation e;
         e.stats.type = static_cast<CovarianceType>(state[0].cast<int>());
-        e.stats.totals.count = state[1].cast<double>();
-        e.stats.totals.resp_sum = state[2].cast<Eigen::VectorXd>();
-        e.stats.totals.log_likelihood = state[3].cast<double>();
-        e.stats.totals.resp_entropy = state[4].cast<double>();
-        e.stats.first = state[5].cast<Eigen::MatrixXd>();
-        e.stats.second = state[6].cast<Eigen::MatrixXd>();
-        e.shift = state[7].cast<Eigen::VectorXd>();
+        e.stats.totals = totals_from_state(state[1]);
+        e.stats.first = state[2].cast<Eigen::MatrixXd>();
+        e.stats.second = state[3].cast<Eigen::MatrixXd>();
+        e.shift = state[4].cast<Eigen::VectorXd>();
         return e;
       })
       .def_property_readonly("count", [](const Expectation& e) { return e.stats.totals.count; })

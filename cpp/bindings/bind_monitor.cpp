@@ -52,11 +52,22 @@ py::typing::Dict<py::str, float> record_to_dict(const IterationRecord& r) {
   return out;
 }
 
+namespace {
+/// The components the fit's M-steps re-seeded: [(iteration, component, row, reason), ...].
+py::list recoveries_to_list(const ConvergenceMonitor& monitor) {
+  py::list recoveries;
+  for (const ComponentRecovery& r : monitor.recoveries())
+    recoveries.append(py::make_tuple(r.iteration, r.component, r.row, r.reason));
+  return recoveries;
+}
+}  // namespace
+
 void add_monitor(py::dict& out, const ConvergenceMonitor& monitor) {
   out["history"] = history_to_dict(monitor.history());
   out["stop_reason"] = to_string(monitor.stop_reason());
   out["converged"] = monitor.converged();
   out["setup_time"] = monitor.setup_seconds();
+  out["recoveries"] = recoveries_to_list(monitor);
 }
 
 IterationCallback wrap_callback(const py::object& callback) {
@@ -107,6 +118,21 @@ void bind_monitor(py::module_& m) {
           py::arg("elbo"), py::arg("posterior_entropy"), py::arg("prior_entropy"), py::arg("observable_entropy"),
           py::arg("data_term") = 0.0, py::arg("seconds") = 0.0, py::arg("prior_beta") = 1.0,
           py::arg("observable_beta") = 1.0, py::arg("after") = py::none())
+      .def(
+          "note_recoveries",
+          [](ConvergenceMonitor& monitor, const py::list& recovered) {
+            std::vector<ComponentRecovery> recoveries;
+            for (const py::handle item : recovered) {
+              const py::tuple entry = item.cast<py::tuple>();
+              recoveries.push_back(
+                  {0, entry[0].cast<std::ptrdiff_t>(), entry[1].cast<std::ptrdiff_t>(), entry[2].cast<std::string>()});
+            }
+            monitor.note_recoveries(recoveries);
+          },
+          py::arg("recovered"),
+          "Notes the components the M-step of the iteration about to be recorded re-seeded: [(component, row, "
+          "reason), ...], as an M-step's parameters list them under 'recovered'.")
+      .def_property_readonly("recoveries", [](const ConvergenceMonitor& m) { return recoveries_to_list(m); })
       .def_property_readonly("history", [](const ConvergenceMonitor& m) { return history_to_dict(m.history()); })
       .def_property_readonly("stop_reason", [](const ConvergenceMonitor& m) { return to_string(m.stop_reason()); })
       .def_property_readonly("converged", &ConvergenceMonitor::converged)

@@ -77,7 +77,7 @@ py::typing::Dict<py::str, py::array> history_to_dict(const std::vector<Iteration
 /// One record as a dict of floats (for per-iteration callbacks).
 py::typing::Dict<py::str, float> record_to_dict(const IterationRecord& record);
 
-/// Adds a finished fit's monitor to `out`: history, stop_reason, converged, setup_time.
+/// Adds a finished fit's monitor to `out`: history, stop_reason, converged, setup_time, recoveries.
 void add_monitor(py::dict& out, const ConvergenceMonitor& monitor);
 
 /// Wraps a Python callable as an IterationCallback run with the GIL held; if it raises, its error is

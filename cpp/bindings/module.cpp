@@ -10,6 +10,7 @@ void bind_entropy(py::module_& m);
 void bind_monitor(py::module_& m);
 void bind_linear_gaussian(py::module_& m);
 void bind_kmeans(py::module_& m);
+void bind_mixture(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
 void bind_discrete_mixture(py::module_& m);
 void bind_model_io(py::module_& m);
@@ -27,6 +28,7 @@ PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   entrosum::bindings::bind_monitor(m);
   entrosum::bindings::bind_linear_gaussian(m);
   entrosum::bindings::bind_kmeans(m);
+  entrosum::bindings::bind_mixture(m);
   entrosum::bindings::bind_gaussian_mixture(m);
   entrosum::bindings::bind_discrete_mixture(m);
   entrosum::bindings::bind_model_io(m);

@@ -11,6 +11,7 @@ importable from here.
 from typing import TYPE_CHECKING, Any
 
 from ._core import NumericalError, __version__
+from .exceptions import ComponentRecoveryWarning
 from .io import load
 from .linear import PPCA, FactorAnalysis
 from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # resolved on first use by __getattr__ below: scikit-learn's 
 __all__ = [
     "PPCA",
     "BernoulliMixture",
+    "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
     "FactorAnalysis",

@@ -50,6 +50,10 @@ class Monitor:
     """
     def __init__(self, options: StopOptions) -> None:
         ...
+    def note_recoveries(self, recovered: list) -> None:
+        """
+        Notes the components the M-step of the iteration about to be recorded re-seeded: [(component, row, reason), ...], as an M-step's parameters list them under 'recovered'.
+        """
     def record(self, elbo: typing.SupportsFloat | typing.SupportsIndex, posterior_entropy: typing.SupportsFloat | typing.SupportsIndex, prior_entropy: typing.SupportsFloat | typing.SupportsIndex, observable_entropy: typing.SupportsFloat | typing.SupportsIndex, data_term: typing.SupportsFloat | typing.SupportsIndex = 0.0, seconds: typing.SupportsFloat | typing.SupportsIndex = 0.0, prior_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, observable_beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, after: typing.Any = None) -> bool:
         ...
     @property
@@ -60,6 +64,9 @@ class Monitor:
         ...
     @property
     def last(self) -> dict[str, float]:
+        ...
+    @property
+    def recoveries(self) -> list:
         ...
     @property
     def stop_reason(self) -> str:
@@ -143,7 +150,7 @@ class GaussianMixtureExpectation:
         ...
     def __copy__(self) -> GaussianMixtureExpectation:
         ...
-    def __getstate__(self) -> tuple[int, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+    def __getstate__(self) -> tuple[int, tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
         ...
     def __iadd__(self, other: GaussianMixtureExpectation) -> GaussianMixtureExpectation:
         ...
@@ -190,7 +197,7 @@ class DiscreteMixtureStats:
         ...
     def __copy__(self) -> DiscreteMixtureStats:
         ...
-    def __getstate__(self) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
         ...
     def __iadd__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
         ...
@@ -216,7 +223,7 @@ class DiscreteInitialStats:
         ...
     def __copy__(self) -> DiscreteInitialStats:
         ...
-    def __getstate__(self) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int]:
         ...
     def __iadd__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
         ...
@@ -303,14 +310,14 @@ class SparseCodingExpectation:
     def diagnostics(self) -> dict[str, typing.Any]:
         ...
 @typing.overload
-def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
 def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
@@ -439,14 +446,14 @@ def gmm_covariances(covariance_type: str, means: typing.Annotated[numpy.typing.A
     Covariances (stacked) from precision Cholesky factors (stacked).
     """
 @typing.overload
-def gmm_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+def gmm_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics (chunk-level step API).
     """
 @typing.overload
-def gmm_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
+def gmm_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.GaussianMixtureExpectation:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics (chunk-level step API).
     """
 @typing.overload
 def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
@@ -598,19 +605,33 @@ def linear_gaussian_terms(expectation: LinearGaussianExpectation, params: dict) 
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the expectation and the parameters Θ.
     """
+@typing.overload
+def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+    """
+    The E-step's kernel on (n, K) log joints: (w_n r_nk as handed to the M-step, Σ w log p(x), Σ w H[r], N_k).
+    """
+@typing.overload
+def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+    """
+    The E-step's kernel on (n, K) log joints: (w_n r_nk as handed to the M-step, Σ w log p(x), Σ w H[r], N_k).
+    """
 def parse_json(text: str) -> typing.Any:
     """
     Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.
     """
+def passes_flush_subnormals(n_threads: typing.SupportsInt | typing.SupportsIndex = 2) -> bool:
+    """
+    Whether every thread of a pass over data flushes subnormal results to zero.
+    """
 @typing.overload
-def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
-    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
 def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:

@@ -17,6 +17,10 @@ import functools
 from typing import Any
 
 
+class ComponentRecoveryWarning(UserWarning):
+    """A mixture component emptied or collapsed during a fit and was re-seeded at a worst-explained sample."""
+
+
 class EntrosumNotFittedError(ValueError, AttributeError):
     """A method that needs a fitted model was called before ``fit`` (used when scikit-learn is not installed)."""
 

@@ -2,11 +2,13 @@
 // (tests/consumer checks every installed header in a translation unit of its own).
 #pragma once
 
-// core: types, errors, execution, moments, entropies, the EM driver, the monitor, L-BFGS, random numbers
+// core: types, errors, execution (and subnormal flushing), moments, entropies, the EM driver, the monitor, L-BFGS,
+// random numbers
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
 #include "entrosum/core/execution.hpp"
+#include "entrosum/core/floating_point.hpp"
 #include "entrosum/core/lbfgs.hpp"
 #include "entrosum/core/moments.hpp"
 #include "entrosum/core/monitor.hpp"

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/errors.hpp"
@@ -51,9 +52,13 @@ RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteL
 
 template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats) {
+                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats,
+                                 Index row_offset) {
   RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients);
-  normalise_log_joint<T>(resp, weights, stats.totals);  // (n, K) now w_n r_nk
+  // (n, K) now w_n r_nk; the worst-explained rows are judged without log h(x), which does not depend on Θ
+  Eigen::VectorXd row_log_likelihood;
+  normalise_log_joint<T>(resp, weights, stats.totals, row_log_likelihood);
+  note_worst(stats.totals, row_log_likelihood, chunk, row_offset, weights);
   // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
   stats.first += (resp.transpose() * chunk).template cast<double>();
 }
@@ -79,15 +84,39 @@ template <typename Family>
 DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
                                               const typename Family::Settings& settings) {
   const Index K = old.n_components(), D = old.n_features();
-  const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
+  Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
   p.weights = counts / s.totals.count;
   p.means.resize(K, D);
+  std::vector<Index> empty;  // every responsibility underflowed to 0
   for (Index k = 0; k < K; ++k) {
     for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(counts(k), s.first(k, d), settings);
     if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)))
       throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
                            " parameters that are not finite; check the data or use fewer components");
+    if (!(s.totals.resp_sum(k) > 0.0)) empty.push_back(k);
+  }
+  if (!empty.empty()) {
+    // Re-seeded halfway between a worst-explained sample and the others' pooled mean: a mean of 0 or 1 (a
+    // binary row) or 0 (a count) would give other rows a log-likelihood of −∞ under it.
+    const std::vector<const WorstSample*> samples = reseed_samples(empty, s.totals.worst, "is empty");
+    Eigen::RowVectorXd pooled = Eigen::RowVectorXd::Zero(D);
+    double pooled_count = 0.0;
+    for (Index k = 0; k < K; ++k)
+      if (s.totals.resp_sum(k) > 0.0) {
+        pooled += s.first.row(k);
+        pooled_count += s.totals.resp_sum(k);
+      }
+    pooled /= pooled_count;
+    // the mean count of the live components: one sample's would be too light to take more than that sample
+    const double mean_count = pooled_count / static_cast<double>(K - static_cast<Index>(empty.size()));
+    for (std::size_t i = 0; i < empty.size(); ++i) {
+      const Index k = empty[i];
+      p.means.row(k) = 0.5 * (samples[i]->values.transpose() + pooled);
+      counts(k) = mean_count;
+      p.recovered.push_back({0, k, samples[i]->row, "empty"});
+    }
+    p.weights = counts / counts.sum();
   }
   return p;
 }
@@ -132,7 +161,7 @@ DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtu
       data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
       [&](Index begin, Index end, DiscreteMixtureStats& into) {
         accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
-                                               chunk_weights(sample_weight_, begin, end), coefficients, into);
+                                               chunk_weights(sample_weight_, begin, end), coefficients, into, begin);
       });
   // log h(x_n) is the same for every k: it leaves r alone and joins log p(x_n) and the data term
   stats.log_base_measure = log_base_measure_;
@@ -227,27 +256,28 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
 
 }  // namespace entrosum
 
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                           \
-  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);     \
-  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                       \
-                                                              const DiscreteLogJointCoefficients<T>&);                 \
-  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
-                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&); \
-  template double discrete_mixture_log_base_measure<Family, T>(                                                        \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                  \
-  template class DiscreteMixtureModel<Family, T>;                                                                      \
-  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                    \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);    \
-  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
-      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \
-  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
-      const typename Family::Settings&, const Execution&);                                                             \
-  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
-      const Execution&);                                                                                               \
-  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                          \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);    \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                      \
+                                                              const DiscreteLogJointCoefficients<T>&);                \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,   \
+                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&, \
+                                                       Index);                                                        \
+  template double discrete_mixture_log_base_measure<Family, T>(                                                       \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                 \
+  template class DiscreteMixtureModel<Family, T>;                                                                     \
+  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                   \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);   \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                        \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                      \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                               \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                   \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
+      const typename Family::Settings&, const Execution&);                                                            \
+  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
+      const Execution&);                                                                                              \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,         \
                                                              RowMatrix<double>*, const Execution&);
 
 /// Instantiates every shared template for `Family` with float and double data.

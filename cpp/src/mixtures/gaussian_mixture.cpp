@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
@@ -250,14 +251,81 @@ ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType t
 
 }  // namespace
 
+namespace {
+
+/// Σ_k counts(k) over `components`.
+double reseed_total(const Eigen::VectorXd& counts, const std::vector<Index>& components) {
+  double total = 0.0;
+  for (Index k : components) total += counts(k);
+  return total;
+}
+
+/// Whether a covariance block (full, tied) or row of variances (diag, spherical) is positive definite.
+bool positive_definite(const GaussianMixtureParams& p, Index k) {
+  const Index D = p.n_features();
+  switch (p.covariance_type) {
+    case CovarianceType::full: {
+      const Eigen::LLT<ColMatrixD> llt(p.covariances.block(k * D, 0, D, D));
+      return llt.info() == Eigen::Success && (llt.matrixL().toDenseMatrix().diagonal().array() > 0.0).all();
+    }
+    case CovarianceType::tied: {
+      const Eigen::LLT<ColMatrixD> llt(p.covariances);
+      return llt.info() == Eigen::Success && (llt.matrixL().toDenseMatrix().diagonal().array() > 0.0).all();
+    }
+    default:
+      return (p.covariances.row(k).array() > 0.0).all();
+  }
+}
+
+/// Re-seeds `components` (increasing) of `p`: each at its own worst-explained sample, with the pooled
+/// covariance and the mean count of the other components (`counts` is updated and the weights renormalised).
+/// A count of one sample would leave it too light to take more than that sample, which it would then
+/// collapse onto.
+void reseed_components(GaussianMixtureParams& p, Eigen::VectorXd& counts, const std::vector<Index>& components,
+                       const std::vector<std::string>& reasons, const WorstSamples& worst) {
+  const Index K = p.n_components(), D = p.n_features();
+  const std::vector<const WorstSample*> samples =
+      reseed_samples(components, worst, reasons.front() == "empty" ? "is empty" : "has collapsed");
+  const Index live = K - static_cast<Index>(components.size());
+  if (live == 0)
+    throw NumericalError(component_error(
+        components.front(),
+        std::string(reasons.front() == "empty" ? "is empty" : "has collapsed") + ", and so is every other component"));
+  const double mean_count = (counts.sum() - reseed_total(counts, components)) / static_cast<double>(live);
+  if (p.covariance_type != CovarianceType::tied) {
+    std::vector<bool> reseeded(static_cast<std::size_t>(K), false);
+    for (Index k : components) reseeded[static_cast<std::size_t>(k)] = true;
+    const Index rows = p.covariance_type == CovarianceType::full ? D : 1;
+    ColMatrixD pooled = ColMatrixD::Zero(rows, p.covariances.cols());
+    double pooled_count = 0.0;
+    for (Index k = 0; k < K; ++k) {
+      if (reseeded[static_cast<std::size_t>(k)]) continue;
+      pooled += counts(k) * p.covariances.block(k * rows, 0, rows, p.covariances.cols());
+      pooled_count += counts(k);
+    }
+    if (!(pooled_count > 0.0))
+      throw NumericalError(component_error(components.front(),
+                                           "has collapsed, and no other component is left to "
+                                           "take a covariance from"));
+    pooled /= pooled_count;
+    for (Index k : components) p.covariances.block(k * rows, 0, rows, p.covariances.cols()) = pooled;
+  }
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    const Index k = components[i];
+    p.means.row(k) = samples[i]->values.transpose();
+    counts(k) = mean_count;
+    p.recovered.push_back({0, k, samples[i]->row, reasons[i]});
+  }
+  p.weights = counts / counts.sum();
+}
+
+}  // namespace
+
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& e, const GaussianMixtureParams& old,
                                               double reg_covar) {
   const GaussianMixtureStats& s = e.stats;
   const Index K = old.n_components(), D = old.n_features();
-  for (Index k = 0; k < K; ++k)
-    if (!(s.totals.resp_sum(k) > 0.0))
-      throw NumericalError(component_error(k, "is empty: no sample has a non-zero responsibility for it"));
-  const Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
+  Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;
   p.weights = counts / s.totals.count;
@@ -291,6 +359,19 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
           ((scatter.scatter.array() / (counts.array() * static_cast<double>(D))).max(0.0) + reg_covar).matrix();
       break;
   }
+  // Empty components (every responsibility underflowed) and collapsed ones (singular covariances) are
+  // re-seeded; a singular tied covariance belongs to every component and raises below.
+  std::vector<Index> reseed;
+  std::vector<std::string> reasons;
+  for (Index k = 0; k < K; ++k) {
+    const bool empty = !(s.totals.resp_sum(k) > 0.0);
+    const bool collapsed = p.covariance_type != CovarianceType::tied && !positive_definite(p, k);
+    if (empty || collapsed) {
+      reseed.push_back(k);
+      reasons.push_back(empty ? "empty" : "collapsed");
+    }
+  }
+  if (!reseed.empty()) reseed_components(p, counts, reseed, reasons, s.totals.worst);
   compute_precision_cholesky(p);
   return p;
 }
@@ -341,7 +422,7 @@ GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixture
       [] { return typename GaussianMixtureEStep<T>::Workspace(); },
       [&](Index begin, Index end, GaussianMixtureStats& into, typename GaussianMixtureEStep<T>::Workspace& workspace) {
         step.accumulate(data_.middleRows(begin, end - begin), chunk_weights(sample_weight_, begin, end), into,
-                        workspace);
+                        workspace, begin);
       });
   return e;
 }

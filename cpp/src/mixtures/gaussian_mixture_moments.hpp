@@ -2,6 +2,7 @@
 // (gaussian_mixture_e_step.cpp) and its initialisation from responsibilities (gaussian_mixture.cpp).
 #pragma once
 
+#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -73,6 +74,32 @@ constexpr bool promote_to_double(CovarianceType type) {
   return std::is_same_v<T, float> && type == CovarianceType::full;
 }
 
+/// Adds Σ_n resp_nk x_n and Σ_n resp_nk x_n x_nᵀ (packed, i ≤ j row by row) of a shifted chunk `x` (n, D), component
+/// by component over the rows each is responsible for (a rank update of √r x): D(D + 1)/2-wide quadratic
+/// features would take (n, D(D + 1)/2) memory.
+template <typename T, typename Shifted, typename Resp>
+void accumulate_full_moments(const Shifted& x, const Resp& resp, GaussianMixtureStats& stats) {
+  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const Index n = x.rows(), D = x.cols(), K = resp.cols();
+  RowMatrix<T> gathered(n, D);
+  ColMatrixT scatter(D, D);
+  for (Index k = 0; k < K; ++k) {
+    Index rows = 0;
+    for (Index row = 0; row < n; ++row) {
+      const T r = resp(row, k);
+      if (!(r > T(0))) continue;
+      stats.first.row(k) += (r * x.row(row)).template cast<double>();
+      gathered.row(rows++) = std::sqrt(r) * x.row(row);
+    }
+    if (rows == 0) continue;
+    scatter.setZero();
+    scatter.template selfadjointView<Eigen::Lower>().rankUpdate(gathered.topRows(rows).transpose());
+    Index offset = 0;
+    for (Index i = 0; i < D; ++i)
+      for (Index j = i; j < D; ++j) stats.second(k, offset++) += static_cast<double>(scatter(j, i));
+  }
+}
+
 /// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
 /// `resp` (n, K).
 template <typename T, typename Shifted, typename Resp>
@@ -82,8 +109,10 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
   switch (type) {
     case CovarianceType::diag:
     case CovarianceType::spherical:
-    case CovarianceType::full:
       accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
+      break;
+    case CovarianceType::full:
+      accumulate_full_moments<T>(x, resp, stats);
       break;
     case CovarianceType::tied: {
       stats.first += (resp.transpose() * x).template cast<double>();

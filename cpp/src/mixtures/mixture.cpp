@@ -2,9 +2,12 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "entrosum/core/entropy.hpp"
+#include "entrosum/core/errors.hpp"
 #include "entrosum/core/random.hpp"
 
 namespace entrosum {
@@ -19,26 +22,29 @@ constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.225073858
 
 /// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
 /// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
-/// The per-row work is a few packets, so whole-row expressions would cost more in loop set-up than in
-/// arithmetic; this keeps the row in registers and L1 for three short loops.
+/// Lanes with l' below log(smallest normal) are written as exact zeros, never as subnormals: once components
+/// separate most lanes are such, and subnormal values would slow every later product over the row (the
+/// M-step's, above all). They add nothing at the precision of Σ e ≥ 1. The per-row work is a few packets, so
+/// whole-row expressions would cost more in loop set-up than in arithmetic; this keeps the row in registers and
+/// L1 for three short loops.
 template <typename T>
 std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
   constexpr Index width = ei::unpacket_traits<Packet>::size;
   const Packet shift = ei::pset1<Packet>(largest);
-  Packet sums = ei::pset1<Packet>(T(0)), dots = ei::pset1<Packet>(T(0));
-  Index k = 0;
+  const Packet underflow = ei::pset1<Packet>(kExpUnderflow<T>);
   const Packet zero = ei::pset1<Packet>(T(0));
+  Packet sums = zero, dots = zero;
+  Index k = 0;
   for (; k + width <= K; k += width) {
     const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
     if (ei::predux_max(shifted) < kExpUnderflow<T>) {
-      // exp of every lane is below T's smallest normal number: adds nothing to s or Σ e l' at the
-      // precision of s ≥ 1, so skip the exp (most packets, once the components have separated).
-      ei::pstoreu(row + k, zero);
+      ei::pstoreu(row + k, zero);  // every lane underflows: skip the exp
       continue;
     }
-    const Packet scaled = ei::pexp(shifted);
+    // exp where l' is at or above the threshold, exact 0 elsewhere (pand with an all-ones or all-zeros mask)
+    const Packet scaled = ei::pand(ei::pexp(shifted), ei::pcmp_le(underflow, shifted));
     sums = ei::padd(sums, scaled);
     dots = ei::pmadd(scaled, shifted, dots);
     ei::pstoreu(row + k, scaled);
@@ -46,7 +52,7 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   T sum = ei::predux(sums), dot = ei::predux(dots);
   for (; k < K; ++k) {
     const T shifted = row[k] - largest;
-    const T scaled = std::exp(shifted);
+    const T scaled = shifted < kExpUnderflow<T> ? T(0) : std::exp(shifted);
     sum += scaled;
     dot += scaled * shifted;
     row[k] = scaled;
@@ -54,12 +60,33 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   return {sum, dot};
 }
 
+/// Multiplies a row of e by `factor` = w / Σ e, writing exact zeros where the product would be subnormal
+/// (e near the threshold divided by a sum > 1, or a small sample weight).
+template <typename T>
+void scale_row(T* row, Index K, T factor) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  const Packet scale = ei::pset1<Packet>(factor);
+  const Packet smallest = ei::pset1<Packet>(std::numeric_limits<T>::min());
+  Index k = 0;
+  for (; k + width <= K; k += width) {
+    const Packet scaled = ei::pmul(ei::ploadu<Packet>(row + k), scale);
+    ei::pstoreu(row + k, ei::pand(scaled, ei::pcmp_le(smallest, scaled)));
+  }
+  for (; k < K; ++k) {
+    const T scaled = row[k] * factor;
+    row[k] = scaled < std::numeric_limits<T>::min() ? T(0) : scaled;
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                         MixtureTotals& totals) {
+                         MixtureTotals& totals, Eigen::VectorXd& row_log_likelihood) {
   const Index n = log_joint.rows(), K = log_joint.cols();
+  row_log_likelihood.resize(n);
   if (n == 0) return;
   // Row by row: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
   //   log p(x) = max + log s,  r = e / s,  −Σ_k r log r = log s − (Σ_k e l') / s,
@@ -73,15 +100,26 @@ void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<co
     const double log_sum = std::log(static_cast<double>(sum));
     const double weight = weights.size() ? weights(row) : 1.0;
     count += weight;
-    log_likelihood += weight * (static_cast<double>(largest) + log_sum);
+    row_log_likelihood(row) = static_cast<double>(largest) + log_sum;
+    log_likelihood += weight * row_log_likelihood(row);
     resp_entropy += weight * (log_sum - static_cast<double>(dot) / static_cast<double>(sum));
-    values *= static_cast<T>(weight / static_cast<double>(sum));  // w_n r_nk
+    scale_row<T>(&log_joint(row, 0), K, static_cast<T>(weight / static_cast<double>(sum)));  // w_n r_nk
     resp_sum += values;
   }
   totals.count += count;
   totals.log_likelihood += log_likelihood;
   totals.resp_entropy += resp_entropy;
   totals.resp_sum += resp_sum.matrix().transpose().template cast<double>();
+}
+
+std::vector<const WorstSample*> reseed_samples(const std::vector<Index>& components, const WorstSamples& worst,
+                                               const std::string& why) {
+  if (components.size() > worst.samples.size())
+    throw NumericalError("component " + std::to_string(components[worst.samples.size()]) + " " + why +
+                         ", and no further sample is left to re-seed it at");
+  std::vector<const WorstSample*> samples;
+  for (std::size_t i = 0; i < components.size(); ++i) samples.push_back(&worst.samples[i]);
+  return samples;
 }
 
 double mixture_elbo_at(const MixtureTotals& totals, const Eigen::VectorXd& weights, double expected_log_observable) {
@@ -131,8 +169,8 @@ RowMatrix<double> weighted_source_responsibilities(const ResponsibilitySource& s
 }
 
 template void normalise_log_joint<float>(Eigen::Ref<RowMatrix<float>>, const Eigen::Ref<const Eigen::VectorXd>&,
-                                         MixtureTotals&);
+                                         MixtureTotals&, Eigen::VectorXd&);
 template void normalise_log_joint<double>(Eigen::Ref<RowMatrix<double>>, const Eigen::Ref<const Eigen::VectorXd>&,
-                                          MixtureTotals&);
+                                          MixtureTotals&, Eigen::VectorXd&);
 
 }  // namespace entrosum

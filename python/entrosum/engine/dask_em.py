@@ -33,16 +33,16 @@ def dask_blocks(X: Any) -> Iterator[DaskBlocks]:
 def _statistics_of(steps: Any, data: DaskBlocks | Fixed, last: list | None = None) -> Any:
     """``statistics_of(params)`` for ``run_em``: the family's E-step on every block, merged."""
     def statistics_of(params: dict) -> Any:
-        stats = data.reduce(data.map(chunk_statistics, steps=steps, params=params))
+        stats = data.reduce(data.map(chunk_statistics, list(data.offsets[:-1]), steps=steps, params=params))
         if last is not None:
             last[:] = [stats]
         return stats
     return statistics_of
 
 
-def chunk_statistics(block: np.ndarray, steps: Any, params: dict | None) -> Any:
-    """Run the family's E-step on one block (a worker task)."""
-    return steps.chunk_statistics(params, block)
+def chunk_statistics(block: np.ndarray, row_offset: int, steps: Any, params: dict | None) -> Any:
+    """Run the family's E-step on one block, rows ``row_offset + n`` of the data (a worker task)."""
+    return steps.chunk_statistics(params, block, row_offset=int(row_offset))
 
 
 def em_result(steps: Any, data: DaskBlocks | Fixed, params: dict, stop: Any, monitor: Any,
@@ -51,7 +51,7 @@ def em_result(steps: Any, data: DaskBlocks | Fixed, params: dict, stop: Any, mon
     callback = monitor._on_iteration if monitor.verbose else None
     params, core_monitor = run_em(steps, _statistics_of(steps, data, last), params, stop, callback)
     return {**params, "history": core_monitor.history, "stop_reason": core_monitor.stop_reason,
-            "converged": core_monitor.converged, "setup_time": 0.0}
+            "converged": core_monitor.converged, "setup_time": 0.0, "recoveries": core_monitor.recoveries}
 
 
 class Fixed:
@@ -59,6 +59,7 @@ class Fixed:
 
     def __init__(self, stats: Any) -> None:
         self.stats = stats
+        self.offsets = np.zeros(2, dtype=np.int64)  # one "block" starting at row 0
 
     def map(self, *args: Any, **kwargs: Any) -> list:
         """Return the one statistics value, whatever the function."""

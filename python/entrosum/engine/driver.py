@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _core
-from ..exceptions import convergence_warning
+from ..exceptions import ComponentRecoveryWarning, convergence_warning
 from ..monitor import ConvergenceMonitor
 from . import online
 from .dask import DaskBlocks, is_dask_array
@@ -194,7 +194,7 @@ class EMEstimator(BaseEstimator):
             finally:
                 monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
-                            result.get("setup_time", 0.0))
+                            result.get("setup_time", 0.0), result.get("recoveries", ()))
             if best is None or monitor.elbo > best[1].elbo:
                 best = (result, monitor)
         assert best is not None, "every estimator makes at least one start"
@@ -202,6 +202,7 @@ class EMEstimator(BaseEstimator):
         # All attributes are set together, after every start has succeeded, in one dict update that no signal can
         # split: Ctrl-C never leaves a half-updated model.
         self._publish(self._fitted_attributes(result, X.dtype, monitor, X.shape[1], names))
+        self._warn_of_recoveries(monitor.recoveries)
         self._warn_if_unconverged(monitor)
         return self
 
@@ -260,6 +261,17 @@ class EMEstimator(BaseEstimator):
         if names is not None and len(names) == n_features:
             attributes["feature_names_in_"] = names  # the column names of a data frame, as in scikit-learn
         return attributes
+
+    def _warn_of_recoveries(self, recoveries: list[dict[str, Any]]) -> None:
+        """Warn of every component an M-step re-seeded, naming it and the iteration, at the user's call."""
+        for recovery in recoveries:
+            cause = ("was empty (no sample had any responsibility for it)" if recovery["reason"] == "empty"
+                     else "collapsed (its covariance was singular)")
+            warnings.warn(
+                f"{type(self).__name__}: component {recovery['component']} {cause} at iteration "
+                f"{recovery['iteration']}; it was re-seeded at the worst-explained sample (row {recovery['row']}) and "
+                "the fit went on. Fewer components may suit these data.", ComponentRecoveryWarning,
+                stacklevel=caller_stacklevel())
 
     def _warn_if_unconverged(self, monitor: ConvergenceMonitor) -> None:
         """Issue a ConvergenceWarning that says which rule was not met and why, pointing at the user's call."""

@@ -50,6 +50,9 @@ def update(estimator: EMEstimator, X: Any, sample_weight: Any) -> None:
                                                         model=type(estimator).__name__))
     result = estimator._online_result(state.params, state.statistics)
     attributes = {**estimator._fitted_attributes(result, X.dtype, monitor, X.shape[1], names), "converged_": False}
+    recoveries = [{"iteration": state.n_updates, "component": int(component), "row": int(row), "reason": str(reason)}
+                  for component, row, reason in state.params.get("recovered", ())]
     state = StepwiseState(state.steps, state.params, state.statistics, state.n_updates, state.history, monitor)
     # One dict update that no signal can split: the model is the old one or the new one, never a mix.
     estimator._publish({**attributes, "_online_state": state})
+    estimator._warn_of_recoveries(recoveries)

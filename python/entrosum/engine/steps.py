@@ -5,7 +5,8 @@ E-step on a chunk -> mergeable statistics -> M-step. The families' steps live wi
 
 Each family is a small, picklable object (it holds only settings: strings and numbers) with
 
-* ``chunk_statistics(params, X, sample_weight, n_threads, chunk_size)``: the C++ pass over one chunk of rows,
+* ``chunk_statistics(params, X, sample_weight, n_threads, chunk_size, row_offset)``: the C++ pass over one chunk
+  of rows (rows ``row_offset + n`` of the data set: mixtures remember their worst-explained rows by number),
   returning a statistics value from ``_core`` that holds sums (not means) and the ELBO pieces summed over the
   chunk; values merge with ``a + b`` (in a fixed order for reproducible sums), scale with ``scaled(f)`` and
   pickle, so Dask can ship them between processes;

@@ -50,7 +50,8 @@ def run_em(steps: Any, statistics_of: Callable[[dict], Any], params: dict, stop:
 
     Returns
     -------
-    (params, monitor) : the parameters after the last M-step and the C++ monitor with the history.
+    (params, monitor) : the parameters after the last M-step and the C++ monitor with the history (and the
+    components M-steps re-seeded, ``monitor.recoveries``).
     """
     monitor = _core.Monitor(stop)
     stats = None
@@ -62,6 +63,7 @@ def run_em(steps: Any, statistics_of: Callable[[dict], Any], params: dict, stop:
         expectation = steps.expectation(stats, params)
         terms = steps.terms(expectation, params)  # F(q_t, Θ_t), S(q_t, Θ_t)
         updated = steps.m_step(expectation, params, stats)  # Θ_{t+1}
+        monitor.note_recoveries(updated.get("recovered", []))
         after = steps.terms(expectation, updated)  # F(q_t, Θ_{t+1}), S(q_t, Θ_{t+1})
         params = updated
         done = monitor.record(**_record_terms(terms), seconds=time.perf_counter() - started, after=after)

@@ -16,4 +16,4 @@ def linear_gaussian_moments(estimator: Any, data: DaskBlocks) -> Any:
     precomputed covariance (``LinearGaussianModel._solve_moments``).
     """
     steps = LinearGaussianSteps(estimator._noise)
-    return data.reduce(data.map(chunk_statistics, steps=steps, params=None))
+    return data.reduce(data.map(chunk_statistics, list(data.offsets[:-1]), steps=steps, params=None))

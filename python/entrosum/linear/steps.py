@@ -19,7 +19,7 @@ class LinearGaussianSteps:
     statistics_depend_on_params: bool = False
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
-                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+                         n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Compute the data's moments (count, mean, scatter) over the rows of ``X``: a mergeable ``_core.Moments``.
 
         ``params`` is not needed: q's statistics are linear in the moments for any parameters.

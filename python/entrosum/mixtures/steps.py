@@ -19,10 +19,10 @@ class GaussianMixtureSteps(StatisticsAreExpectation):
     reg_covar: float
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
-                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+                         n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Run the E-step over the rows of ``X``: a mergeable ``_core.GaussianMixtureExpectation``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
-        return _core.gmm_e_step(X, weights, self.covariance_type, params, n_threads, chunk_size)
+        return _core.gmm_e_step(X, weights, self.covariance_type, params, n_threads, chunk_size, row_offset)
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
         """F(q, Θ) per sample and the entropy sum's terms."""
@@ -46,10 +46,10 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
         return _core.PoissonSettings()
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
-                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+                         n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Run the E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
-        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, n_threads, chunk_size)
+        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, n_threads, chunk_size, row_offset)
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
         """F(q, Θ) per sample and the entropy sum's terms (with the data term for Poisson)."""

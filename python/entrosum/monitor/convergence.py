@@ -111,6 +111,8 @@ class ConvergenceMonitor:
         self.stop_reason = "running"
         self.converged = False
         self.setup_time = 0.0
+        #: Components an M-step re-seeded (empty or collapsed), as dicts with iteration, component, row, reason.
+        self.recoveries: list[dict[str, Any]] = []
         self._progress: Any = None
 
     # -- filled by the estimators --------------------------------------------------------------
@@ -134,8 +136,10 @@ class ConvergenceMonitor:
             progress.close()
 
     def _finish(self, history: dict[str, np.ndarray], stop_reason: str, converged: bool,
-                setup_time: float = 0.0) -> None:
+                setup_time: float = 0.0, recoveries: Any = ()) -> None:
         self._close_progress()
+        self.recoveries = [{"iteration": int(iteration), "component": int(component), "row": int(row),
+                            "reason": str(reason)} for iteration, component, row, reason in recoveries]
         self.history = {name: np.asarray(history[name]) for name in FIELDS}
         self.setup_time = float(setup_time)
         self.stop_reason = stop_reason
@@ -238,6 +242,10 @@ class ConvergenceMonitor:
         lines.append(f"  {'|gap| / |F|':24s}{self.relative_gap[0]:18.3e}{self.relative_gap[-1]:18.3e}")
         if any(marks):
             lines.append("  * annealed objective F_beta and entropy sum S_beta, not the ELBO")
+        for recovery in self.recoveries:
+            lines.append(f"  iteration {recovery['iteration']}: component {recovery['component']} was "
+                         f"{recovery['reason']} and was re-seeded at row {recovery['row']} (F and S after that "
+                         "M-step differ)")
         lines.append(f"  {'time: setup, iterations':24s}{format_seconds(self.setup_time):>18s}"
                      f"{format_seconds(float(h['time'].sum())):>18s}")
         shown = sorted(set(range(min(3, self.n_iter))) | set(range(max(0, self.n_iter - 3), self.n_iter))

@@ -24,7 +24,7 @@ class SparseCodingSteps(StatisticsAreExpectation):
     noise_floor: float = 0.0
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
-                         n_threads: int = 1, chunk_size: int = 0) -> Any:
+                         n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Every row's optimal q by Newton steps, summed: a mergeable ``_core.SparseCodingExpectation``."""
         if sample_weight is not None and len(sample_weight):
             raise ValueError("SparseCoding does not take sample weights.")

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "entrosum/core/errors.hpp"
+#include "entrosum/core/floating_point.hpp"
 #include "entrosum/core/types.hpp"
 
 namespace entrosum {
@@ -80,10 +81,12 @@ class PassControl {
 };
 
 /// Runs `work(slot)` for slot = 0..n_slots-1, one thread each (the caller takes slot 0), and
-/// rethrows the first exception a slot raised.
+/// rethrows the first exception a slot raised. Every slot runs with subnormals flushed to zero
+/// (floating_point.hpp): passes over data never pay for subnormal arithmetic.
 template <typename Work>
 void run_slots(int n_slots, const Work& work) {
   if (n_slots == 1) {
+    const SubnormalsAsZero flush;
     work(0);
     return;
   }
@@ -92,6 +95,7 @@ void run_slots(int n_slots, const Work& work) {
   threads.reserve(static_cast<std::size_t>(n_slots - 1));
   for (int slot = 1; slot < n_slots; ++slot) {
     threads.emplace_back([&, slot] {
+      const SubnormalsAsZero flush;
       try {
         work(slot);
       } catch (...) {
@@ -100,6 +104,7 @@ void run_slots(int n_slots, const Work& work) {
     });
   }
   try {
+    const SubnormalsAsZero flush;  // the caller's own mode comes back before it rethrows or returns
     work(0);
   } catch (...) {
     errors[0] = std::current_exception();

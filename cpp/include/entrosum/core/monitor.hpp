@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace entrosum {
@@ -54,6 +56,18 @@ struct IterationRecord {
   /// exact M-step (DESIGN.md §2); NaN where not recorded.
   double m_step_elbo = std::numeric_limits<double>::quiet_NaN();
   double m_step_entropy_sum = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// A component that an M-step re-seeded because it was empty (no sample had any responsibility for it) or
+/// collapsed (its covariance was singular), instead of failing: where the M-step put it, and why.
+struct ComponentRecovery {
+  /// The iteration whose M-step re-seeded it (set by the EM driver).
+  int iteration = 0;
+  std::ptrdiff_t component = 0;
+  /// The data row it was re-seeded at (a worst-explained sample), within the data the pass covered.
+  std::ptrdiff_t row = -1;
+  /// "empty" or "collapsed"
+  std::string reason;
 };
 
 /// Called after each recorded iteration (progress display).
@@ -146,6 +160,16 @@ class ConvergenceMonitor {
     if (reason_ == StopReason::running) reason_ = reason;
   }
 
+  /// Notes components the M-step of the iteration about to be recorded re-seeded.
+  void note_recoveries(const std::vector<ComponentRecovery>& recovered) {
+    for (ComponentRecovery recovery : recovered) {
+      recovery.iteration = static_cast<int>(history_.size()) + 1;
+      recoveries_.push_back(std::move(recovery));
+    }
+  }
+  /// Every re-seeded component, in order.
+  const std::vector<ComponentRecovery>& recoveries() const { return recoveries_; }
+
   /// Wall time spent before the first iteration (the initial pass over the data).
   void set_setup_seconds(double seconds) { setup_seconds_ = seconds; }
   double setup_seconds() const { return setup_seconds_; }
@@ -160,6 +184,7 @@ class ConvergenceMonitor {
  private:
   StopOptions options_;
   std::vector<IterationRecord> history_;
+  std::vector<ComponentRecovery> recoveries_;
   StopReason reason_ = StopReason::running;
   double setup_seconds_ = 0.0;
 };

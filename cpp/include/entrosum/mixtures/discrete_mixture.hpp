@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/monitor.hpp"
@@ -37,6 +38,8 @@ struct DiscreteMixtureParams {
   Eigen::VectorXd weights;
   /// (n_components, n_features) m_kd = E[x_d | k]: Bernoulli μ_kd ∈ [0, 1], Poisson λ_kd ≥ 0
   Eigen::MatrixXd means;
+  /// Components the M-step that made these parameters re-seeded (empty ones); usually none.
+  std::vector<ComponentRecovery> recovered;
 
   Index n_components() const { return means.rows(); }
   Index n_features() const { return means.cols(); }
@@ -110,12 +113,14 @@ DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixt
 template <typename Family, typename T>
 RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients);
 
-/// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights. The data term
-/// `log_base_measure` is left alone: it does not depend on Θ, so a fit computes it once
-/// (discrete_mixture_log_base_measure) and adds it to every E-step's statistics.
+/// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
+/// `weights` is empty or holds the chunk's sample weights. The data term `log_base_measure` is left alone: it
+/// does not depend on Θ, so a fit computes it once (discrete_mixture_log_base_measure) and adds it to every
+/// E-step's statistics.
 template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats);
+                                 const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats,
+                                 Index row_offset);
 
 /// The statistics of the exact posterior under `params` over `data` (one chunked pass), the data term included:
 /// the chunk-level E-step that partial_fit and Dask workers run.

@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 #include <utility>
+#include <vector>
 
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/monitor.hpp"
@@ -29,6 +30,8 @@ struct GaussianMixtureParams {
   Eigen::MatrixXd means;
   Eigen::MatrixXd covariances;
   Eigen::MatrixXd precision_cholesky;
+  /// Components the M-step that made these parameters re-seeded (empty or collapsed ones); usually none.
+  std::vector<ComponentRecovery> recovered;
 
   Index n_components() const { return means.rows(); }
   Index n_features() const { return means.cols(); }
@@ -89,14 +92,45 @@ struct GaussianLogDensity {
   Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
   /// tied: (D, D) U; empty otherwise
   Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> whitening;
+  /// full: (K, D) μ_k, about which float data's statistics are taken; empty otherwise
+  Eigen::MatrixXd means;
+  /// full, float: the components far from the shift (Mahalanobis distance² (μ_k − shift)ᵀ Σ_k⁻¹ (μ_k − shift)
+  /// above 64), whose float sums about the shift would cancel; their statistics go component by component
+  std::vector<Index> far_components;
 };
 
 /// Buffers of one block of rows in compute type U, reused from block to block.
 template <typename U>
 struct GaussianBlockBuffers {
-  RowMatrix<U> shifted;   // (rows, D) y = x − shift
-  RowMatrix<U> features;  // (rows, n_features of the type); tied: (rows, D) y U
-  RowMatrix<U> resp;      // (rows, K) the log joint, then w r
+  RowMatrix<U> shifted;                // (rows, D) y = x − shift
+  RowMatrix<U> features;               // (rows, n_features of the type); tied: (rows, D) y U
+  RowMatrix<U> resp;                   // (rows, K) the log joint, then w r
+  Eigen::VectorXd row_log_likelihood;  // (rows) log p(x_n | Θ)
+  RowMatrix<double> sparse_sums;       // (K, n_features of the type) Σ w r features over rows, when r is sparse
+};
+
+/// Full covariances component by component, for wide data or float data: log N(x; μ_k, Σ_k) from
+/// z = (x − μ_k) U_k (a triangular product per component, centred on μ_k so that float data keep their
+/// digits), and the statistics by a rank update of each component's responsible rows about μ_k. Memory is a
+/// few blocks of rows, where quadratic features would be D(D + 1)/2 wide.
+template <typename U>
+struct ComponentwiseDensity {
+  /// (D, D) upper-triangular precision Cholesky factor U_k of each component
+  std::vector<Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic>> upper;
+  /// (K, D) μ_k
+  Eigen::MatrixXd means;
+  /// (K) log π_k − ½ D log 2π + log det U_k
+  Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
+};
+
+template <typename U>
+struct ComponentwiseBuffers {
+  RowMatrix<U> centred;                                      // (rows, D) x − μ_k for a block of rows
+  RowMatrix<U> whitened;                                     // (rows, D) (x − μ_k) U_k
+  RowMatrix<U> resp;                                         // (chunk rows, K) the log joint, then w r
+  Eigen::VectorXd row_log_likelihood;                        // (chunk rows)
+  RowMatrix<U> gathered;                                     // (responsible rows, D) √(w r) (x − μ_k)
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> scatter;  // (D, D) lower triangle of one component's sum
 };
 }  // namespace detail
 
@@ -113,12 +147,13 @@ class GaussianMixtureEStep {
   /// Buffers that one thread reuses from chunk to chunk during a pass.
   struct Workspace {
     detail::GaussianBlockBuffers<T> buffers;
-    detail::GaussianBlockBuffers<double> promoted;
+    detail::ComponentwiseBuffers<T> componentwise;
   };
 
-  /// Adds one chunk's statistics. `weights` is empty or holds the chunk's sample weights.
+  /// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
+  /// `weights` is empty or holds the chunk's sample weights.
   void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                  GaussianMixtureStats& stats, Workspace& workspace) const;
+                  GaussianMixtureStats& stats, Workspace& workspace, Index row_offset = 0) const;
   void accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                   GaussianMixtureStats& stats) const {
     Workspace workspace;
@@ -130,13 +165,19 @@ class GaussianMixtureEStep {
 
  private:
   Eigen::VectorXd shift_;
-  /// Full covariances of float data are computed in double (see promote_to_double in the source).
-  bool promoted_;
+  /// Full covariances of wide or float data go component by component (see use_componentwise in the source).
+  bool componentwise_;
   detail::GaussianLogDensity<T> density_;
-  detail::GaussianLogDensity<double> promoted_density_;
+  detail::ComponentwiseDensity<T> componentwise_density_;
 };
 
 /// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
+/// A component that is empty (every responsibility for it underflowed to 0) or collapsed (a covariance that
+/// reg_covar leaves singular: a component on one point) is re-seeded instead of failing: its mean moves to a
+/// worst-explained sample (a distinct one for each such component), its covariance and count to the pooled
+/// covariance and mean count of the others; `recovered` lists them. That M-step is not the exact
+/// one, so F and S after it differ (the monitor shows it). With tied covariances a singular shared
+/// covariance cannot be recovered this way and raises NumericalError.
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
                                               const GaussianMixtureParams& params, double reg_covar);
 

@@ -6,10 +6,14 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/monitor.hpp"
@@ -19,6 +23,45 @@ namespace entrosum {
 
 /// Added to every N_k in an M-step so that an empty component does not divide 0 by 0 (scikit-learn's guard).
 inline constexpr double kCountGuard = 10.0 * std::numeric_limits<double>::epsilon();
+
+/// One row of the data, remembered with its log-likelihood: where an M-step may re-seed a component.
+struct WorstSample {
+  double log_likelihood = 0.0;
+  /// the row's index within the data the pass covers
+  Index row = -1;
+  double weight = 0.0;
+  /// (n_features) the row, in double
+  Eigen::VectorXd values;
+};
+
+/// The worst-explained samples of some rows: up to `capacity` rows of positive weight with the smallest
+/// log p(x_n | Θ), in increasing order of it. An M-step that finds components empty re-seeds them there, each
+/// at its own sample, as k-means moves empty clusters to the points farthest from their centroids. Among
+/// equal log-likelihoods the earlier row comes first and is kept, and passes merge in row order, so the choice
+/// depends on neither the threads nor the chunks.
+struct WorstSamples {
+  Index capacity = 0;
+  /// sorted by log_likelihood, at most `capacity`
+  std::vector<WorstSample> samples;
+
+  /// A row enters only with a log-likelihood below this.
+  double threshold() const {
+    return Index(samples.size()) < capacity ? std::numeric_limits<double>::infinity() : samples.back().log_likelihood;
+  }
+  /// Keeps `sample` if it is among the `capacity` worst (after the equal ones already kept).
+  void offer(WorstSample&& sample) {
+    if (!(sample.log_likelihood < threshold())) return;
+    const auto at = std::upper_bound(samples.begin(), samples.end(), sample.log_likelihood,
+                                     [](double value, const WorstSample& kept) { return value < kept.log_likelihood; });
+    samples.insert(at, std::move(sample));
+    if (Index(samples.size()) > capacity) samples.pop_back();
+  }
+  /// Merges the samples of rows that come after these.
+  void merge(const WorstSamples& later) {
+    capacity = std::max(capacity, later.capacity);
+    for (const WorstSample& sample : later.samples) offer(WorstSample(sample));
+  }
+};
 
 /// Sums over data points that every mixture's statistics carry; mergeable.
 struct MixtureTotals {
@@ -30,14 +73,17 @@ struct MixtureTotals {
   double log_likelihood = 0.0;
   /// −Σ_n w_n Σ_k r_nk log r_nk
   double resp_entropy = 0.0;
+  /// where empty components are re-seeded (not sums: scaling leaves them alone)
+  WorstSamples worst;
 
   MixtureTotals() = default;
-  explicit MixtureTotals(Index n_components) : resp_sum(Eigen::VectorXd::Zero(n_components)) {}
+  explicit MixtureTotals(Index n_components) : resp_sum(Eigen::VectorXd::Zero(n_components)), worst{n_components, {}} {}
   MixtureTotals& operator+=(const MixtureTotals& other) {
     count += other.count;
     resp_sum += other.resp_sum;
     log_likelihood += other.log_likelihood;
     resp_entropy += other.resp_entropy;
+    worst.merge(other.worst);
     return *this;
   }
   /// Multiplies every sum by `factor` (stepwise EM blends running statistics with a chunk's).
@@ -50,11 +96,32 @@ struct MixtureTotals {
 };
 
 /// Turns each row of `log_joint` (n, K), log π_k + log p(x_n | k), into the weighted responsibilities
-/// w_n r_nk in place, and adds the row's log-likelihood, entropy and counts to `totals`.
-/// `weights` is empty (all 1) or holds one weight per row.
+/// w_n r_nk in place, and adds the row's log-likelihood, entropy and counts to `totals`. Values below T's
+/// smallest normal number are written as exact zeros (no subnormal reaches the M-step). `weights` is empty
+/// (all 1) or holds one weight per row. `row_log_likelihood` receives log p(x_n | Θ) of each row (resized),
+/// for `note_worst`.
 template <typename T>
 void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<const Eigen::VectorXd>& weights,
-                         MixtureTotals& totals);
+                         MixtureTotals& totals, Eigen::VectorXd& row_log_likelihood);
+
+/// Offers the rows of a block to `totals.worst`: row n of `rows` (row `row_offset + n` of the data the pass
+/// covers), of log-likelihood `row_log_likelihood(n)` and weight `weights(n)` (all 1 when empty).
+template <typename Rows>
+void note_worst(MixtureTotals& totals, const Eigen::VectorXd& row_log_likelihood, const Rows& rows, Index row_offset,
+                const Eigen::Ref<const Eigen::VectorXd>& weights) {
+  for (Index n = 0; n < row_log_likelihood.size(); ++n) {
+    const double weight = weights.size() ? weights(n) : 1.0;
+    if (weight > 0.0 && row_log_likelihood(n) < totals.worst.threshold())  // most rows stop here
+      totals.worst.offer(
+          {row_log_likelihood(n), row_offset + n, weight, rows.row(n).transpose().template cast<double>()});
+  }
+}
+
+/// For an M-step that re-seeds `components` (empty or collapsed ones, in increasing order): a distinct
+/// worst-explained sample for each, the worst for the first. NumericalError naming the first component
+/// when the statistics hold fewer samples (rows of positive weight) than that.
+std::vector<const WorstSample*> reseed_samples(const std::vector<Index>& components, const WorstSamples& worst,
+                                               const std::string& why);
 
 /// The posterior entropy and prior entropy terms of a mixture's entropy sum, and its ELBO, per sample:
 /// F = (1/N)[Σ_n log p(x_n)] at (q = exact posterior, Θ) and S = H̄[r] − H[π] − observable_entropy.
