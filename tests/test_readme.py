@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
-import time
 from pathlib import Path
 
 import pytest
@@ -75,8 +74,24 @@ def test_the_readme_has_runnable_blocks_for_every_model():
 
 def test_the_first_two_commands_are_the_install_and_test_commands():
     first = SHELL_BLOCKS[0].splitlines()
-    assert first[0].startswith("pip install . && python -m entrosum demo")
-    assert first[1].startswith('pip install ".[test]" && python -m pytest')
+    assert first[0].startswith("pip install -r requirements-build.txt && pip install --no-build-isolation . && "
+                               "python -m entrosum demo")
+    assert first[1].startswith('pip install -r requirements-build.txt && pip install --no-build-isolation ".[test]" '
+                               "&& python -m pytest")
+
+
+def test_the_build_requirements_file_lists_the_build_systems_requirements():
+    """requirements-build.txt (the README's --no-build-isolation installs) names every requirement of
+    pyproject.toml's [build-system] with the same bounds, plus CMake and Ninja."""
+    # Read without tomllib (Python 3.11+): the one-line list under [build-system].
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    section = pyproject.split("[build-system]", 1)[1].split("\n[", 1)[0]
+    found = re.search(r"^requires = \[(.*)\]$", section, re.MULTILINE)
+    assert found, "pyproject.toml's [build-system] has no one-line requires list"
+    declared = re.findall(r'"([^"]+)"', found.group(1))
+    lines = (REPO / "requirements-build.txt").read_text(encoding="utf-8").splitlines()
+    listed = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert sorted(listed) == sorted([*declared, "cmake>=3.18", "ninja"])
 
 
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
@@ -84,10 +99,7 @@ def test_python_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     source = PYTHON_BLOCKS[index]
-    started = time.perf_counter()
     exec(compile(source, f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})
-    # Examples stay small: all of them together run in well under 15 s.
-    assert time.perf_counter() - started < 10, f"README python block {index + 1} is too slow for an example"
     if "matplotlib" in source or ".plot(" in source:
         import matplotlib.pyplot as plt
 
