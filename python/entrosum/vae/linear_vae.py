@@ -55,9 +55,16 @@ class LinearVAE(ScoreMixin, TransformMixin, PriorSampler):
     n_components : int
         Latent dimension H, from 1 to n_features − 1.
     tol : float or None
-        Stop when the ELBO per sample changes by less than ``tol`` between L-BFGS steps; None switches the rule off.
+        Stop when the ELBO per sample changes by less than ``tol`` between L-BFGS steps (and the gap rule holds);
+        None switches the rule off.
     gap_tol : float or None
-        Stop when ``|ELBO − entropy sum| / |ELBO| < gap_tol`` (with ``tol`` too, if both are set).
+        Stop when also ``|ELBO − entropy sum| / |ELBO| < gap_tol``. Both rules are needed: near the optimum F
+        changes quadratically while the gap shrinks only linearly (F alone stops with a gap of about
+        ``sqrt(tol)``), and the gap is F's derivative along a rescaling of each latent dimension only (it can
+        vanish away from the optimum). The defaults end with F and S within about 1e-7 of PPCA's maximum
+        log-likelihood per sample; L-BFGS cannot resolve the gap much below that in double precision, and a fit
+        whose line search stalls there with a relative gap below 1e-6 counts as converged (stop reason
+        'gradient').
     max_iter : int
         Most L-BFGS steps (the monitor's first record is the starting point).
     gtol : float
@@ -82,7 +89,7 @@ class LinearVAE(ScoreMixin, TransformMixin, PriorSampler):
     n_components_ : int
     lbfgs_info_ : dict
         ``evaluations`` of the ELBO and its gradient and the L-BFGS ``status`` ('callback' when the monitor's rule
-        stopped it, 'gradient' when the gradient vanished).
+        stopped it, 'gradient' when the gradient vanished, 'line_search' when F could not be increased further).
     %(fitted)s
     """
 
@@ -97,7 +104,7 @@ class LinearVAE(ScoreMixin, TransformMixin, PriorSampler):
     encoder_bias_: np.ndarray
     encoder_variances_: np.ndarray
 
-    def __init__(self, n_components: int = 2, *, tol: float | None = 1e-9, gap_tol: float | None = None,
+    def __init__(self, n_components: int = 2, *, tol: float | None = 1e-10, gap_tol: float | None = 1e-8,
                  max_iter: int = 10000, gtol: float = 1e-10, random_state: Any = None, n_jobs: int | None = None,
                  chunk_size: int | None = None, verbose: int = 0, learning_offset: float = 10.0,
                  learning_decay: float = 0.7) -> None:
