@@ -94,5 +94,6 @@ def model_cases(dtype=np.float64) -> dict:
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),
         "sparse": (lambda: entrosum.SparseCoding(3, tol=1e-6, random_state=0), sparse),
+        "linear_vae": (lambda: entrosum.LinearVAE(2, random_state=0), linear),
     }
     return {name: (make, data.astype(dtype)) for name, (make, data) in cases.items()}

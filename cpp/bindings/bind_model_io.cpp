@@ -60,6 +60,16 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  Results operator()(const SavedLinearVae& m) const {
+    Results out;
+    out["components"] = m.params.decoder_weights;
+    out["mean"] = m.params.decoder_bias;
+    out["noise_variance"] = m.params.noise_variance;
+    out["encoder_weights"] = m.params.encoder_weights;
+    out["encoder_bias"] = m.params.encoder_bias;
+    out["encoder_variance"] = m.params.encoder_variance;
+    return out;
+  }
   Results operator()(const SavedSparseCoding& m) const {
     Results out;
     out["posterior"] = m.form == PosteriorForm::full ? "full" : "diag";
@@ -134,10 +144,13 @@ void bind_model_io(py::module_& m) {
           "The parameters as the C++ library holds them.")
       .def("score_samples", &per_sample<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
       .def("score_samples", &per_sample<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-           "(n_samples) log p(x_n) computed by the C++ library from the loaded parameters.")
+           "(n_samples) log p(x_n) (each sample's ELBO for the linear VAE) computed by the C++ library from the loaded "
+           "parameters.")
       .def("score", &mean_score<float>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0)
       .def("score", &mean_score<double>, py::arg("data"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
-           "The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding) computed in C++.")
+           "The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding, ELBO per sample for the "
+           "linear "
+           "VAE) computed in C++.")
       .def_property_readonly(
           "metadata", [](const SavedModel& model) { return to_python(model.metadata); },
           "The metadata as the C++ JSON reader parsed it.");

@@ -4,8 +4,9 @@ The ELBO is read as a sum of
 entropies (posterior entropy − prior entropy − expected observable entropy).
 
 The package is layered: ``engine`` (the fit driver and what it runs on), one subpackage per model family
-(``mixtures``, ``linear``, ``sparse``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
-importable from here.
+(``mixtures``, ``linear``, ``sparse``, ``vae``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
+importable from here; ``entrosum.vae`` holds the VAE entropy sums on numpy arrays and ``entrosum.torch`` (optional,
+imports torch on use) the PyTorch training monitor.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from .linear import PPCA, FactorAnalysis
 from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
 from .monitor import ConvergenceMonitor
 from .sparse import SparseCoding
+from .vae import LinearVAE
 
 if TYPE_CHECKING:  # resolved on first use by __getattr__ below: scikit-learn's classes when it is installed
     from .exceptions import ConvergenceWarning, NotFittedError
@@ -29,6 +31,7 @@ __all__ = [
     "ConvergenceWarning",
     "FactorAnalysis",
     "GaussianMixture",
+    "LinearVAE",
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",

@@ -256,7 +256,7 @@ class SavedModel:
     @typing.overload
     def score(self, data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
         """
-        The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding) computed in C++.
+        The estimator's score (mean log-likelihood; ES-ELBO per sample for sparse coding, ELBO per sample for the linear VAE) computed in C++.
         """
     @typing.overload
     def score_samples(self, data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
@@ -264,7 +264,7 @@ class SavedModel:
     @typing.overload
     def score_samples(self, data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         """
-        (n_samples) log p(x_n) computed by the C++ library from the loaded parameters.
+        (n_samples) log p(x_n) (each sample's ELBO for the linear VAE) computed by the C++ library from the loaded parameters.
         """
     @property
     def dtype(self) -> str:
@@ -308,6 +308,44 @@ class SparseCodingExpectation:
         ...
     @property
     def diagnostics(self) -> dict[str, typing.Any]:
+        ...
+class GaussianVaeStats:
+    """
+    Sums over the data points of mini-batches of a Gaussian VAE (ELBO, entropy-sum terms, squared errors, encoder moments); merge with +=, picklable.
+    """
+    def __add__(self, other: GaussianVaeStats) -> GaussianVaeStats:
+        ...
+    def __copy__(self) -> GaussianVaeStats:
+        ...
+    def __getstate__(self) -> tuple[float, float, float, float, float, float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+        ...
+    def __iadd__(self, other: GaussianVaeStats) -> GaussianVaeStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> GaussianVaeStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def encoder_mean_square(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def encoder_variance(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def kl_divergence(self) -> float:
+        ...
+    @property
+    def reconstruction(self) -> float:
+        ...
+    @property
+    def squared_error(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
 @typing.overload
 def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
@@ -422,6 +460,20 @@ def fit_linear_gaussian(data: numpy.typing.NDArray[numpy.float64], components: t
     EM for PPCA ('isotropic') or factor analysis ('diagonal') from initial W (D, H) and noise variances (D).
     """
 @typing.overload
+def fit_linear_vae(data: numpy.typing.NDArray[numpy.float32], initial: dict, stop: StopOptions, gtol: typing.SupportsFloat | typing.SupportsIndex = 1e-10, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    The linear VAE by L-BFGS on its closed-form ELBO, after one pass for the data's moments.
+    """
+@typing.overload
+def fit_linear_vae(data: numpy.typing.NDArray[numpy.float64], initial: dict, stop: StopOptions, gtol: typing.SupportsFloat | typing.SupportsIndex = 1e-10, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    The linear VAE by L-BFGS on its closed-form ELBO, after one pass for the data's moments.
+    """
+def fit_linear_vae_from_moments(moments: entrosum._core.Moments, initial: dict, stop: StopOptions, gtol: typing.SupportsFloat | typing.SupportsIndex = 1e-10, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    The linear VAE by L-BFGS on its closed-form ELBO, from the data's moments.
+    """
+@typing.overload
 def fit_ppca_closed_form(data: numpy.typing.NDArray[numpy.float32], n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     Maximum-likelihood PPCA from the eigendecomposition of the covariance.
@@ -440,6 +492,36 @@ def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float32], components: typ
 def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float64], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, solver: str, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, acceleration: str = 'none') -> dict[str, typing.Any]:
     """
     Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data. acceleration ('none' or 'quasi-newton') applies to solver 'em'.
+    """
+@typing.overload
+def gaussian_vae_accumulate(stats: entrosum._core.GaussianVaeStats, data: numpy.typing.NDArray[numpy.float32], encoder_mean: numpy.typing.NDArray[numpy.float32], encoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_mean: numpy.typing.NDArray[numpy.float32], decoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_variance: str, prior_log_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> None:
+    """
+    Adds one mini-batch to stats: data (n, D), encoder means and log-variances (n, H), decoder means (S*n, D) sample-major, decoder log-variances (1, 1), (1, D) or (S*n, D), prior log-variances (H) or empty.
+    """
+@typing.overload
+def gaussian_vae_accumulate(stats: entrosum._core.GaussianVaeStats, data: numpy.typing.NDArray[numpy.float64], encoder_mean: numpy.typing.NDArray[numpy.float64], encoder_log_variance: numpy.typing.NDArray[numpy.float64], decoder_mean: numpy.typing.NDArray[numpy.float64], decoder_log_variance: numpy.typing.NDArray[numpy.float64], decoder_variance: str, prior_log_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> None:
+    """
+    Adds one mini-batch to stats: data (n, D), encoder means and log-variances (n, H), decoder means (S*n, D) sample-major, decoder log-variances (1, 1), (1, D) or (S*n, D), prior log-variances (H) or empty.
+    """
+def gaussian_vae_optimal_noise_variance(stats: entrosum._core.GaussianVaeStats) -> float:
+    """
+    sigma^2* = (1/(N D)) sum_n E||x_n - mu(z)||^2.
+    """
+def gaussian_vae_optimal_noise_variances(stats: entrosum._core.GaussianVaeStats) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    (n_features) sigma_d^2* = (1/N) sum_n E(x_nd - mu_d(z))^2.
+    """
+def gaussian_vae_optimal_prior_variances(stats: entrosum._core.GaussianVaeStats) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    (n_latent) alpha_h^2* = (1/N) sum_n (nu_nh^2 + tau_nh^2).
+    """
+def gaussian_vae_optimal_terms(stats: entrosum._core.GaussianVaeStats, decoder_variance: str, learned_prior: bool) -> dict:
+    """
+    F and the entropy sum per data point with the optimal decoder (and, if learned_prior, prior) variances.
+    """
+def gaussian_vae_terms(stats: entrosum._core.GaussianVaeStats) -> dict:
+    """
+    F and the entropy sum's terms per data point, from the sums.
     """
 def gmm_covariances(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     """
@@ -604,6 +686,30 @@ def linear_gaussian_start(moments: entrosum._core.Moments, components: typing.An
 def linear_gaussian_terms(expectation: LinearGaussianExpectation, params: dict) -> dict:
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the expectation and the parameters Θ.
+    """
+@typing.overload
+def linear_vae_elbo_samples(data: numpy.typing.NDArray[numpy.float32], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    (n_samples) the closed-form ELBO of each sample.
+    """
+@typing.overload
+def linear_vae_elbo_samples(data: numpy.typing.NDArray[numpy.float64], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    (n_samples) the closed-form ELBO of each sample.
+    """
+@typing.overload
+def linear_vae_encode(data: numpy.typing.NDArray[numpy.float32], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
+    """
+    (n_samples, n_components) the encoder means V x + c.
+    """
+@typing.overload
+def linear_vae_encode(data: numpy.typing.NDArray[numpy.float64], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+    """
+    (n_samples, n_components) the encoder means V x + c.
+    """
+def linear_vae_terms(moments: entrosum._core.Moments, params: dict) -> dict:
+    """
+    The linear VAE's closed-form F and entropy-sum terms per sample for data with these moments.
     """
 @typing.overload
 def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:

@@ -5,7 +5,8 @@
 #   2. builds the wheel FROM the extracted sdist (as pypa-build and cibuildwheel do), portable: without
 #      -march=native, so one compile checks that the sdist builds and gives the wheel;
 #   3. repairs the wheel with auditwheel to a manylinux tag;
-#   4. installs it with its test extras into a fresh virtual environment, with no compiler on PATH;
+#   4. installs it with its test extras (torch==2.13.0 first, as .ci/run) into a fresh virtual environment, with no
+#      compiler on PATH;
 #   5. runs the sdist's tests against the installed wheel from a directory outside any source tree,
 #      deselecting only the tests that build C++ (marked needs_compiler; they run in the main CI run).
 #
@@ -82,6 +83,8 @@ if found:
     sys.exit(f"a compiler is on PATH: {found}")
 print(f"no {', '.join(tools)} on PATH={os.environ['PATH']}")
 EOF
+# torch first, pinned as .ci/run and the test extra pin it (this index serves torch 2.13.0 as its CPU build).
+"${isolated[@]}" python -m pip install --quiet --only-binary=:all: "torch==2.13.0"
 "${isolated[@]}" python -m pip install --quiet --only-binary=:all: "$repaired[test]"
 
 step "tests of the sdist against the installed wheel"

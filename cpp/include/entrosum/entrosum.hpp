@@ -29,6 +29,10 @@
 // sparse: Laplace sparse coding
 #include "entrosum/sparse/sparse_coding.hpp"
 
+// vae: the three-entropy sum of Gaussian VAEs over mini-batches, the linear VAE
+#include "entrosum/vae/gaussian_vae.hpp"
+#include "entrosum/vae/linear_vae.hpp"
+
 // io: saved models (NPZ archives with JSON metadata)
 #include "entrosum/io/model_io.hpp"
 #include "entrosum/io/npz.hpp"

@@ -238,6 +238,20 @@ SavedParams read_sparse_coding(const npz::Archive& archive, const Json& metadata
   return saved;
 }
 
+SavedParams read_linear_vae(const npz::Archive& archive, const Json&, Index n_features) {
+  const std::int64_t D = n_features;
+  const std::int64_t H = extent(archive, "components_", 2, 0);
+  SavedLinearVae saved;
+  LinearVaeParams& p = saved.params;
+  p.encoder_weights = as_matrix(shaped(archive, "encoder_weights_", {H, D}), H, D);
+  p.encoder_bias = as_vector(shaped(archive, "encoder_bias_", {H}));
+  p.encoder_variance = as_vector(shaped(archive, "encoder_variances_", {H}));
+  p.decoder_weights = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
+  p.decoder_bias = as_vector(shaped(archive, "mean_", {D}));
+  p.noise_variance = shaped(archive, "noise_variance_", {}).values[0];
+  return saved;
+}
+
 /// The model classes this library reads, by the name the Python package saves them under. A new family
 /// adds its SavedParams alternative, a reader here and a case in score_samples.
 struct FamilyReader {
@@ -252,6 +266,7 @@ constexpr FamilyReader kReaders[] = {
     {"BernoulliMixture", read_discrete_mixture<BernoulliMixture>},
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
     {"SparseCoding", read_sparse_coding},
+    {"LinearVAE", read_linear_vae},
 };
 
 template <typename Params>
@@ -352,6 +367,10 @@ SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
 
+LinearVaeParams load_linear_vae(const std::string& path) {
+  return expect_model<SavedLinearVae>(load_model(path), path, "LinearVAE").params;
+}
+
 namespace {
 
 void check_features(const SavedModel& model, Index n_features) {
@@ -379,6 +398,9 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
       return discrete_mixture_score<PoissonMixture, T>(data, m.params, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedLinearVae& m) const {
+      return linear_vae_elbo_samples<T>(data, m.params, execution);
     }
     Eigen::VectorXd operator()(const SavedSparseCoding&) const {
       throw std::invalid_argument(

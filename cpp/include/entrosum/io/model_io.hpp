@@ -16,6 +16,7 @@
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
+#include "entrosum/vae/linear_vae.hpp"
 
 namespace entrosum {
 
@@ -51,8 +52,13 @@ struct SavedSparseCoding {
   PosteriorSolverOptions solver;
 };
 
+/// The linear VAE: encoder (V, c, τ²) and decoder (W, b, σ²).
+struct SavedLinearVae {
+  LinearVaeParams params;
+};
+
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding>;
+                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding, SavedLinearVae>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -84,8 +90,10 @@ DiscreteMixtureParams load_bernoulli_mixture(const std::string& path);
 DiscreteMixtureParams load_poisson_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
+LinearVaeParams load_linear_vae(const std::string& path);
 
-/// (n_samples) log p(x_n | Θ) under a loaded model, computed as the Python estimator's score_samples.
+/// (n_samples) log p(x_n | Θ) under a loaded model, computed as the Python estimator's score_samples (for the
+/// linear VAE: each sample's closed-form ELBO).
 /// Sparse coding has no closed-form log-likelihood: std::invalid_argument (use score).
 template <typename T>
 Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
