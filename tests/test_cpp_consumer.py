@@ -61,9 +61,11 @@ def _cmeel_prefix() -> str:
         [sys.executable, "-m", "cmeel", "cmake"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert result.returncode == 0, "`python -m cmeel cmake` failed; is cmeel-eigen installed?"
-    prefix = result.stdout.strip()
-    assert Path(prefix).is_dir(), f"cmeel prefix {prefix!r} is not a directory"
-    return prefix
+    # One prefix per environment with cmeel packages, joined by ':' (a virtual environment with the system's
+    # site-packages has two); the first is this interpreter's own. CMake takes them as a list.
+    prefixes = [prefix for prefix in result.stdout.strip().split(":") if prefix]
+    assert prefixes and Path(prefixes[0]).is_dir(), f"cmeel prefix {result.stdout.strip()!r} is not a directory"
+    return ";".join(prefixes)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,15 @@ if(NOT TARGET Eigen3::Eigen)
       OUTPUT_VARIABLE ENTROSUM_CMEEL_PREFIX
       ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE
       RESULT_VARIABLE _cmeel_result)
-    if(_cmeel_result EQUAL 0 AND EXISTS "${ENTROSUM_CMEEL_PREFIX}")
-      list(APPEND CMAKE_PREFIX_PATH "${ENTROSUM_CMEEL_PREFIX}")
+    # One prefix per environment that has cmeel packages (a virtual environment with the system's site-packages
+    # prints two), joined by ':'; the first is the interpreter's own.
+    if(_cmeel_result EQUAL 0)
+      string(REPLACE ":" ";" _cmeel_prefixes "${ENTROSUM_CMEEL_PREFIX}")
+      foreach(_cmeel_prefix IN LISTS _cmeel_prefixes)
+        if(EXISTS "${_cmeel_prefix}")
+          list(APPEND CMAKE_PREFIX_PATH "${_cmeel_prefix}")
+        endif()
+      endforeach()
     endif()
   endif()
   find_package(Eigen3 3.4 CONFIG REQUIRED)
