@@ -1,4 +1,4 @@
-"""The moments pass of PPCA and factor analysis against numpy."""
+"""The moments pass of PPCA and factor analysis and the closed form's partial eigensolver, against numpy."""
 
 from __future__ import annotations
 
@@ -81,3 +81,48 @@ def test_float32_with_an_offset_far_above_the_spread_keeps_its_variances():
     exact = np.cov(X.astype(np.float64).T, bias=True)
     variances = np.diag(_core.linear_gaussian_moments(X, 2, 0).covariance)
     np.testing.assert_allclose(variances, np.diag(exact), rtol=1e-4)
+
+
+def closed_form_reference(covariance: np.ndarray, n_components: int) -> tuple[np.ndarray, float]:
+    """W Wᵀ and σ² of the ML PPCA from numpy's full eigendecomposition (W Wᵀ is unique where W is not)."""
+    values, vectors = np.linalg.eigh(covariance)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    noise = values[n_components:].mean()
+    top = vectors[:, :n_components] * np.sqrt(np.maximum(values[:n_components] - noise, 0.0))
+    return top @ top.T, noise
+
+
+def spectrum_matrix(values: np.ndarray, seed: int) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(values), len(values))))
+    return (q * values) @ q.T
+
+
+SPECTRA = {
+    "random": lambda d: np.random.default_rng(2).chisquare(3, d),
+    "low rank plus isotropic noise": lambda d: np.r_[np.linspace(50.0, 10.0, 12), np.full(d - 12, 0.5)],
+    "clusters inside the top": lambda d: np.r_[9.0 + np.arange(3) * 1e-10, [4.0] * 3, np.linspace(1, 2, d - 6)],
+    "graded to 1e-13": lambda d: np.logspace(0, -13, d),
+    "rank deficient": lambda d: np.r_[np.linspace(3.0, 1.0, 15), np.zeros(d - 15)],
+}
+
+
+@pytest.mark.parametrize("n_features", [2, 40, 300])
+@pytest.mark.parametrize("spectrum", list(SPECTRA))
+def test_closed_form_eigenpairs_equal_numpy(spectrum, n_features):
+    n_components = 1 if n_features == 2 else 10
+    covariance = spectrum_matrix(SPECTRA[spectrum](max(n_features, 16))[:n_features], seed=n_features)
+    # Moments holding this covariance: 8 rows scaled so that count · covariance is the scatter
+    moments = _core.Moments.__new__(_core.Moments)
+    moments.__setstate__((8.0, np.zeros(n_features), 8.0 * np.diag(covariance), 8.0 * covariance))
+    fit = _core.ppca_closed_form_from_moments(moments, n_components)
+    reference_outer, reference_noise = closed_form_reference(covariance, n_components)
+    components = fit["components"]
+    scale = np.abs(covariance).max()
+    assert fit["noise_variance"][0] == pytest.approx(max(reference_noise, 1e-12 * np.trace(covariance) / n_features),
+                                                     rel=1e-9, abs=1e-13 * scale)
+    np.testing.assert_allclose(components @ components.T, reference_outer, rtol=0, atol=1e-9 * scale)
+    # columns ordered by decreasing variance, each with its largest entry positive
+    norms = np.linalg.norm(components, axis=0)
+    assert np.all(np.diff(norms) <= 1e-12 * norms[0])
+    largest = components[np.abs(components).argmax(axis=0), np.arange(n_components)]
+    assert np.all(largest > 0)
