@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
+# scikit-learn's check_array_api_input (tests/test_sklearn_checks.py) runs only when SciPy's array API mode is on,
+# which must be chosen before SciPy is first imported: here, before any test module.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 

@@ -253,13 +253,13 @@ def test_clone_and_pickle(X):
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(n_components=10_000), "n_components=10000 must be at most n_samples=1500"),
+    (dict(n_components=10_000), "n_components = 10000, n_samples = 1500"),
     (dict(alpha=-1.0), "alpha must be a non-negative"),
     (dict(init_params="best"), "init_params must be one of"),
-    (dict(means_init=np.full((2, 20), 0.5)), r"means_init must have shape \(3, 20\)"),
+    (dict(means_init=np.full((2, 20), 0.5)), r"'means' should have the shape of \(3, 20\)"),
     (dict(means_init=np.full((3, 20), 1.5)), r"means_init must hold probabilities in \[0, 1\]"),
     (dict(means_init=np.full((3, 20), -0.1)), r"means_init must hold probabilities in \[0, 1\]"),
-    (dict(weights_init=[0.5, 0.5, 0.5]), r"weights_init must be in \[0, 1\] and sum to 1"),
+    (dict(weights_init=[0.5, 0.5, 0.5]), r"'weights' should be normalized, but got sum\(weights\) = 1.5"),
 ])
 def test_bad_settings(X, bad, match):
     with pytest.raises(ValueError, match=match):
@@ -290,7 +290,7 @@ def test_bad_data_and_weights(X):
     with pytest.raises(ValueError, match="sample_weight must be non-negative"):
         entrosum.BernoulliMixture(3).fit(X, sample_weight=-np.ones(len(X)))
     model = entrosum.BernoulliMixture(3, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="X has 19 features, but the model was fitted with 20"):
+    with pytest.raises(ValueError, match="X has 19 features, but BernoulliMixture is expecting 20 features"):
         model.score(X[:, 1:])
 
 

@@ -149,7 +149,7 @@ def test_bad_input_gives_a_message_and_an_exit_code(tmp_path):
     if not hasattr(entrosum, "SparseCoding"):
         assert_fails(run("fit", "sparse", data_file), "'sparse' (SparseCoding) is not available")
     assert_fails(run("fit", "ppca", data_file, "--covariance-type", "full"), "--covariance-type applies to gmm")
-    assert_fails(run("fit", "ppca", data_file, "--n-components", "6"), "n_components=6 must be below")
+    assert_fails(run("fit", "ppca", data_file, "--n-components", "7"), "n_components=7 must be at most")
     assert_fails(run("fit", "bernoulli", data_file, "--quiet"), "must be binary")
     assert_fails(run("fit", "ppca", data_file, "--max-iter", "many"), "invalid int value", code=2)
     assert_fails(run("fit"), "the following arguments are required", code=2)
@@ -161,3 +161,69 @@ def test_bad_input_gives_a_message_and_an_exit_code(tmp_path):
     assert_fails(run("score", str(model_file), str(tmp_path / "narrow.npy")), "4 features")
     assert_fails(run("score", str(tmp_path / "missing.npz"), data_file), "no model file")
     assert_fails(run("info", str(tmp_path / "text.npz")), "not an entrosum model file")
+
+
+def test_version_and_monitor_options(tmp_path):
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"entrosum {entrosum.__version__}"
+    make, data = model_cases()["fa"]
+    np.save(tmp_path / "data.npy", data)
+    result = run("fit", "fa", str(tmp_path / "data.npy"), "--n-components", "2", "--seed", "0", "--tol", "none",
+                 "--gap-tol", "1e-5", "--max-iter", "20000", "--verbose", "--out", str(tmp_path / "fa.npz"))
+    assert result.returncode == 0, result.stderr
+    model = entrosum.load(tmp_path / "fa.npz")
+    assert model.tol is None and model.gap_tol == 1e-5 and model.monitor_.stop_reason == "gap_tol"
+    assert "FactorAnalysis: iter     1" in result.stdout  # --verbose: a line per iteration, naming the model
+    assert_fails(run("fit", "fa", str(tmp_path / "data.npy"), "--quiet", "--verbose"), "contradict")
+
+
+def test_fit_without_out_says_the_model_was_not_saved(tmp_path):
+    make, data = model_cases()["ppca"]
+    np.save(tmp_path / "data.npy", data)
+    result = run("fit", "ppca", str(tmp_path / "data.npy"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "the model was not saved; add --out" in result.stderr
+    assert "saved to" not in result.stdout
+
+
+def test_nothing_on_stdout_before_an_error(tmp_path):
+    make, data = model_cases()["ppca"]
+    np.save(tmp_path / "data.npy", data)
+    result = run("fit", "ppca", str(tmp_path / "data.npy"), "--quiet", "--out", str(tmp_path / "missing" / "m.npz"))
+    assert result.returncode == 1 and result.stdout == "", result
+    assert run("fit", "ppca", str(tmp_path / "data.npy"), "--quiet", "--out", str(tmp_path / "m.npz")).returncode == 0
+    np.save(tmp_path / "narrow.npy", data[:, :4])
+    for command in ("score", "transform"):
+        result = run(command, str(tmp_path / "m.npz"), str(tmp_path / "narrow.npy"))
+        assert result.returncode == 1 and result.stdout == "", result
+        assert "4 features" in result.stderr
+
+
+def test_predict_and_transform(tmp_path):
+    cases = model_cases()
+    for case, command, method in (("gmm_diag", "predict", "predict"), ("fa", "transform", "transform")):
+        make, data = cases[case]
+        np.save(tmp_path / "data.npy", data)
+        model = make().fit(data)
+        model.save(tmp_path / "model.npz")
+        result = run(command, str(tmp_path / "model.npz"), str(tmp_path / "data.npy"), "--out",
+                     str(tmp_path / "out.npy"))
+        assert result.returncode == 0, result.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), getattr(model, method)(data))
+        printed = run(command, str(tmp_path / "model.npz"), str(tmp_path / "data.npy"))  # CSV on stdout
+        assert printed.returncode == 0, printed.stderr
+        values = np.loadtxt(printed.stdout.splitlines(), delimiter=",", ndmin=2)
+        np.testing.assert_array_equal(values.reshape(getattr(model, method)(data).shape), getattr(model, method)(data))
+    assert_fails(run("predict", str(tmp_path / "model.npz"), str(tmp_path / "data.npy")),
+                 "FactorAnalysis has no predict")
+
+
+def test_a_csv_whose_first_line_mixes_numbers_and_text_is_an_error(tmp_path):
+    (tmp_path / "typo.csv").write_text("1.0,2.0,x3\n4.0,5.0,6.0\n7.0,8.0,9.0\n")
+    assert_fails(run("fit", "ppca", str(tmp_path / "typo.csv"), "--n-components", "1", "--quiet"),
+                 "line 1, column 3 holds 'x3', which is not a number")
+    (tmp_path / "header.csv").write_text("a,b,c\n1.0,2.0,3.5\n4.0,5.0,6.0\n7.0,8.0,9.5\n")
+    result = run("fit", "ppca", str(tmp_path / "header.csv"), "--n-components", "1", "--quiet", "--out",
+                 str(tmp_path / "m.npz"))
+    assert result.returncode == 0, result.stderr
+    assert entrosum.load(tmp_path / "m.npz").n_features_in_ == 3

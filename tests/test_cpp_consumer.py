@@ -182,7 +182,7 @@ def test_installed_prefix_layout(prefix: Path) -> None:
     assert installed == _public_headers()
     libraries = [*prefix.glob("lib*/libentrosum.a"), *prefix.glob("lib*/libentrosum.so")]
     assert libraries, f"no libentrosum.a or .so under {prefix}/lib*"
-    for config in ("entrosumConfig.cmake", "entrosumConfigVersion.cmake"):
+    for config in ("entrosumConfig.cmake", "entrosumConfigVersion.cmake", "EntrosumNlohmannJson.cmake"):
         found = list(prefix.glob(f"lib*/cmake/entrosum/{config}"))
         assert found, f"no lib*/cmake/entrosum/{config} under {prefix}"
 

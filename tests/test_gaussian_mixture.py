@@ -221,12 +221,12 @@ def test_bic_aic_and_sample(X):
 
 @pytest.mark.parametrize("bad, error, match", [
     (dict(covariance_type="banded"), ValueError, "covariance_type must be one of 'full', 'tied', 'diag', 'spherical'"),
-    (dict(n_components=10_000), ValueError, "n_components=10000 must be at most n_samples=750"),
+    (dict(n_components=10_000), ValueError, "n_components = 10000, n_samples = 750"),
     (dict(reg_covar=-1.0), ValueError, "reg_covar must be a non-negative"),
     (dict(init_params="best"), ValueError, "init_params must be one of"),
-    (dict(means_init=np.zeros((2, 3))), ValueError, r"means_init must have shape \(3, 3\)"),
-    (dict(weights_init=[0.5, 0.5, 0.5]), ValueError, "weights_init must be in \\[0, 1\\] and sum to 1"),
-    (dict(precisions_init=np.ones((3, 3))), ValueError, r"precisions_init must have shape \(3, 3, 3\)"),
+    (dict(means_init=np.zeros((2, 3))), ValueError, r"'means' should have the shape of \(3, 3\)"),
+    (dict(weights_init=[0.5, 0.5, 0.5]), ValueError, "'weights' should be normalized, but got sum\\(weights\\) = 1.5"),
+    (dict(precisions_init=np.ones((3, 3))), ValueError, r"'full precision' should have the shape of \(3, 3, 3\)"),
     (dict(n_init=0), ValueError, "n_init must be at least 1"),
 ])
 def test_bad_settings(X, bad, error, match):

@@ -85,8 +85,10 @@ def test_cpp_reader_gives_the_python_scores(fitted, case, tmp_path) -> None:
     assert saved.metadata == json.loads(np.load(path)["metadata"].tobytes())
     # the same parameters in double, the same kernels: the same numbers
     if hasattr(model, "score_samples"):
-        np.testing.assert_array_equal(saved.score_samples(data), model.score_samples(data))
-        assert saved.score(data) == pytest.approx(model.score(data), rel=1e-14, abs=0)  # np.mean vs Eigen's mean
+        # score_samples gives the doubles in the data's dtype (as scikit-learn), score their mean in that dtype
+        np.testing.assert_array_equal(saved.score_samples(data).astype(data.dtype), model.score_samples(data))
+        rel = 1e-14 if data.dtype == np.float64 else 1e-6
+        assert saved.score(data) == pytest.approx(model.score(data), rel=rel, abs=0)  # np.mean vs Eigen's mean
     else:
         assert saved.score(data) == model.score(data)
         with pytest.raises(ValueError, match="no closed-form log-likelihood"):
@@ -258,7 +260,81 @@ def test_cpp_json_reader_matches_python(value) -> None:
 
 
 @pytest.mark.parametrize("text", ['{"a": 1', '[1, 2,]', '{"a" 1}', '"\\ud800"', "01", "nul", '{"a": 1} x', "",
-                                  "[" * 100 + "]" * 100, '"\\x"', '"tab\there"'])
+                                  "[" * 100 + "]" * 100, '"\\x"', '"tab\there"', "1e400", "NaN", "[1] // comment",
+                                  b'"\xff"', b'"\xc3"', b"[\x00]", b"\xef\xbb\xbf[1]"])
 def test_cpp_json_reader_rejects_malformed_text(text) -> None:
-    with pytest.raises(ValueError, match="metadata"):
+    # every failure is the library's FormatError (a ValueError), never an exception of nlohmann-json; invalid
+    # UTF-8 and a byte order mark are refused, as the Python reader (json.loads of the decoded text) refuses them
+    with pytest.raises(_core.FormatError, match=r"^metadata: .*\(corrupt JSON\)$"):
         _core.parse_json(text)
+
+
+def test_cpp_json_reader_gives_the_byte_position() -> None:
+    # 1-based, as nlohmann counts: the end of an 8-byte text is byte 9
+    with pytest.raises(_core.FormatError, match=r"^metadata: .*unexpected end of input.* at byte 9 \(corrupt JSON\)$"):
+        _core.parse_json('{"a": 1 ')
+    with pytest.raises(_core.FormatError, match=r"^metadata: .*unexpected '\]'.* at byte 4 \(corrupt JSON\)$"):
+        _core.parse_json("[1,]")
+    # a message that quotes invalid UTF-8 stays readable (bytes outside ASCII as \xHH)
+    with pytest.raises(_core.FormatError, match=r"UTF-8.*\\xFF.* at byte 2 "):
+        _core.parse_json(b'"\xff"')
+
+
+def test_cpp_json_reader_keeps_the_document_order_and_the_last_duplicate() -> None:
+    text = '{"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [], "alpha2": null}'
+    parsed = _core.parse_json(text)
+    assert list(parsed) == list(json.loads(text)) and list(parsed["alpha"]) == ["y", "b"]
+    assert _core.parse_json('{"a": 1, "b": 0, "a": 2}') == json.loads('{"a": 1, "b": 0, "a": 2}') == {"a": 2, "b": 0}
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    """``depth`` arrays and objects, alternating, around ``inner``."""
+    opening = "".join('{"k": ' if level % 2 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 else "]" for level in reversed(range(depth)))
+    return opening + inner + closing
+
+
+def test_cpp_json_reader_limits_the_nesting_depth() -> None:
+    # 64 levels are read as Python reads them; one more is refused, at the byte that opens it
+    for text in (_nested(64), _nested(64, "null"), "[" * 64 + "]" * 64):
+        assert _core.parse_json(text) == json.loads(text, parse_int=float)
+    for text in (_nested(65), "[" * 65 + "]" * 65, "{" + '"a": ' + "[" * 64 + "]" * 64 + "}"):
+        with pytest.raises(_core.FormatError, match=r"^metadata: arrays and objects nested more than 64 deep at byte"):
+            _core.parse_json(text)
+    with pytest.raises(_core.FormatError, match=r"more than 64 deep at byte 65 "):
+        _core.parse_json("[" * 65 + "]" * 65)
+    # a hostile document is refused before anything is built: no stack overflow, and fast
+    for text in ("[" * 1_000_000 + "]" * 1_000_000, "[" * 1_000_000, '{"a":' * 500_000):
+        with pytest.raises(_core.FormatError, match="nested more than 64 deep"):
+            _core.parse_json(text)
+    # brackets inside strings, escaped quotes included, are not nesting
+    text = json.dumps(["[{" * 1000 + '"\\"' + "]" * 5, {"k": "\\[" * 100}])
+    assert _core.parse_json(text) == json.loads(text)
+
+
+def _with_metadata_bytes(source: Path, target: Path, metadata: bytes) -> Path:
+    with np.load(source) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["metadata"] = np.frombuffer(metadata, dtype=np.uint8)
+    with open(target, "wb") as stream:
+        np.savez(stream, **arrays)
+    return target
+
+
+def test_metadata_errors_name_the_file(saved, tmp_path) -> None:
+    metadata = metadata_of(saved)
+    metadata["n_features"] = "six"
+    with pytest.raises(_core.FormatError, match=r"type\.npz: metadata: n_features must be a number, got a string$"):
+        _core.SavedModel(str(rewrite(saved, tmp_path / "type.npz", metadata=metadata)))
+    del metadata["n_features"]
+    with pytest.raises(_core.FormatError, match=r"missing\.npz: metadata: the entry 'n_features' is missing$"):
+        _core.SavedModel(str(rewrite(saved, tmp_path / "missing.npz", metadata=metadata)))
+    assert_rejected(rewrite(saved, tmp_path / "list.npz", metadata=[1, 2]), "format")
+    # nested too deep in a key that the readers do not use: refused by the C++ reader all the same
+    deep = json.dumps(metadata_of(saved))[:-1] + ', "extra": ' + _nested(80) + "}"
+    path = _with_metadata_bytes(saved, tmp_path / "deep.npz", deep.encode())
+    with pytest.raises(_core.FormatError, match=r"deep\.npz: metadata: arrays and objects nested more than 64 deep"):
+        _core.SavedModel(str(path))
+    path = _with_metadata_bytes(saved, tmp_path / "utf8.npz", b'{"format": "entrosum-model\xff"}')
+    with pytest.raises(_core.FormatError, match=r"utf8\.npz: metadata: .*UTF-8.* at byte \d+ \(corrupt JSON\)$"):
+        _core.SavedModel(str(path))

@@ -105,7 +105,7 @@ def test_verbose_2_prints_a_line_per_iteration(capsys):
     X = low_rank(500, 6, 2, seed=5)
     model = entrosum.PPCA(2, solver="em", tol=1e-6, verbose=2, random_state=0).fit(X)
     out = capsys.readouterr().out.splitlines()
-    iteration_lines = [line for line in out if line.startswith("iter ")]
+    iteration_lines = [line for line in out if line.startswith("PPCA: iter ")]
     assert len(iteration_lines) == model.n_iter_
     assert f"F={model.lower_bounds_[0]:+.8e}" in iteration_lines[0]
     assert "converged" in out[-1]
@@ -151,3 +151,27 @@ def test_gap_rule_waits_for_the_end_of_annealing():
     stops = [monitor.record(elbo=-1.0, posterior_entropy=-1.0 + beta, prior_entropy=1.0, observable_entropy=0.0,
                             prior_beta=beta) for beta in (4.0, 2.0, 1.0)]
     assert stops == [False, False, True] and monitor.stop_reason == "gap_tol"
+
+
+def test_plot_marks_the_thresholds_and_the_change_of_f():
+    X = low_rank(500, 6, 2, seed=5)
+    model = entrosum.FactorAnalysis(2, tol=1e-9, gap_tol=1e-7, max_iter=5000, random_state=0).fit(X)
+    values, signals = model.monitor_.plot()
+    labels = [line.get_label() for line in signals.get_lines()]
+    assert labels == ["|F - S| / |F|", "|change of F|", "gap_tol=1e-07", "tol=1e-09"]
+    gap_line, change_line, gap_tol_line, tol_line = signals.get_lines()
+    np.testing.assert_array_equal(gap_tol_line.get_ydata(), [1e-7, 1e-7])
+    np.testing.assert_array_equal(tol_line.get_ydata(), [1e-9, 1e-9])
+    change = np.abs(model.monitor_.history["change"][1:])
+    np.testing.assert_array_equal(change_line.get_ydata(), change[change > 0])
+    assert signals.get_yscale() == "log"
+    matplotlib.pyplot.close("all")
+
+
+def test_report_aligns_its_columns_and_reads_times():
+    X = low_rank(500, 6, 2, seed=5)
+    report = entrosum.FactorAnalysis(2, random_state=0).fit(X).monitor_.report()
+    lines = [line for line in report.splitlines() if line.strip().startswith("iter ")]
+    assert len({len(line) for line in lines}) == 1, lines  # the first line, without a change, as wide as the rest
+    assert all(line.endswith(("s", "µs", "ms")) for line in lines)
+    assert " ms" in report or " µs" in report

@@ -252,12 +252,12 @@ def test_clone_and_pickle(X):
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(n_components=10_000), "n_components=10000 must be at most n_samples=1500"),
+    (dict(n_components=10_000), "n_components = 10000, n_samples = 1500"),
     (dict(init_params="best"), "init_params must be one of"),
-    (dict(means_init=np.ones((3, 4))), r"means_init must have shape \(3, 5\)"),
+    (dict(means_init=np.ones((3, 4))), r"'means' should have the shape of \(3, 5\)"),
     (dict(means_init=np.full((3, 5), -0.5)), "means_init must hold non-negative rates for PoissonMixture"),
     (dict(means_init=np.full((3, 5), np.nan)), "means_init contains NaN or infinity"),
-    (dict(weights_init=[0.2, 0.2]), r"weights_init must have shape \(3,\)"),
+    (dict(weights_init=[0.2, 0.2]), r"'weights' should have the shape of \(3,\)"),
 ])
 def test_bad_settings(X, bad, match):
     with pytest.raises(ValueError, match=match):

@@ -122,3 +122,46 @@ def test_wide_data_uses_em_and_matches_closed_form():
     assert em.monitor_.n_iter > 1  # 'auto' took EM because precompute=False
     closed = entrosum.PPCA(2, solver="closed_form").fit(X)
     assert em.score(X) == pytest.approx(closed.score(X), rel=1e-8)
+
+
+def test_explained_variance_and_singular_values_follow_pca(isotropic_data):
+    """PPCA's explained variances are PCA's with the 1/N normalisation; the ratios and singular values agree."""
+    X = isotropic_data
+    N = X.shape[0]
+    ours = entrosum.PPCA(H).fit(X)
+    theirs = PCA(n_components=H).fit(X)
+    np.testing.assert_allclose(ours.explained_variance_, theirs.explained_variance_ * (N - 1) / N, rtol=1e-10)
+    np.testing.assert_allclose(ours.explained_variance_ratio_, theirs.explained_variance_ratio_, rtol=1e-10)
+    np.testing.assert_allclose(ours.singular_values_, theirs.singular_values_, rtol=1e-10)
+    assert ours.n_samples_ == N and ours.n_components_ == H
+    assert np.all(ours.explained_variance_ >= ours.noise_variance_)
+    em = entrosum.PPCA(H, solver="em", tol=1e-12, max_iter=20000, random_state=0).fit(X)  # from the parameters
+    np.testing.assert_allclose(em.explained_variance_, ours.explained_variance_, rtol=1e-6)
+
+
+def test_whiten_rescales_transform_only(isotropic_data):
+    X = isotropic_data
+    plain = entrosum.PPCA(H).fit(X)
+    white = entrosum.PPCA(H, whiten=True).fit(X)
+    codes = white.transform(X)
+    np.testing.assert_allclose(np.cov(codes, rowvar=False, bias=True), np.eye(H), atol=1e-8)
+    # PCA whitens with the 1/(N − 1) variances, PPCA with its maximum-likelihood 1/N ones
+    pca = np.abs(PCA(H, whiten=True).fit_transform(X)) * np.sqrt(len(X) / (len(X) - 1))
+    np.testing.assert_allclose(np.abs(codes), pca, rtol=1e-7, atol=1e-9)
+    assert white.score(X) == plain.score(X)
+
+
+def test_zero_and_all_components(isotropic_data):
+    X = isotropic_data
+    D = X.shape[1]
+    none = entrosum.PPCA(0).fit(X)
+    assert none.components_.shape == (0, D)
+    assert none.noise_variance_ == pytest.approx(X.var(axis=0).mean(), rel=1e-12)
+    for n_components in (D, None):
+        full = entrosum.PPCA(n_components).fit(X)
+        covariance = np.cov(X, rowvar=False, bias=True)
+        np.testing.assert_allclose(full.get_covariance(), covariance, rtol=1e-9, atol=1e-11)
+        assert full.score(X) == pytest.approx(gaussian_log_likelihood(X, X.mean(0), covariance), rel=1e-10)
+        smallest = np.linalg.eigvalsh(covariance)[0]
+        assert full.noise_variance_ == pytest.approx(smallest / 2, rel=1e-9)  # any σ² up to it gives S
+        assert full.monitor_.elbo == pytest.approx(full.score(X), rel=1e-10)

@@ -25,7 +25,8 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 # Top-level folders of the repository: a path starting with one of them must exist.
 REPO_DIRS = ("tests/", "bench/", "cpp/", "python/", "docs/", ".ci/")
 # Tools a shell block may use that are not this project's (pip and python come with any environment).
-TOOLS = ("pip", "python", "cmake", "bash", "find", "xargs", "clang-format", "ruff", "mypy", "cibuildwheel")
+TOOLS = ("pip", "python", "cmake", "bash", "find", "xargs", "clang-format", "ruff", "mypy", "cibuildwheel",
+         "sphinx-build")
 
 
 def blocks(language: str) -> list[str]:
@@ -54,6 +55,11 @@ def subcommands() -> set[str]:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
     return set(action.choices)
+
+
+def entrosum_options() -> set[str]:
+    """The options of the ``entrosum`` command itself (``--version``, ``--help``)."""
+    return {option for action in build_parser()._actions for option in action.option_strings}
 
 
 PYTHON_BLOCKS = blocks("python")
@@ -95,7 +101,8 @@ def test_shell_blocks_use_commands_and_paths_that_exist():
         for command in commands(block):
             program, arguments = command[0], command[1:]
             if program == "entrosum":
-                assert arguments and arguments[0] in entrosum_commands, f"no such command: {' '.join(command)}"
+                assert arguments and (arguments[0] in entrosum_commands or arguments[0] in entrosum_options()), \
+                    f"no such command: {' '.join(command)}"
             elif program == "python" and arguments[:1] == ["-m"]:
                 module = arguments[1]
                 if module == "entrosum":

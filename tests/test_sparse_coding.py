@@ -418,7 +418,7 @@ def test_annealing_changes_the_fit_and_is_labelled(capsys):
     # the report, the verbose lines and the plot say so
     report = annealed.monitor_.report()
     assert "iterations 1-5 annealed" in report and "not the ELBO" in report and "first*" in report
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iter ")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("SparseCoding: iter ")]
     assert "[annealed: beta_p=10 beta_l=3]" in lines[0] and "annealed" not in lines[5]
     values, _ = annealed.monitor_.plot()
     labels = [line.get_label() for line in values.get_lines()]
@@ -628,7 +628,7 @@ def test_wrong_shapes_and_unfitted_use(small):
         entrosum.SparseCoding(2).fit(small[:, 0])
     with pytest.raises(ValueError, match="has 1 sample.*at least 2"):
         entrosum.SparseCoding(2).fit(small[:1])
-    with pytest.raises(ValueError, match="has 0 features"):
+    with pytest.raises(ValueError, match=r"has 0 feature\(s\) \(shape=\(10, 0\)\) while a minimum of 1 is required"):
         entrosum.SparseCoding(2).fit(np.empty((10, 0)))
     with pytest.raises(TypeError, match="must hold real numbers"):
         entrosum.SparseCoding(2).fit(np.array([["a", "b"], ["c", "d"]]))
@@ -640,9 +640,9 @@ def test_wrong_shapes_and_unfitted_use(small):
         model.sample(3)
     model.fit(small)
     for method in (model.transform, model.predict_posterior, model.score):
-        with pytest.raises(ValueError, match="has 4 features, but the model was fitted with 5 features"):
+        with pytest.raises(ValueError, match="has 4 features, but SparseCoding is expecting 5 features"):
             method(small[:, :4])
-    with pytest.raises(ValueError, match="Z has 3 features, but the model was fitted with 2 features"):
+    with pytest.raises(ValueError, match="Z has 3 features, but the model is expecting 2 features"):
         model.inverse_transform(np.ones((4, 3)))
 
 

@@ -1,5 +1,6 @@
 // Saved models read by the C++ library (entrosum::load_model), so that Python can check them against
 // its own reader: the parameters the C++ side sees and the scores it computes.
+#include <stdexcept>
 #include <string>
 #include <variant>
 
@@ -71,29 +72,37 @@ struct ParametersToDict {
   }
 };
 
-/// A parsed JSON value as the Python object json.loads would give.
-py::object to_python(const json::Value& value) {
+/// Parsed metadata as the Python object json.loads(text, parse_int=float) would give: numbers are floats (as
+/// the hand-written reader before nlohmann-json gave them), objects keep the document's key order.
+py::object to_python(const nlohmann::ordered_json& value) {
+  using Type = nlohmann::ordered_json::value_t;
   switch (value.type()) {
-    case json::Value::Type::null:
+    case Type::null:
       return py::none();
-    case json::Value::Type::boolean:
-      return py::bool_(value.as_bool());
-    case json::Value::Type::number:
-      return py::float_(value.as_number());
-    case json::Value::Type::string:
-      return py::str(value.as_string());
-    case json::Value::Type::array: {
+    case Type::boolean:
+      return py::bool_(value.get<bool>());
+    case Type::number_integer:
+    case Type::number_unsigned:
+    case Type::number_float:
+      return py::float_(value.get<double>());  // integers correctly rounded, as Python's float(int)
+    case Type::string:
+      return py::str(value.get_ref<const std::string&>());  // valid UTF-8: nlohmann's lexer checks it
+    case Type::array: {
       py::list items;
-      for (const json::Value& item : value.as_array()) items.append(to_python(item));
+      for (const nlohmann::ordered_json& item : value) items.append(to_python(item));
       return std::move(items);
     }
-    case json::Value::Type::object: {
+    case Type::object: {
       py::dict members;
-      for (const std::string& key : value.keys()) members[py::str(key)] = to_python(value.at(key));
+      for (auto member = value.begin(); member != value.end(); ++member)
+        members[py::str(member.key())] = to_python(member.value());
       return std::move(members);
     }
+    case Type::binary:     // only from binary formats (CBOR, ...), never from JSON text
+    case Type::discarded:  // only from a parser callback that discards values, which parse_metadata has not
+      break;
   }
-  return py::none();
+  throw std::logic_error("metadata holds a value that JSON text cannot give");
 }
 
 template <typename T>
@@ -133,7 +142,7 @@ void bind_model_io(py::module_& m) {
           "metadata", [](const SavedModel& model) { return to_python(model.metadata); },
           "The metadata as the C++ JSON reader parsed it.");
   m.def(
-      "parse_json", [](const std::string& text) { return to_python(json::parse(text)); }, py::arg("text"),
+      "parse_json", [](const std::string& text) { return to_python(parse_metadata(text)); }, py::arg("text"),
       "Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.");
 }
 

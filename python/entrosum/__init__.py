@@ -8,13 +8,18 @@ The package is layered: ``engine`` (the fit driver and what it runs on), one sub
 importable from here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._core import NumericalError, __version__
-from .exceptions import ComponentRecoveryWarning, ConvergenceWarning, NotFittedError
+from .exceptions import ComponentRecoveryWarning
 from .io import load
 from .linear import PPCA, FactorAnalysis
 from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
 from .monitor import ConvergenceMonitor
 from .sparse import SparseCoding
+
+if TYPE_CHECKING:  # resolved on first use by __getattr__ below: scikit-learn's classes when it is installed
+    from .exceptions import ConvergenceWarning, NotFittedError
 
 __all__ = [
     "PPCA",
@@ -31,3 +36,12 @@ __all__ = [
     "__version__",
     "load",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve ``NotFittedError`` and ``ConvergenceWarning`` on first use (``entrosum.exceptions``)."""
+    if name in ("NotFittedError", "ConvergenceWarning"):
+        from . import exceptions
+
+        return getattr(exceptions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ class StopOptions:
     """
     When EM stops; a negative tolerance switches its rule off.
     """
-    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000) -> None:
+    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000, previous_elbo: typing.SupportsFloat | typing.SupportsIndex = ...) -> None:
         ...
     @property
     def gap_tol(self) -> float:
@@ -31,6 +31,12 @@ class StopOptions:
         ...
     @max_iter.setter
     def max_iter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def previous_elbo(self) -> float:
+        ...
+    @previous_elbo.setter
+    def previous_elbo(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def tol(self) -> float:

@@ -30,7 +30,6 @@
 #include "entrosum/sparse/sparse_coding.hpp"
 
 // io: saved models (NPZ archives with JSON metadata)
-#include "entrosum/io/json.hpp"
 #include "entrosum/io/model_io.hpp"
 #include "entrosum/io/npz.hpp"
 

@@ -1,5 +1,6 @@
 #include "entrosum/io/model_io.hpp"
 
+#include <cstddef>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -10,6 +11,111 @@
 namespace entrosum {
 
 namespace {
+
+using Json = nlohmann::ordered_json;
+
+// ---- the metadata ---------------------------------------------------------------------------------
+
+const char* type_name(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return "a number";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      break;
+  }
+  return "an unknown value";
+}
+
+/// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1, column 5: " prefix
+/// (the byte position is given separately), in ASCII: the message quotes the text last read, which may be
+/// invalid UTF-8 that Python could not decode, so bytes outside ASCII are written as \xHH.
+std::string description(const nlohmann::json::exception& error) {
+  std::string text = error.what();
+  const std::size_t id_end = text.find("] ");
+  if (text.compare(0, 1, "[") == 0 && id_end != std::string::npos) text.erase(0, id_end + 2);
+  if (text.compare(0, 11, "parse error") == 0) {
+    const std::size_t colon = text.find(": ");
+    if (colon != std::string::npos) text.erase(0, colon + 2);
+  }
+  std::string ascii;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x80) {
+      ascii += c;
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      ascii += "\\x";
+      ascii += kHex[byte >> 4];
+      ascii += kHex[byte & 0xF];
+    }
+  }
+  return ascii;
+}
+
+/// The 1-based position of the first byte at which arrays and objects are open more than kMaxMetadataDepth
+/// deep, or 0. Brackets inside strings are skipped as the JSON lexer skips them, so up to the first syntax
+/// error (where nlohmann stops) the count is the depth of the document nlohmann builds.
+std::size_t too_deep_at(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    const char c = text[at];
+    if (in_string) {
+      if (c == '\\')
+        ++at;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxMetadataDepth) return at + 1;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return 0;
+}
+
+/// The member `key` of `object`; a missing key, or a parent that is not an object, is a FormatError.
+const Json& member(const Json& object, const std::string& key) {
+  if (!object.is_object())
+    throw FormatError("metadata: the parent of '" + key + "' must be an object, got " + type_name(object));
+  const auto found = object.find(key);
+  if (found == object.end()) throw FormatError("metadata: the entry '" + key + "' is missing");
+  return *found;
+}
+
+/// The member `key` of `object`, or nullptr when absent (or when `object` is not an object).
+const Json* find_member(const Json& object, const std::string& key) {
+  if (!object.is_object()) return nullptr;
+  const auto found = object.find(key);
+  return found == object.end() ? nullptr : &*found;
+}
+
+const std::string& as_string(const Json& value, const std::string& what) {
+  if (!value.is_string()) throw FormatError("metadata: " + what + " must be a string, got " + type_name(value));
+  return value.get_ref<const std::string&>();
+}
+
+double as_number(const Json& value, const std::string& what) {
+  if (!value.is_number()) throw FormatError("metadata: " + what + " must be a number, got " + type_name(value));
+  return value.get<double>();
+}
+
+// ---- the arrays -------------------------------------------------------------------------------------
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string text = "(";
@@ -44,13 +150,13 @@ std::int64_t extent(const npz::Archive& archive, const std::string& name, std::s
   return array.shape[axis];
 }
 
-const json::Value& parameter(const json::Value& metadata, const std::string& name) {
-  return metadata.at("params").at(name);
+const Json& parameter(const Json& metadata, const std::string& name) {
+  return member(member(metadata, "params"), name);
 }
 
 // ---- one reader per model class -------------------------------------------------------------------
 
-SavedParams read_linear_gaussian(const npz::Archive& archive, const json::Value&, Index n_features, NoiseModel noise) {
+SavedParams read_linear_gaussian(const npz::Archive& archive, const Json&, Index n_features, NoiseModel noise) {
   const std::int64_t D = n_features;
   const std::int64_t H = extent(archive, "components_", 2, 0);
   SavedLinearGaussian saved;
@@ -66,16 +172,16 @@ SavedParams read_linear_gaussian(const npz::Archive& archive, const json::Value&
   return saved;
 }
 
-SavedParams read_ppca(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
+SavedParams read_ppca(const npz::Archive& archive, const Json& metadata, Index n_features) {
   return read_linear_gaussian(archive, metadata, n_features, NoiseModel::isotropic);
 }
 
-SavedParams read_factor_analysis(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
+SavedParams read_factor_analysis(const npz::Archive& archive, const Json& metadata, Index n_features) {
   return read_linear_gaussian(archive, metadata, n_features, NoiseModel::diagonal);
 }
 
-SavedParams read_gaussian_mixture(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
-  const std::string& type = parameter(metadata, "covariance_type").as_string("params.covariance_type");
+SavedParams read_gaussian_mixture(const npz::Archive& archive, const Json& metadata, Index n_features) {
+  const std::string& type = as_string(parameter(metadata, "covariance_type"), "params.covariance_type");
   const std::int64_t D = n_features;
   const std::int64_t K = extent(archive, "weights_", 1, 0);
   SavedGaussianMixture saved;
@@ -105,30 +211,30 @@ SavedParams read_gaussian_mixture(const npz::Archive& archive, const json::Value
 }
 
 template <typename Family>
-SavedParams read_discrete_mixture(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
+SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metadata, Index n_features) {
   const std::int64_t D = n_features;
   const std::int64_t K = extent(archive, "weights_", 1, 0);
   SavedDiscreteMixture<Family> saved;
   saved.params.weights = as_vector(shaped(archive, "weights_", {K}));
   saved.params.means = as_matrix(shaped(archive, "means_", {K, D}), K, D);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
-    saved.settings.alpha = parameter(metadata, "alpha").as_number("params.alpha");
+    saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
   return saved;
 }
 
-SavedParams read_sparse_coding(const npz::Archive& archive, const json::Value& metadata, Index n_features) {
+SavedParams read_sparse_coding(const npz::Archive& archive, const Json& metadata, Index n_features) {
   const std::int64_t D = n_features;
   const std::int64_t H = extent(archive, "components_", 2, 0);
   SavedSparseCoding saved;
   saved.params.components = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
   saved.params.scales = as_vector(shaped(archive, "scales_", {H}));
   saved.params.noise_variance = shaped(archive, "noise_variance_", {}).values[0];
-  const std::string& posterior = parameter(metadata, "posterior").as_string("params.posterior");
+  const std::string& posterior = as_string(parameter(metadata, "posterior"), "params.posterior");
   if (posterior != "diag" && posterior != "full")
     throw FormatError(archive.path() + ": unknown posterior '" + posterior + "'");
   saved.form = posterior == "full" ? PosteriorForm::full : PosteriorForm::diagonal;
-  saved.solver.tol = parameter(metadata, "e_step_tol").as_number("params.e_step_tol");
-  saved.solver.max_iter = static_cast<int>(parameter(metadata, "e_step_max_iter").as_number("params.e_step_max_iter"));
+  saved.solver.tol = as_number(parameter(metadata, "e_step_tol"), "params.e_step_tol");
+  saved.solver.max_iter = static_cast<int>(as_number(parameter(metadata, "e_step_max_iter"), "params.e_step_max_iter"));
   return saved;
 }
 
@@ -136,7 +242,7 @@ SavedParams read_sparse_coding(const npz::Archive& archive, const json::Value& m
 /// adds its SavedParams alternative, a reader here and a case in score_samples.
 struct FamilyReader {
   const char* model;
-  SavedParams (*read)(const npz::Archive&, const json::Value&, Index);
+  SavedParams (*read)(const npz::Archive&, const Json&, Index);
 };
 
 constexpr FamilyReader kReaders[] = {
@@ -156,34 +262,51 @@ Params expect_model(const SavedModel& saved, const std::string& path, const char
 
 }  // namespace
 
+nlohmann::ordered_json parse_metadata(const std::string& text) {
+  // The depth first, in one pass without recursion: a hostile file must not build a document so deep that
+  // copying, destroying or converting it exhausts the stack.
+  if (const std::size_t at = too_deep_at(text))
+    throw FormatError("metadata: arrays and objects nested more than " + std::to_string(kMaxMetadataDepth) +
+                      " deep at byte " + std::to_string(at) + " (corrupt JSON)");
+  // nlohmann skips a byte order mark; Python's reader (json.loads of the decoded text) refuses it, and so do we.
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+    throw FormatError("metadata: a byte order mark, which JSON text must not begin with, at byte 1 (corrupt JSON)");
+  try {
+    return nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    throw FormatError("metadata: " + description(error) + " at byte " + std::to_string(error.byte) + " (corrupt JSON)");
+  } catch (const nlohmann::json::exception& error) {  // e.g. out_of_range: a number beyond double's range
+    throw FormatError("metadata: " + description(error) + " (corrupt JSON)");
+  }
+}
+
 SavedModel load_model(const std::string& path) {
   const npz::Archive archive(path);
   if (!archive.contains("metadata"))
     throw FormatError(path + " is not an entrosum model file: it has no 'metadata' entry");
   SavedModel saved;
   try {
-    saved.metadata = json::parse(archive.bytes("metadata"));
+    saved.metadata = parse_metadata(archive.bytes("metadata"));
   } catch (const FormatError& error) {
     throw FormatError(path + ": " + error.what());
   }
-  const json::Value& metadata = saved.metadata;
-  const json::Value* format = metadata.find("format");
-  if (!format || format->type() != json::Value::Type::string || format->as_string() != kModelFormat)
+  const Json& metadata = saved.metadata;
+  const Json* format = find_member(metadata, "format");
+  if (!format || !format->is_string() || format->get_ref<const std::string&>() != kModelFormat)
     throw FormatError(path + " is not an entrosum model file: its metadata does not name the format '" +
                       std::string(kModelFormat) + "'");
-  const json::Value* version = metadata.find("format_version");
-  if (!version || version->type() != json::Value::Type::number || version->as_number() != kModelFormatVersion) {
-    const std::string found = version && version->type() == json::Value::Type::number
-                                  ? std::to_string(version->as_number())
-                                  : std::string("missing");
+  const Json* version = find_member(metadata, "format_version");
+  if (!version || !version->is_number() || version->get<double>() != kModelFormatVersion) {
+    const std::string found =
+        version && version->is_number() ? std::to_string(version->get<double>()) : std::string("missing");
     throw FormatError(path + " has model format version " + found + "; this library reads version " +
                       std::to_string(kModelFormatVersion));
   }
   try {
-    saved.model = metadata.at("model").as_string("model");
-    saved.dtype = metadata.at("dtype").as_string("dtype");
-    saved.entrosum_version = metadata.at("entrosum_version").as_string("entrosum_version");
-    saved.n_features = static_cast<Index>(metadata.at("n_features").as_number("n_features"));
+    saved.model = as_string(member(metadata, "model"), "model");
+    saved.dtype = as_string(member(metadata, "dtype"), "dtype");
+    saved.entrosum_version = as_string(member(metadata, "entrosum_version"), "entrosum_version");
+    saved.n_features = static_cast<Index>(as_number(member(metadata, "n_features"), "n_features"));
   } catch (const FormatError& error) {
     throw FormatError(path + ": " + error.what());
   }

@@ -329,7 +329,11 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;
   p.weights = counts / s.totals.count;
-  const Eigen::MatrixXd means_rel = s.first.array().colwise() / counts.array();  // (K, D) relative to the shift
+  // μ_k = Σ r x / (N_k + guard), Σ r x = first_k + N_k shift; relative to the shift: (first_k − guard shift) / counts.
+  // scikit-learn's mean, also for a component whose count is of the order of the guard: it stays at its data
+  // (an empty one at the origin, as in scikit-learn) instead of drifting towards the shift.
+  const Eigen::MatrixXd means_rel =
+      (s.first.rowwise() - kCountGuard * e.shift.transpose()).array().colwise() / counts.array();  // (K, D)
   p.means = means_rel.rowwise() + e.shift.transpose();
   if (!p.means.allFinite()) throw NumericalError("the means are not finite; scale the data or use fewer components");
   const ScatterAbout scatter = scatter_about(e, p.covariance_type, means_rel);  // about the new means

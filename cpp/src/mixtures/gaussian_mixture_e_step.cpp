@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "gaussian_mixture_componentwise.hpp"
 #include "gaussian_mixture_moments.hpp"
 
 namespace entrosum {
@@ -13,6 +14,10 @@ namespace entrosum {
 namespace {
 
 using namespace detail;
+
+/// A component whose mean lies more than 8 standard deviations from the shift (Mahalanobis distance² 64) is
+/// "far": float sums about the shift lose ~eps·64 of its variances (4e-6), and more beyond.
+constexpr double kNearShift = 64.0;
 
 /// Coefficients A (K, F) and offsets b (K) with log π_k + log N(x; μ_k, Σ_k) = features · A_kᵀ + b_k for
 /// the diagonal and spherical types (features as in linear_features, means relative to the shift).
@@ -81,16 +86,53 @@ GaussianLogDensity<U> prepare_log_density(const GaussianMixtureParams& p, const 
     const LinearLogDensity linear = linear_log_density(p, centred_means, constants);
     density.coefficients = linear.coefficients.template cast<U>();
     density.offsets = linear.offsets.template cast<U>().transpose();
+    if (p.covariance_type == CovarianceType::full) {
+      density.means = p.means;
+      const Index D = p.n_features();
+      for (Index k = 0; k < p.n_components(); ++k) {
+        // ||(μ_k − shift) U_k||²: how many variances the shift lies from the component
+        const Eigen::RowVectorXd whitened = centred_means.row(k) * p.precision_cholesky.block(k * D, 0, D, D);
+        if (whitened.squaredNorm() > kNearShift) density.far_components.push_back(k);
+      }
+    }
   }
   return density;
 }
 
-/// Rows handled at once: the block's features (about 4 MiB) stay in cache between the two products, and
-/// at least 1024 rows keep the products efficient (shorter ones re-pack the coefficients too often).
+/// Rows handled at once: the block's features and log joint (about 256 KiB) stay in L2 between the two
+/// products, and 64 rows or more keep the products efficient.
 template <typename U>
 Index block_rows(const GaussianLogDensity<U>& density) {
-  const Index width = std::max<Index>(1, density.coefficients.cols());
-  return std::max<Index>(1024, (Index(4) << 20) / (width * static_cast<Index>(sizeof(U))));
+  const Index width = std::max<Index>(1, density.coefficients.cols() + density.offsets.size());
+  return std::clamp<Index>((Index(512) << 10) / (width * static_cast<Index>(sizeof(U))), 128, 1024);
+}
+
+/// Whether the statistics of a block are cheaper row by row over its non-zero responsibilities than as a
+/// product: below one in eight (separated components: one or two per row).
+template <typename Resp>
+bool sparse_enough(const Resp& resp) {
+  return 8 * (resp.array() != 0).count() < resp.size();
+}
+
+/// Adds Σ w r features(x − shift) over the non-zero responsibilities only, into row-major double sums (K,
+/// width). Each row's features are made in double from the data, so float data's sums keep their digits
+/// however far a component lies from the shift.
+template <typename T, typename U>
+void accumulate_sparse_rows(const DataRef<T>& rows, const RowMatrix<U>& resp, const Eigen::VectorXd& shift,
+                            CovarianceType type, RowMatrix<double>& sums) {
+  RowMatrix<double> centred(1, rows.cols()), features;
+  for (Index row = 0; row < resp.rows(); ++row) {
+    bool made = false;
+    for (Index k = 0; k < resp.cols(); ++k) {
+      if (resp(row, k) == U(0)) continue;
+      if (!made) {
+        centred = rows.row(row).template cast<double>() - shift.transpose();
+        fill_linear_features<double>(centred, type, features);
+        made = true;
+      }
+      sums.row(k) += static_cast<double>(resp(row, k)) * features.row(0);
+    }
+  }
 }
 
 template <typename U>
@@ -125,7 +167,7 @@ void shift_rows(const DataRef<T>& chunk, Index begin, Index rows, const Eigen::V
 template <typename U, typename T>
 void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                        const GaussianLogDensity<U>& density, const Eigen::VectorXd& shift, GaussianMixtureStats& stats,
-                       BlockBuffers<U>& buffers, Index row_offset) {
+                       BlockBuffers<U>& buffers, ComponentwiseBuffers<T>& componentwise, Index row_offset) {
   const Index block = block_rows(density), K = density.offsets.size();
   for (Index begin = 0; begin < chunk.rows(); begin += block) {
     const Index rows = std::min(block, chunk.rows() - begin);
@@ -137,10 +179,31 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
     normalise_log_joint<U>(buffers.resp, block_weights, stats.totals, buffers.row_log_likelihood);
     note_worst(stats.totals, buffers.row_log_likelihood, chunk.middleRows(begin, rows), row_offset + begin,
                block_weights);
-    if (density.type == CovarianceType::tied)
+    if (density.type == CovarianceType::tied) {
       accumulate_moments<U>(buffers.shifted.topRows(buffers.resp.rows()), buffers.resp, CovarianceType::tied, stats);
-    else
+    } else if (sparse_enough(buffers.resp)) {
+      if (buffers.sparse_sums.rows() != K) buffers.sparse_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
+      accumulate_sparse_rows<T, U>(chunk.middleRows(begin, rows), buffers.resp, shift, density.type,
+                                   buffers.sparse_sums);
+    } else if (std::is_same_v<U, float> && !density.far_components.empty()) {
+      // Float quadratic features about the shift cancel in the sums of a component far from it: those go
+      // component by component, about their means; the others come from the product as usual.
+      const Index D = stats.first.cols();
+      Eigen::MatrixXd sums = (buffers.resp.transpose() * buffers.features).template cast<double>();
+      for (Index k : density.far_components) sums.row(k).setZero();
+      stats.first += sums.leftCols(D);
+      stats.second += sums.rightCols(sums.cols() - D);
+      componentwise_statistics<T>(chunk.middleRows(begin, rows), buffers.resp, density.means, shift, stats,
+                                  componentwise, &density.far_components);
+    } else {
       accumulate_linear_features<U>(buffers.features, buffers.resp, stats);
+    }
+  }
+  if (buffers.sparse_sums.rows() == K) {  // the chunk's sparse sums join the statistics
+    const Index D = stats.first.cols();
+    stats.first += buffers.sparse_sums.leftCols(D);
+    stats.second += buffers.sparse_sums.rightCols(buffers.sparse_sums.cols() - D);
+    buffers.sparse_sums.resize(0, 0);
   }
 }
 
@@ -164,9 +227,9 @@ RowMatrix<T> blocks_log_joint(const DataRef<T>& chunk, const GaussianLogDensity<
 
 template <typename T>
 GaussianMixtureEStep<T>::GaussianMixtureEStep(const GaussianMixtureParams& params)
-    : shift_(shift_of(params)), promoted_(promote_to_double<T>(params.covariance_type)) {
-  if (promoted_)
-    promoted_density_ = prepare_log_density<double>(params, shift_);
+    : shift_(shift_of(params)), componentwise_(use_componentwise<T>(params.covariance_type, params.n_features())) {
+  if (componentwise_)
+    componentwise_density_ = prepare_componentwise<T>(params);
   else
     density_ = prepare_log_density<T>(params, shift_);
 }
@@ -174,16 +237,21 @@ GaussianMixtureEStep<T>::GaussianMixtureEStep(const GaussianMixtureParams& param
 template <typename T>
 void GaussianMixtureEStep<T>::accumulate(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                          GaussianMixtureStats& stats, Workspace& workspace, Index row_offset) const {
-  if (promoted_)
-    accumulate_blocks<double, T>(chunk, weights, promoted_density_, shift_, stats, workspace.promoted, row_offset);
+  if (componentwise_)
+    componentwise_accumulate<T>(chunk, weights, componentwise_density_, shift_, stats, workspace.componentwise,
+                                row_offset);
   else
-    accumulate_blocks<T, T>(chunk, weights, density_, shift_, stats, workspace.buffers, row_offset);
+    accumulate_blocks<T, T>(chunk, weights, density_, shift_, stats, workspace.buffers, workspace.componentwise,
+                            row_offset);
 }
 
 template <typename T>
 RowMatrix<T> GaussianMixtureEStep<T>::log_joint(const DataRef<T>& chunk) const {
-  return promoted_ ? blocks_log_joint<double, T>(chunk, promoted_density_, shift_)
-                   : blocks_log_joint<T, T>(chunk, density_, shift_);
+  if (!componentwise_) return blocks_log_joint<T, T>(chunk, density_, shift_);
+  RowMatrix<T> log_joint(chunk.rows(), componentwise_density_.offsets.size());
+  detail::ComponentwiseBuffers<T> buffers;
+  componentwise_log_joint<T>(chunk, componentwise_density_, buffers, log_joint);
+  return log_joint;
 }
 
 template class GaussianMixtureEStep<float>;

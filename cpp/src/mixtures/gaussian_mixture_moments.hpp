@@ -2,6 +2,10 @@
 // (gaussian_mixture_e_step.cpp) and its initialisation from responsibilities (gaussian_mixture.cpp).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -73,6 +77,32 @@ constexpr bool promote_to_double(CovarianceType type) {
   return std::is_same_v<T, float> && type == CovarianceType::full;
 }
 
+/// Adds Σ_n resp_nk x_n and Σ_n resp_nk x_n x_nᵀ (packed, i ≤ j row by row) of a shifted chunk `x` (n, D), component
+/// by component over the rows each is responsible for (a rank update of √r x): D(D + 1)/2-wide quadratic
+/// features would take (n, D(D + 1)/2) memory.
+template <typename T, typename Shifted, typename Resp>
+void accumulate_full_moments(const Shifted& x, const Resp& resp, GaussianMixtureStats& stats) {
+  using ColMatrixT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const Index n = x.rows(), D = x.cols(), K = resp.cols();
+  RowMatrix<T> gathered(n, D);
+  ColMatrixT scatter(D, D);
+  for (Index k = 0; k < K; ++k) {
+    Index rows = 0;
+    for (Index row = 0; row < n; ++row) {
+      const T r = resp(row, k);
+      if (!(r > T(0))) continue;
+      stats.first.row(k) += (r * x.row(row)).template cast<double>();
+      gathered.row(rows++) = std::sqrt(r) * x.row(row);
+    }
+    if (rows == 0) continue;
+    scatter.setZero();
+    scatter.template selfadjointView<Eigen::Lower>().rankUpdate(gathered.topRows(rows).transpose());
+    Index offset = 0;
+    for (Index i = 0; i < D; ++i)
+      for (Index j = i; j < D; ++j) stats.second(k, offset++) += static_cast<double>(scatter(j, i));
+  }
+}
+
 /// Adds first and second moments of a shifted chunk `x` (n, D) under weighted responsibilities
 /// `resp` (n, K).
 template <typename T, typename Shifted, typename Resp>
@@ -82,8 +112,10 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
   switch (type) {
     case CovarianceType::diag:
     case CovarianceType::spherical:
-    case CovarianceType::full:
       accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
+      break;
+    case CovarianceType::full:
+      accumulate_full_moments<T>(x, resp, stats);
       break;
     case CovarianceType::tied: {
       stats.first += (resp.transpose() * x).template cast<double>();
@@ -97,9 +129,26 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
   }
 }
 
-/// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
+/// The weighted median of the means, feature by feature: a reference point near the data, so sums of squares do
+/// not cancel. A median, not a mean: one component started or left far from every sample (a million away, say)
+/// would drag a mean out of the data, and float sums about it would lose every digit.
 inline Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
-  return (p.means.transpose() * p.weights) / p.weights.sum();
+  const Index K = p.means.rows();
+  const double half = 0.5 * p.weights.sum();
+  std::vector<Index> order(static_cast<std::size_t>(K));
+  Eigen::VectorXd shift(p.means.cols());
+  for (Index d = 0; d < p.means.cols(); ++d) {
+    std::iota(order.begin(), order.end(), Index{0});
+    // Ties broken by index, so the shift does not depend on the sort's implementation.
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      return p.means(a, d) < p.means(b, d) || (p.means(a, d) == p.means(b, d) && a < b);
+    });
+    double below = 0.0;
+    std::size_t i = 0;
+    while (i + 1 < order.size() && below + p.weights(order[i]) < half) below += p.weights(order[i++]);
+    shift(d) = p.means(order[i], d);
+  }
+  return shift;
 }
 
 }  // namespace entrosum::detail

@@ -1,14 +1,18 @@
 """The ``entrosum`` command line.
 
-It fits a model to a data file, scores data with a saved model, describes a saved model, or runs the demo.
+It fits a model to a data file, scores, predicts or transforms data with a saved model, describes a saved model,
+or runs the demo.
 
     entrosum fit gmm data.npy --n-components 8 --out model.npz
     entrosum score model.npz data.npy
+    entrosum predict model.npz data.npy --out labels.npy
+    entrosum transform model.npz data.npy --out codes.npy
     entrosum info model.npz
     entrosum demo
 
 Errors the user can fix (a missing or unreadable file, a wrong shape, an unknown model, a bad option) are
-one line on stderr and exit code 1 (2 for command-line syntax), never a traceback.
+one line on stderr and exit code 1 (2 for command-line syntax), never a traceback; a command prints its results
+only once all its work has succeeded, so nothing reaches stdout before an error.
 """
 
 from __future__ import annotations
@@ -73,14 +77,29 @@ def load_data(path: str, key: str | None = None) -> np.ndarray:
     return data
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_csv(file: Path) -> np.ndarray:
+    """Read comma-separated numbers; a first line with no number in any field is a header of column names.
+
+    A first line with numbers in some fields and not in others is an error: a value that is not a number, not a
+    header.
+    """
     with open(file) as stream:
         first = stream.readline()
-    try:
-        [float(value) for value in first.split(",")]
-        header = 0
-    except ValueError:
-        header = 1  # a line of column names
+    values = [value.strip() for value in first.split(",")]
+    numbers = [_is_number(value) for value in values]
+    if any(numbers) and not all(numbers):
+        column = numbers.index(False) + 1
+        raise CommandError(f"{file}: line 1, column {column} holds {values[column - 1]!r}, which is not a number "
+                           "(a header line holds only column names)")
+    header = 0 if all(numbers) else 1
     return np.loadtxt(file, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64)
 
 
@@ -104,13 +123,16 @@ def _estimator(args: argparse.Namespace) -> Any:
         raise CommandError(f"model {args.model!r} ({family.class_name}) is not available in this version of entrosum")
     if args.covariance_type is not None and "covariance_type" not in family.options:
         raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
+    if args.quiet and args.verbose:
+        raise CommandError("--quiet and --verbose contradict each other; choose one")
     params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
-                              "verbose": 0 if args.quiet else 1}
+                              "verbose": 0 if args.quiet else 2 if args.verbose else 1}
     for name in ("n_components", "max_iter", "covariance_type"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
-    if args.tol is not False:
-        params["tol"] = args.tol
+    for name in ("tol", "gap_tol"):  # False: not given (None is 'none', the rule switched off)
+        if getattr(args, name) is not False:
+            params[name] = getattr(args, name)
     return cls(**params)
 
 
@@ -145,7 +167,9 @@ def _print_summary(summary: dict[str, Any], stream: Any = None) -> None:
 
 
 def command_fit(args: argparse.Namespace) -> int:
-    """Run ``entrosum fit``: fit a model to a data file, print its summary, save it with ``--out``.
+    """Run ``entrosum fit``: fit a model to a data file, save it with ``--out``, print its summary.
+
+    Without ``--out`` the model is not saved, and stderr says so.
 
     Parameters
     ----------
@@ -164,10 +188,13 @@ def command_fit(args: argparse.Namespace) -> int:
         model.fit(data)
     for warning in caught:
         print(f"entrosum: warning: {warning.message}", file=sys.stderr)
+    if args.out:
+        model.save(args.out)  # before anything is printed: a failed save prints only its error
     _print_summary(_summary(model))
     if args.out:
-        model.save(args.out)
         print(f"{'saved to:':24s}{args.out}")
+    else:
+        print("entrosum: the model was not saved; add --out FILE.npz to keep it", file=sys.stderr)
     return OK
 
 
@@ -202,19 +229,80 @@ def command_score(args: argparse.Namespace) -> int:
     data = load_data(args.data, args.key)
     if args.jobs is not None:
         model.set_params(n_jobs=args.jobs)
-    print(f"{'model:':24s}{type(model).__name__}")
-    print(f"{'n samples:':24s}{data.shape[0]}")
+    lines = [f"{'model:':24s}{type(model).__name__}", f"{'n samples:':24s}{data.shape[0]}"]
     if not hasattr(model, "score_samples"):  # sparse coding: no closed-form likelihood, its score is the ES-ELBO
         if args.out:
             raise CommandError(f"{type(model).__name__} has no per-sample log-likelihood; drop --out")
-        print(f"{'ES-ELBO per sample:':24s}{model.score(data):.10g}")
-        return OK
-    scores = model.score_samples(data)
-    print(f"{'mean log-likelihood:':24s}{float(np.mean(scores)):.10g}")
-    if args.out:
-        np.save(args.out, scores)
-        print(f"{'per-sample scores:':24s}{args.out}")
+        lines.append(f"{'ES-ELBO per sample:':24s}{model.score(data):.10g}")
+    else:
+        scores = model.score_samples(data)
+        lines.append(f"{'mean log-likelihood:':24s}{float(np.mean(scores)):.10g}")
+        if args.out:
+            _save_array(args.out, scores)
+            lines.append(f"{'per-sample scores:':24s}{args.out}")
+    print("\n".join(lines))
     return OK
+
+
+def _save_array(path: str, values: np.ndarray) -> None:
+    """Write ``values`` to a ``.npy`` file, or a ``.csv`` file of comma-separated numbers."""
+    if path.lower().endswith(".csv"):
+        np.savetxt(path, values.reshape(values.shape[0], -1), delimiter=",", fmt="%.17g")
+    elif path.lower().endswith(".npy"):
+        np.save(path, values)
+    else:
+        raise CommandError(f"{path}: --out must name a .npy or .csv file")
+
+
+def _apply(args: argparse.Namespace, method: str, what: str) -> int:
+    """Run a saved model's ``method`` (predict, transform) on a data file; write the result or print it as CSV."""
+    model = _load_model(args.model_file)
+    if not hasattr(model, method):
+        raise CommandError(f"{type(model).__name__} has no {method} ({what}); "
+                           f"{'use transform' if method == 'predict' else 'use predict'}")
+    data = load_data(args.data, args.key)
+    if args.jobs is not None:
+        model.set_params(n_jobs=args.jobs)
+    result = np.asarray(getattr(model, method)(data))
+    if args.out:
+        _save_array(args.out, result)
+        print(f"{'model:':24s}{type(model).__name__}\n{'n samples:':24s}{data.shape[0]}\n{what + ':':24s}{args.out}")
+    else:
+        np.savetxt(sys.stdout, result.reshape(result.shape[0], -1), delimiter=",",
+                   fmt="%d" if result.dtype.kind in "iu" else "%.17g")
+    return OK
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    """Run ``entrosum predict``: the most probable component of each row under a saved mixture.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
+    return _apply(args, "predict", "labels")
+
+
+def command_transform(args: argparse.Namespace) -> int:
+    """Run ``entrosum transform``: the posterior means (codes) of each row under a saved PPCA, FA or sparse coding.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see :func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
+    return _apply(args, "transform", "codes")
 
 
 def command_info(args: argparse.Namespace) -> int:
@@ -274,6 +362,9 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog=prog, description="Fit latent-variable models by EM and read their ELBO "
                                                             "as a sum of entropies.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"entrosum {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = ", ".join(f"{f.name} ({f.summary})" for f in registry.families())
@@ -287,11 +378,16 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")
+    fit.add_argument("--gap-tol", type=_tolerance, default=False,
+                     help="stop when |F - S| / |F| is below this ('none', the default, to switch off; with --tol "
+                          "both must hold)")
     fit.add_argument("--seed", type=int, help="random seed of the initialisation")
     fit.add_argument("--chunk-size", type=int, help="rows per chunk of each pass over the data")
     fit.add_argument("--jobs", type=int, help="threads (default: all cores)")
-    fit.add_argument("--out", help="save the fitted model to this file (.npz)")
+    fit.add_argument("--out", help="save the fitted model to this file (.npz); without it the model is not saved")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--verbose", action="store_true", help="a line per iteration (F, S, gap, change, time) instead "
+                                                            "of the progress bar")
     fit.set_defaults(run=command_fit)
 
     score = commands.add_parser("score", help="mean log-likelihood of data under a saved model (the ES-ELBO for "
@@ -302,6 +398,16 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     score.add_argument("--jobs", type=int, help="threads (default: the model's setting)")
     score.add_argument("--out", help="save the per-sample log-likelihoods to this .npy file")
     score.set_defaults(run=command_score)
+
+    for name, run, text in (("predict", command_predict, "the most probable component of each row (mixtures)"),
+                            ("transform", command_transform, "the posterior means of each row (ppca, fa, sparse)")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("model_file", metavar="MODEL_FILE")
+        command.add_argument("data", metavar="DATA")
+        command.add_argument("--key", help="the array to use from a .npz file with several")
+        command.add_argument("--jobs", type=int, help="threads (default: the model's setting)")
+        command.add_argument("--out", help="write the result to this .npy or .csv file (default: CSV on stdout)")
+        command.set_defaults(run=run)
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model_file", metavar="MODEL_FILE")

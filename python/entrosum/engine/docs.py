@@ -17,7 +17,7 @@ FRAGMENTS = {
 tol : float or None
     Stop when the ELBO per sample changes by less than ``tol`` between iterations; None switches the rule off.
 gap_tol : float or None
-    Stop when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).""",
+    Stop when ``|ELBO − entropy sum| / |ELBO| < gap_tol`` (with ``tol`` too, if both are set).""",
     "execution": """\
 random_state : int, Generator or None
     Seed of the initialisation.

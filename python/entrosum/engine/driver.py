@@ -21,32 +21,37 @@ attributes.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _core
-from ..exceptions import ComponentRecoveryWarning, ConvergenceWarning
+from ..exceptions import ComponentRecoveryWarning, convergence_warning
 from ..monitor import ConvergenceMonitor
 from . import online
 from .dask import DaskBlocks, is_dask_array
 from .data_source import fit_data
 from .estimator import BaseEstimator
 from .validation import (
+    caller_stacklevel,
+    check_choice,
     check_data,
+    check_feature_names,
     check_int,
+    check_not_sparse,
     check_random_state,
     check_sample_weight,
     check_tolerance,
+    feature_names,
     resolve_chunk_size,
     resolve_n_jobs,
 )
 
-#: Stop reasons after which a fit warns that it did not converge.
-_UNCONVERGED = {"max_iter": "did not converge in max_iter={max_iter} iterations",
-                "line_search": "stopped: its line search found no further increase"}
+#: Advice in a ConvergenceWarning when more iterations would help.
+_MORE_ITERATIONS = "Increase max_iter, loosen tol or gap_tol, or check the data."
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class EMEstimator(BaseEstimator):
     _min_samples = 2
     #: Whether ``fit`` and ``partial_fit`` take ``sample_weight``.
     _takes_sample_weight = False
+    #: Fewest iterations ``max_iter`` may ask for (0 for the mixtures: initialise only, as scikit-learn allows).
+    _min_max_iter = 1
 
     # Constructor parameters every estimator has and attributes every fit sets, declared for type checkers only
     # (no values, so ``hasattr`` still tells a fitted model).
@@ -126,13 +133,31 @@ class EMEstimator(BaseEstimator):
     def _check_common_settings(self) -> None:
         """Validate the parameters every estimator has (before the family's own, ``_check_settings``)."""
         self._stop_options()
-        check_int(self.verbose, "verbose", minimum=0)
+        # verbose=True means 1, as in scikit-learn
+        check_int(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose, "verbose", minimum=0)
         check_random_state(self.random_state)
 
     def _stop_options(self) -> Any:
         return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
                                  gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
-                                 max_iter=check_int(self.max_iter, "max_iter", minimum=1))
+                                 max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter),
+                                 previous_elbo=self._previous_elbo())
+
+    def _numerical_message(self, error: Exception) -> str:
+        """Return the message of the ValueError raised when a fit fails numerically: what failed and what to do."""
+        return f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}"
+
+    def _previous_elbo(self) -> float:
+        """Return the ELBO a warm start continues from (the first iteration's change is taken from it), else NaN."""
+        return float("nan")
+
+    def _gap_regularisation(self) -> str | None:
+        """Name the setting that keeps the M-step from being exact (so F − S cannot close), e.g. 'reg_covar=1e-06'."""
+        return None
+
+    def _unconverged_advice(self) -> str:
+        """Return the advice of a ConvergenceWarning when more iterations (or a looser tol) would help."""
+        return _MORE_ITERATIONS
 
     def _new_monitor(self) -> ConvergenceMonitor:
         return ConvergenceMonitor(tol=self.tol, gap_tol=self.gap_tol, max_iter=self.max_iter, verbose=self.verbose,
@@ -140,17 +165,19 @@ class EMEstimator(BaseEstimator):
 
     def _fit(self, X: Any, sample_weight: Any = None) -> Any:
         """Fit to ``X`` from any data source: what every estimator's ``fit`` calls."""
+        check_not_sparse(X)
+        names = feature_names(X)
         if is_dask_array(X):
             from .dask_em import dask_blocks
 
             if sample_weight is not None:
                 raise ValueError("sample_weight is not supported with a dask array yet; fit without it.")
             with dask_blocks(X) as blocks:
-                return self._fit_data(blocks, None)
+                return self._fit_data(blocks, None, names)
         with fit_data(X) as data:
-            return self._fit_data(data, sample_weight)
+            return self._fit_data(data, sample_weight, names)
 
-    def _fit_data(self, X: Any, sample_weight: Any) -> Any:
+    def _fit_data(self, X: Any, sample_weight: Any, names: np.ndarray | None = None) -> Any:
         passes = self._passes()
         X = self._check_data(X, passes.n_threads, min_samples=self._min_samples)
         weights = self._check_sample_weight(sample_weight, X.shape[0])
@@ -163,8 +190,7 @@ class EMEstimator(BaseEstimator):
             try:
                 result = self._fit_start(X, weights, settings, rng, monitor, passes)
             except _core.NumericalError as error:
-                raise ValueError(f"{type(self).__name__} could not be fitted: {error}. {self._numerical_advice}") \
-                    from error
+                raise ValueError(self._numerical_message(error)) from error
             finally:
                 monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
@@ -175,7 +201,7 @@ class EMEstimator(BaseEstimator):
         result, monitor = best
         # All attributes are set together, after every start has succeeded, in one dict update that no signal can
         # split: Ctrl-C never leaves a half-updated model.
-        vars(self).update(self._fitted_attributes(result, X.dtype, monitor, X.shape[1]))
+        self._publish(self._fitted_attributes(result, X.dtype, monitor, X.shape[1], names))
         self._warn_of_recoveries(monitor.recoveries)
         self._warn_if_unconverged(monitor)
         return self
@@ -215,18 +241,29 @@ class EMEstimator(BaseEstimator):
         online.update(self, X, sample_weight)
         return self
 
+    def _publish(self, attributes: dict[str, Any]) -> None:
+        """Set the fitted attributes at once; ``feature_names_in_`` of an earlier fit goes when the new one has none."""
+        if "feature_names_in_" not in attributes:
+            vars(self).pop("feature_names_in_", None)
+        vars(self).update(attributes)
+
     def _fitted_attributes(self, result: dict, dtype: np.dtype, monitor: ConvergenceMonitor,
-                           n_features: int) -> dict[str, Any]:
+                           n_features: int, names: np.ndarray | None = None) -> dict[str, Any]:
         """Return every fitted attribute: the family's parameters and what all models share."""
         # lower_bounds_ holds ELBOs only: iterations of an annealed objective are NaN there (their values stay in
         # the monitor's history).
         lower_bounds = np.where(monitor.annealed, np.nan, monitor.history["elbo"])
-        return {**self._params_attributes(result, dtype), "n_features_in_": int(n_features), "monitor_": monitor,
-                "n_iter_": monitor.n_iter, "converged_": monitor.converged, "lower_bounds_": lower_bounds,
-                "lower_bound_": float(lower_bounds[-1])}
+        attributes = {**self._params_attributes(result, dtype), "n_features_in_": int(n_features),
+                      "monitor_": monitor, "n_iter_": monitor.n_iter, "converged_": monitor.converged,
+                      "lower_bounds_": lower_bounds,
+                      # no iteration (max_iter=0): -inf, as in scikit-learn
+                      "lower_bound_": float(lower_bounds[-1]) if len(lower_bounds) else -np.inf}
+        if names is not None and len(names) == n_features:
+            attributes["feature_names_in_"] = names  # the column names of a data frame, as in scikit-learn
+        return attributes
 
-    def _warn_of_recoveries(self, recoveries: list[dict[str, Any]], stacklevel: int = 5) -> None:
-        """Warn of every component an M-step re-seeded, naming it and the iteration."""
+    def _warn_of_recoveries(self, recoveries: list[dict[str, Any]]) -> None:
+        """Warn of every component an M-step re-seeded, naming it and the iteration, at the user's call."""
         for recovery in recoveries:
             cause = ("was empty (no sample had any responsibility for it)" if recovery["reason"] == "empty"
                      else "collapsed (its covariance was singular)")
@@ -234,17 +271,42 @@ class EMEstimator(BaseEstimator):
                 f"{type(self).__name__}: component {recovery['component']} {cause} at iteration "
                 f"{recovery['iteration']}; it was re-seeded at the worst-explained sample (row {recovery['row']}) and "
                 "the fit went on. Fewer components may suit these data.", ComponentRecoveryWarning,
-                stacklevel=stacklevel)
+                stacklevel=caller_stacklevel())
 
     def _warn_if_unconverged(self, monitor: ConvergenceMonitor) -> None:
-        why = _UNCONVERGED.get(monitor.stop_reason)
-        if why is None:
+        """Issue a ConvergenceWarning that says which rule was not met and why, pointing at the user's call."""
+        name = type(self).__name__
+        if monitor.stop_reason == "line_search":
+            message = (f"{name} stopped: its line search found no further increase of the ELBO (relative gap "
+                       f"{monitor.relative_gap[-1]:.3g}). {_MORE_ITERATIONS}")
+        elif monitor.stop_reason == "max_iter" and monitor.n_iter > 0:  # max_iter=0 only initialises
+            message = self._unconverged_message(monitor)
+        else:
             return
-        warnings.warn(
-            f"{type(self).__name__} {why.format(max_iter=self.max_iter)} (last change of the ELBO "
-            f"{monitor.history['change'][-1]:.3g}, relative gap {monitor.relative_gap[-1]:.3g}); increase max_iter "
-            "or loosen tol/gap_tol, or check the data.",
-            ConvergenceWarning, stacklevel=5)  # the caller of fit: fit -> _fit -> _fit_data -> here
+        warnings.warn(message, convergence_warning(), stacklevel=caller_stacklevel())
+
+    def _unconverged_message(self, monitor: ConvergenceMonitor) -> str:
+        history, relative_gap = monitor.history, monitor.relative_gap
+        change = float(history["change"][-1])
+        unmet, more_iterations = [], False
+        if self.tol is not None and not abs(change) < self.tol:
+            unmet.append(f"the ELBO still changed by {change:.3g} per sample in the last iteration (tol={self.tol})"
+                         if change == change else f"tol={self.tol} needs a second iteration to compare with")
+            more_iterations = True
+        if self.gap_tol is not None and not relative_gap[-1] < self.gap_tol:
+            text = f"the relative gap |F - S| / |F| is {relative_gap[-1]:.3g}, above gap_tol={self.gap_tol}"
+            cause = self._gap_regularisation()
+            stalled = monitor.n_iter >= 2 and relative_gap[-1] > 0.99 * relative_gap[-2]
+            if cause is not None and stalled:
+                unmet.append(f"{text}: it is held open by {cause}, which keeps the M-step from being exact, and has "
+                             f"stopped shrinking; more iterations will not close it (set {cause.split('=')[0]}=0 or "
+                             "stop on tol instead)")
+            else:
+                unmet.append(text)
+                more_iterations = True
+        reasons = "; and ".join(unmet) or "its stopping rule was not met"
+        advice = f" {self._unconverged_advice()}" if more_iterations else ""
+        return f"{type(self).__name__} did not converge in max_iter={self.max_iter} iteration(s): {reasons}.{advice}"
 
     # -- data ------------------------------------------------------------------------------------------
     def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
@@ -254,7 +316,8 @@ class EMEstimator(BaseEstimator):
             if X.shape[0] < min_samples:
                 raise ValueError(f"X has {X.shape[0]} sample(s); at least {min_samples} are required.")
             return X
-        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples)
+        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
+                       estimator=type(self).__name__)
         self._check_values(X, n_threads)
         return X
 
@@ -269,6 +332,8 @@ class EMEstimator(BaseEstimator):
     def _inference_data(self, X: Any) -> tuple[np.ndarray, Passes]:
         """Check that the model is fitted and ``X`` has its features; return ``X`` and how passes over it run."""
         self._check_fitted("monitor_")
+        check_not_sparse(X)
+        check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         passes = self._passes()
         return self._check_data(X, passes.n_threads, n_features=self.n_features_in_), passes
 
@@ -278,6 +343,10 @@ class ScoreMixin:
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return the log-likelihood of each sample (each model defines it)."""
+        raise NotImplementedError
+
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihood of each sample in float64 (each model defines it)."""
         raise NotImplementedError
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -293,11 +362,38 @@ class ScoreMixin:
         -------
         float
         """
+        # the mean of score_samples, as in scikit-learn (in float32 for float32 data)
         return float(np.mean(self.score_samples(X)))
 
 
+#: Output containers of ``set_output``, as in scikit-learn.
+OUTPUT_CONTAINERS = ("default", "pandas", "polars")
+
+
 class TransformMixin:
-    """``fit_transform`` for models whose ``transform`` gives posterior means."""
+    """``fit_transform``, ``get_feature_names_out`` and ``set_output`` for models whose ``transform`` gives codes.
+
+    A subclass's ``transform`` is wrapped (as scikit-learn's own transformers are) so that, after
+    ``set_output(transform="pandas")`` or under scikit-learn's ``set_config(transform_output="pandas")``, it returns
+    a data frame with the columns ``get_feature_names_out()`` and, for a data-frame input, its index.
+    """
+
+    components_: np.ndarray
+
+    if TYPE_CHECKING:  # BaseEstimator's, which every transformer also derives from
+        def _check_fitted(self, attribute: str = "components_") -> None: ...
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's own ``transform`` so that its output follows ``set_output``."""
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("transform")
+        if method is not None and not getattr(method, "_wraps_output", False):
+            @functools.wraps(method)
+            def transform(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+                return self._wrap_output(method(self, X, *args, **kwargs), X)
+
+            transform._wraps_output = True  # type: ignore[attr-defined]
+            cls.transform = transform  # type: ignore[method-assign]
 
     def fit(self, X: Any, y: Any = None) -> Any:
         """Fit the model (each model defines it)."""
@@ -310,6 +406,71 @@ class TransformMixin:
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the posterior means of ``X``."""
         return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the names of ``transform``'s columns: the class name in lower case and the component's index.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against the features seen in ``fit`` when given.
+
+        Returns
+        -------
+        ndarray of str objects, shape (n_components,)
+            E.g. ``['ppca0', 'ppca1']``, as scikit-learn names its decompositions' outputs.
+        """
+        self._check_fitted("components_")
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            n_features = getattr(self, "n_features_in_", given.shape[0])
+            if given.shape != (n_features,) or (fitted is not None and not np.array_equal(given, fitted)):
+                raise ValueError("input_features is not equal to feature_names_in_ (or does not have n_features_in_ "
+                                 "entries).")
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.components_.shape[0])], dtype=object)
+
+    def set_output(self, *, transform: str | None = None) -> Any:
+        """Choose the container ``transform`` and ``fit_transform`` return, as scikit-learn's transformers do.
+
+        Parameters
+        ----------
+        transform : {'default', 'pandas', 'polars'} or None
+            'default': numpy arrays; 'pandas' / 'polars': a data frame (the library must be installed); None leaves
+            the setting as it is.
+
+        Returns
+        -------
+        self
+        """
+        if transform is None:
+            return self
+        check_choice(transform, "transform", OUTPUT_CONTAINERS)
+        self._sklearn_output_config = {**getattr(self, "_sklearn_output_config", {}), "transform": transform}
+        return self
+
+    def _output_container(self) -> str:
+        container = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if container is None and "sklearn" in sys.modules:  # scikit-learn's global set_config(transform_output=...)
+            import sklearn
+
+            container = sklearn.get_config().get("transform_output", "default")
+        return container or "default"
+
+    def _wrap_output(self, result: Any, X: Any) -> Any:
+        container = self._output_container()
+        if container == "default" or not isinstance(result, np.ndarray) or result.ndim != 2:
+            return result
+        columns = list(self.get_feature_names_out())
+        if container == "pandas":
+            import pandas
+
+            index = X.index if isinstance(X, pandas.DataFrame) else None
+            return pandas.DataFrame(result, columns=columns, index=index, copy=False)
+        import polars
+
+        return polars.DataFrame(result, schema=columns, orient="row")
 
 
 class PriorSampler(EMEstimator):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..exceptions import NotFittedError
+from ..exceptions import not_fitted_error
 
 
 class BaseEstimator:
@@ -58,15 +58,22 @@ class BaseEstimator:
         ]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    #: scikit-learn's estimator type: "DensityEstimator" for the mixtures, None for the transformers.
+    _estimator_type_tag: str | None = None
+    #: What the data may hold, as scikit-learn's input tags: ``positive_only`` (non-negative values only),
+    #: ``categorical`` (non-negative integers: counts). Binary data have no tag in scikit-learn.
+    _input_tags: dict[str, bool] = {}
+
     def __sklearn_tags__(self) -> Any:
-        """Tags for scikit-learn >= 1.6 (pipelines ask for them); scikit-learn is imported only here."""
+        """Tags for scikit-learn >= 1.6 (pipelines and ``check_estimator`` ask for them); it is imported only here."""
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
+        transformer = TransformerTags(preserves_dtype=["float64", "float32"]) if hasattr(self, "transform") else None
         return Tags(
-            estimator_type=None,
+            estimator_type=self._estimator_type_tag,
             target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True),
+            transformer_tags=transformer,
+            input_tags=InputTags(two_d_array=True, **self._input_tags),
         )
 
     def save(self, path: Any) -> None:
@@ -88,8 +95,9 @@ class BaseEstimator:
 
     def _check_fitted(self, attribute: str = "components_") -> None:
         if not hasattr(self, attribute):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call 'fit' with training data first."
+            raise not_fitted_error()(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments before "
+                "using this estimator."  # scikit-learn's words
             )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _core
 from ..monitor import ConvergenceMonitor
 from .stepwise import StepwiseState, check_learning_rate, history_monitor, start_state, stepwise_update
+from .validation import check_feature_names, check_not_sparse, feature_names
 
 if TYPE_CHECKING:
     from .driver import EMEstimator
@@ -29,6 +30,10 @@ def update(estimator: EMEstimator, X: Any, sample_weight: Any) -> None:
     if state is not None and state.monitor is not getattr(estimator, "monitor_", None):
         state = None  # a fit replaced the model since the last update
     fitted = hasattr(estimator, "monitor_")
+    check_not_sparse(X)
+    names = getattr(estimator, "feature_names_in_", None) if fitted else feature_names(X)
+    if fitted:
+        check_feature_names(X, names, type(estimator).__name__)
     X = estimator._check_data(X, n_threads, n_features=estimator.n_features_in_ if fitted else None,
                               min_samples=estimator._min_samples if state is None else 1)
     weights = None if sample_weight is None else estimator._check_sample_weight(sample_weight, X.shape[0])
@@ -44,10 +49,10 @@ def update(estimator: EMEstimator, X: Any, sample_weight: Any) -> None:
     monitor = history_monitor(state, ConvergenceMonitor(tol=None, max_iter=state.n_updates, verbose=0,
                                                         model=type(estimator).__name__))
     result = estimator._online_result(state.params, state.statistics)
-    attributes = {**estimator._fitted_attributes(result, X.dtype, monitor, X.shape[1]), "converged_": False}
+    attributes = {**estimator._fitted_attributes(result, X.dtype, monitor, X.shape[1], names), "converged_": False}
     recoveries = [{"iteration": state.n_updates, "component": int(component), "row": int(row), "reason": str(reason)}
                   for component, row, reason in state.params.get("recovered", ())]
     state = StepwiseState(state.steps, state.params, state.statistics, state.n_updates, state.history, monitor)
     # One dict update that no signal can split: the model is the old one or the new one, never a mix.
-    vars(estimator).update({**attributes, "_online_state": state})
-    estimator._warn_of_recoveries(recoveries, stacklevel=4)  # the caller of partial_fit
+    estimator._publish({**attributes, "_online_state": state})
+    estimator._warn_of_recoveries(recoveries)

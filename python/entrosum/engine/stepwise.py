@@ -2,7 +2,7 @@
 
 EM over statistics merged from any set of chunks, and stepwise (online) EM for ``partial_fit``.
 
-``run_em`` is the Python twin of the C++ ``run_em`` (cpp/include/entrosum/em.hpp): the same order of E-step,
+``run_em`` is the Python twin of the C++ ``run_em`` (cpp/include/entrosum/core/em.hpp): the same order of E-step,
 terms, M-step and terms after the M-step, recorded by the same C++ monitor with the same stopping rule, so a
 fit whose statistics are merged from chunks (Dask blocks, say) matches the in-memory fit up to the rounding of
 the merged sums.

@@ -4,31 +4,71 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .. import _core
 
+#: The directory of the entrosum package: frames from files under it are entrosum's own.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def caller_stacklevel() -> int:
+    """Return the ``stacklevel`` for ``warnings.warn`` that points at the first caller outside entrosum.
+
+    Call it from the function that calls ``warnings.warn``; the warning then names the user's line (``fit(X)``,
+    ``predict(X)``) however deep inside entrosum it is raised.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a scipy.sparse matrix or array (without importing scipy)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
+
+def check_not_sparse(X: Any, name: str = "X") -> None:
+    """Refuse scipy.sparse input with a message that says what to do."""
+    if is_sparse(X):
+        raise TypeError(f"sparse input is not supported by {name} here: entrosum's models need dense data; convert "
+                        f"it with {name}.toarray() if it fits in memory, or pass chunks of dense rows.")
+
 
 def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int | None = None,
-               n_threads: int = 1) -> np.ndarray:
+               n_threads: int = 1, estimator: str | None = None) -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 or float64 array of shape (n_samples, n_features).
 
-    float32 stays float32 (no copy when already contiguous); other real numeric types become float64.
-    Raises ``TypeError`` for non-numeric data and ``ValueError`` for a wrong shape, too few samples,
-    a feature count different from the fitted one, or NaN/inf.
+    float32 stays float32 (no copy when already contiguous); other real numeric types become float64, and so do
+    object arrays of numbers. Raises ``TypeError`` for sparse and non-numeric data and ``ValueError`` for complex
+    data, a wrong shape, too few samples, a feature count different from the fitted one (``n_features``, the
+    model ``estimator``), or NaN/inf; the messages follow scikit-learn's where its checks match them.
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}.")
+    check_not_sparse(X, name)
     array = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}; entrosum's models are of "
+                         "real numbers.")
+    if array.dtype.kind == "O":
+        # numbers held as objects are converted, as scikit-learn does; numpy's error names what is not a number
+        array = array.astype(np.float64)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers (float32 or float64 preferred), got dtype {array.dtype}."
         )
     if array.ndim != 2:
-        hint = " Reshape a single feature with X.reshape(-1, 1) or a single sample with X.reshape(1, -1)." \
-            if array.ndim == 1 else ""
+        hint = (" Reshape your data: X.reshape(-1, 1) if it has a single feature, X.reshape(1, -1) if it is a single "
+                "sample.") if array.ndim == 1 else ""
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got {array.ndim}-D with shape {array.shape}.{hint}"
         )
@@ -36,17 +76,60 @@ def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int
     array = np.ascontiguousarray(array, dtype=dtype)
     n_samples, n_columns = array.shape
     if n_columns == 0:
-        raise ValueError(f"{name} has 0 features; at least 1 is required.")
+        raise ValueError(f"{name} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
     if n_samples < min_samples:
-        raise ValueError(f"{name} has {n_samples} sample(s); at least {min_samples} are required.")
+        raise ValueError(f"{name} has {n_samples} sample(s) (shape={array.shape}); at least {min_samples} are "
+                         "required.")
     if n_features is not None and n_columns != n_features:
         raise ValueError(
-            f"{name} has {n_columns} features, but the model was fitted with {n_features} features."
+            f"{name} has {n_columns} features, but {estimator or 'the model'} is expecting {n_features} features as "
+            "input (the number it was fitted with)."
         )
     bad_row = _core.first_nonfinite_row(array, n_threads)
     if bad_row >= 0:
         raise ValueError(f"{name} contains NaN or infinity (first in row {bad_row}); remove or impute those values.")
     return array
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """Return the column names of a data frame whose names are all strings (scikit-learn's rule), else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0 or not all(isinstance(column, str) for column in names):
+        return None
+    return names
+
+
+def check_feature_names(X: Any, fitted: np.ndarray | None, estimator: str) -> None:
+    """Compare the column names of ``X`` with those seen in ``fit``, as scikit-learn does.
+
+    Different names or another order is an error; names on one side only is a warning (``UserWarning``).
+    """
+    names = feature_names(X)
+    if names is None and fitted is None:
+        return
+    if names is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with feature names",
+                      UserWarning, stacklevel=caller_stacklevel())
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning,
+                      stacklevel=caller_stacklevel())
+        return
+    if len(names) == len(fitted) and np.array_equal(names, fitted):
+        return
+    unseen = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+    lines = ["The feature names should match those that were passed during fit."]
+    if unseen:
+        lines.append("Feature names unseen at fit time: " + ", ".join(map(str, unseen[:5])))
+    if missing:
+        lines.append("Feature names seen at fit time, yet now missing: " + ", ".join(map(str, missing[:5])))
+    if not unseen and not missing:
+        lines.append("Feature names must be in the same order as they were in fit.")
+    raise ValueError("\n".join(lines))
 
 
 def check_int(value: Any, name: str, *, minimum: int) -> int:
@@ -122,5 +205,5 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
         raise ValueError(
             f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
     if not weights.sum() > 0:
-        raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight.")
+        raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
     return weights

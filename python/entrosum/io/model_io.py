@@ -19,8 +19,9 @@ import numbers
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -106,6 +107,8 @@ def _encode_fitted(name: str, value: Any, arrays: dict[str, np.ndarray]) -> dict
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         arrays[name] = np.ascontiguousarray(value)
         return {"kind": "array"}
+    if isinstance(value, np.ndarray) and value.ndim == 1 and all(isinstance(item, str) for item in value):
+        return {"kind": "strings", "value": [str(item) for item in value]}  # e.g. feature_names_in_
     if isinstance(value, str):
         return {"kind": "str", "value": value}
     if isinstance(value, dict):  # plain diagnostics, e.g. SparseCoding.e_step_info_
@@ -294,6 +297,8 @@ def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarr
             kind = entry["kind"]
             if kind in ("bool", "int", "str", "json"):
                 value = {"bool": bool, "int": int, "str": str, "json": dict}[kind](entry["value"])
+            elif kind == "strings":
+                value = np.asarray([str(item) for item in entry["value"]], dtype=object)
             elif kind == "float":
                 value = float(read(name)[()])
             elif kind == "scalar":

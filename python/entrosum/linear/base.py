@@ -6,6 +6,8 @@ their E-step, M-step and entropy sums.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ from .. import _core
 from ..engine.dask import DaskBlocks
 from ..engine.driver import Passes, PriorSampler, ScoreMixin, TransformMixin
 from ..engine.validation import check_choice, check_int, check_random_state
-from ..monitor import ConvergenceMonitor
+from ..monitor import FIELDS, ConvergenceMonitor
 from .steps import LinearGaussianSteps
 
 #: Largest n_features for which ``precompute='auto'`` keeps the D × D covariance (128 MiB in double).
@@ -36,6 +38,25 @@ def initial_components(rng: np.random.Generator, n_features: int, n_components: 
     return rng.standard_normal((n_features, n_components)) / np.sqrt(n_components)
 
 
+def closed_form_result(params: dict, moments: Any, seconds: float) -> dict:
+    """Return a fit solved in closed form from the data's moments, with its one monitor record.
+
+    The record holds F and the entropy sum's terms of the exact posterior at ``params``, as the C++ closed form
+    records them (stop reason 'closed_form').
+    """
+    terms = _core.linear_gaussian_terms(_core.linear_gaussian_expectation(moments, params), params)
+    record = {**terms, "iteration": 1, "gap": terms["elbo"] - terms["entropy_sum"], "change": math.nan,
+              "time": seconds, "m_step_elbo": terms["elbo"], "m_step_entropy_sum": terms["entropy_sum"]}
+    history = {name: np.array([record[name]], dtype=np.int64 if name == "iteration" else np.float64)
+               for name in FIELDS}
+    return {**params, "history": history, "stop_reason": "closed_form", "converged": True}
+
+
+def moments_log_likelihood(moments: Any, params: dict) -> float:
+    """Mean log-likelihood of the data whose moments are given, at ``params`` (F of the exact posterior)."""
+    return float(_core.linear_gaussian_terms(_core.linear_gaussian_expectation(moments, params), params)["elbo"])
+
+
 class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     """Shared fit, transform, score and sample for PPCA and factor analysis."""
 
@@ -50,11 +71,14 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     noise_variance_: Any
 
     def _check_settings(self, X: Any) -> int:
-        """Return n_components, checked against the data's features."""
-        n_components = check_int(self.n_components, "n_components", minimum=1)
-        if n_components >= X.shape[1]:
+        """Return n_components (None: n_features), checked against the data's features."""
+        n_features = X.shape[1]
+        if self.n_components is None:
+            return int(n_features)
+        n_components = check_int(self.n_components, "n_components", minimum=0)
+        if n_components > n_features:
             raise ValueError(
-                f"n_components={n_components} must be below n_features={X.shape[1]}; "
+                f"n_components={n_components} must be at most n_features={n_features}; "
                 "choose fewer components."
             )
         return n_components
@@ -62,11 +86,37 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
                    monitor: ConvergenceMonitor, passes: Passes) -> dict:
         if isinstance(X, DaskBlocks):
-            from .dask_fit import linear_gaussian_solve
+            from .dask_fit import linear_gaussian_moments
 
             self._check_dask_solver(X)
-            return linear_gaussian_solve(self, X, settings, rng, monitor)
-        return self._solve(X, settings, rng, passes, monitor)
+            started = time.perf_counter()
+            moments = linear_gaussian_moments(self, X)
+            setup_time = time.perf_counter() - started
+            result = self._solve_moments(moments, settings, rng, monitor)
+            result["setup_time"] = result.get("setup_time", 0.0) + setup_time
+        else:
+            result = self._solve(X, settings, rng, passes, monitor)
+        return {**result, "n_samples": int(X.shape[0])}
+
+    def _solve_moments(self, moments: Any, n_components: int, rng: np.random.Generator,
+                       monitor: ConvergenceMonitor) -> dict:
+        """Fit from the data's moments (count, mean, covariance): the closed form or EM on D × D matrices."""
+        raise NotImplementedError
+
+    def _em_on_moments(self, moments: Any, n_components: int, rng: np.random.Generator, monitor: ConvergenceMonitor,
+                       noise_variance: np.ndarray | None = None) -> dict:
+        """EM on the moments (iterations independent of N), as the C++ fit with a precomputed covariance runs it.
+
+        The result also holds ``final_log_likelihood``, the mean log-likelihood at the returned parameters.
+        """
+        from ..engine.dask_em import Fixed, em_result
+
+        initial = initial_components(rng, moments.mean.shape[0], n_components)
+        noise = np.empty(0) if noise_variance is None else noise_variance
+        params = _core.linear_gaussian_start(moments, initial, noise, self._noise)
+        result = em_result(LinearGaussianSteps(self._noise), Fixed(moments), params, self._stop_options(), monitor)
+        final = {name: result[name] for name in ("mean", "components", "noise_variance")}
+        return {**result, "final_log_likelihood": moments_log_likelihood(moments, final)}
 
     def _fit_em(self, X: np.ndarray, n_components: int, precompute: bool, rng: np.random.Generator, passes: Passes,
                 monitor: ConvergenceMonitor) -> dict:
@@ -94,6 +144,9 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     # -- partial_fit (stepwise EM, engine.online) ---------------------------------------------------
     def _online_start(self, X: np.ndarray, weights: np.ndarray | None, passes: Passes) -> tuple[Any, dict]:
         n_components = self._check_settings(X)
+        if not 0 < n_components < X.shape[1]:
+            raise ValueError(f"partial_fit learns 1 to n_features - 1 = {X.shape[1] - 1} components by stepwise EM; "
+                             f"got n_components={n_components}. Use fit for {n_components} components.")
         moments = _core.linear_gaussian_moments(X, passes.n_threads, passes.chunk_size)
         if self._closed_form_start():
             result = _core.ppca_closed_form_from_moments(moments, n_components)
@@ -139,9 +192,11 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
         return self._fit(X)
 
     def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:
+        components = np.asarray(result["components"]).reshape(len(result["mean"]), -1)  # (D, H), also for H = 0
         return {"mean_": result["mean"].astype(dtype),
-                "components_": np.ascontiguousarray(result["components"].T.astype(dtype)),
-                "noise_variance_": self._public_noise(result["noise_variance"].astype(dtype))}
+                "components_": np.ascontiguousarray(components.T.astype(dtype)),
+                "noise_variance_": self._public_noise(result["noise_variance"].astype(dtype)),
+                "n_components_": int(components.shape[1])}
 
     def _public_noise(self, noise_variance: np.ndarray) -> Any:
         return noise_variance
@@ -167,7 +222,12 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
             In the dtype of ``X``.
         """
         X, passes = self._inference_data(X)
-        return _core.linear_gaussian_posterior_mean(X, *self._params64(), passes.n_threads, passes.chunk_size)
+        means = _core.linear_gaussian_posterior_mean(X, *self._params64(), passes.n_threads, passes.chunk_size)
+        return self._transform_output(means)
+
+    def _transform_output(self, means: np.ndarray) -> np.ndarray:
+        """Return what ``transform`` gives from the posterior means (PPCA may whiten them)."""
+        return means
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Return the log-likelihood log N(x; μ, WWᵀ + Ψ) of each sample.
@@ -180,10 +240,19 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
         Returns
         -------
         ndarray of shape (n_samples,)
-            float64 log-likelihoods.
+            The log-likelihoods, computed in double, in the dtype of ``X`` (float32 or float64).
         """
         X, passes = self._inference_data(X)
+        # computed in double; given in the data's dtype, as scikit-learn does
+        return self._core_log_likelihoods(X, passes).astype(X.dtype, copy=False)
+
+    def _core_log_likelihoods(self, X: np.ndarray, passes: Passes) -> np.ndarray:
         return _core.linear_gaussian_log_likelihood(X, *self._params64(), passes.n_threads, passes.chunk_size)
+
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihoods log p(x_n) in float64."""
+        X, passes = self._inference_data(X)
+        return self._core_log_likelihoods(X, passes)
 
     def get_covariance(self) -> np.ndarray:
         """Return the model covariance WWᵀ + Ψ, shape (n_features, n_features)."""

@@ -15,7 +15,7 @@ from .. import _core
 from ..engine.dask import DaskBlocks
 from ..engine.driver import EMEstimator, Passes, ScoreMixin
 from ..engine.validation import check_choice, check_int, check_random_state
-from ..monitor import ConvergenceMonitor
+from ..monitor import FIELDS, ConvergenceMonitor
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -25,6 +25,8 @@ class BaseMixture(ScoreMixin, EMEstimator):
 
     _min_samples = 1
     _takes_sample_weight = True
+    _estimator_type_tag = "DensityEstimator"
+    _min_max_iter = 0  # max_iter=0: the initial parameters only, as in scikit-learn
 
     # Declared for type checkers only (no values, so ``hasattr`` still tells a fitted model): the parameters
     # every mixture's ``__init__`` stores beyond the common ones, and the attributes ``fit`` sets.
@@ -101,18 +103,25 @@ class BaseMixture(ScoreMixin, EMEstimator):
 
     # -- shared -----------------------------------------------------------------------------------
     def _check_initial_values(self, X: np.ndarray) -> None:
+        # The messages hold scikit-learn's wording, which code and tests written for it match.
         K, D = self.n_components, X.shape[1]
         if self.weights_init is not None:
             weights = np.asarray(self.weights_init, dtype=np.float64)
             if weights.shape != (K,):
-                raise ValueError(f"weights_init must have shape ({K},), got {weights.shape}.")
-            if np.any(weights < 0) or np.any(weights > 1) or not np.isclose(weights.sum(), 1.0):
-                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {weights.sum():.6g}.")
+                raise ValueError(f"The parameter 'weights' should have the shape of ({K},), but got {weights.shape} "
+                                 "(weights_init: one weight per component).")
+            if np.any(weights < 0) or np.any(weights > 1):
+                raise ValueError(f"The parameter 'weights' should be in the range [0, 1], but got min value "
+                                 f"{weights.min():.5f}, max value {weights.max():.5f} (weights_init).")
+            tolerance = 1e-6 if np.asarray(self.weights_init).dtype == np.float32 else 1e-8  # scikit-learn's
+            if not abs(1.0 - weights.sum()) <= tolerance:
+                raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = "
+                                 f"{weights.sum():.5f} (weights_init must sum to 1).")
         if self.means_init is not None:
             means = np.asarray(self.means_init, dtype=np.float64)
             if means.shape != (K, D):
-                raise ValueError(
-                    f"means_init must have shape ({K}, {D}) (n_components, n_features), got {means.shape}.")
+                raise ValueError(f"The parameter 'means' should have the shape of ({K}, {D}), but got {means.shape} "
+                                 "(means_init: n_components × n_features).")
             if not np.all(np.isfinite(means)):
                 raise ValueError("means_init contains NaN or infinity.")
             self._check_means_init(means)
@@ -149,8 +158,8 @@ class BaseMixture(ScoreMixin, EMEstimator):
     def _check_settings(self, X: Any) -> None:
         n_components = check_int(self.n_components, "n_components", minimum=1)
         if n_components > X.shape[0]:
-            raise ValueError(f"n_components={n_components} must be at most n_samples={X.shape[0]}; "
-                             "choose fewer components.")
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = {n_components}, "
+                             f"n_samples = {X.shape[0]}; choose fewer components.")
         check_int(self.n_init, "n_init", minimum=1)
         check_choice(self.init_params, "init_params", INIT_PARAMS)
         self._check_initial_values(X)
@@ -166,11 +175,24 @@ class BaseMixture(ScoreMixin, EMEstimator):
     def _n_starts(self) -> int:
         return 1 if self._warm() else self.n_init
 
+    def _previous_elbo(self) -> float:
+        # scikit-learn's warm start: the first change is measured from the previous fit's lower bound
+        return float(self.lower_bound_) if self._warm() else float("nan")
+
+    def _unconverged_advice(self) -> str:
+        # scikit-learn's words (code written for it matches them), for the rules more iterations would meet
+        return ("Best performing initialization did not converge. Try different init parameters, or increase "
+                "max_iter, tol, or check for degenerate data.")
+
     def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
                    monitor: ConvergenceMonitor, passes: Passes) -> dict:
         started = time.perf_counter()
         initial = self._current_params() if self._warm() else self._initial_params(X, weights, rng, passes)
         setup_time = time.perf_counter() - started  # the initialising passes (k-means, first M-step)
+        if self._stop_options().max_iter == 0:  # the initial parameters are the fit
+            history = {name: np.empty(0, dtype=np.int64 if name == "iteration" else np.float64) for name in FIELDS}
+            return {**initial, "history": history, "stop_reason": "max_iter", "converged": False,
+                    "setup_time": setup_time}
         if isinstance(X, DaskBlocks):
             from .dask_init import mixture_em
 
@@ -238,13 +260,19 @@ class BaseMixture(ScoreMixin, EMEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
-            float64 log-likelihoods.
+            The log-likelihoods, computed in double, in the dtype of ``X`` (float32 or float64).
 
         Raises
         ------
         NotFittedError
             When the model has not been fitted.
         """
+        X, passes = self._inference_data(X)
+        # computed in double; given in the data's dtype, as scikit-learn does (bic and aic sum the doubles)
+        return self._score_core(X, False, passes)[0].astype(X.dtype, copy=False)
+
+    def _log_likelihoods(self, X: Any) -> np.ndarray:
+        """Return the log-likelihoods log p(x_n) in float64."""
         X, passes = self._inference_data(X)
         return self._score_core(X, False, passes)[0]
 
@@ -292,7 +320,7 @@ class BaseMixture(ScoreMixin, EMEstimator):
         float
             Lower is better.
         """
-        scores = self.score_samples(X)
+        scores = self._log_likelihoods(X)
         return float(-2.0 * scores.sum() + self._n_parameters() * np.log(scores.shape[0]))
 
     def aic(self, X: Any) -> float:
@@ -308,7 +336,7 @@ class BaseMixture(ScoreMixin, EMEstimator):
         float
             Lower is better.
         """
-        return float(-2.0 * self.score_samples(X).sum() + 2.0 * self._n_parameters())
+        return float(-2.0 * self._log_likelihoods(X).sum() + 2.0 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples and their components from the fitted mixture (random state: ``random_state``).
@@ -326,9 +354,12 @@ class BaseMixture(ScoreMixin, EMEstimator):
             The component each sample came from.
         """
         self._check_fitted("monitor_")
-        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        n_samples = check_int(n_samples, "n_samples", minimum=0)
+        if n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples}. The sampling requires at least one sample.")
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())  # the count guard leaves a sum of 1 + O(eps)
         draws = [self._sample_component(k, int(n), rng) for k, n in enumerate(counts)]
         labels = np.repeat(np.arange(len(counts)), counts)
         return np.concatenate(draws).astype(self.means_.dtype), labels

@@ -50,6 +50,8 @@ class BernoulliMixture(DiscreteMixture):
 
     alpha: float  # the parameter, declared for type checkers (``__init__`` sets it)
 
+    # Binary data are non-negative; scikit-learn has no tag for binary input (see tests/test_sklearn_checks.py).
+    _input_tags = {"positive_only": True}
     _core_prefix = "bernoulli_mixture"
     _data_requirement = "binary (every value 0 or 1)"
 
@@ -66,6 +68,9 @@ class BernoulliMixture(DiscreteMixture):
     @staticmethod
     def _allowed(values: np.ndarray) -> np.ndarray:
         return (values == 0) | (values == 1)
+
+    def _gap_regularisation(self) -> str | None:
+        return f"alpha={self.alpha}" if self.alpha else None
 
     def _check_family_settings(self, X: np.ndarray) -> None:
         check_tolerance(self.alpha, "alpha", allow_none=False)

@@ -1,6 +1,6 @@
 """k-means++ seeding and Lloyd's k-means over the blocks of a Dask array.
 
-They run as cpp/src/kmeans.cpp runs them in memory: the same random draws, the same formulas, the same
+They run as cpp/src/mixtures/kmeans.cpp runs them in memory: the same random draws, the same formulas, the same
 stopping rule, so the same random state gives the same labels.
 
 Per-row state (distances to the nearest seed, labels) stays on the workers as one future per block; the client

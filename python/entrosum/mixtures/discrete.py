@@ -6,7 +6,8 @@ of the shared discrete-mixture machinery, and the checks of data values and init
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,10 +45,15 @@ class DiscreteMixture(BaseMixture):
     def _check_values(self, X: np.ndarray, n_threads: int) -> None:
         row = self._first_bad_row(X, n_threads)
         if row >= 0:
+            negative_rows = np.flatnonzero(np.any(X < 0, axis=1))  # (only on this error path)
+            if negative_rows.size:  # scikit-learn's wording, which its checks of non-negative models match
+                row = int(negative_rows[0])
+                raise ValueError(f"Negative values in data passed to {type(self).__name__}: X must be "
+                                 f"{self._data_requirement} for {type(self).__name__}; row {row} holds "
+                                 f"{float(X[row][X[row] < 0][0]):g}.")
             values = X[row]
-            bad = values[~self._allowed(values)]
-            raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds "
-                             f"{float(bad[0]):g}.")
+            bad = float(values[~self._allowed(values)][0])
+            raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds {bad:g}.")
 
     @staticmethod
     def _allowed(values: np.ndarray) -> np.ndarray:

@@ -19,6 +19,11 @@ from .steps import GaussianMixtureSteps
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
+#: scikit-learn's words for a covariance that is not positive definite (code written for it matches them).
+ILL_DEFINED = ("Fitting the mixture model failed because some components have ill-defined empirical covariance (for "
+               "instance caused by singleton or collapsed samples). Try to decrease the number of components, "
+               "increase reg_covar, or scale the input data.")
+
 
 def _stack(array: np.ndarray, covariance_type: str) -> np.ndarray:
     """Public shapes → the C++ stacked layout: full (K, D, D) → (K·D, D), spherical (K,) → (K, 1)."""
@@ -98,13 +103,47 @@ class GaussianMixture(BaseMixture):
             shape = _expected_shape(self.covariance_type, K, D)
             precisions = np.asarray(self.precisions_init, dtype=np.float64)
             if precisions.shape != shape:
-                raise ValueError(f"precisions_init must have shape {shape} for covariance_type="
-                                 f"'{self.covariance_type}', got {precisions.shape}.")
+                raise ValueError(f"The parameter '{self.covariance_type} precision' should have the shape of {shape}, "
+                                 f"but got {precisions.shape} (precisions_init for covariance_type="
+                                 f"'{self.covariance_type}').")
+            self._check_precisions_init(precisions)
 
     # -- initialisation ---------------------------------------------------------------------------
     def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
-        return _core.gmm_init_from_labels(X, weights, labels, self.n_components, self.covariance_type,
-                                          self.reg_covar, passes.n_threads, passes.chunk_size)
+        K, kind = self.n_components, self.covariance_type
+        used = np.unique(labels[labels >= 0])
+        if used.size == K:
+            return _core.gmm_init_from_labels(X, weights, labels, K, kind, self.reg_covar, passes.n_threads,
+                                              passes.chunk_size)
+        # k-means found fewer clusters than components (the data have fewer distinct rows than components). The
+        # empty components start as scikit-learn's M-step makes them, whose count guard 10·eps divides their zero
+        # sums: at the origin, with covariance reg_covar·I and weight 10·eps / N. With reg_covar = 0 their
+        # covariance is 0, which no Gaussian has.
+        if not self.reg_covar > 0:
+            raise ValueError(f"{ILL_DEFINED} (k-means found {used.size} clusters for {K} components; "
+                             "reg_covar=0 leaves the others without a covariance)")
+        index = np.full(K, -1, dtype=np.intc)
+        index[used] = np.arange(used.size, dtype=np.intc)
+        found = _core.gmm_init_from_labels(X, weights, np.where(labels >= 0, index[np.maximum(labels, 0)], -1)
+                                           .astype(np.intc), used.size, kind, self.reg_covar, passes.n_threads,
+                                           passes.chunk_size)
+        D = X.shape[1]
+        total = float(weights.sum()) if weights.size else float(X.shape[0])
+        params = {"weights": np.full(K, 10 * np.finfo(np.float64).eps / total), "means": np.zeros((K, D))}
+        params["weights"][used] = found["weights"]
+        params["means"][used] = found["means"]
+        if kind == "tied":
+            params["covariances"], params["precision_cholesky"] = found["covariances"], found["precision_cholesky"]
+            return params
+        shape = {"full": (K, D, D), "diag": (K, D), "spherical": (K,)}[kind]
+        covariances = np.zeros(shape)
+        covariances[:] = self.reg_covar * np.eye(D) if kind == "full" else self.reg_covar
+        cholesky = np.zeros(shape)
+        cholesky[:] = np.eye(D) / np.sqrt(self.reg_covar) if kind == "full" else 1.0 / np.sqrt(self.reg_covar)
+        covariances[used] = _unstack(found["covariances"], kind, used.size)
+        cholesky[used] = _unstack(found["precision_cholesky"], kind, used.size)
+        params["covariances"], params["precision_cholesky"] = _stack(covariances, kind), _stack(cholesky, kind)
+        return params
 
     def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, passes: Passes) -> dict:
         return _core.gmm_init_random(X, weights, seed, self.n_components, self.covariance_type, self.reg_covar,
@@ -121,6 +160,25 @@ class GaussianMixture(BaseMixture):
                                                           params["precision_cholesky"])
         return params
 
+    def _gap_regularisation(self) -> str | None:
+        return f"reg_covar={self.reg_covar}" if self.reg_covar else None
+
+    def _numerical_message(self, error: Exception) -> str:
+        if any(word in str(error) for word in ("covariance", "variance", "empty")):
+            return f"{type(self).__name__} could not be fitted: {error}. {ILL_DEFINED}"
+        return super()._numerical_message(error)
+
+    def _check_precisions_init(self, precisions: np.ndarray) -> None:
+        """Refuse precisions that are not symmetric positive definite (full, tied) or not positive (diag, spherical)."""
+        kind = self.covariance_type
+        if kind in ("diag", "spherical"):
+            if not np.all(precisions > 0):
+                raise ValueError(f"'{kind} precision' should be positive (precisions_init).")
+            return
+        for matrix in precisions.reshape(-1, *precisions.shape[-2:]):
+            if not (np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0)):
+                raise ValueError(f"'{kind} precision' should be symmetric, positive-definite (precisions_init).")
+
     def _cholesky_of_precisions(self, precisions: np.ndarray) -> np.ndarray:
         """Factors F with precision F Fᵀ, as scikit-learn makes them from precisions_init."""
         kind = self.covariance_type
@@ -130,9 +188,8 @@ class GaussianMixture(BaseMixture):
             if kind == "tied":
                 return np.linalg.cholesky(precisions)
         except np.linalg.LinAlgError as error:
-            raise ValueError("precisions_init must be symmetric positive definite.") from error
-        if np.any(precisions <= 0):
-            raise ValueError("precisions_init must be positive.")
+            raise ValueError(f"'{kind} precision' should be symmetric, positive-definite (precisions_init).") \
+                from error
         return _stack(np.sqrt(precisions), kind)
 
     # -- EM and results ---------------------------------------------------------------------------

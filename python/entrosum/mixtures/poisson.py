@@ -44,6 +44,8 @@ class PoissonMixture(DiscreteMixture):
     The data must be counts: non-negative integers (any numeric dtype; float32 stays float32).
     """
 
+    # Counts: scikit-learn's checks then give it non-negative integers.
+    _input_tags = {"positive_only": True, "categorical": True}
     _core_prefix = "poisson_mixture"
     _data_requirement = "counts (non-negative integers)"
 

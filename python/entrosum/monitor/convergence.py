@@ -49,6 +49,17 @@ _REASONS = {
 }
 
 
+def format_seconds(seconds: float) -> str:
+    """Return a duration readably: '1.23 s', '45.6 ms', '789 µs'."""
+    if not seconds == seconds:
+        return "-"
+    if seconds >= 1.0 or seconds == 0.0:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
 class ConvergenceMonitor:
     """History and stopping state of one fit: the ELBO, the entropy sum, its terms and their gap.
 
@@ -93,7 +104,7 @@ class ConvergenceMonitor:
         self.tol = tol
         self.gap_tol = gap_tol
         self.max_iter = max_iter
-        self.verbose = verbose
+        self.verbose = int(verbose)  # True means 1, as in scikit-learn
         self.model = model
         self.stream = stream
         self.history: dict[str, np.ndarray] = {name: np.empty(0) for name in FIELDS}
@@ -111,7 +122,8 @@ class ConvergenceMonitor:
     def _on_iteration(self, record: dict[str, Any]) -> None:
         """Show one iteration (called from C++ after each iteration when verbose)."""
         if self.verbose >= 2:
-            print(self._line(record), file=self._output(), flush=True)
+            prefix = f"{self.model}: " if self.model else ""
+            print(prefix + self._line(record), file=self._output(), flush=True)
         elif self.verbose == 1:
             if self._progress is None:
                 self._progress = make_progress(self.max_iter, self.model or "fit", self._output())
@@ -176,15 +188,15 @@ class ConvergenceMonitor:
 
     @property
     def relative_gap(self) -> np.ndarray:
-        """|F − S| / |F| per iteration."""
+        """``|F − S| / |F|`` per iteration."""
         return np.abs(self.history["gap"]) / np.abs(self.history["elbo"])
 
     @staticmethod
     def _line(record: dict[str, Any]) -> str:
         change = record["change"]
-        change_text = "         " if change != change else f"{change:+.2e}"
+        change_text = f"{'':9s}" if change != change else f"{change:+.2e}"  # blank, as wide, before a change exists
         line = (f"iter {int(record['iteration']):5d}  F={record['elbo']:+.8e}  S={record['entropy_sum']:+.8e}  "
-                f"gap={record['gap']:+.2e}  dF={change_text}  {record['time']:.3g}s")
+                f"gap={record['gap']:+.2e}  dF={change_text}  {format_seconds(record['time']):>8s}")
         prior_beta, observable_beta = record.get("prior_beta", 1.0), record.get("observable_beta", 1.0)
         if prior_beta != 1 or observable_beta != 1:
             line += f"  [annealed: beta_p={prior_beta:g} beta_l={observable_beta:g}]"
@@ -234,7 +246,8 @@ class ConvergenceMonitor:
             lines.append(f"  iteration {recovery['iteration']}: component {recovery['component']} was "
                          f"{recovery['reason']} and was re-seeded at row {recovery['row']} (F and S after that "
                          "M-step differ)")
-        lines.append(f"  {'time: setup, iterations':24s}{self.setup_time:17.3g}s{h['time'].sum():17.3g}s")
+        lines.append(f"  {'time: setup, iterations':24s}{format_seconds(self.setup_time):>18s}"
+                     f"{format_seconds(float(h['time'].sum())):>18s}")
         shown = sorted(set(range(min(3, self.n_iter))) | set(range(max(0, self.n_iter - 3), self.n_iter))
                        | set(np.linspace(0, self.n_iter - 1, 5).astype(int).tolist()))
         lines.append("  iterations:")
@@ -247,7 +260,11 @@ class ConvergenceMonitor:
         return "\n".join(lines)
 
     def plot(self, axes: Any = None) -> Any:
-        """Plot F and S per iteration and |F − S| / |F| on a log scale (needs matplotlib).
+        """Plot F and S per iteration, and the two convergence signals on a log scale (needs matplotlib).
+
+        The second panel shows ``|F − S| / |F|`` and the change of F between iterations, ``|ΔF|`` (nats per
+        sample), with ``gap_tol`` and ``tol`` drawn as dashed lines: where each signal crosses its line, its rule
+        is met. It stays informative after F has flattened on the first panel's scale.
 
         Parameters
         ----------
@@ -264,7 +281,7 @@ class ConvergenceMonitor:
             raise ImportError("ConvergenceMonitor.plot needs matplotlib: pip install 'entrosum[plot]'") from error
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        values, gaps = axes
+        values, signals = axes
         h = self.history
         annealed = self.annealed
         # Annealed iterations are drawn apart: their values are of another objective than the ELBO.
@@ -280,10 +297,18 @@ class ConvergenceMonitor:
         values.legend()
         relative = self.relative_gap
         positive = relative > 0
-        gaps.semilogy(h["iteration"][positive], relative[positive])
-        gaps.set_xlabel("iteration")
-        gaps.set_ylabel("|F - S| / |F|")
-        gaps.set_title("gap")
+        gap_line, = signals.semilogy(h["iteration"][positive], relative[positive], label="|F - S| / |F|")
+        change = np.abs(h["change"])
+        shown = np.isfinite(change) & (change > 0)
+        change_line, = signals.semilogy(h["iteration"][shown], change[shown], label="|change of F|")
+        if self.gap_tol is not None:
+            signals.axhline(self.gap_tol, linestyle="--", color=gap_line.get_color(), label=f"gap_tol={self.gap_tol:g}")
+        if self.tol is not None:
+            signals.axhline(self.tol, linestyle="--", color=change_line.get_color(), label=f"tol={self.tol:g}")
+        signals.set_xlabel("iteration")
+        signals.set_ylabel("log scale")
+        signals.set_title(f"convergence signals (stop: {self.stop_reason})")
+        signals.legend()
         return axes
 
     def __repr__(self) -> str:

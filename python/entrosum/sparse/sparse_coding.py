@@ -103,7 +103,7 @@ class SparseCoding(TransformMixin, PriorSampler):
     tol : float or None
         Stop when the ELBO per sample changes by less than ``tol`` between (un-annealed) iterations.
     gap_tol : float or None
-        Stop when |ELBO − entropy sum| / |ELBO| < ``gap_tol`` (with ``tol`` too, if both are set).
+        Stop when ``|ELBO − entropy sum| / |ELBO| < gap_tol`` (with ``tol`` too, if both are set).
     max_iter : int
         Most iterations (EM iterations, or L-BFGS steps for the gradient solver), annealed ones included.
     e_step_tol : float

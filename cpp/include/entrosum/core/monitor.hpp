@@ -107,6 +107,9 @@ struct StopOptions {
   double gap_tol = -1.0;
   /// Stop after this many iterations (not converged).
   int max_iter = 1000;
+  /// The ELBO a warm start continues from (the previous fit's last one): the first iteration's change is
+  /// taken from it, as scikit-learn's warm_start does. NaN for a fresh start (no change at the first iteration).
+  double previous_elbo = std::numeric_limits<double>::quiet_NaN();
 };
 
 class ConvergenceMonitor {
@@ -128,6 +131,8 @@ class ConvergenceMonitor {
     if (!history_.empty() && history_.back().terms.prior_beta == terms.prior_beta &&
         history_.back().terms.observable_beta == terms.observable_beta)
       record.change = terms.elbo - history_.back().terms.elbo;
+    else if (history_.empty() && !terms.annealed())
+      record.change = terms.elbo - options_.previous_elbo;  // NaN unless a warm start gave the previous ELBO
     record.seconds = seconds;
     history_.push_back(record);
 

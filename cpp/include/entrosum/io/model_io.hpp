@@ -1,15 +1,15 @@
 // Models saved by the Python package (estimator.save(path); the format is in docs/model_format.md),
 // read back as the C++ parameters of each family. The archive is parsed by npz.hpp and its metadata by
-// json.hpp; the metadata names the model class, which selects the family's reader.
+// nlohmann-json (parse_metadata); the metadata names the model class, which selects the family's reader.
 #pragma once
 
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
 
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/types.hpp"
-#include "entrosum/io/json.hpp"
 #include "entrosum/linear/linear_gaussian.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
@@ -22,6 +22,10 @@ namespace entrosum {
 /// The format name and the version this library reads (and the Python package writes).
 inline constexpr const char* kModelFormat = "entrosum-model";
 inline constexpr int kModelFormatVersion = 1;
+
+/// The deepest nesting of arrays and objects that metadata may have. nlohmann's parser keeps its own stack,
+/// but copying, comparing or printing a document, and converting it to Python objects, recurse.
+inline constexpr int kMaxMetadataDepth = 64;
 
 /// PPCA (isotropic noise) or factor analysis (diagonal noise).
 struct SavedLinearGaussian {
@@ -59,14 +63,18 @@ struct SavedModel {
   std::string dtype;
   std::string entrosum_version;
   Index n_features = 0;
-  /// The whole metadata document (constructor parameters, monitor summary, ...).
-  json::Value metadata;
+  /// The whole metadata document (constructor parameters, monitor summary, ...), keys in document order.
+  nlohmann::ordered_json metadata;
   SavedParams params;
 };
 
 /// Reads a saved model. A file that is not an entrosum model, is truncated or corrupt (CRC-32, JSON,
 /// shapes), has compressed members, another format version or an unknown model class raises FormatError.
 SavedModel load_model(const std::string& path);
+
+/// Parses metadata text (JSON, RFC 8259). Malformed text, or arrays and objects nested more than
+/// kMaxMetadataDepth deep, raise FormatError giving the byte position; no nlohmann exception escapes.
+nlohmann::ordered_json parse_metadata(const std::string& text);
 
 /// The parameters of a file that must hold the named model; another model is a FormatError.
 GaussianMixtureParams load_gaussian_mixture(const std::string& path);

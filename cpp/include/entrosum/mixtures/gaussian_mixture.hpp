@@ -2,7 +2,7 @@
 // E-step: log π_k + log N(x_n; μ_k, Σ_k) is linear in features of x − shift ([x, x²] for diag,
 // [x, ||x||²] for spherical, [x, x_i x_j] for full), so a chunk's log-densities are one matrix product
 // and its statistics another; tied covariances whiten once with the shared precision factor. Then
-// log-sum-exp; statistics are weighted moments in double about a shift (the weighted mean of the means),
+// log-sum-exp; statistics are weighted moments in double about a shift (the weighted median of the means),
 // so float32 data with a large offset keep their digits.
 #pragma once
 
@@ -92,6 +92,11 @@ struct GaussianLogDensity {
   Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
   /// tied: (D, D) U; empty otherwise
   Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> whitening;
+  /// full: (K, D) μ_k, about which float data's statistics are taken; empty otherwise
+  Eigen::MatrixXd means;
+  /// full, float: the components far from the shift (Mahalanobis distance² (μ_k − shift)ᵀ Σ_k⁻¹ (μ_k − shift)
+  /// above 64), whose float sums about the shift would cancel; their statistics go component by component
+  std::vector<Index> far_components;
 };
 
 /// Buffers of one block of rows in compute type U, reused from block to block.
@@ -101,6 +106,31 @@ struct GaussianBlockBuffers {
   RowMatrix<U> features;               // (rows, n_features of the type); tied: (rows, D) y U
   RowMatrix<U> resp;                   // (rows, K) the log joint, then w r
   Eigen::VectorXd row_log_likelihood;  // (rows) log p(x_n | Θ)
+  RowMatrix<double> sparse_sums;       // (K, n_features of the type) Σ w r features over rows, when r is sparse
+};
+
+/// Full covariances component by component, for wide data or float data: log N(x; μ_k, Σ_k) from
+/// z = (x − μ_k) U_k (a triangular product per component, centred on μ_k so that float data keep their
+/// digits), and the statistics by a rank update of each component's responsible rows about μ_k. Memory is a
+/// few blocks of rows, where quadratic features would be D(D + 1)/2 wide.
+template <typename U>
+struct ComponentwiseDensity {
+  /// (D, D) upper-triangular precision Cholesky factor U_k of each component
+  std::vector<Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic>> upper;
+  /// (K, D) μ_k
+  Eigen::MatrixXd means;
+  /// (K) log π_k − ½ D log 2π + log det U_k
+  Eigen::Matrix<U, 1, Eigen::Dynamic> offsets;
+};
+
+template <typename U>
+struct ComponentwiseBuffers {
+  RowMatrix<U> centred;                                      // (rows, D) x − μ_k for a block of rows
+  RowMatrix<U> whitened;                                     // (rows, D) (x − μ_k) U_k
+  RowMatrix<U> resp;                                         // (chunk rows, K) the log joint, then w r
+  Eigen::VectorXd row_log_likelihood;                        // (chunk rows)
+  RowMatrix<U> gathered;                                     // (responsible rows, D) √(w r) (x − μ_k)
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> scatter;  // (D, D) lower triangle of one component's sum
 };
 }  // namespace detail
 
@@ -111,13 +141,13 @@ class GaussianMixtureEStep {
  public:
   explicit GaussianMixtureEStep(const GaussianMixtureParams& params);
 
-  /// (n_features) the point the statistics are taken about (the weighted mean of the means)
+  /// (n_features) the point the statistics are taken about (the weighted median of the means, feature by feature)
   const Eigen::VectorXd& shift() const { return shift_; }
 
   /// Buffers that one thread reuses from chunk to chunk during a pass.
   struct Workspace {
     detail::GaussianBlockBuffers<T> buffers;
-    detail::GaussianBlockBuffers<double> promoted;
+    detail::ComponentwiseBuffers<T> componentwise;
   };
 
   /// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
@@ -135,10 +165,10 @@ class GaussianMixtureEStep {
 
  private:
   Eigen::VectorXd shift_;
-  /// Full covariances of float data are computed in double (see promote_to_double in the source).
-  bool promoted_;
+  /// Full covariances of wide or float data go component by component (see use_componentwise in the source).
+  bool componentwise_;
   detail::GaussianLogDensity<T> density_;
-  detail::GaussianLogDensity<double> promoted_density_;
+  detail::ComponentwiseDensity<T> componentwise_density_;
 };
 
 /// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.

@@ -1,0 +1,107 @@
+"""scikit-learn's estimator checks (``check_estimator``) pass for every estimator.
+
+Tags say what an estimator accepts: PoissonMixture counts (``positive_only`` and ``categorical``, under which the
+checks give non-negative integers), BernoulliMixture non-negative data. scikit-learn has no tag for binary data,
+so the checks that feed BernoulliMixture other values are expected to fail, each with its reason; the same checks
+then run on ``BinarisedBernoulliMixture``, which maps every value to 0 or 1 by a fixed rule before the model sees
+it, so that each property is tested on valid input. A check that is expected to fail and passes fails the test
+(strict xfail), so the list stays exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+
+import entrosum
+from entrosum.engine.dask import DaskBlocks
+
+NOT_BINARY = ("scikit-learn generates data that are not binary for this check and has no tag for binary input; "
+              "the same check runs with binary data on BinarisedBernoulliMixture")
+
+#: The checks that give BernoulliMixture values other than 0 and 1.
+BERNOULLI_NOT_BINARY = {name: NOT_BINARY for name in (
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_estimators_dtypes", "check_sample_weights_pandas_series",
+    "check_sample_weights_not_an_array", "check_sample_weights_list", "check_all_zero_sample_weights_error",
+    "check_sample_weights_shape", "check_sample_weights_not_overwritten",
+    "check_sample_weight_equivalence_on_dense_data", "check_dtype_object", "check_pipeline_consistency",
+    "check_estimators_nan_inf", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_fit2d_1sample",
+    "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent", "check_fit_check_is_fitted",
+    "check_n_features_in", "check_fit2d_predict1d", "check_array_api_input",
+)}
+
+#: scikit-learn draws this check's data uniformly in [0, 1) without applying the input tags.
+POISSON_NOT_COUNTS = {"check_sample_weight_equivalence_on_dense_data": (
+    "scikit-learn draws this check's data uniformly in [0, 1) without applying the input tags, so they are not "
+    "counts; test_poisson_sample_weight_equals_repetition checks the same property with counts")}
+
+
+class BinarisedBernoulliMixture(entrosum.BernoulliMixture):
+    """BernoulliMixture behind a fixed map of every finite value x to floor(4x) mod 2, which is 0 or 1.
+
+    The map is elementwise and the same for every data set, so the properties the checks test (subsets, order,
+    pickling, idempotence, ...) carry over from the model to its binarised input. Validation (shape, NaN, dtype)
+    happens before the map, as for BernoulliMixture itself.
+    """
+
+    _input_tags: dict[str, bool] = {}  # any real values: they are mapped to 0 or 1
+
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
+        if isinstance(X, DaskBlocks):
+            return super()._check_data(X, n_threads, n_features=n_features, min_samples=min_samples)
+        from entrosum.engine.validation import check_data
+
+        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
+                       estimator=type(self).__name__)
+        binary = np.floor(X * 4) % 2
+        return super()._check_data(binary, n_threads, n_features=n_features, min_samples=min_samples)
+
+
+ESTIMATORS = [entrosum.GaussianMixture(), entrosum.PPCA(), entrosum.FactorAnalysis(), entrosum.SparseCoding(),
+              entrosum.PoissonMixture(), entrosum.BernoulliMixture(), BinarisedBernoulliMixture()]
+
+
+def expected_failed_checks(estimator: Any) -> dict[str, str]:
+    """The checks each estimator is expected to fail, with the reason (strict: each must fail)."""
+    if type(estimator) is entrosum.BernoulliMixture:
+        return BERNOULLI_NOT_BINARY
+    if type(estimator) is entrosum.PoissonMixture:
+        return POISSON_NOT_COUNTS
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_check_estimator_runs_every_check_of_every_estimator():
+    """check_estimator itself, as a user runs it: every check passes but the listed ones (skipped there)."""
+    for estimator in ESTIMATORS:
+        expected = expected_failed_checks(estimator)
+        results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None, on_skip=None)
+        outcomes = {result["check_name"]: result["status"] for result in results}
+        failed = [name for name, status in outcomes.items() if status == "failed"]
+        assert not failed, f"{type(estimator).__name__} fails {failed}"
+        assert set(outcomes.values()) <= {"passed", "xfail"}, outcomes
+        xfail = {name for name, status in outcomes.items() if status == "xfail"}
+        assert xfail == set(expected), xfail ^ set(expected)
+        assert len(outcomes) >= 45
+
+
+def test_poisson_sample_weight_equals_repetition():
+    """An integer sample weight is a repeated row, for counts (the check scikit-learn runs on non-counts)."""
+    rng = np.random.default_rng(42)
+    X = rng.poisson(3.0, size=(15, 30)).astype(np.float64)
+    weights = rng.integers(0, 5, size=15)
+    start = dict(weights_init=[0.5, 0.5], means_init=np.stack([np.full(30, 2.0), np.full(30, 4.0)]))
+    for settings in ({"n_components": 1}, {"n_components": 2, **start}):
+        weighted = entrosum.PoissonMixture(**settings, tol=1e-10, random_state=0).fit(X, sample_weight=weights)
+        repeated = entrosum.PoissonMixture(**settings, tol=1e-10, random_state=0).fit(X.repeat(weights, axis=0))
+        np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-9)
+        np.testing.assert_allclose(weighted.score_samples(X), repeated.score_samples(X), rtol=1e-9)
