@@ -222,13 +222,19 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
   const auto start = std::chrono::steady_clock::now();
   const double noise_floor = linear_gaussian_noise_floor(moments);
   const Index n_features = moments.mean.size();
-  if (n_components < 1 || n_components >= n_features)
-    throw std::invalid_argument("the closed-form PPCA needs 1 <= n_components < n_features");
+  if (n_components < 0 || n_components >= n_features)
+    throw std::invalid_argument("the closed-form PPCA needs 0 <= n_components < n_features");
 
   // The top n_components eigenpairs of the covariance and the sum of the others (top_eigen.hpp); the full
   // decomposition only if inverse iteration did not settle. O(D³) without a place to poll: run so that Ctrl-C
   // still stops the fit at once.
   const auto eigen = run_interruptible(execution, [covariance = moments.covariance(), n_components] {
+    if (n_components == 0) {  // no eigenpair: σ² is the mean variance
+      detail::TopEigen none;
+      none.trace = covariance.trace();
+      none.vectors.resize(covariance.rows(), 0);
+      return none;
+    }
     detail::TopEigen top = detail::top_eigen(covariance, n_components);
     if (top.success) return top;
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> full(covariance);
