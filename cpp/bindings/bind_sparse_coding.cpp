@@ -164,11 +164,11 @@ void bind_for(py::module_& m) {
       "sparse_coding_posterior",
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
          const std::string& posterior, double e_step_tol, int e_step_max_iter, bool with_spread, int n_threads,
-         Index chunk_size) {
+         Index chunk_size, bool batched) {
         const DataRef<T> view = as_data(data);
         const PosteriorForm form = parse_posterior(posterior);
         const SparseCodingParams params = make_params(components, scales, noise_variance);
-        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter};
+        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter, batched};
         const Execution execution = make_execution(n_threads, chunk_size);
         SparseCodingPosterior<T> result = run_without_gil(
             [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
@@ -194,9 +194,10 @@ void bind_for(py::module_& m) {
       },
       py::arg("data"), py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("posterior"),
       py::arg("e_step_tol"), py::arg("e_step_max_iter"), py::arg("with_spread"), py::arg("n_threads") = 1,
-      py::arg("chunk_size") = 0,
+      py::arg("chunk_size") = 0, py::arg("batched") = true,
       "Posterior means (n, H) and variances (n, H) or covariances (n, H, H) under fixed W, λ, σ², with the "
-      "ES-ELBO and ELBO terms of that q.");
+      "ES-ELBO and ELBO terms of that q. batched=False solves one point at a time (the reference of the batched "
+      "solver).");
 
   m.def(
       "sparse_coding_es_elbo",

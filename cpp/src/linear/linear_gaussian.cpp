@@ -10,6 +10,7 @@
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
+#include "top_eigen.hpp"
 
 namespace entrosum {
 
@@ -221,28 +222,46 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
   const auto start = std::chrono::steady_clock::now();
   const double noise_floor = linear_gaussian_noise_floor(moments);
   const Index n_features = moments.mean.size();
+  if (n_components < 0 || n_components >= n_features)
+    throw std::invalid_argument("the closed-form PPCA needs 0 <= n_components < n_features");
 
-  // Eigenvalues come in increasing order; the top n_components are the last ones. O(D³) without a place to
-  // poll: run so that Ctrl-C still stops the fit at once.
-  const auto eigen = run_interruptible(execution, [covariance = moments.covariance()] {
-    return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(covariance);
+  // The top n_components eigenpairs of the covariance and the sum of the others (top_eigen.hpp); the full
+  // decomposition only if inverse iteration did not settle. O(D³) without a place to poll: run so that Ctrl-C
+  // still stops the fit at once.
+  const auto eigen = run_interruptible(execution, [covariance = moments.covariance(), n_components] {
+    if (n_components == 0) {  // no eigenpair: σ² is the mean variance
+      detail::TopEigen none;
+      none.trace = covariance.trace();
+      none.vectors.resize(covariance.rows(), 0);
+      return none;
+    }
+    detail::TopEigen top = detail::top_eigen(covariance, n_components);
+    if (top.success) return top;
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> full(covariance);
+    if (full.info() != Eigen::Success) return top;
+    top.values = full.eigenvalues().reverse().head(n_components);
+    top.vectors = full.eigenvectors().rightCols(n_components).rowwise().reverse();
+    top.trace = full.eigenvalues().sum();
+    top.success = true;
+    return top;
   });
-  if (eigen.info() != Eigen::Success) throw NumericalError("the eigendecomposition of the covariance failed");
-  const Eigen::VectorXd eigenvalues = eigen.eigenvalues().cwiseMax(0.0);
+  if (!eigen.success) throw NumericalError("the eigendecomposition of the covariance failed");
+  // σ² is the mean of the discarded eigenvalues, (trace − Σ top) / (D − H) (a sum below 0 by rounding taken as 0).
+  const Eigen::VectorXd eigenvalues = eigen.values.cwiseMax(0.0);  // decreasing
   const Index n_discarded = n_features - n_components;
-  const double noise_variance = std::max(eigenvalues.head(n_discarded).mean(), noise_floor);
+  const double discarded = std::max(eigen.trace - eigen.values.sum(), 0.0);
+  const double noise_variance = std::max(discarded / static_cast<double>(n_discarded), noise_floor);
 
   LinearGaussianParams params;
   params.mean = moments.mean;
   params.noise_variance = Eigen::VectorXd::Constant(n_features, noise_variance);
   params.components.resize(n_features, n_components);
   for (Index h = 0; h < n_components; ++h) {
-    const Index source = n_features - 1 - h;
-    Eigen::VectorXd direction = eigen.eigenvectors().col(source);
+    Eigen::VectorXd direction = eigen.vectors.col(h);
     Index largest = 0;
     direction.cwiseAbs().maxCoeff(&largest);
     if (direction(largest) < 0.0) direction = -direction;
-    params.components.col(h) = direction * std::sqrt(std::max(eigenvalues(source) - noise_variance, 0.0));
+    params.components.col(h) = direction * std::sqrt(std::max(eigenvalues(h) - noise_variance, 0.0));
   }
 
   LinearGaussianExpectation expectation;

@@ -7,10 +7,12 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
+#include "sparse_coding_batch.hpp"
 #include "sparse_coding_posterior.hpp"
 
 namespace entrosum {
@@ -144,6 +146,50 @@ Eigen::Ref<const RowMatrix<double>> as_double(const DataRef<T>& chunk, RowMatrix
   }
 }
 
+/// What one thread reuses for every chunk of a batched E-step pass.
+struct DiagonalBatchWorkspace {
+  explicit DiagonalBatchWorkspace(const detail::PosteriorProblem& problem) : solver(problem) {}
+  detail::DiagonalBatchSolver solver;
+  RowMatrix<double> buffer, projected, means, gram_starts, variances, expected_abs;  // (n, D) and (n, H)
+  std::vector<detail::PointResult> results;
+};
+
+/// The E-step of one chunk of rows for diagonal posteriors, the points solved side by side
+/// (sparse_coding_batch.hpp); statistics and outputs as solve_chunk's.
+template <typename T>
+void solve_chunk_batched(const DataRef<T>& chunk, const Eigen::MatrixXd& components,
+                         const detail::PosteriorProblem& problem, Index first_row, SparseCodingStats& stats,
+                         const PosteriorOutput<T>& output, DiagonalBatchWorkspace& work) {
+  const Index n_rows = chunk.rows();
+  const Index n_components = problem.n_components;
+  const Eigen::Ref<const RowMatrix<double>> rows = as_double<T>(chunk, work.buffer);  // (n, D)
+  work.projected.noalias() = rows * components;                                       // (n, H) rows (Wᵀx_n)ᵀ
+  work.means.noalias() = work.projected * problem.ridge;                              // (n, H) ridge starts, then ν_n
+  work.gram_starts.noalias() = work.means * problem.gram;                             // (n, H) rows (G ν₀)ᵀ
+  work.variances.resize(n_rows, n_components);
+  work.expected_abs.resize(n_rows, n_components);
+  work.results.resize(static_cast<std::size_t>(n_rows));
+  work.solver.solve_all(work.projected, work.means, work.gram_starts, work.variances, work.expected_abs, work.results);
+  // Sums in row order, as the per-point solver adds them.
+  Eigen::VectorXd variance_sum = Eigen::VectorXd::Zero(n_components);
+  for (Index i = 0; i < n_rows; ++i) {
+    const detail::PointResult& result = work.results[static_cast<std::size_t>(i)];
+    stats.expected_abs += work.expected_abs.row(i).transpose();
+    stats.posterior_entropy += entropy::gaussian_from_log_det(n_components, result.log_det);
+    stats.solver_steps += result.steps;
+    stats.max_solver_steps = std::max(stats.max_solver_steps, result.steps);
+    if (!result.converged) ++stats.unconverged;
+    variance_sum += work.variances.row(i).transpose();
+  }
+  if (output.means) output.means->middleRows(first_row, n_rows) = work.means.template cast<T>();
+  if (output.spread) output.spread->middleRows(first_row, n_rows) = work.variances.template cast<T>();
+  stats.count += static_cast<double>(n_rows);
+  stats.squared_norm += rows.squaredNorm();
+  stats.cross.noalias() += rows.transpose() * work.means;
+  stats.second_moment.noalias() += work.means.transpose() * work.means;
+  stats.second_moment.diagonal() += variance_sum;
+}
+
 /// The E-step of one chunk: per-point solves from ridge starts, statistics added to `stats`,
 /// means and (co)variances written to `output` at rows first_row + i when asked for.
 template <typename T, typename Solver>
@@ -213,6 +259,14 @@ SparseCodingStats sparse_coding_e_step(const DataRef<T>& data, const SparseCodin
                          solve_chunk<T, detail::FullPosteriorSolver>(data.middleRows(begin, end - begin),
                                                                      params.components, problem, begin, into, output);
                        });
+  }
+  if (solver.batched) {
+    return reduce_rows(
+        data.rows(), chunk_size, execution, make_stats, [&] { return DiagonalBatchWorkspace(problem); },
+        [&](Index begin, Index end, SparseCodingStats& into, DiagonalBatchWorkspace& work) {
+          solve_chunk_batched<T>(data.middleRows(begin, end - begin), params.components, problem, begin, into, output,
+                                 work);
+        });
   }
   return reduce_rows(data.rows(), chunk_size, execution, make_stats,
                      [&](Index begin, Index end, SparseCodingStats& into) {

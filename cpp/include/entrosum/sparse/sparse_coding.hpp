@@ -51,6 +51,9 @@ struct PosteriorSolverOptions {
   double tol = 1e-10;
   /// Most Newton steps per data point.
   int max_iter = 100;
+  /// Diagonal posteriors: solve the points of a chunk side by side, one per lane of the CPU's vectors (the same
+  /// steps per point; false solves them one at a time, the reference the batched solver is tested against).
+  bool batched = true;
 };
 
 /// Expected sufficient statistics of q over the data, plus the sums the ES-ELBO needs; mergeable.

@@ -1,0 +1,374 @@
+#include "sparse_coding_batch.hpp"
+
+namespace entrosum::detail {
+
+// ---- LaneCholesky ------------------------------------------------------------------------------------------------
+
+// Left-looking by blocks of kCols columns. For a block of columns J and rows I below the finished columns K:
+//   acc = A(I, J) − L(I, K) L(J, K)ᵀ          (R × C accumulators in registers, R + C loads per k)
+// then, still in registers, the diagonal block is factorised (I = J) or the rows below solve against it
+// (L(I, J) = acc L(J, J)⁻ᵀ), and the finished entries are stored once.
+
+template <int R, int C>
+EIGEN_ALWAYS_INLINE void LaneCholesky::accumulate(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row,
+                                                  Index column, Lanes (&sum)[R][C]) const {
+  // Inlined into its callers, whose local sums then stay in registers through the loop.
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) {
+      sum[r][c] = Lanes::Constant(gram(row + r, column + c));
+      if (row + r == column + c) sum[r][c] += extra.col(row + r).array();
+    }
+  }
+  const double* rows_k = at(row, 0);        // L(row.., k)
+  const double* columns_k = at(column, 0);  // L(column.., k)
+  for (Index k = 0; k < column; ++k) {
+    Lanes left[R], right[C];
+    for (int r = 0; r < R; ++r) left[r] = Eigen::Map<const Lanes>(rows_k + r * kLanes);
+    for (int c = 0; c < C; ++c) right[c] = Eigen::Map<const Lanes>(columns_k + c * kLanes);
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) sum[r][c] -= left[r] * right[c];
+    // the next column of the packed storage: entry (i, k + 1) lies n − k − 1 entries after (i, k)
+    rows_k += (n_ - k - 1) * kLanes;
+    columns_k += (n_ - k - 1) * kLanes;
+  }
+}
+
+template <int C>
+void LaneCholesky::diagonal_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
+  Lanes acc[C][C];
+  accumulate<C, C>(gram, extra, column, column, acc);
+  for (int c = 0; c < C; ++c) {
+    for (int previous = 0; previous < c; ++previous)
+      for (int r = c; r < C; ++r) acc[r][c] -= acc[r][previous] * acc[c][previous];
+    ok = (acc[c][c] > 0.0).select(ok, 0.0);  // NaN fails too
+    acc[c][c] = acc[c][c].sqrt();
+    const Lanes inverse = acc[c][c].inverse();
+    inverse_diagonal_.col(column + c) = inverse.matrix();
+    for (int r = c + 1; r < C; ++r) acc[r][c] *= inverse;
+  }
+  for (int c = 0; c < C; ++c)
+    for (int r = c; r < C; ++r) Eigen::Map<Lanes>(at(column + r, column + c)) = acc[r][c];
+}
+
+template <int R, int C>
+void LaneCholesky::below_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column) {
+  Lanes acc[R][C];
+  accumulate<R, C>(gram, extra, row, column, acc);
+  for (int c = 0; c < C; ++c) {
+    for (int previous = 0; previous < c; ++previous) {
+      const Lanes factor = Eigen::Map<const Lanes>(at(column + c, column + previous));
+      for (int r = 0; r < R; ++r) acc[r][c] -= acc[r][previous] * factor;
+    }
+    const Lanes inverse = inverse_diagonal_.col(column + c).array();
+    for (int r = 0; r < R; ++r) acc[r][c] *= inverse;
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) Eigen::Map<Lanes>(at(row + r, column + c)) = acc[r][c];
+}
+
+template <int C>
+void LaneCholesky::column_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
+  diagonal_block<C>(gram, extra, column, ok);
+  Index row = column + C;
+  for (; row + kRows <= n_; row += kRows) below_block<kRows, C>(gram, extra, row, column);
+  below_tail<C, kRows - 1>(gram, extra, row, column);
+}
+
+template <int C, int R>
+void LaneCholesky::below_tail(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column) {
+  // The last n − row < kRows rows: one block of exactly that many.
+  if constexpr (R > 0) {
+    if (n_ - row == R) {
+      below_block<R, C>(gram, extra, row, column);
+    } else {
+      below_tail<C, R - 1>(gram, extra, row, column);
+    }
+  }
+}
+
+void LaneCholesky::factor(const Eigen::MatrixXd& gram, const LaneVectors& extra, Lanes& ok) {
+  ok.setOnes();
+  for (Index column = 0; column < n_; column += kCols) factor_columns<kCols>(gram, extra, column, ok);
+}
+
+template <int C>
+void LaneCholesky::factor_columns(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
+  // Blocks of kCols columns; the last block of the matrix may be narrower.
+  if constexpr (C > 1) {
+    if (n_ - column < C) {
+      factor_columns<C - 1>(gram, extra, column, ok);
+      return;
+    }
+  }
+  column_block<C>(gram, extra, column, ok);
+}
+
+void LaneCholesky::solve(LaneVectors& rhs) const {
+  // L y = b: y_j = (b_j − Σ_{k<j} L(j, k) y_k) / L_jj, a dot product per entry (the partial sums of k < j
+  // accumulated in registers for four entries at a time).
+  Index j = 0;
+  for (; j + 4 <= n_; j += 4) {
+    Lanes value[4];
+    for (int c = 0; c < 4; ++c) value[c] = rhs.col(j + c).array();
+    const double* column_k = at(j, 0);
+    for (Index k = 0; k < j; ++k) {
+      const Lanes y = rhs.col(k).array();
+      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const Lanes>(column_k + c * kLanes) * y;
+      column_k += (n_ - k - 1) * kLanes;
+    }
+    for (int c = 0; c < 4; ++c) {
+      for (int previous = 0; previous < c; ++previous)
+        value[c] -= Eigen::Map<const Lanes>(at(j + c, j + previous)) * value[previous];
+      value[c] *= inverse_diagonal_.col(j + c).array();
+      rhs.col(j + c) = value[c].matrix();
+    }
+  }
+  for (; j < n_; ++j) {
+    Lanes value = rhs.col(j).array();
+    for (Index k = 0; k < j; ++k) value -= Eigen::Map<const Lanes>(at(j, k)) * rhs.col(k).array();
+    rhs.col(j) = (value * inverse_diagonal_.col(j).array()).matrix();
+  }
+  // Lᵀ x = y: x_j = (y_j − Σ_{i>j} L(i, j) x_i) / L_jj, four entries at a time from the last.
+  Index end = n_;
+  for (; end >= 4; end -= 4) {
+    const Index first = end - 4;
+    Lanes value[4];
+    for (int c = 0; c < 4; ++c) value[c] = rhs.col(first + c).array();
+    for (Index i = end; i < n_; ++i) {
+      const Lanes x = rhs.col(i).array();
+      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const Lanes>(at(i, first + c)) * x;
+    }
+    for (int c = 3; c >= 0; --c) {
+      for (int later = c + 1; later < 4; ++later)
+        value[c] -= Eigen::Map<const Lanes>(at(first + later, first + c)) * value[later];
+      value[c] *= inverse_diagonal_.col(first + c).array();
+      rhs.col(first + c) = value[c].matrix();
+    }
+  }
+  for (Index jj = end - 1; jj >= 0; --jj) {
+    Lanes value = rhs.col(jj).array();
+    for (Index i = jj + 1; i < n_; ++i) value -= Eigen::Map<const Lanes>(at(i, jj)) * rhs.col(i).array();
+    rhs.col(jj) = (value * inverse_diagonal_.col(jj).array()).matrix();
+  }
+}
+
+// ---- DiagonalBatchSolver -----------------------------------------------------------------------------------------
+
+DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
+    : p_(problem),
+      n_(problem.n_components),
+      cholesky_(problem.n_components),
+      projected_(LaneVectors::Zero(kLanes, n_)),
+      mean_(LaneVectors::Zero(kLanes, n_)),
+      sd_(kLanes, n_),
+      density_(kLanes, n_),
+      erf_(kLanes, n_),
+      expected_abs_(kLanes, n_),
+      gram_mean_(LaneVectors::Zero(kLanes, n_)),
+      grad_mean_(kLanes, n_),
+      grad_sd_(kLanes, n_),
+      coupling_(kLanes, n_),
+      curvature_sd_(kLanes, n_),
+      extra_(kLanes, n_),
+      step_mean_(kLanes, n_),
+      step_sd_(kLanes, n_),
+      gram_step_(kLanes, n_),
+      trial_mean_(n_),
+      trial_sd_(n_),
+      trial_density_(n_),
+      trial_erf_(n_),
+      trial_abs_(n_),
+      lane_mean_(n_),
+      lane_sd_(n_),
+      lane_abs_(n_),
+      lane_step_mean_(n_),
+      lane_step_sd_(n_),
+      lane_gram_step_(n_),
+      ratio_(n_),
+      ds_(n_),
+      shifted_(n_),
+      log1p_(n_) {
+  // An empty lane holds the benign point x = 0 at the start's standard deviations: its arithmetic stays finite.
+  for (int lane = 0; lane < kLanes; ++lane) {
+    point_[lane] = -1;
+    steps_[lane] = 0;
+    sd_.row(lane) = p_.initial_sd.transpose();
+  }
+  for (int lane = 0; lane < kLanes; ++lane) {
+    for (Index h = 0; h < n_; ++h) {
+      const LaplaceTerms terms = laplace_terms(0.0, sd_(lane, h));
+      density_(lane, h) = terms.density;
+      erf_(lane, h) = terms.erf;
+      expected_abs_(lane, h) = terms.expected_abs;
+    }
+  }
+}
+
+void DiagonalBatchSolver::evaluate(const Eigen::VectorXd& mean, const Eigen::VectorXd& sd, Eigen::VectorXd& density,
+                                   Eigen::VectorXd& erf, Eigen::VectorXd& expected_abs) {
+  // laplace_terms for every component: φ(u) by Eigen's vectorised exp, erf one at a time (no vector erf for double).
+  ratio_ = mean.array() / sd.array();
+  density = (kInvSqrtTwoPi * (-0.5 * ratio_.square()).exp()).matrix();
+  for (Index h = 0; h < n_; ++h) erf(h) = std::erf(ratio_(h) * kInvSqrtTwo);
+  expected_abs = (2.0 * sd.array() * density.array() + mean.array() * erf.array()).matrix();
+}
+
+void DiagonalBatchSolver::load(int lane, Index point, const RowMatrix<double>& projected,
+                               const RowMatrix<double>& starts, const RowMatrix<double>& gram_starts) {
+  point_[lane] = point;
+  steps_[lane] = 0;
+  projected_.row(lane) = projected.row(point);
+  gram_mean_.row(lane) = gram_starts.row(point);
+  trial_mean_ = starts.row(point).transpose();
+  evaluate(trial_mean_, p_.initial_sd, trial_density_, trial_erf_, trial_abs_);
+  mean_.row(lane) = trial_mean_.transpose();
+  sd_.row(lane) = p_.initial_sd.transpose();
+  density_.row(lane) = trial_density_.transpose();
+  erf_.row(lane) = trial_erf_.transpose();
+  expected_abs_.row(lane) = trial_abs_.transpose();
+}
+
+void DiagonalBatchSolver::finish(int lane, bool converged, RowMatrix<double>& means, RowMatrix<double>& variances,
+                                 RowMatrix<double>& expected_abs, std::vector<PointResult>& results) {
+  const Index point = point_[lane];
+  means.row(point) = mean_.row(lane);
+  variances.row(point) = sd_.row(lane).cwiseAbs2();
+  expected_abs.row(point) = expected_abs_.row(lane);
+  PointResult& result = results[static_cast<std::size_t>(point)];
+  trial_sd_ = sd_.row(lane).transpose();
+  result.log_det = 2.0 * trial_sd_.array().log().sum();
+  result.steps = steps_[lane];
+  result.converged = converged;
+  point_[lane] = -1;
+}
+
+bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step) {
+  const double b = p_.noise_precision;
+  const auto& a = p_.inverse_scale;
+  const auto gram_diagonal = p_.gram.diagonal();
+  // This lane's vectors, contiguous.
+  lane_mean_ = mean_.row(lane).transpose();
+  lane_sd_ = sd_.row(lane).transpose();
+  lane_abs_ = expected_abs_.row(lane).transpose();
+  lane_step_mean_ = step_mean_.row(lane).transpose();
+  lane_step_sd_ = step_sd_.row(lane).transpose();
+  lane_gram_step_ = gram_step_.row(lane).transpose();
+  // The quadratic part changes by t·linear − ½ t²·curvature (as DiagonalPosteriorSolver::line_search).
+  const double linear = b * projected_.row(lane).dot(lane_step_mean_.transpose()) - lane_mean_.dot(lane_gram_step_);
+  const double curvature = lane_step_mean_.dot(lane_gram_step_);
+  double t = 1.0;
+  int halvings = 0;
+  while (((lane_sd_ + t * lane_step_sd_).array() <= 0.0).any()) {
+    t *= 0.5;
+    if (++halvings > kMaxHalvings) return false;
+  }
+  for (; halvings <= kMaxHalvings; ++halvings, t *= 0.5) {
+    trial_mean_ = lane_mean_ + t * lane_step_mean_;
+    trial_sd_ = lane_sd_ + t * lane_step_sd_;
+    evaluate(trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_);
+    // Σ_h log1p(Δs_h/s_h) − a_h (E|z_h|' − E|z_h|) − ½ G_hh Δs_h (2 s_h + Δs_h), with log1p(x) = log(v) x / (v − 1),
+    // v = 1 + x (exact to a few ulps; Goldberg 1991), so that the logarithms are Eigen's vectorised ones.
+    ds_ = t * lane_step_sd_.array();
+    ratio_ = ds_ / lane_sd_.array();
+    shifted_ = 1.0 + ratio_;
+    log1p_ = (shifted_ == 1.0).select(ratio_, shifted_.log() * ratio_ / (shifted_ - 1.0));
+    const double change = t * linear - 0.5 * t * t * curvature +
+                          (log1p_ - a.array() * (trial_abs_.array() - lane_abs_.array()) -
+                           0.5 * gram_diagonal.array() * ds_ * (2.0 * lane_sd_.array() + ds_))
+                              .sum();
+    if (change >= kArmijo * t * decrement) {
+      mean_.row(lane) = trial_mean_.transpose();
+      sd_.row(lane) = trial_sd_.transpose();
+      density_.row(lane) = trial_density_.transpose();
+      erf_.row(lane) = trial_erf_.transpose();
+      expected_abs_.row(lane) = trial_abs_.transpose();
+      gram_mean_.row(lane) += t * gram_step_.row(lane);
+      step = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatrix<double>& starts,
+                                    const RowMatrix<double>& gram_starts, RowMatrix<double>& variances,
+                                    RowMatrix<double>& expected_abs, std::vector<PointResult>& results) {
+  const Index n_points = projected.rows();
+  const double b = p_.noise_precision;
+  const auto& a = p_.inverse_scale;
+  const Eigen::VectorXd gram_diagonal = p_.gram.diagonal();
+  const double tol = p_.solver.tol;
+  Index next = 0;
+  const auto refill = [&] {
+    for (int lane = 0; lane < kLanes; ++lane)
+      if (point_[lane] < 0 && next < n_points) load(lane, next++, projected, starts, gram_starts);
+  };
+  const auto any_active = [&] {
+    for (int lane = 0; lane < kLanes; ++lane)
+      if (point_[lane] >= 0) return true;
+    return false;
+  };
+  refill();
+  Lanes ok;
+  while (any_active()) {
+    // Gradient and Newton system of every lane (DiagonalPosteriorSolver::solve):
+    //   ∂f/∂ν = b Wᵀx − Gν − a ⊙ erf(u/√2),  ∂f/∂s = 1/s − 2 a φ(u) − G_hh s,
+    //   (G + diag(α − γ²/β)) Δν = g_ν − (γ/β) g_s,  Δs = (g_s − γ Δν)/β.
+    for (Index h = 0; h < n_; ++h) {
+      const Lanes s = sd_.col(h).array();
+      const Lanes u = mean_.col(h).array() / s;
+      const Lanes alpha = (2.0 * a(h)) * density_.col(h).array() / s;
+      const Lanes gamma = -alpha * u;
+      const Lanes beta = (s * s).inverse() + alpha * u * u + gram_diagonal(h);
+      grad_sd_.col(h) = (s.inverse() - (2.0 * a(h)) * density_.col(h).array() - gram_diagonal(h) * s).matrix();
+      const Lanes coupling = gamma / beta;
+      coupling_.col(h) = coupling.matrix();
+      curvature_sd_.col(h) = beta.matrix();
+      extra_.col(h) = (alpha - gamma * coupling).matrix();
+      grad_mean_.col(h) =
+          (b * projected_.col(h).array() - gram_mean_.col(h).array() - a(h) * erf_.col(h).array()).matrix();
+    }
+    cholesky_.factor(p_.gram, extra_, ok);
+    step_mean_ = (grad_mean_.array() - coupling_.array() * grad_sd_.array()).matrix();
+    cholesky_.solve(step_mean_);
+    step_sd_ =
+        ((grad_sd_.array() - coupling_.array() * curvature_sd_.array() * step_mean_.array()) / curvature_sd_.array())
+            .matrix();
+    const Lanes decrement =
+        (grad_mean_.array() * step_mean_.array() + grad_sd_.array() * step_sd_.array()).rowwise().sum();
+    bool searching[kLanes];
+    bool any_searching = false;
+    for (int lane = 0; lane < kLanes; ++lane) {
+      searching[lane] = false;
+      if (point_[lane] < 0) continue;
+      if (ok(lane) == 0.0) {
+        finish(lane, false, starts, variances, expected_abs, results);  // cannot happen for a concave f
+      } else if (!(decrement(lane) > tol)) {
+        finish(lane, true, starts, variances, expected_abs, results);
+      } else if (steps_[lane] >= p_.solver.max_iter) {
+        finish(lane, false, starts, variances, expected_abs, results);
+      } else {
+        searching[lane] = any_searching = true;
+      }
+    }
+    if (any_searching) {
+      // G Δν for every lane at once: row l of (kLanes, H) × (H, H) is (G Δν_l)ᵀ, G being symmetric.
+      gram_step_.noalias() = step_mean_ * p_.gram;
+      for (int lane = 0; lane < kLanes; ++lane) {
+        if (!searching[lane]) continue;
+        double step = 0.0;
+        if (!line_search(lane, decrement(lane), step)) {
+          finish(lane, decrement(lane) < 1e3 * tol, starts, variances, expected_abs, results);  // rounding limits
+          continue;
+        }
+        ++steps_[lane];
+        // Quadratic convergence: after a full step with decrement δ the next is about δ² (see the per-point solver).
+        if (step == 1.0 && decrement(lane) * decrement(lane) < tol)
+          finish(lane, true, starts, variances, expected_abs, results);
+      }
+    }
+    refill();
+  }
+}
+
+}  // namespace entrosum::detail

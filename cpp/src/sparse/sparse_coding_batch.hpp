@@ -1,0 +1,126 @@
+// The E-step of Laplace sparse coding for many data points at once (DESIGN.md §3, §6). Private to the
+// library's sources.
+//
+// Per data point the E-step runs Newton with a line search (sparse_coding_posterior.hpp), and each Newton step
+// factorises an H × H matrix G + diag(c_n): one matrix per point, no product to share. Here kLanes points run
+// side by side, one per lane of the CPU's double vectors (8 with AVX-512, 4 with AVX, 2 otherwise): every H × H
+// quantity is stored as H·H vectors of kLanes values, so the factorisation, the triangular solves and the
+// per-component terms are vector instructions over the points, with no horizontal sums and no edge cases in H.
+// The products with G of all lanes are one matrix product. A point that has converged leaves its lane and the
+// next point of the chunk takes it, so the lanes stay full until the chunk runs out.
+//
+// The arithmetic per point is that of DiagonalPosteriorSolver (the same Newton steps, line search and stopping
+// rules); sums run in another order, so results agree to rounding.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "sparse_coding_posterior.hpp"
+
+namespace entrosum::detail {
+
+#if defined(__AVX512F__)
+inline constexpr int kLanes = 8;
+#elif defined(__AVX__)
+inline constexpr int kLanes = 4;
+#else
+inline constexpr int kLanes = 2;
+#endif
+
+/// kLanes doubles, one per point of a batch.
+using Lanes = Eigen::Array<double, kLanes, 1>;
+/// (kLanes, n) column h holds entry h of every lane's vector.
+using LaneVectors = Eigen::Matrix<double, kLanes, Eigen::Dynamic>;
+
+/// Lower Cholesky factors of kLanes symmetric matrices A_l = G + diag(c_l) that share G, in packed
+/// column-major storage (column j holds rows j..n−1; each entry a Lanes vector).
+class LaneCholesky {
+ public:
+  explicit LaneCholesky(Index n) : n_(n), factor_(kLanes, n * (n + 1) / 2), inverse_diagonal_(kLanes, n) {}
+
+  /// Factorises G + diag(extra) for every lane; `ok` is 1 where the matrix is positive definite, else 0 (that
+  /// lane's factor is then meaningless; the other lanes are unaffected).
+  void factor(const Eigen::MatrixXd& gram, const LaneVectors& extra, Lanes& ok);
+
+  /// Solves (L Lᵀ) x = b in place for every lane; `rhs` is (kLanes, n).
+  void solve(LaneVectors& rhs) const;
+
+ private:
+  /// Columns per block of the factorisation (kCols) and rows per register block below the diagonal (kRows):
+  /// kRows × kCols accumulators, kRows + kCols loads per column k; 32 vector registers with AVX-512, else 16.
+#if defined(__AVX512F__)
+  static constexpr int kCols = 4, kRows = 4;
+#else
+  static constexpr int kCols = 3, kRows = 3;
+#endif
+
+  Index offset(Index i, Index j) const { return j * n_ - j * (j - 1) / 2 + (i - j); }
+  double* at(Index i, Index j) { return factor_.data() + offset(i, j) * kLanes; }
+  const double* at(Index i, Index j) const { return factor_.data() + offset(i, j) * kLanes; }
+
+  template <int R, int C>
+  void accumulate(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column,
+                  Lanes (&sum)[R][C]) const;
+  template <int C>
+  void diagonal_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+  template <int R, int C>
+  void below_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column);
+  template <int C>
+  void column_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+  template <int C, int R>
+  void below_tail(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column);
+  template <int C>
+  void factor_columns(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+
+  Index n_;
+  LaneVectors factor_;
+  LaneVectors inverse_diagonal_;  // (kLanes, n) 1 / L_jj
+};
+
+/// Statistics of one solved point: what the chunk sums.
+struct PointResult {
+  double log_det = 0.0;
+  int steps = 0;
+  bool converged = false;
+};
+
+/// Newton on (ν, s) for diagonal posteriors, kLanes points at a time (see DiagonalPosteriorSolver).
+class DiagonalBatchSolver {
+ public:
+  explicit DiagonalBatchSolver(const PosteriorProblem& problem);
+
+  /// Solves every row of a chunk. `projected` (n, H) rows Wᵀx_n; `starts` (n, H) the ridge starts, overwritten
+  /// with the optimal means; `gram_starts` (n, H) rows G ν₀; `variances` and `expected_abs` (n, H) receive s² and
+  /// E|z| at the optimum, `results` (n) the rest.
+  void solve_all(const RowMatrix<double>& projected, RowMatrix<double>& starts, const RowMatrix<double>& gram_starts,
+                 RowMatrix<double>& variances, RowMatrix<double>& expected_abs, std::vector<PointResult>& results);
+
+ private:
+  void load(int lane, Index point, const RowMatrix<double>& projected, const RowMatrix<double>& starts,
+            const RowMatrix<double>& gram_starts);
+  void finish(int lane, bool converged, RowMatrix<double>& means, RowMatrix<double>& variances,
+              RowMatrix<double>& expected_abs, std::vector<PointResult>& results);
+  /// φ, erf and E|z| at (mean, sd) for one point.
+  void evaluate(const Eigen::VectorXd& mean, const Eigen::VectorXd& sd, Eigen::VectorXd& density, Eigen::VectorXd& erf,
+                Eigen::VectorXd& expected_abs);
+  bool line_search(int lane, double decrement, double& step);
+
+  const PosteriorProblem& p_;
+  Index n_;
+  LaneCholesky cholesky_;
+  // Per lane: the point it holds (−1: none), its Newton steps, its decrement.
+  Index point_[kLanes];
+  int steps_[kLanes];
+  // (kLanes, H) state and Newton system of every lane
+  LaneVectors projected_, mean_, sd_, density_, erf_, expected_abs_, gram_mean_;
+  LaneVectors grad_mean_, grad_sd_, coupling_, curvature_sd_, extra_, step_mean_, step_sd_, gram_step_;
+  // (H) one lane's trial point in the line search, and that lane's vectors copied contiguous
+  Eigen::VectorXd trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_;
+  Eigen::VectorXd lane_mean_, lane_sd_, lane_abs_, lane_step_mean_, lane_step_sd_, lane_gram_step_;
+  Eigen::ArrayXd ratio_, ds_, shifted_, log1p_;
+};
+
+}  // namespace entrosum::detail

@@ -1,0 +1,106 @@
+"""The batched E-step of sparse coding (diagonal posteriors, points solved side by side in SIMD lanes) against
+the per-point solver it replaces: the same Newton steps per point, results equal to rounding, for dictionary
+sizes around the lane and block widths, chunks smaller than a batch, points that stop at max_iter, float32, and
+any number of threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from entrosum import _core
+
+
+def problem(n_samples: int, n_features: int, n_components: int, seed: int):
+    """Data from a Laplace sparse code, and a different random dictionary with scales and noise to solve under."""
+    rng = np.random.default_rng(seed)
+    atoms = rng.standard_normal((n_features, n_components))
+    atoms /= np.linalg.norm(atoms, axis=0)
+    X = rng.laplace(0.0, 1.0, (n_samples, n_components)) @ atoms.T + 0.3 * rng.standard_normal((n_samples, n_features))
+    components = rng.standard_normal((n_features, n_components))
+    components /= np.linalg.norm(components, axis=0)
+    scales = rng.uniform(0.3, 1.5, n_components)
+    return X, components, scales, 0.2
+
+
+def posterior(X, components, scales, noise, *, batched, tol=1e-10, max_iter=100, n_threads=1, chunk_size=0):
+    return _core.sparse_coding_posterior(X, components, scales, noise, "diag", tol, max_iter, True, n_threads,
+                                         chunk_size, batched)
+
+
+def assert_same_posterior(batched, reference, rtol):
+    scale = np.abs(reference["means"]).max()
+    np.testing.assert_allclose(batched["means"], reference["means"], rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(batched["spread"], reference["spread"], rtol=rtol)
+    assert batched["solver"] == reference["solver"]  # the same Newton steps for every point
+    for terms in ("es_elbo", "elbo"):
+        for name, value in reference[terms].items():
+            assert batched[terms][name] == pytest.approx(value, rel=rtol, abs=rtol), (terms, name)
+
+
+@pytest.mark.parametrize("n_components", [1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 33, 64])
+def test_batched_e_step_equals_the_per_point_solver(n_components):
+    X, components, scales, noise = problem(300, 12, n_components, seed=n_components)
+    reference = posterior(X, components, scales, noise, batched=False)
+    assert_same_posterior(posterior(X, components, scales, noise, batched=True), reference, rtol=1e-9)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 5, 11])
+def test_chunks_smaller_than_a_batch(chunk_size):
+    X, components, scales, noise = problem(60, 10, 6, seed=1)
+    reference = posterior(X, components, scales, noise, batched=False)
+    assert_same_posterior(posterior(X, components, scales, noise, batched=True, chunk_size=chunk_size), reference,
+                          rtol=1e-9)
+
+
+def test_points_that_stop_at_max_iter_and_at_the_start():
+    X, components, scales, noise = problem(200, 16, 24, seed=2)
+    for max_iter in (0, 1, 2):
+        reference = posterior(X, components, scales, noise, batched=False, max_iter=max_iter)
+        batched = posterior(X, components, scales, noise, batched=True, max_iter=max_iter)
+        assert batched["solver"]["unconverged"] > 0
+        assert_same_posterior(batched, reference, rtol=1e-9)
+
+
+def test_overcomplete_dictionary_with_widely_spread_step_counts():
+    # 100 atoms in 64 dimensions (the patches benchmark's shape): 4 to 19 Newton steps per point
+    X, components, scales, _ = problem(400, 64, 100, seed=3)
+    reference = posterior(X, components, scales, 0.1, batched=False)
+    assert reference["solver"]["max_solver_steps"] >= 1.5 * reference["solver"]["mean_solver_steps"]
+    assert_same_posterior(posterior(X, components, scales, 0.1, batched=True), reference, rtol=1e-9)
+
+
+def test_ill_conditioned_points_reach_the_same_optimum():
+    # Smaller noise: 16 steps per point and curvatures spread so widely that rounding can change a point's last
+    # step; both solvers still stop within their tolerance of the same optimum.
+    X, components, scales, _ = problem(400, 64, 100, seed=3)
+    reference = posterior(X, components, scales, 0.05, batched=False)
+    batched = posterior(X, components, scales, 0.05, batched=True)
+    assert reference["solver"]["unconverged"] == batched["solver"]["unconverged"] == 0
+    assert batched["solver"]["mean_solver_steps"] == pytest.approx(reference["solver"]["mean_solver_steps"], rel=0.01)
+    assert batched["es_elbo"]["elbo"] == pytest.approx(reference["es_elbo"]["elbo"], rel=1e-8)
+    scale = np.abs(reference["means"]).max()
+    np.testing.assert_allclose(batched["means"], reference["means"], rtol=0, atol=1e-4 * scale)
+
+
+def test_float32_data():
+    X, components, scales, noise = problem(200, 12, 9, seed=4)
+    single = X.astype(np.float32)
+    reference = posterior(single, components, scales, noise, batched=False)
+    batched = posterior(single, components, scales, noise, batched=True)
+    assert batched["means"].dtype == np.float32
+    np.testing.assert_allclose(batched["means"], reference["means"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(batched["spread"], reference["spread"], rtol=1e-6)
+
+
+def test_threads_do_not_change_the_batched_e_step():
+    X, components, scales, noise = problem(3000, 16, 20, seed=5)
+    params = {"components": components, "scales": scales, "noise_variance": noise, "prior_beta": 2.0,
+              "observable_beta": 1.0, "step": 0}
+    one = _core.sparse_coding_e_step(X, params, "diag", 1e-10, 100, 1, 100).__getstate__()
+    for n_threads in (2, 3):
+        other = _core.sparse_coding_e_step(X, params, "diag", 1e-10, 100, n_threads, 100).__getstate__()
+        assert len(other) == len(one) and all(np.array_equal(a, b) for a, b in zip(one, other))
+    one = posterior(X, components, scales, noise, batched=True, chunk_size=100)
+    three = posterior(X, components, scales, noise, batched=True, n_threads=3, chunk_size=100)
+    assert np.array_equal(one["means"], three["means"]) and np.array_equal(one["spread"], three["spread"])
