@@ -4,13 +4,14 @@ The ELBO is read as a sum of
 entropies (posterior entropy − prior entropy − expected observable entropy).
 
 The package is layered: ``engine`` (the fit driver and what it runs on), one subpackage per model family
-(``mixtures``, ``linear``, ``sparse``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
+(``mixtures``, ``linear``, ``sparse``, ``binary``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
 importable from here.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from ._core import NumericalError, __version__
+from .binary import BinarySparseCoding, SigmoidBeliefNet
 from .exceptions import ComponentRecoveryWarning
 from .io import load
 from .linear import PPCA, FactorAnalysis
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # resolved on first use by __getattr__ below: scikit-learn's 
 __all__ = [
     "PPCA",
     "BernoulliMixture",
+    "BinarySparseCoding",
     "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
@@ -32,6 +34,7 @@ __all__ = [
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",
+    "SigmoidBeliefNet",
     "SparseCoding",
     "__version__",
     "load",

@@ -28,6 +28,9 @@
 
 // sparse: Laplace sparse coding
 #include "entrosum/sparse/sparse_coding.hpp"
+#include "entrosum/binary/binary_states.hpp"
+#include "entrosum/binary/binary_sparse_coding.hpp"
+#include "entrosum/binary/sigmoid_belief_net.hpp"
 
 // io: saved models (NPZ archives with JSON metadata)
 #include "entrosum/io/model_io.hpp"
