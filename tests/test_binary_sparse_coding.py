@@ -262,3 +262,41 @@ def test_enumeration_reference_is_itself_right():
         value = (-np.log(2 * np.pi * p["noise_variance"]) - r @ r / (2 * p["noise_variance"])
                  + np.sum(s * np.log(p["prior"]) + (1 - s) * np.log1p(-p["prior"])))
         assert L[n, k] == pytest.approx(value, abs=1e-12)
+
+
+# ---- saved models -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_class", [entrosum.BinarySparseCoding, entrosum.SigmoidBeliefNet])
+@pytest.mark.parametrize("posterior", ["exact", "truncated"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_saved_models_round_trip_and_the_cpp_reader_scores_them(model_class, posterior, dtype, tmp_path):
+    X, _ = bars(200, 8)
+    if model_class is entrosum.SigmoidBeliefNet:
+        X = (X > 0.5).astype(float)
+    X = X.astype(dtype)
+    model = model_class(6, posterior=posterior, n_states=8, proposals=(4, 2, 2), tol=None, max_iter=3,
+                        random_state=0).fit(X)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = entrosum.load(path)
+    assert type(loaded) is model_class and loaded.get_params()["posterior"] == posterior
+    for name in ("components_", "offset_", "prior_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+        assert getattr(loaded, name).dtype == dtype
+    assert loaded.score(X) == model.score(X)
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    saved = _core.SavedModel(str(path))
+    assert saved.model == model_class.__name__
+    assert saved.score(X) == model.score(X)  # the same inference (seed, rounds, proposals) in C++
+    parameters = saved.parameters()
+    np.testing.assert_array_equal(parameters["components"], model.components_.T.astype(np.float64))
+    np.testing.assert_array_equal(parameters["prior"], model.prior_.astype(np.float64))
+    assert parameters["posterior"] == posterior
+    with pytest.raises(ValueError, match="no log-likelihood per sample"):
+        saved.score_samples(X)
+
+
+def test_partial_fit_is_refused_clearly():
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(NotImplementedError, match="partial_fit is not available"):
+        entrosum.BinarySparseCoding(2).partial_fit(X)

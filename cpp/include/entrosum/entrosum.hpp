@@ -28,8 +28,10 @@
 
 // sparse: Laplace sparse coding
 #include "entrosum/sparse/sparse_coding.hpp"
-#include "entrosum/binary/binary_states.hpp"
+
+// binary: binary latents (state sets, binary sparse coding, sigmoid belief nets)
 #include "entrosum/binary/binary_sparse_coding.hpp"
+#include "entrosum/binary/binary_states.hpp"
 #include "entrosum/binary/sigmoid_belief_net.hpp"
 
 // io: saved models (NPZ archives with JSON metadata)

@@ -70,13 +70,12 @@ inline void normalise(const RowMatrix<double>& log_joint, ChunkPosterior& out) {
     out.q.row(i) = (log_joint.row(i).array() - top).exp();
     const double sum = out.q.row(i).sum();
     out.q.row(i) /= sum;
-    const double log_norm = top + std::log(sum);
-    out.log_norm(i) = log_norm;
-    // H[q] = −Σ q (log p − log Σp); states with q = 0 add nothing
-    double h = 0.0;
+    out.log_norm(i) = top + std::log(sum);
+    // H[q] = −Σ q (log p − log Σp) = log Σp − Σ q log p; states of zero probability (log p = −∞) add nothing
+    double expected = 0.0;
     for (Index j = 0; j < log_joint.cols(); ++j)
-      if (out.q(i, j) > 0.0) h -= out.q(i, j) * (log_joint(i, j) - log_norm);
-    out.entropy(i) = h;
+      if (out.q(i, j) > 0.0) expected += out.q(i, j) * log_joint(i, j);
+    out.entropy(i) = out.log_norm(i) - expected;
   }
 }
 

@@ -79,7 +79,9 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
         if self.proposals is None:
             proposals: list[int] = []
         else:
-            values = list(self.proposals)
+            # whole floats too: a saved model's JSON gives the tuple back as a list of numbers
+            values = [int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v
+                      for v in self.proposals]
             if len(values) != 3:
                 raise ValueError("proposals must be None or (bit_flips, prior_draws, crossovers), three integers "
                                  f">= 0 per data point and E-step; got {self.proposals!r}.")
@@ -103,6 +105,17 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
         initial = self._initial_params(X, weights, settings["n_components"], rng)
         seed = int(rng.integers(0, 2 ** 63))
         return self._core_fit(X, weights, initial, settings, seed, monitor, passes)
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Not available yet for binary latents: a truncated posterior keeps states per data point across passes.
+
+        Raises
+        ------
+        NotImplementedError
+            Always; fit the whole data with ``fit``.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.partial_fit is not available yet; fit the whole data "
+                                  "with fit (arrays in memory or memory-mapped).")
 
     # -- inference ---------------------------------------------------------------------------------
     def _infer(self, X: Any, with_states: bool) -> dict:
