@@ -80,6 +80,23 @@ struct ParametersToDict {
     out["e_step_max_iter"] = m.solver.max_iter;
     return out;
   }
+  Results operator()(const SavedBinarySparseCoding& m) const {
+    Results out = binary(m.params, m.inference);
+    out["noise_variance"] = m.params.noise_variance;
+    return out;
+  }
+  Results operator()(const SavedSigmoidBeliefNet& m) const { return binary(m.params, m.inference); }
+  template <typename Params>
+  static Results binary(const Params& params, const SavedBinaryInference& inference) {
+    Results out;
+    out["posterior"] = inference.posterior.kind == BinaryPosteriorKind::exact ? "exact" : "truncated";
+    out["n_states"] = inference.posterior.n_states;
+    out["inference_rounds"] = inference.rounds;
+    out["components"] = params.components;
+    out["offset"] = params.offset;
+    out["prior"] = params.prior;
+    return out;
+  }
 };
 
 /// Parsed metadata as the Python object json.loads(text, parse_int=float) would give: numbers are floats (as

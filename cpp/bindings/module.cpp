@@ -16,6 +16,7 @@ void bind_discrete_mixture(py::module_& m);
 void bind_model_io(py::module_& m);
 void bind_sparse_coding(py::module_& m);
 void bind_vae(py::module_& m);
+void bind_binary(py::module_& m);
 }  // namespace entrosum::bindings
 
 PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
@@ -35,4 +36,5 @@ PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   entrosum::bindings::bind_model_io(m);
   entrosum::bindings::bind_sparse_coding(m);
   entrosum::bindings::bind_vae(m);
+  entrosum::bindings::bind_binary(m);
 }

@@ -4,14 +4,15 @@ The ELBO is read as a sum of
 entropies (posterior entropy − prior entropy − expected observable entropy).
 
 The package is layered: ``engine`` (the fit driver and what it runs on), one subpackage per model family
-(``mixtures``, ``linear``, ``sparse``, ``vae``), ``monitor``, ``io`` (model files) and ``cli``. Every public name is
-importable from here; ``entrosum.vae`` holds the VAE entropy sums on numpy arrays and ``entrosum.torch`` (optional,
-imports torch on use) the PyTorch training monitor.
+(``mixtures``, ``linear``, ``sparse``, ``binary``, ``vae``), ``monitor``, ``io`` (model files) and ``cli``. Every
+public name is importable from here; ``entrosum.vae`` holds the VAE entropy sums on numpy arrays and ``entrosum.torch``
+(optional, imports torch on use) the PyTorch training monitor.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from ._core import NumericalError, __version__
+from .binary import BinarySparseCoding, SigmoidBeliefNet
 from .exceptions import ComponentRecoveryWarning
 from .io import load
 from .linear import PPCA, FactorAnalysis
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # resolved on first use by __getattr__ below: scikit-learn's 
 __all__ = [
     "PPCA",
     "BernoulliMixture",
+    "BinarySparseCoding",
     "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
@@ -35,6 +37,7 @@ __all__ = [
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",
+    "SigmoidBeliefNet",
     "SparseCoding",
     "__version__",
     "load",

@@ -419,6 +419,20 @@ def bernoulli_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: 
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
+def binary_sparse_coding_m_step(params: dict, cross: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], second_moment: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], weight: typing.SupportsFloat | typing.SupportsIndex, squared_norm: typing.SupportsFloat | typing.SupportsIndex, shared_prior: bool) -> dict[str, typing.Any]:
+    """
+    The closed-form M-step from Σ w x z̃ᵀ, Σ w z̃ z̃ᵀ, Σ w and Σ w ‖x‖² (tests).
+    """
+@typing.overload
+def binary_sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    The posterior of new data under fixed parameters: means E[z] (n, H), the free energy per sample and the entropy sum's terms; with_states adds the states (n, width, H) and their probabilities (n, width).
+    """
+@typing.overload
+def binary_sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float64], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    The posterior of new data under fixed parameters: means E[z] (n, H), the free energy per sample and the entropy sum's terms; with_states adds the states (n, width, H) and their probabilities (n, width).
+    """
 @typing.overload
 def first_non_binary_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
@@ -448,6 +462,16 @@ def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float32], n_threads: ty
 def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with NaN or inf, or -1.
+    """
+@typing.overload
+def fit_binary_sparse_coding(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], shared_prior: bool, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    Fit binary sparse coding from initial parameters (components (D, H), offset, noise_variance, prior); empty weights weigh every row 1.
+    """
+@typing.overload
+def fit_binary_sparse_coding(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], shared_prior: bool, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    Fit binary sparse coding from initial parameters (components (D, H), offset, noise_variance, prior); empty weights weigh every row 1.
     """
 @typing.overload
 def fit_linear_gaussian(data: numpy.typing.NDArray[numpy.float32], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], noise_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise: str, precompute: bool, parameter_expansion: bool, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
@@ -482,6 +506,16 @@ def fit_ppca_closed_form(data: numpy.typing.NDArray[numpy.float32], n_components
 def fit_ppca_closed_form(data: numpy.typing.NDArray[numpy.float64], n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     Maximum-likelihood PPCA from the eigendecomposition of the covariance.
+    """
+@typing.overload
+def fit_sigmoid_belief_net(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], newton_tol: typing.SupportsFloat | typing.SupportsIndex, newton_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    Fit a sigmoid belief net to 0/1 data from initial parameters (components (D, H), offset, prior).
+    """
+@typing.overload
+def fit_sigmoid_belief_net(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], newton_tol: typing.SupportsFloat | typing.SupportsIndex, newton_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    Fit a sigmoid belief net to 0/1 data from initial parameters (components (D, H), offset, prior).
     """
 @typing.overload
 def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float32], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, solver: str, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, acceleration: str = 'none') -> dict[str, typing.Any]:
@@ -808,6 +842,16 @@ def ppca_closed_form_from_moments(moments: entrosum._core.Moments, n_components:
 def random_uniforms(seed: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
     """
     The first draws of the library's uniform generator seeded with seed.
+    """
+@typing.overload
+def sigmoid_belief_net_posterior(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    As binary_sparse_coding_posterior, for a sigmoid belief net.
+    """
+@typing.overload
+def sigmoid_belief_net_posterior(data: numpy.typing.NDArray[numpy.float64], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    As binary_sparse_coding_posterior, for a sigmoid belief net.
     """
 @typing.overload
 def sparse_coding_e_step(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.SparseCodingExpectation:

@@ -32,6 +32,10 @@
 // vae: the three-entropy sum of Gaussian VAEs over mini-batches, the linear VAE
 #include "entrosum/vae/gaussian_vae.hpp"
 #include "entrosum/vae/linear_vae.hpp"
+// binary: binary latents (state sets, binary sparse coding, sigmoid belief nets)
+#include "entrosum/binary/binary_sparse_coding.hpp"
+#include "entrosum/binary/binary_states.hpp"
+#include "entrosum/binary/sigmoid_belief_net.hpp"
 
 // io: saved models (NPZ archives with JSON metadata)
 #include "entrosum/io/model_io.hpp"

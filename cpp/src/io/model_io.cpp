@@ -1,5 +1,6 @@
 #include "entrosum/io/model_io.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <type_traits>
@@ -252,6 +253,67 @@ SavedParams read_linear_vae(const npz::Archive& archive, const Json&, Index n_fe
   return saved;
 }
 
+/// How a binary-latent model infers the posterior of new data: its posterior kind, S, proposals and rounds, and
+/// the fixed seed the Python estimator uses (entrosum.binary.base.INFERENCE_SEED).
+SavedBinaryInference read_binary_inference(const npz::Archive& archive, const Json& metadata, Index n_components) {
+  SavedBinaryInference inference;
+  const std::string& posterior = as_string(parameter(metadata, "posterior"), "params.posterior");
+  if (posterior == "exact") {
+    inference.posterior.kind = BinaryPosteriorKind::exact;
+  } else if (posterior == "truncated") {
+    inference.posterior.kind = BinaryPosteriorKind::truncated;
+  } else {
+    throw FormatError(archive.path() + ": unknown posterior '" + posterior + "'");
+  }
+  inference.posterior.n_states = static_cast<Index>(as_number(parameter(metadata, "n_states"), "params.n_states"));
+  inference.rounds = static_cast<int>(as_number(parameter(metadata, "inference_rounds"), "params.inference_rounds"));
+  // a sequence parameter is saved as the array member params/<name> (its metadata entry is null)
+  if (archive.contains("params/proposals")) {
+    const auto proposals = shaped(archive, "params/proposals", {3});
+    for (double value : proposals.values)
+      if (!(value >= 0.0) || value != std::floor(value))
+        throw FormatError(archive.path() + ": params/proposals must hold three whole numbers >= 0");
+    inference.posterior.bit_flips = static_cast<Index>(proposals.values[0]);
+    inference.posterior.prior_draws = static_cast<Index>(proposals.values[1]);
+    inference.posterior.crossovers = static_cast<Index>(proposals.values[2]);
+  }
+  try {
+    check_binary_posterior(inference.posterior, n_components);
+  } catch (const std::invalid_argument& error) {
+    throw FormatError(archive.path() + ": " + error.what());
+  }
+  if (inference.rounds < 1) throw FormatError(archive.path() + ": params.inference_rounds must be at least 1");
+  return inference;
+}
+
+/// Wᵀ (H, D) as saved, W (D, H) here, with b and π.
+template <typename Params>
+void read_binary_params(const npz::Archive& archive, Index n_features, Params& params) {
+  const std::int64_t D = n_features;
+  const std::int64_t H = extent(archive, "components_", 2, 0);
+  params.components = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();
+  params.offset = as_vector(shaped(archive, "offset_", {D}));
+  params.prior = as_vector(shaped(archive, "prior_", {H}));
+  if (!((params.prior.array() > 0.0) && (params.prior.array() < 1.0)).all())
+    throw FormatError(archive.path() + ": prior_ must lie strictly between 0 and 1");
+}
+
+SavedParams read_binary_sparse_coding(const npz::Archive& archive, const Json& metadata, Index n_features) {
+  SavedBinarySparseCoding saved;
+  read_binary_params(archive, n_features, saved.params);
+  saved.params.noise_variance = shaped(archive, "noise_variance_", {}).values[0];
+  if (!(saved.params.noise_variance > 0.0)) throw FormatError(archive.path() + ": noise_variance_ must be positive");
+  saved.inference = read_binary_inference(archive, metadata, saved.params.components.cols());
+  return saved;
+}
+
+SavedParams read_sigmoid_belief_net(const npz::Archive& archive, const Json& metadata, Index n_features) {
+  SavedSigmoidBeliefNet saved;
+  read_binary_params(archive, n_features, saved.params);
+  saved.inference = read_binary_inference(archive, metadata, saved.params.components.cols());
+  return saved;
+}
+
 /// The model classes this library reads, by the name the Python package saves them under. A new family
 /// adds its SavedParams alternative, a reader here and a case in score_samples.
 struct FamilyReader {
@@ -267,6 +329,8 @@ constexpr FamilyReader kReaders[] = {
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
+    {"BinarySparseCoding", read_binary_sparse_coding},
+    {"SigmoidBeliefNet", read_sigmoid_belief_net},
 };
 
 template <typename Params>
@@ -371,6 +435,14 @@ LinearVaeParams load_linear_vae(const std::string& path) {
   return expect_model<SavedLinearVae>(load_model(path), path, "LinearVAE").params;
 }
 
+BinarySparseCodingParams load_binary_sparse_coding(const std::string& path) {
+  return expect_model<SavedBinarySparseCoding>(load_model(path), path, "BinarySparseCoding").params;
+}
+
+SigmoidBeliefNetParams load_sigmoid_belief_net(const std::string& path) {
+  return expect_model<SavedSigmoidBeliefNet>(load_model(path), path, "SigmoidBeliefNet").params;
+}
+
 namespace {
 
 void check_features(const SavedModel& model, Index n_features) {
@@ -406,6 +478,12 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
       throw std::invalid_argument(
           "sparse coding has no closed-form log-likelihood per sample; use score (the ES-ELBO)");
     }
+    Eigen::VectorXd operator()(const SavedBinarySparseCoding&) const { return binary(); }
+    Eigen::VectorXd operator()(const SavedSigmoidBeliefNet&) const { return binary(); }
+    static Eigen::VectorXd binary() {
+      throw std::invalid_argument(
+          "binary-latent models give no log-likelihood per sample; use score (the free energy)");
+    }
   };
   return std::visit(Score{data, execution}, model.params);
 }
@@ -418,6 +496,17 @@ double score(const SavedModel& model, const DataRef<T>& data, const Execution& e
     const SparseCodingPosterior<T> posterior =
         sparse_coding_posterior<T>(data, sparse->params, sparse->form, sparse->solver, execution, false);
     return sparse_coding_es_elbo_terms(posterior.stats, sparse->params.components).elbo;
+  }
+  // Binary latents: the free energy per sample after the posterior's own E-step (with the fixed inference seed).
+  if (const auto* bsc = std::get_if<SavedBinarySparseCoding>(&model.params)) {
+    const BinarySparseCodingStats stats = binary_sparse_coding_infer<T>(
+        data, bsc->params, bsc->inference.posterior, bsc->inference.rounds, execution, BinaryPosteriorOutput<T>{});
+    return stats.log_joint_sum / stats.weight;
+  }
+  if (const auto* sbn = std::get_if<SavedSigmoidBeliefNet>(&model.params)) {
+    const SigmoidBeliefNetStats stats = sigmoid_belief_net_infer<T>(
+        data, sbn->params, sbn->inference.posterior, sbn->inference.rounds, execution, BinaryPosteriorOutput<T>{});
+    return stats.log_joint_sum / stats.weight;
   }
   return score_samples<T>(model, data, execution).mean();
 }

@@ -233,7 +233,9 @@ def command_score(args: argparse.Namespace) -> int:
     if not hasattr(model, "score_samples"):  # sparse coding: no closed-form likelihood, its score is the ES-ELBO
         if args.out:
             raise CommandError(f"{type(model).__name__} has no per-sample log-likelihood; drop --out")
-        lines.append(f"{'ES-ELBO per sample:':24s}{model.score(data):.10g}")
+        # binary latents: the free energy after the data's own E-step (the log-likelihood for exact posteriors)
+        label = "free energy per sample:" if hasattr(model, "prior_") else "ES-ELBO per sample:"
+        lines.append(f"{label:24s}{model.score(data):.10g}")
     else:
         scores = model.score_samples(data)
         lines.append(f"{'mean log-likelihood:':24s}{float(np.mean(scores)):.10g}")

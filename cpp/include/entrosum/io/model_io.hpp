@@ -8,6 +8,8 @@
 #include <string>
 #include <variant>
 
+#include "entrosum/binary/binary_sparse_coding.hpp"
+#include "entrosum/binary/sigmoid_belief_net.hpp"
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/types.hpp"
 #include "entrosum/linear/linear_gaussian.hpp"
@@ -57,8 +59,23 @@ struct SavedLinearVae {
   LinearVaeParams params;
 };
 
+/// Binary latents: Θ and how the posterior of new data is inferred (BinaryLatentModel in Python).
+struct SavedBinaryInference {
+  BinaryPosteriorOptions posterior;
+  int rounds = 20;
+};
+struct SavedBinarySparseCoding {
+  BinarySparseCodingParams params;
+  SavedBinaryInference inference;
+};
+struct SavedSigmoidBeliefNet {
+  SigmoidBeliefNetParams params;
+  SavedBinaryInference inference;
+};
+
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding, SavedLinearVae>;
+                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding, SavedLinearVae,
+                                 SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -91,15 +108,19 @@ DiscreteMixtureParams load_poisson_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);
+BinarySparseCodingParams load_binary_sparse_coding(const std::string& path);
+SigmoidBeliefNetParams load_sigmoid_belief_net(const std::string& path);
 
 /// (n_samples) log p(x_n | Θ) under a loaded model, computed as the Python estimator's score_samples (for the
 /// linear VAE: each sample's closed-form ELBO).
-/// Sparse coding has no closed-form log-likelihood: std::invalid_argument (use score).
+/// Sparse coding has no closed-form log-likelihood, nor have binary latents with truncated posteriors (and
+/// with exact ones their score is it): std::invalid_argument (use score).
 template <typename T>
 Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
 
 /// The Python estimator's score: the mean log-likelihood per sample, or for sparse coding the ES-ELBO per
-/// sample of the posteriors inferred with the saved parameters.
+/// sample of the posteriors inferred with the saved parameters, or for binary latents the free energy per sample
+/// after their own E-step (the mean log-likelihood for exact posteriors).
 template <typename T>
 double score(const SavedModel& model, const DataRef<T>& data, const Execution& execution);
 

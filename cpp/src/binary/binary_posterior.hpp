@@ -1,0 +1,242 @@
+// The E-step machinery shared by the binary-latent models: per chunk, the log-joints of each row's states
+// (all 2^H, or its kept set plus proposals), the posterior q over the kept states, its entropy and log
+// normaliser. A model supplies a `Joint` with
+//   RowMatrix<double> shared(rows, states)        (n × m) log p(x_n, s_j), every row with the same states
+//   Eigen::VectorXd   paired(rows, states, owner) log p(x_{owner_i}, s_i) for state rows s_i
+// both written as matrix products, and adds its statistics from a ChunkPosterior.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+#include "entrosum/binary/binary_states.hpp"
+#include "entrosum/core/errors.hpp"
+#include "entrosum/core/execution.hpp"
+#include "entrosum/core/random.hpp"
+
+namespace entrosum::detail {
+
+using RowsD = Eigen::Ref<const RowMatrix<double>>;
+
+/// Every state of the exact posterior, as keys and as a 0/1 matrix (2^H × H).
+struct ExactStates {
+  std::vector<std::uint64_t> keys;
+  RowMatrix<double> matrix;
+  explicit ExactStates(Index n_components)
+      : keys(all_states(n_components)),
+        matrix(states_matrix(keys.data(), static_cast<Index>(keys.size()), n_components)) {}
+};
+
+/// q over the states of one chunk's rows.
+struct ChunkPosterior {
+  /// States per row (2^H or S).
+  Index width = 0;
+  /// Exact: every row has the states `shared_states`; truncated: row n has rows [n·width, (n+1)·width) of `own_states`.
+  bool shared = false;
+  const RowMatrix<double>* shared_states = nullptr;
+  const std::uint64_t* shared_keys = nullptr;
+  RowMatrix<double> own_states;
+  std::vector<std::uint64_t> own_keys;
+  /// (n × width) q_n(s)
+  RowMatrix<double> q;
+  /// (n) log Σ_s p(x_n, s), H[q_n]
+  Eigen::VectorXd log_norm;
+  Eigen::VectorXd entropy;
+
+  /// (n × H) E_q[z] per row.
+  RowMatrix<double> means() const {
+    if (shared) return q * *shared_states;
+    RowMatrix<double> out(q.rows(), own_states.cols());
+    for (Index n = 0; n < q.rows(); ++n) out.row(n) = q.row(n) * own_states.middleRows(n * width, width);
+    return out;
+  }
+  const std::uint64_t* keys_of(Index n) const { return shared ? shared_keys : own_keys.data() + n * width; }
+};
+
+/// Turns log-joints (n × width) into q, with the log normalisers and entropies.
+inline void normalise(const RowMatrix<double>& log_joint, ChunkPosterior& out) {
+  const Index n = log_joint.rows();
+  out.q.resize(n, log_joint.cols());
+  out.log_norm.resize(n);
+  out.entropy.resize(n);
+  for (Index i = 0; i < n; ++i) {
+    const double top = log_joint.row(i).maxCoeff();
+    if (!std::isfinite(top)) throw NumericalError("a data point has no state with a finite joint probability");
+    out.q.row(i) = (log_joint.row(i).array() - top).exp();
+    const double sum = out.q.row(i).sum();
+    out.q.row(i) /= sum;
+    out.log_norm(i) = top + std::log(sum);
+    // H[q] = −Σ q (log p − log Σp) = log Σp − Σ q log p; states of zero probability (log p = −∞) add nothing
+    double expected = 0.0;
+    for (Index j = 0; j < log_joint.cols(); ++j)
+      if (out.q(i, j) > 0.0) expected += out.q(i, j) * log_joint(i, j);
+    out.entropy(i) = out.log_norm(i) - expected;
+  }
+}
+
+/// Appends the proposals for one data point (bit flips, prior draws, cross-overs of its kept states).
+void propose_states(const std::uint64_t* kept, Index n_states, Index n_components, const Eigen::VectorXd& prior,
+                    const BinaryPosteriorOptions& options, Random& random, std::vector<std::uint64_t>& out);
+
+/// The random stream of data point `row` in E-step `iteration`.
+inline Random proposal_stream(std::uint64_t seed, int iteration, Index row) {
+  return Random(seed ^ (0x9e3779b97f4a7c15ULL * (static_cast<std::uint64_t>(iteration) + 1)) ^
+                (0xd1b54a32d192ed03ULL * (static_cast<std::uint64_t>(row) + 1)));
+}
+
+template <typename Joint>
+void exact_chunk(const RowsD& rows, const ExactStates& all, const Joint& joint, ChunkPosterior& out) {
+  out.shared = true;
+  out.width = static_cast<Index>(all.keys.size());
+  out.shared_states = &all.matrix;
+  out.shared_keys = all.keys.data();
+  normalise(joint.shared(rows, all.matrix), out);
+}
+
+/// The truncated E-step of one chunk: each row's kept states and its proposals are scored in one batch, and
+/// the S states with the largest joints (ties: the smaller key) are kept, in `store` and in `out`.
+template <typename Joint>
+void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store, const BinaryPosteriorOptions& options,
+                     int iteration, Index n_components, const Eigen::VectorXd& prior, const Joint& joint,
+                     ChunkPosterior& out) {
+  const Index n = rows.rows();
+  const Index n_states = store.n_states();
+  std::vector<std::uint64_t> candidates;
+  std::vector<Index> offsets(static_cast<std::size_t>(n) + 1, 0);
+  std::vector<std::uint64_t> mine;
+  for (Index i = 0; i < n; ++i) {
+    const std::uint64_t* kept = store.row(first_row + i);
+    mine.assign(kept, kept + n_states);
+    Random random = proposal_stream(options.seed, iteration, first_row + i);
+    propose_states(kept, n_states, n_components, prior, options, random, mine);
+    std::sort(mine.begin(), mine.end());
+    mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    candidates.insert(candidates.end(), mine.begin(), mine.end());
+    offsets[static_cast<std::size_t>(i) + 1] = static_cast<Index>(candidates.size());
+  }
+  const RowMatrix<double> states =
+      states_matrix(candidates.data(), static_cast<Index>(candidates.size()), n_components);
+  std::vector<Index> owner(candidates.size());
+  for (Index i = 0; i < n; ++i)
+    std::fill(owner.begin() + offsets[static_cast<std::size_t>(i)],
+              owner.begin() + offsets[static_cast<std::size_t>(i) + 1], i);
+  const Eigen::VectorXd log_joint = joint.paired(rows, states, owner);
+
+  out.shared = false;
+  out.width = n_states;
+  out.own_keys.resize(static_cast<std::size_t>(n * n_states));
+  RowMatrix<double> kept_log_joint(n, n_states);
+  std::vector<Index> order;
+  for (Index i = 0; i < n; ++i) {
+    const Index begin = offsets[static_cast<std::size_t>(i)];
+    const Index end = offsets[static_cast<std::size_t>(i) + 1];
+    order.resize(static_cast<std::size_t>(end - begin));
+    std::iota(order.begin(), order.end(), begin);
+    // NaN sorts last, so a state whose joint cannot be computed is never preferred
+    const auto better = [&](Index a, Index b) {
+      const double la = std::isnan(log_joint(a)) ? -std::numeric_limits<double>::infinity() : log_joint(a);
+      const double lb = std::isnan(log_joint(b)) ? -std::numeric_limits<double>::infinity() : log_joint(b);
+      return la > lb || (la == lb && candidates[static_cast<std::size_t>(a)] < candidates[static_cast<std::size_t>(b)]);
+    };
+    std::partial_sort(order.begin(), order.begin() + n_states, order.end(), better);
+    std::uint64_t* kept = store.row(first_row + i);
+    for (Index s = 0; s < n_states; ++s) {
+      const Index c = order[static_cast<std::size_t>(s)];
+      kept[s] = candidates[static_cast<std::size_t>(c)];
+      out.own_keys[static_cast<std::size_t>(i * n_states + s)] = kept[s];
+      kept_log_joint(i, s) = log_joint(c);
+    }
+  }
+  out.own_states = states_matrix(out.own_keys.data(), n * n_states, n_components);
+  normalise(kept_log_joint, out);
+}
+
+/// The chunk as double: a view for double data, a converted copy in `buffer` for float.
+template <typename T>
+RowsD as_double(const DataRef<T>& chunk, RowMatrix<double>& buffer) {
+  if constexpr (std::is_same_v<T, double>) {
+    return chunk;
+  } else {
+    buffer = chunk.template cast<double>();
+    return buffer;
+  }
+}
+
+/// Rows per chunk: the execution's, and for the exact posterior few enough that a chunk's (rows × 2^H)
+/// log-joints stay near 16 MiB.
+inline Index binary_chunk_size(const Execution& execution, Index n_features, Index bytes,
+                               const BinaryPosteriorOptions& options, Index n_components) {
+  Index rows = resolve_chunk_size(execution, n_features, bytes);
+  if (options.kind == BinaryPosteriorKind::exact && execution.chunk_size <= 0)
+    rows = std::min<Index>(rows, std::max<Index>(16, (Index(1) << 21) >> n_components));
+  return rows;
+}
+
+/// One E-step pass: `add(rows, weights, posterior, stats)` adds a model's statistics of a chunk; the weight,
+/// entropy and log-normaliser sums, and the requested outputs, are done here.
+template <typename T, typename Stats, typename Joint, typename MakeStats, typename Add>
+Stats binary_e_step(const DataRef<T>& data, const Eigen::VectorXd& weights, const Joint& joint, Index n_components,
+                    const Eigen::VectorXd& prior, const BinaryPosteriorOptions& options, TruncatedStates* store,
+                    int iteration, const Execution& execution, const BinaryPosteriorOutput<T>& output,
+                    const MakeStats& make_stats, const Add& add) {
+  if (weights.size() != 0 && weights.size() != data.rows())
+    throw std::invalid_argument("sample weights must have one entry per row");
+  const bool exact = options.kind == BinaryPosteriorKind::exact;
+  if (!exact && (store == nullptr || store->rows() != data.rows()))
+    throw std::invalid_argument("the truncated posterior's state sets do not match the data");
+  const ExactStates all(exact ? n_components : 0);
+  const Index chunk_size = binary_chunk_size(execution, data.cols(), sizeof(T), options, n_components);
+  return reduce_rows(data.rows(), chunk_size, execution, make_stats, [&](Index begin, Index end, Stats& stats) {
+    RowMatrix<double> buffer;
+    const RowsD rows = as_double<T>(data.middleRows(begin, end - begin), buffer);
+    ChunkPosterior posterior;
+    if (exact) {
+      exact_chunk(rows, all, joint, posterior);
+    } else {
+      truncated_chunk(rows, begin, *store, options, iteration, n_components, prior, joint, posterior);
+    }
+    const Eigen::VectorXd w =
+        weights.size() ? Eigen::VectorXd(weights.segment(begin, end - begin)) : Eigen::VectorXd::Ones(end - begin);
+    stats.weight += w.sum();
+    stats.posterior_entropy += w.dot(posterior.entropy);
+    stats.log_joint_sum += w.dot(posterior.log_norm);
+    add(rows, w, posterior, stats);
+    if (output.means) output.means->middleRows(begin, end - begin) = posterior.means().template cast<T>();
+    if (output.probabilities) output.probabilities->middleRows(begin, end - begin) = posterior.q;
+    if (output.keys && !exact)
+      std::copy(posterior.own_keys.begin(), posterior.own_keys.end(),
+                output.keys->begin() + static_cast<std::ptrdiff_t>(begin * posterior.width));
+  });
+}
+
+/// Σ_h [m_h log π_h + (N − m_h) log(1 − π_h)], m = Σ w E[z]: E_q log p(z | π) summed.
+inline double expected_log_prior(const Eigen::VectorXd& on, double weight, const Eigen::VectorXd& prior) {
+  double sum = 0.0;
+  for (Index h = 0; h < prior.size(); ++h) {
+    if (on(h) > 0.0) sum += on(h) * std::log(prior(h));
+    if (weight - on(h) > 0.0) sum += (weight - on(h)) * std::log1p(-prior(h));
+  }
+  return sum;
+}
+
+/// π from Σ w E[z] (one shared value on request), kept inside [kPriorFloor, 1 − kPriorFloor] so every state
+/// keeps a finite joint.
+inline constexpr double kPriorFloor = 1e-12;
+inline Eigen::VectorXd prior_m_step(const Eigen::VectorXd& on, double weight, bool shared) {
+  Eigen::VectorXd prior = on / weight;
+  if (shared) prior.setConstant(prior.mean());
+  return prior.cwiseMax(kPriorFloor).cwiseMin(1.0 - kPriorFloor);
+}
+
+/// log prior of each state row: s·logit(π) + Σ log(1 − π).
+inline Eigen::VectorXd log_prior_of(const RowMatrix<double>& states, const Eigen::VectorXd& prior) {
+  const Eigen::VectorXd logit = (prior.array() / (1.0 - prior.array())).log().matrix();
+  return (states * logit).array() + (-prior.array()).log1p().sum();
+}
+
+}  // namespace entrosum::detail

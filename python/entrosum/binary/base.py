@@ -1,0 +1,158 @@
+"""What binary sparse coding and sigmoid belief nets share: the posterior over binary states and its API.
+
+Each data point's posterior q_n(z) ∝ p(x_n, z | Θ) lives on a set of binary states: all 2^H of them
+(``posterior='exact'``) or S kept states per data point (``posterior='truncated'``), improved at every E-step
+by proposals (bit flips, prior draws, cross-overs), a proposal replacing a kept state only when its joint is
+larger. The free energy (1/N) Σ_n log Σ_{z∈K_n} p(x_n, z | Θ) is the log-likelihood for the exact posterior
+and a lower bound of it for the truncated one. Every loop over data runs in C++ (``_core``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine.driver import Passes, PriorSampler, TransformMixin
+from ..engine.validation import check_choice, check_int
+from ..monitor import ConvergenceMonitor
+
+#: Most latent units of the exact posterior (2^16 states per data point).
+MAX_EXACT_COMPONENTS = 16
+#: Most latent units of a truncated posterior (a state is one 64-bit word).
+MAX_COMPONENTS = 64
+#: π of every cause at the start of a fit.
+INITIAL_PRIOR = 0.3
+#: Seed of the proposals when inferring the posterior of new data: the same data give the same posterior.
+INFERENCE_SEED = 0
+
+
+class BinaryLatentModel(TransformMixin, PriorSampler):
+    """Base of the binary-latent estimators (``_core`` functions named by ``_core_name``)."""
+
+    _takes_sample_weight = True
+    _min_samples = 1
+
+    posterior: str
+    n_states: int
+    proposals: Any
+    inference_rounds: int
+    n_init: int
+    components_: np.ndarray
+    offset_: np.ndarray
+    prior_: np.ndarray
+
+    # -- what each model provides ----------------------------------------------------------------
+    def _initial_params(self, X: np.ndarray, weights: np.ndarray, n_components: int,
+                        rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def _core_fit(self, X: np.ndarray, weights: np.ndarray, initial: dict, settings: dict, seed: int,
+                  monitor: ConvergenceMonitor, passes: Passes) -> dict:
+        raise NotImplementedError
+
+    def _core_posterior(self, X: np.ndarray, params: dict, settings: dict, with_states: bool,
+                        passes: Passes) -> dict:
+        raise NotImplementedError
+
+    def _params(self) -> dict:
+        """Return the fitted parameters as the float64 dict the C++ functions take."""
+        raise NotImplementedError
+
+    def _n_starts(self) -> int:
+        return check_int(self.n_init, "n_init", minimum=1)
+
+    # -- settings ----------------------------------------------------------------------------------
+    def _check_settings(self, X: Any = None) -> dict:
+        posterior = check_choice(self.posterior, "posterior", ("exact", "truncated"))
+        limit = MAX_EXACT_COMPONENTS if posterior == "exact" else MAX_COMPONENTS
+        n_components = check_int(self.n_components, "n_components", minimum=1)
+        if n_components > limit:
+            reason = (f"the exact posterior enumerates 2^n_components states; use posterior='truncated' above "
+                      f"{MAX_EXACT_COMPONENTS}" if posterior == "exact" else "a state is one 64-bit word")
+            raise ValueError(f"n_components must be at most {limit} with posterior={posterior!r} ({reason}); "
+                             f"got {n_components}.")
+        n_states = check_int(self.n_states, "n_states", minimum=1)
+        if posterior == "truncated" and n_components < 63 and n_states > 2 ** n_components:
+            raise ValueError(f"n_states must be at most 2^n_components = {2 ** n_components} (the number of distinct "
+                             f"states); got {n_states}.")
+        if self.proposals is None:
+            proposals: list[int] = []
+        else:
+            # whole floats too: a saved model's JSON gives the tuple back as a list of numbers
+            values = [int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v
+                      for v in self.proposals]
+            if len(values) != 3:
+                raise ValueError("proposals must be None or (bit_flips, prior_draws, crossovers), three integers "
+                                 f">= 0 per data point and E-step; got {self.proposals!r}.")
+            proposals = [check_int(v, "proposals", minimum=0) for v in values]
+        return {"n_components": n_components, "posterior": posterior, "n_states": n_states, "proposals": proposals,
+                "inference_rounds": check_int(self.inference_rounds, "inference_rounds", minimum=1)}
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit the model to ``X`` of shape (n_samples, n_features), with optional per-row ``sample_weight``.
+
+        A failed fit raises and leaves a previously fitted model unchanged.
+        """
+        return self._fit(X, sample_weight)
+
+    def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
+                   monitor: ConvergenceMonitor, passes: Passes) -> dict:
+        if not isinstance(X, np.ndarray):
+            raise ValueError(f"{type(self).__name__} fits arrays in memory (or memory-mapped); convert the data "
+                             "with np.asarray first.")
+        initial = self._initial_params(X, weights, settings["n_components"], rng)
+        seed = int(rng.integers(0, 2 ** 63))
+        return self._core_fit(X, weights, initial, settings, seed, monitor, passes)
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Not available yet for binary latents: a truncated posterior keeps states per data point across passes.
+
+        Raises
+        ------
+        NotImplementedError
+            Always; fit the whole data with ``fit``.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.partial_fit is not available yet; fit the whole data "
+                                  "with fit (arrays in memory or memory-mapped).")
+
+    # -- inference ---------------------------------------------------------------------------------
+    def _infer(self, X: Any, with_states: bool) -> dict:
+        X, passes = self._inference_data(X)
+        return self._core_posterior(X, self._params(), self._check_settings(), with_states, passes)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return the posterior marginals E_q[z] (n_samples, n_components) under the fitted parameters.
+
+        For a truncated posterior, each data point's states come from ``inference_rounds`` E-steps of proposals
+        from fresh state sets (seeded alike on every call).
+        """
+        return self._infer(X, with_states=False)["means"]
+
+    def predict_posterior(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return each sample's states and their posterior probabilities.
+
+        (Named like ``predict_proba`` and like ``SparseCoding.predict_posterior``: ``posterior`` is the parameter
+        choosing exact or truncated posteriors.)
+
+        Returns
+        -------
+        states : ndarray of uint8, shape (n_samples, n_states, n_components)
+            The 0/1 states (all 2^H of them, in the order of their binary value, for the exact posterior; the
+            kept ones, most probable first, for the truncated one).
+        probabilities : ndarray of shape (n_samples, n_states)
+            q_n of each state; each row sums to 1.
+        """
+        result = self._infer(X, with_states=True)
+        return result["states"], result["probabilities"]
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Return the free energy per sample of ``X`` after its own E-step under the fitted parameters.
+
+        The mean log-likelihood for the exact posterior; a lower bound of it for the truncated one.
+        """
+        return float(self._infer(X, with_states=False)["free_energy"])
+
+    def _draw_latents(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        return (rng.random((n_samples, self.prior_.shape[0])) < self.prior_.astype(np.float64)).astype(np.float64)
