@@ -106,16 +106,15 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
         seed = int(rng.integers(0, 2 ** 63))
         return self._core_fit(X, weights, initial, settings, seed, monitor, passes)
 
-    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    @property
+    def partial_fit(self) -> Any:
         """Not available yet for binary latents: a truncated posterior keeps states per data point across passes.
 
-        Raises
-        ------
-        NotImplementedError
-            Always; fit the whole data with ``fit``.
+        Reading it raises AttributeError, so that ``hasattr(model, "partial_fit")`` is False, as scikit-learn's
+        tools expect of an estimator without stepwise fitting.
         """
-        raise NotImplementedError(f"{type(self).__name__}.partial_fit is not available yet; fit the whole data "
-                                  "with fit (arrays in memory or memory-mapped).")
+        raise AttributeError(f"{type(self).__name__} has no partial_fit yet; fit the whole data with fit (arrays in "
+                             "memory or memory-mapped).")
 
     # -- inference ---------------------------------------------------------------------------------
     def _infer(self, X: Any, with_states: bool) -> dict:
