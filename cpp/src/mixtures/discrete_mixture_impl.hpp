@@ -86,7 +86,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
   const Index K = old.n_components(), D = old.n_features();
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
-  p.weights = counts / s.totals.count;
+  p.weights = counts / counts.sum();  // sums to 1 to rounding (N_k / N summed to 1 + K·10·eps / N with the guard)
   p.means.resize(K, D);
   std::vector<Index> empty;  // every responsibility underflowed to 0
   for (Index k = 0; k < K; ++k) {

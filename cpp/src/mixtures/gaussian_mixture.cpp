@@ -328,7 +328,9 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;
-  p.weights = counts / s.totals.count;
+  // π_k = N_k / N, normalised by the sum of the guarded counts (as scikit-learn does) so that the weights sum to 1
+  // to rounding: with the guard, N_k / N summed to 1 + K·10·eps / N, which numpy's samplers refuse on few rows.
+  p.weights = counts / counts.sum();
   // μ_k = Σ r x / (N_k + guard), Σ r x = first_k + N_k shift; relative to the shift: (first_k − guard shift) / counts.
   // scikit-learn's mean, also for a component whose count is of the order of the guard: it stays at its data
   // (an empty one at the origin, as in scikit-learn) instead of drifting towards the shift.
