@@ -144,7 +144,7 @@ def check_int(value: Any, name: str, *, minimum: int, maximum: int | None = None
         raise TypeError(f"{name} must be an integer, got {value!r}.")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-    if maximum is not None and value > maximum:
+    if maximum is not None and int(value) > maximum:
         raise ValueError(f"{name} must be at most {maximum}, got {value}.")
     return int(value)
 
@@ -195,7 +195,7 @@ def resolve_n_jobs(n_jobs: Any) -> int:
         raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, -1 or None (all {cores} cores), got {n_jobs}.")
-    if n_jobs > MAX_INT:
+    if int(n_jobs) > MAX_INT:
         raise ValueError(f"n_jobs must be at most {MAX_INT}, got {n_jobs}.")
     return int(n_jobs)
 

@@ -409,18 +409,18 @@ def _scalar_param(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
+def _build(path: Path, cls: Any, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
     """Rebuild the estimator from its parameters, fitted attributes and monitor; every entry is checked."""
     from ..monitor import FIELDS, ConvergenceMonitor
     from ..monitor.convergence import _REASONS
 
     names = cls._param_names()
     params = dict(_expect(path, metadata.get("params"), dict, "'params'"))
-    for name, value in params.items():
+    for name, given in params.items():
         if name not in names:
             raise _FileProblem(f"{path}: the metadata sets the parameter {name!r}, which {cls.__name__} does not "
                                "have; the file is corrupt.")
-        if not _scalar_param(value):
+        if not _scalar_param(given):
             raise _FileProblem(f"{path}: the parameter {name!r} in the metadata is not a plain value; the file is "
                                "corrupt.")
     for name in _expect(path, metadata.get("array_params", []), list, "'array_params'"):

@@ -70,7 +70,7 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     mean_: np.ndarray
     noise_variance_: Any
 
-    _fitted_names = ("mean_", "components_", "noise_variance_", "n_components_")
+    _fitted_names: tuple[str, ...] = ("mean_", "components_", "noise_variance_", "n_components_")
 
     def _check_family_params(self, n_features: int) -> None:
         """Check ``mean_`` (D,), ``components_`` (H, D) and positive noise variances (a scalar for PPCA, else (D,))."""
