@@ -73,11 +73,6 @@ SUITES = {
             "test_check_weights": "scikit-learn's message for weights outside [0, 1] calls the smallest weight 'max "
                                   "value' and the largest 'min value'; entrosum's names them the other way round, "
                                   "correctly (its other messages are scikit-learn's)",
-            "test_gaussian_mixture_setting_best_params": "with reg_covar=0 a spherical component collapses onto one "
-                                                         "sample: its variance is 0 to rounding (entrosum's centred "
-                                                         "second moments; scikit-learn's leave 3.6e-16 of round-off), "
-                                                         "and entrosum stops with an error that names the component "
-                                                         "and reg_covar instead of fitting a variance of round-off",
         },
     ),
     "factor_analysis": Suite(

@@ -2,7 +2,10 @@
 // (gaussian_mixture_e_step.cpp) and its initialisation from responsibilities (gaussian_mixture.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <vector>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -126,9 +129,26 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
   }
 }
 
-/// The weighted mean of the means: a reference point near the data, so sums of squares do not cancel.
+/// The weighted median of the means, feature by feature: a reference point near the data, so sums of squares do
+/// not cancel. A median, not a mean: one component started or left far from every sample (a million away, say)
+/// would drag a mean out of the data, and float sums about it would lose every digit.
 inline Eigen::VectorXd shift_of(const GaussianMixtureParams& p) {
-  return (p.means.transpose() * p.weights) / p.weights.sum();
+  const Index K = p.means.rows();
+  const double half = 0.5 * p.weights.sum();
+  std::vector<Index> order(static_cast<std::size_t>(K));
+  Eigen::VectorXd shift(p.means.cols());
+  for (Index d = 0; d < p.means.cols(); ++d) {
+    std::iota(order.begin(), order.end(), Index{0});
+    // Ties broken by index, so the shift does not depend on the sort's implementation.
+    std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+      return p.means(a, d) < p.means(b, d) || (p.means(a, d) == p.means(b, d) && a < b);
+    });
+    double below = 0.0;
+    std::size_t i = 0;
+    while (i + 1 < order.size() && below + p.weights(order[i]) < half) below += p.weights(order[i++]);
+    shift(d) = p.means(order[i], d);
+  }
+  return shift;
 }
 
 }  // namespace entrosum::detail

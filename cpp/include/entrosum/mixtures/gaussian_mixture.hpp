@@ -2,7 +2,7 @@
 // E-step: log π_k + log N(x_n; μ_k, Σ_k) is linear in features of x − shift ([x, x²] for diag,
 // [x, ||x||²] for spherical, [x, x_i x_j] for full), so a chunk's log-densities are one matrix product
 // and its statistics another; tied covariances whiten once with the shared precision factor. Then
-// log-sum-exp; statistics are weighted moments in double about a shift (the weighted mean of the means),
+// log-sum-exp; statistics are weighted moments in double about a shift (the weighted median of the means),
 // so float32 data with a large offset keep their digits.
 #pragma once
 
@@ -141,7 +141,7 @@ class GaussianMixtureEStep {
  public:
   explicit GaussianMixtureEStep(const GaussianMixtureParams& params);
 
-  /// (n_features) the point the statistics are taken about (the weighted mean of the means)
+  /// (n_features) the point the statistics are taken about (the weighted median of the means, feature by feature)
   const Eigen::VectorXd& shift() const { return shift_; }
 
   /// Buffers that one thread reuses from chunk to chunk during a pass.
