@@ -24,6 +24,18 @@ Eigen::LLT<Eigen::MatrixXd> cholesky_or_throw(const Eigen::MatrixXd& matrix, con
   return llt;
 }
 
+/// Parameters for data of `n_features` columns: mean (D), components (D, H), noise variances (D); an
+/// std::invalid_argument naming what does not fit (a pass would read out of bounds).
+void check_params(const LinearGaussianParams& params, Index n_features) {
+  if (params.mean.size() != n_features || params.components.rows() != n_features ||
+      params.noise_variance.size() != n_features)
+    throw std::invalid_argument("linear-Gaussian parameters of mean " + std::to_string(params.mean.size()) +
+                                ", components " + std::to_string(params.components.rows()) + " x " +
+                                std::to_string(params.components.cols()) + " and noise variances " +
+                                std::to_string(params.noise_variance.size()) + " do not fit data of " +
+                                std::to_string(n_features) + " features");
+}
+
 /// (n_features, n_components) Ψ⁻¹ W
 Eigen::MatrixXd noise_scaled_components(const LinearGaussianParams& params) {
   return params.components.array().colwise() / params.noise_variance.array();
@@ -268,6 +280,7 @@ template <typename T>
 Eigen::VectorXd linear_gaussian_log_likelihood(const DataRef<T>& data, const LinearGaussianParams& params,
                                                const Execution& execution) {
   const Index n_features = data.cols();
+  check_params(params, n_features);
   const Eigen::MatrixXd scaled = noise_scaled_components(params);  // (D, H) Ψ⁻¹W
   Eigen::MatrixXd precision = params.components.transpose() * scaled;
   precision.diagonal().array() += 1.0;
@@ -298,6 +311,7 @@ Eigen::VectorXd linear_gaussian_log_likelihood(const DataRef<T>& data, const Lin
 template <typename T>
 RowMatrix<T> linear_gaussian_posterior_mean(const DataRef<T>& data, const LinearGaussianParams& params,
                                             const Execution& execution) {
+  check_params(params, data.cols());
   const LinearGaussianPosterior posterior = LinearGaussianPosterior::from(params);
   const auto projection = posterior.projection.template cast<T>().eval();
   const auto mean = params.mean.template cast<T>().eval();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -412,8 +413,28 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
   return terms;
 }
 
+namespace {
+/// Parameters for data of `n_features` columns: K >= 1 weights, means (K, D) and stacked precision factors of the
+/// covariance type; std::invalid_argument naming what does not fit (a pass would read out of bounds).
+void check_params(const GaussianMixtureParams& p, Index n_features) {
+  const Index K = p.weights.size(), D = n_features;
+  const Index rows = p.covariance_type == CovarianceType::full   ? K * D
+                     : p.covariance_type == CovarianceType::tied ? D
+                                                                 : K;
+  const Index cols = p.covariance_type == CovarianceType::spherical ? 1 : D;
+  if (K < 1 || p.means.rows() != K || p.means.cols() != D || p.precision_cholesky.rows() != rows ||
+      p.precision_cholesky.cols() != cols)
+    throw std::invalid_argument("Gaussian mixture parameters of " + std::to_string(K) + " weights, means " +
+                                std::to_string(p.means.rows()) + " x " + std::to_string(p.means.cols()) +
+                                " and precision factors " + std::to_string(p.precision_cholesky.rows()) + " x " +
+                                std::to_string(p.precision_cholesky.cols()) + " do not fit data of " +
+                                std::to_string(D) + " features");
+}
+}  // namespace
+
 template <typename T>
 GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixtureParams& params) const {
+  check_params(params, data_.cols());
   GaussianMixtureExpectation e;
   const GaussianMixtureEStep<T> step(params);
   e.shift = step.shift();
@@ -500,6 +521,7 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
 template <typename T>
 Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
                                        RowMatrix<double>* resp, const Execution& execution) {
+  check_params(params, data.cols());
   const GaussianMixtureEStep<T> step(params);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp,
