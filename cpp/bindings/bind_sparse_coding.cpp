@@ -90,7 +90,7 @@ Results diagnostics_of(const SparseCodingStats& stats) {
 }
 
 /// Rows per chunk of the E-step's passes when the caller leaves it to the library (0): the library's default
-/// (about 1 MiB of data), but at most as many rows as take about 2^22 multiply-adds of Newton steps (of order
+/// (about 1 MiB of data), but at most as many rows as take about 2^24 multiply-adds of Newton steps (of order
 /// H³ per step and point, three times that for full posteriors), so that the calling thread, which polls for
 /// Ctrl-C between its chunks, gets to poll within a fraction of a second (issue 13: 2.2 s at H = 16, 'full').
 Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, PosteriorForm form, Index bytes) {
@@ -100,7 +100,7 @@ Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, 
   const double cube = static_cast<double>(n_components) * static_cast<double>(n_components) *
                       static_cast<double>(n_components) * (form == PosteriorForm::full ? 3.0 : 1.0);
   const double per_row = 8.0 * cube + static_cast<double>(n_features) * static_cast<double>(n_components);
-  const double by_cost = std::max(16.0, 4194304.0 / per_row);
+  const double by_cost = std::max(16.0, 16777216.0 / per_row);
   return by_cost < static_cast<double>(by_size) ? static_cast<Index>(by_cost) : by_size;
 }
 
