@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <vector>
 #include <type_traits>
+#include <vector>
 
 #include <Eigen/Core>
 
