@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+#: The interpreter's own -S for the workers, so that a run against a copy of the package (on PYTHONPATH, without
+#: site-packages' import hooks, as in tests/sanitizers/run.sh) imports that copy.
+SITE_FLAGS = ["-S"] if sys.flags.no_site else []
 
 
 def worker(estimator: str, start: int, stop: int) -> None:
@@ -59,8 +62,8 @@ def run(estimator: str, n_cases: int, timeout: float, jobs: int) -> dict:
 
     def slot(begin: int, end: int) -> None:
         while begin < end:
-            process = subprocess.Popen([sys.executable, __file__, "--worker", estimator, str(begin), str(end)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            command = [sys.executable, *SITE_FLAGS, __file__, "--worker", estimator, str(begin), str(end)]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                        env={**os.environ, "OMP_NUM_THREADS": "1"})
             current = [begin]
             lines: queue.Queue = queue.Queue()

@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+#: The interpreter's own -S for the workers, so that a run against a copy of the package (on PYTHONPATH, without
+#: site-packages' import hooks, as in tests/sanitizers/run.sh) imports that copy.
+SITE_FLAGS = ["-S"] if sys.flags.no_site else []
 sys.path.insert(0, str(HERE.parent))
 
 DTYPES = ("<f8", "<f4", "<i8", "|u1", "|b1", ">f8", "<c16", "|O", "<U2")
@@ -118,8 +121,11 @@ def mutate(rng: np.random.Generator, source: Path, target: Path) -> str:
     return what
 
 
-def check_file(path: Path) -> None:
-    """Load with both readers and use what loads; raise AssertionError when the contract is broken."""
+def check_file(path: Path) -> str:
+    """Load with both readers and use what loads; raise AssertionError when the contract is broken.
+
+    Returns which readers loaded the file: "refused", "python", "cpp" or "both".
+    """
     import entrosum
     from entrosum import _core
 
@@ -157,6 +163,8 @@ def check_file(path: Path) -> None:
                         if not str(error):
                             raise AssertionError(f"{method} raised {type(error).__name__} without a message") \
                                 from error
+    return {(False, False): "refused", (True, False): "python", (False, True): "cpp", (True, True): "both"}[
+        (model is not None, saved is not None)]
 
 
 def worker(start: int, stop: int, directory: str) -> None:
@@ -169,8 +177,8 @@ def worker(start: int, stop: int, directory: str) -> None:
         target = Path(directory) / f"mutated_{index}.npz"
         what = mutate(rng, sources[index % len(sources)], target)
         try:
-            check_file(target)
-            print(json.dumps({"done": index, "outcome": "ok"}), flush=True)
+            loaded = check_file(target)
+            print(json.dumps({"done": index, "outcome": "ok", "loaded": loaded}), flush=True)
         except AssertionError as error:
             print(json.dumps({"done": index, "outcome": "failed", "what": what, "message": str(error),
                               "trace": traceback.format_exc()[-800:]}), flush=True)
@@ -186,13 +194,15 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=60.0)
     arguments = parser.parse_args()
     counts = {"files": 0, "ok": 0, "failed": 0, "crashed": 0, "hung": 0}
+    loaded = {"refused": 0, "python": 0, "cpp": 0, "both": 0}
     problems = []
     started = time.perf_counter()
     next_index = 0
     with tempfile.TemporaryDirectory() as directory:
         while next_index < arguments.files:
-            process = subprocess.Popen([sys.executable, __file__, "--worker", str(next_index), str(arguments.files),
-                                        directory], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            command = [sys.executable, *SITE_FLAGS, __file__, "--worker", str(next_index), str(arguments.files),
+                       directory]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             current = next_index
             for line in process.stdout:
                 record = json.loads(line)
@@ -201,6 +211,8 @@ def main() -> int:
                     continue
                 counts["files"] += 1
                 counts[record["outcome"]] += 1
+                if "loaded" in record:
+                    loaded[record["loaded"]] += 1
                 if record["outcome"] == "failed":
                     problems.append(record)
                 next_index = record["done"] + 1
@@ -213,6 +225,7 @@ def main() -> int:
                 next_index = current + 1
     print(f"files {counts['files']}  ok {counts['ok']}  failed {counts['failed']}  crashed {counts['crashed']}  "
           f"{time.perf_counter() - started:.0f} s")
+    print("loaded by: " + "  ".join(f"{key} {value}" for key, value in loaded.items()))
     for problem in problems[:10]:
         print("   ", json.dumps(problem)[:1500])
     return 1 if counts["failed"] or counts["crashed"] else 0
