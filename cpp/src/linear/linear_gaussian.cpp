@@ -233,6 +233,9 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
   const auto start = std::chrono::steady_clock::now();
   const double noise_floor = linear_gaussian_noise_floor(moments);
   const Index n_features = moments.mean.size();
+  if (n_features < 1 || n_components < 0 || n_components > n_features)
+    throw std::invalid_argument("the closed form needs 0 <= n_components <= n_features, got n_components = " +
+                                std::to_string(n_components) + " for " + std::to_string(n_features) + " features");
 
   // Eigenvalues come in increasing order; the top n_components are the last ones. O(D³) without a place to
   // poll: run so that Ctrl-C still stops the fit at once.
@@ -242,7 +245,11 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
   if (eigen.info() != Eigen::Success) throw NumericalError("the eigendecomposition of the covariance failed");
   const Eigen::VectorXd eigenvalues = eigen.eigenvalues().cwiseMax(0.0);
   const Index n_discarded = n_features - n_components;
-  const double noise_variance = std::max(eigenvalues.head(n_discarded).mean(), noise_floor);
+  // σ² is the mean of the discarded eigenvalues; with none discarded the likelihood does not determine it (any σ²
+  // up to the smallest eigenvalue gives the covariance): half the smallest, as PPCA's full-rank closed form in
+  // Python takes it (the mean of an empty block read out of bounds).
+  const double discarded = n_discarded > 0 ? eigenvalues.head(n_discarded).mean() : 0.5 * eigenvalues(0);
+  const double noise_variance = std::max(discarded, noise_floor);
 
   LinearGaussianParams params;
   params.mean = moments.mean;
