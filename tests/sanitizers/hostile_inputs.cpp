@@ -8,8 +8,10 @@
 //    loads is scored on data of its features. A FormatError (or std::invalid_argument from scoring) is a refusal;
 //    any other exception fails the run.
 // 2. parse_metadata and parse_npy on hostile text and images;
-// 3. every model's fit and score on tiny shapes (one row, one feature) and on extreme values (1e300, 1e-300).
+// 3. every model's fit and score on tiny shapes (one row, one feature) and on extreme values (1e300, 1e-300);
+// 4. the scoring and inference entry points on parameters of the wrong sizes (each must be refused).
 // Prints the counts and "N passed, 0 failed".
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -45,6 +47,23 @@ void expect_no_crash(const std::string& what, const std::function<void()>& check
     return;
   }
   ++passed;
+}
+
+/// Runs `check`, which must be refused with std::invalid_argument (parameters that do not fit the data); a check
+/// that returns, or throws anything else, fails the run.
+void expect_refusal(const std::string& what, const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const std::invalid_argument&) {
+    ++passed;
+    return;
+  } catch (const std::exception& error) {
+    std::printf("FAILED %s: %s instead of std::invalid_argument\n", what.c_str(), error.what());
+    ++failed;
+    return;
+  }
+  std::printf("FAILED %s: not refused\n", what.c_str());
+  ++failed;
 }
 
 entrosum::Execution execution(int n_threads = 2, Index chunk_size = 0) {
@@ -201,6 +220,80 @@ void fit_extreme_data() {
   }
 }
 
+/// Parameters of the wrong sizes for the data, given to the library's scoring and inference entry points
+/// directly (the bindings check them too, before): each must be refused, none may read out of bounds.
+void mismatched_parameters() {
+  const Data data = random_data(6, 3, 2.0, 5);
+  const Data counts = data.cwiseAbs().array().round();
+  using entrosum::CovarianceType;
+  for (const auto type :
+       {CovarianceType::full, CovarianceType::tied, CovarianceType::diag, CovarianceType::spherical}) {
+    const entrosum::GaussianMixtureParams fitted = entrosum::gaussian_mixture_from_responsibilities<double>(
+        data, Eigen::VectorXd(), entrosum::random_responsibilities(3), 2, type, 1e-6, execution());
+    auto broken = [&](const std::string& what, const std::function<void(entrosum::GaussianMixtureParams&)>& edit) {
+      entrosum::GaussianMixtureParams params = fitted;
+      edit(params);
+      expect_refusal("gmm score, " + what,
+                     [&] { (void)entrosum::gaussian_mixture_score<double>(data, params, nullptr, execution()); });
+    };
+    broken("no weights", [](auto& p) { p.weights.resize(0); });
+    broken("one weight for two components", [](auto& p) { p.weights.conservativeResize(1); });
+    broken("means of one row", [](auto& p) { p.means.conservativeResize(1, Eigen::NoChange); });
+    broken("means of two features", [](auto& p) { p.means.conservativeResize(Eigen::NoChange, 2); });
+    broken("precision factors of one row",
+           [](auto& p) { p.precision_cholesky.conservativeResize(1, Eigen::NoChange); });
+    broken("no precision factors", [](auto& p) { p.precision_cholesky.resize(0, 0); });
+    // and on data of another width
+    expect_refusal("gmm score, data of 2 features", [&] {
+      (void)entrosum::gaussian_mixture_score<double>(data.leftCols(2), fitted, nullptr, execution());
+    });
+  }
+  entrosum::DiscreteMixtureParams poisson;
+  poisson.weights = Eigen::VectorXd::Constant(2, 0.5);
+  poisson.means = Eigen::MatrixXd::Ones(2, 3);
+  auto poisson_score = [&](const entrosum::DiscreteMixtureParams& params, const Data& x) {
+    return [&params, &x] {
+      (void)entrosum::discrete_mixture_score<entrosum::PoissonMixture, double>(x, params, nullptr, execution());
+    };
+  };
+  entrosum::DiscreteMixtureParams short_weights = poisson;
+  short_weights.weights.conservativeResize(1);
+  expect_refusal("poisson score, one weight for two components", poisson_score(short_weights, counts));
+  const Data narrow = counts.leftCols(2);
+  expect_refusal("poisson score, data of 2 features", poisson_score(poisson, narrow));
+
+  entrosum::LinearGaussianParams linear;
+  linear.mean = Eigen::VectorXd::Zero(3);
+  linear.components = Eigen::MatrixXd::Ones(3, 1);
+  linear.noise_variance = Eigen::VectorXd::Ones(3);
+  auto broken_linear = [&](const std::string& what, const std::function<void(entrosum::LinearGaussianParams&)>& edit) {
+    entrosum::LinearGaussianParams params = linear;
+    edit(params);
+    expect_refusal("linear log-likelihood, " + what,
+                   [&] { (void)entrosum::linear_gaussian_log_likelihood<double>(data, params, execution()); });
+    expect_refusal("linear posterior mean, " + what,
+                   [&] { (void)entrosum::linear_gaussian_posterior_mean<double>(data, params, execution()); });
+  };
+  broken_linear("no mean", [](auto& p) { p.mean.resize(0); });
+  broken_linear("components of 2 rows", [](auto& p) { p.components.conservativeResize(2, Eigen::NoChange); });
+  broken_linear("one noise variance", [](auto& p) { p.noise_variance.conservativeResize(1); });
+
+  entrosum::SparseCodingParams sparse;
+  sparse.components = Eigen::MatrixXd::Ones(3, 2) / std::sqrt(3.0);
+  sparse.scales = Eigen::VectorXd::Ones(2);
+  auto broken_sparse = [&](const std::string& what, const std::function<void(entrosum::SparseCodingParams&)>& edit) {
+    entrosum::SparseCodingParams params = sparse;
+    edit(params);
+    for (const auto form : {entrosum::PosteriorForm::diagonal, entrosum::PosteriorForm::full})
+      expect_refusal("sparse posterior, " + what, [&] {
+        (void)entrosum::sparse_coding_posterior<double>(data, params, form, {}, execution(), true);
+      });
+  };
+  broken_sparse("no scales", [](auto& p) { p.scales.resize(0); });
+  broken_sparse("one scale for two atoms", [](auto& p) { p.scales.conservativeResize(1); });
+  broken_sparse("components of 2 rows", [](auto& p) { p.components.conservativeResize(2, Eigen::NoChange); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -211,6 +304,7 @@ int main(int argc, char** argv) {
   read_corpus(argv[1]);
   parse_hostile_text();
   fit_extreme_data();
+  mismatched_parameters();
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -4,10 +4,12 @@
 # EIGEN_INTERNAL_DEBUGGING), then
 #   1. tests/sanitizers/hostile_inputs (C++): the model reader on the hostile corpus of tests/hostile_models.py,
 #      the JSON and .npy parsers on hostile text, every model's fit on tiny shapes and extreme values;
-#   2. a focused part of the Python tests against the sanitized extension: bad input, model files, tiny shapes and
-#      the property-based tests (Python itself is not instrumented: libasan is preloaded, leaks are not checked).
+#   2. a focused part of the Python tests against the sanitized extension: bad input, tampered attributes, model
+#      files, tiny shapes (Python itself is not instrumented: libasan is preloaded, leaks are not checked). The
+#      property-based tests are left to the normal run (at -O0 with ASan they take many minutes).
 #
-#   bash tests/sanitizers/run.sh [WORK_DIR]      # about 15 minutes on a busy 2-core machine
+#   bash tests/sanitizers/run.sh [WORK_DIR]
+# Cost: about 8 CPU-minutes to build (4 min with -j2 on 2 free cores), 1-2 CPU-minutes to run.
 #
 # Needs the build requirements of CONTRIBUTING.md (cmake, ninja, pybind11, cmeel-eigen, nlohmann-json) and the test
 # extra in the Python on PATH (or $PYTHON). One CPU build of the extension ('generic') and one library are compiled.
@@ -22,10 +24,10 @@ sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi
 cmake -S "$repo/tests/sanitizers" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Sanitize \
-  -DCMAKE_CXX_FLAGS="-O1 -g $sanitize -DEIGEN_INTERNAL_DEBUGGING" \
+  -DCMAKE_CXX_FLAGS="-O0 -g1 $sanitize -DEIGEN_INTERNAL_DEBUGGING" \
   -DCMAKE_EXE_LINKER_FLAGS="$sanitize" -DCMAKE_SHARED_LINKER_FLAGS="$sanitize" -DCMAKE_MODULE_LINKER_FLAGS="$sanitize" \
   -DENTROSUM_SOURCE_DIR="$repo" -DPython_EXECUTABLE="$(command -v "$python")" \
-  -DCMAKE_PREFIX_PATH="$("$python" -m cmeel cmake)" -Dpybind11_DIR="$("$python" -m pybind11 --cmakedir)" > "$work/configure.log"
+  -DCMAKE_PREFIX_PATH="$("$python" -m cmeel cmake 2> /dev/null | tr ':' ';')" -Dpybind11_DIR="$("$python" -m pybind11 --cmakedir)" > "$work/configure.log"
 cmake --build "$work/build" -j2 > "$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
 echo "sanitizer build: $((SECONDS - started)) s"
 
@@ -43,10 +45,12 @@ cp -r "$repo/python/entrosum" "$work/package/"
 find "$work/package" -name "_core_*.so" -delete
 cp "$(find "$work/build" -name "_core_generic*.so" | head -1)" "$work/package/entrosum/"
 paths="$("$python" -c 'import sys; print(":".join(p for p in sys.path[1:] if p))')"
-preload="$(gcc -print-file-name=libasan.so)"
+# libstdc++ preloaded after libasan: Python does not link it, and ASan's interceptor of __cxa_throw must find the real
+# one when it starts (otherwise the first C++ exception, e.g. a ValueError from a binding, aborts: "CHECK failed:
+# real___cxa_throw")
+preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)"
 cd "$repo"
 LD_PRELOAD="$preload" ENTROSUM_CPU=generic PYTHONPATH="$work/package:$paths" OMP_NUM_THREADS=1 \
   "$python" -S -m pytest -q -p no:cacheprovider \
-  tests/test_hardening.py tests/test_fuzz_properties.py tests/test_model_io.py tests/test_validation.py \
-  tests/test_steps.py tests/test_recovery.py tests/test_subnormals.py tests/test_execution.py
+  tests/test_hardening.py tests/test_model_io.py tests/test_validation.py
 echo "sanitizer run: $((SECONDS - started)) s"
