@@ -49,6 +49,12 @@ def prepare(case: str):
     if case == "ppca_closed_form_wide":  # one quick pass, then a long eigendecomposition (2000 x 2000)
         data = np.random.default_rng(0).standard_normal((50, 2000))
         return entrosum.PPCA(2, solver="closed_form"), data, None
+    if case in ("sparse_full_large", "partial_fit_sparse_full"):  # long per-point Newton E-steps (issue 13: 2.2 s)
+        data = np.random.default_rng(0).laplace(size=(200_000, 16))
+        return entrosum.SparseCoding(16, posterior="full", random_state=0, **ENDLESS), data, None
+    if case == "partial_fit_gmm":  # one long stepwise-EM update
+        data = np.random.default_rng(0).standard_normal((400_000, 16))
+        return entrosum.GaussianMixture(32, covariance_type="full", random_state=0), data, None
     raise ValueError(f"unknown case {case}")
 
 
@@ -59,7 +65,7 @@ def main() -> None:
         model, data, previous = prepare(case)
         print(f"ready {case}", flush=True)
         try:
-            model.fit(data)
+            (model.partial_fit if case.startswith("partial_fit") else model.fit)(data)
             outcome = "finished"
         except KeyboardInterrupt:
             outcome = "interrupted"

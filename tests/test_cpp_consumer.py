@@ -13,6 +13,7 @@ library, fits a Gaussian mixture; its monitor is checked against EM written here
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -56,15 +57,16 @@ def _run(args: list[str], cwd: Path | None = None) -> str:
 
 
 def _cmeel_prefix() -> str:
-    """The prefix of the cmeel-eigen package, where Eigen3Config.cmake lies."""
+    """The prefixes of the cmeel packages, where Eigen3Config.cmake lies, as a CMake list.
+
+    `python -m cmeel cmake` prints a path list: a venv made with --system-site-packages has two prefixes.
+    """
     result = subprocess.run(
         [sys.executable, "-m", "cmeel", "cmake"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert result.returncode == 0, "`python -m cmeel cmake` failed; is cmeel-eigen installed?"
-    # One prefix per environment with cmeel packages, joined by ':' (a virtual environment with the system's
-    # site-packages has two); the first is this interpreter's own. CMake takes them as a list.
-    prefixes = [prefix for prefix in result.stdout.strip().split(":") if prefix]
-    assert prefixes and Path(prefixes[0]).is_dir(), f"cmeel prefix {result.stdout.strip()!r} is not a directory"
+    prefixes = [prefix for prefix in result.stdout.strip().split(os.pathsep) if Path(prefix).is_dir()]
+    assert prefixes, f"no cmeel prefix in {result.stdout!r} is a directory"
     return ";".join(prefixes)
 
 

@@ -72,7 +72,10 @@ def test_the_optimum_has_the_known_form(paper_fit):
     gram = W.T @ W
     assert abs(gram[0, 1]) < 1e-4 * np.sqrt(gram[0, 0] * gram[1, 1])  # rotations are only weakly determined
     sigma2 = float(model.noise_variance_)
-    np.testing.assert_allclose(model.encoder_variances_, sigma2 / (sigma2 + np.diag(gram)), rtol=1e-6)
+    # The ELBO is flat to second order about the optimal τ² (a relative error e of τ² costs about e²/2 per latent
+    # and sample), so the stop rule (tol=1e-10 on F) fixes τ² to about 1e-5 relative; CPUs with other vector
+    # widths stop a few iterations apart (4e-5 was seen on AVX2).
+    np.testing.assert_allclose(model.encoder_variances_, sigma2 / (sigma2 + np.diag(gram)), rtol=2e-4)
     assert sigma2 == pytest.approx(entrosum.PPCA(2).fit(X).noise_variance_, rel=1e-6)
     np.testing.assert_allclose(model.get_covariance(), entrosum.PPCA(2).fit(X).get_covariance(), rtol=1e-5,
                                atol=1e-8)

@@ -194,8 +194,9 @@ def test_initial_rates_from_single_rows_stay_inside_the_domain(X):
     params = entrosum._core.poisson_mixture_init_from_labels(data, np.empty(0), labels, 3,
                                                              entrosum._core.PoissonSettings())
     np.testing.assert_allclose(params["means"], (data[chosen] + data.mean(axis=0)) / 2, rtol=1e-12)
-    # π_k = N_k / N over every row, as for GaussianMixture (and scikit-learn): (1 + 1) / (n + 3)
-    np.testing.assert_allclose(params["weights"], np.full(3, 2 / (len(data) + 3)), rtol=1e-12)
+    # π_k = N_k / Σ_j N_j, N_k = 1 + 1 (the row and the pseudo-row): weights that sum to 1 even where only some rows
+    # are labelled (issue 13: N_k / N over every row gave 2 / (n + 3) each here, not a distribution)
+    np.testing.assert_allclose(params["weights"], np.full(3, 1 / 3), rtol=1e-12)
     assert np.all(params["means"][:, :-1] > 0) and np.all(params["means"][:, -1] == 0)
     weights = np.random.default_rng(0).uniform(0.5, 2.0, len(data))
     weighted = entrosum._core.poisson_mixture_init_from_labels(data, weights, labels, 3,

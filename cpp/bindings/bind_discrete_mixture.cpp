@@ -3,6 +3,7 @@
 // poisson_mixture_*, and each takes its family's M-step settings (BernoulliSettings, PoissonSettings).
 #include <string>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
@@ -36,12 +37,15 @@ void bind_for(py::module_& m, const std::string& prefix) {
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const Eigen::VectorXd& weights,
            const Eigen::MatrixXd& means, const Settings& settings, const StopOptions& stop, int n_threads,
            Index chunk_size, const Callback& callback) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
+          check_sample_weight(sample_weight, view.rows());
           DiscreteMixtureOptions<Family> options;
           options.settings = settings;
           options.stop = stop;
           options.execution = make_execution(n_threads, chunk_size, &data);
           const DiscreteMixtureParams initial = make_params(weights, means);
+          check_params(initial, view.cols());
           const IterationCallback on_iteration = wrap_callback(callback);
           const DiscreteMixtureFit fit = run_without_gil(
               [&] { return fit_discrete_mixture<Family, T>(view, sample_weight, initial, options, on_iteration); });
@@ -56,7 +60,10 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_init_from_labels").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, Index n_components,
            const Settings& settings, int n_threads, Index chunk_size) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
+          check_n_components(n_components);
+          check_sample_weight(sample_weight, view.rows());
           check_labels(labels, view.rows(), n_components);
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           const ResponsibilitySource source = label_responsibilities(labels.data());
@@ -72,7 +79,10 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_init_random").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
            const Settings& settings, int n_threads, Index chunk_size) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
+          check_n_components(n_components);
+          check_sample_weight(sample_weight, view.rows());
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           const ResponsibilitySource source = random_responsibilities(seed);
           return params_to_dict(run_without_gil([&] {
@@ -86,8 +96,11 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_e_step").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::dict& params, int n_threads,
            Index chunk_size, Index row_offset) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
+          check_sample_weight(sample_weight, view.rows());
           const DiscreteMixtureParams p = params_from_dict(params);
+          check_params(p, view.cols());
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           DiscreteMixtureStats stats =
               run_without_gil([&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, execution); });
@@ -102,7 +115,10 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_responsibility_statistics").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
            Index row_offset, Index n_components, int n_threads, Index chunk_size) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
+          check_n_components(n_components);
+          check_sample_weight(sample_weight, view.rows());
           if (labels.size()) check_labels(labels, view.rows(), n_components);
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           const ResponsibilitySource source =
@@ -120,8 +136,10 @@ void bind_for(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_score").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
            bool with_responsibilities, int n_threads, Index chunk_size) {
+          check_data(data);
           const DataRef<T> view = as_data(data);
           const DiscreteMixtureParams params = make_params(weights, means);
+          check_params(params, view.cols());
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           RowMatrix<double> resp;
           Eigen::VectorXd log_likelihood = run_without_gil([&] {
@@ -139,17 +157,26 @@ void bind_steps(py::module_& m, const std::string& prefix) {
   using Settings = typename Family::Settings;
   m.def((prefix + "_m_step").c_str(),
         [](const DiscreteMixtureStats& stats, const py::dict& params, const Settings& settings) {
-          return params_to_dict(discrete_mixture_m_step<Family>(stats, params_from_dict(params), settings));
+          const DiscreteMixtureParams p = params_from_dict(params);
+          check_params(p, p.means.cols());
+          check_stats(stats, p.weights.size(), p.means.cols());
+          return params_to_dict(discrete_mixture_m_step<Family>(stats, p, settings));
         },
         py::arg("stats"), py::arg("params"), py::arg("settings"), "The M-step from merged statistics.");
   m.def((prefix + "_from_initial_statistics").c_str(),
         [](const DiscreteInitialStats& sums, const Settings& settings) {
+          check_n_components(sums.stats.totals.resp_sum.size());
+          check_at_least("the statistics' number of features", sums.stats.first.cols(), 1);
+          check_consistent(sums);
           return params_to_dict(discrete_mixture_from_initial_statistics<Family>(sums, settings));
         },
         py::arg("sums"), py::arg("settings"), "Initial parameters from the merged sums of the initialising pass.");
   m.def((prefix + "_terms").c_str(),
         [](const DiscreteMixtureStats& stats, const py::dict& params) {
-          return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, params_from_dict(params)));
+          const DiscreteMixtureParams p = params_from_dict(params);
+          check_params(p, p.means.cols());
+          check_stats(stats, p.weights.size(), p.means.cols());
+          return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, p));
         },
         py::arg("stats"), py::arg("params"),
         "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");

@@ -1,6 +1,7 @@
 // Gaussian mixtures: EM, initialisation (from k-means labels or random responsibilities), scoring.
 #include <string>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "mixture_common.hpp"
@@ -52,12 +53,15 @@ void bind_for(py::module_& m) {
          const Eigen::VectorXd& weights, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances,
          const Eigen::MatrixXd& precision_cholesky, double reg_covar, const StopOptions& stop, int n_threads,
          Index chunk_size, const Callback& callback) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_sample_weight(sample_weight, view.rows());
         GaussianMixtureOptions options;
         options.reg_covar = reg_covar;
         options.stop = stop;
         options.execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureParams initial = make_params(type, weights, means, covariances, precision_cholesky);
+        check_params(initial, view.cols(), true, true);
         const IterationCallback on_iteration = wrap_callback(callback);
         const GaussianMixtureFit fit = run_without_gil(
             [&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
@@ -74,7 +78,10 @@ void bind_for(py::module_& m) {
       "gmm_init_from_labels",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, Index n_components,
          const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_n_components(n_components);
+        check_sample_weight(sample_weight, view.rows());
         check_labels(labels, view.rows(), n_components);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const CovarianceType covariance_type = parse_covariance_type(type);
@@ -92,7 +99,10 @@ void bind_for(py::module_& m) {
       "gmm_init_random",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, std::uint64_t seed, Index n_components,
          const std::string& type, double reg_covar, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_n_components(n_components);
+        check_sample_weight(sample_weight, view.rows());
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const CovarianceType covariance_type = parse_covariance_type(type);
         const ResponsibilitySource source = random_responsibilities(seed);
@@ -110,7 +120,11 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
          Index row_offset, Index n_components, const std::string& type, const Eigen::VectorXd& shift, int n_threads,
          Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_n_components(n_components);
+        check_sample_weight(sample_weight, view.rows());
+        check_size("shift", shift, view.cols());
         if (labels.size()) check_labels(labels, view.rows(), n_components);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const ResponsibilitySource source =
@@ -130,8 +144,11 @@ void bind_for(py::module_& m) {
       "gmm_e_step",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type, const py::dict& params,
          int n_threads, Index chunk_size, Index row_offset) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_sample_weight(sample_weight, view.rows());
         const GaussianMixtureParams p = params_from_dict(type, params);
+        check_params(p, view.cols(), false, true);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureModel<T> model(view, sample_weight, 0.0, execution);
         GaussianMixtureExpectation e = run_without_gil([&] { return model.e_step(p); });
@@ -147,8 +164,10 @@ void bind_for(py::module_& m) {
       "gmm_score",
       [](const CArray<T>& data, const std::string& type, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
          const Eigen::MatrixXd& precision_cholesky, bool with_responsibilities, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const GaussianMixtureParams params = make_params(type, weights, means, Eigen::MatrixXd(), precision_cholesky);
+        check_params(params, view.cols(), false, true);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         RowMatrix<double> resp;
         Eigen::VectorXd log_likelihood = run_without_gil([&] {
@@ -189,14 +208,20 @@ void bind_gaussian_mixture(py::module_& m) {
   m.def(
       "gmm_m_step",
       [](const Expectation& expectation, const std::string& type, const py::dict& params, double reg_covar) {
-        return params_to_dict(gaussian_mixture_m_step(expectation, params_from_dict(type, params), reg_covar));
+        const GaussianMixtureParams p = params_from_dict(type, params);
+        check_params(p, p.means.cols(), false, false);
+        check_expectation(expectation, p.covariance_type, p.weights.size(), p.means.cols());
+        return params_to_dict(gaussian_mixture_m_step(expectation, p, reg_covar));
       },
       py::arg("expectation"), py::arg("covariance_type"), py::arg("params"), py::arg("reg_covar"),
       "The M-step from merged statistics.");
   m.def(
       "gmm_terms",
       [](const Expectation& expectation, const std::string& type, const py::dict& params) {
-        return elbo_terms_to_dict(gaussian_mixture_elbo(expectation, params_from_dict(type, params)));
+        const GaussianMixtureParams p = params_from_dict(type, params);
+        check_params(p, p.means.cols(), false, true);
+        check_expectation(expectation, p.covariance_type, p.weights.size(), p.means.cols());
+        return elbo_terms_to_dict(gaussian_mixture_elbo(expectation, p));
       },
       py::arg("expectation"), py::arg("covariance_type"), py::arg("params"),
       "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");
@@ -204,6 +229,8 @@ void bind_gaussian_mixture(py::module_& m) {
   m.def(
       "gmm_initial_means",
       [](const Expectation& first) {
+        check_n_components(first.stats.totals.resp_sum.size());
+        check_expectation(first, first.stats.type, first.stats.totals.resp_sum.size(), first.shift.size());
         const auto [means, shift] = gaussian_mixture_initial_means(first);
         return py::make_tuple(means, shift);
       },
@@ -211,6 +238,8 @@ void bind_gaussian_mixture(py::module_& m) {
   m.def(
       "gmm_from_initial_statistics",
       [](const Expectation& second, const Eigen::MatrixXd& means, double reg_covar) {
+        check_n_components(means.rows());
+        check_expectation(second, second.stats.type, means.rows(), means.cols());
         return params_to_dict(gaussian_mixture_from_initial_statistics(second, means, reg_covar));
       },
       py::arg("second"), py::arg("means"), py::arg("reg_covar"),
@@ -222,6 +251,7 @@ void bind_gaussian_mixture(py::module_& m) {
       "gmm_precision_cholesky",
       [](const std::string& type, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances) {
         GaussianMixtureParams p = make_params(type, Eigen::VectorXd::Ones(means.rows()), means, covariances, {});
+        check_params(p, means.cols(), true, false);
         compute_precision_cholesky(p);
         return p.precision_cholesky;
       },
@@ -231,6 +261,7 @@ void bind_gaussian_mixture(py::module_& m) {
       "gmm_covariances",
       [](const std::string& type, const Eigen::MatrixXd& means, const Eigen::MatrixXd& precision_cholesky) {
         GaussianMixtureParams p = make_params(type, Eigen::VectorXd::Ones(means.rows()), means, {}, precision_cholesky);
+        check_params(p, means.cols(), false, true);
         compute_covariances_from_precision_cholesky(p);
         return p.covariances;
       },

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/core/random.hpp"
 #include "entrosum/mixtures/kmeans.hpp"
@@ -18,7 +19,11 @@ void bind_for(py::module_& m) {
       "kmeans",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed,
          int max_iter, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_sample_weight(sample_weight, view.rows());
+        check_at_least("n_clusters", n_clusters, 1);
+        if (n_clusters > view.rows()) throw py::value_error("n_clusters must be at most the number of rows");
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         const KMeansResult result =
             run_without_gil([&] { return kmeans<T>(view, sample_weight, n_clusters, seed, max_iter, execution); });
@@ -35,7 +40,10 @@ void bind_for(py::module_& m) {
       "kmeans_assign",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const Eigen::MatrixXd& centroids,
          const Eigen::RowVectorXd& shift, const LabelArray& labels, Index row_offset, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_sample_weight(sample_weight, view.rows());
+        check_at_least("the number of centroids", centroids.rows(), 1);
         if (labels.ndim() != 1 || labels.size() != view.rows())
           throw py::value_error("labels must have one entry per row");
         if (centroids.cols() != view.cols() || shift.size() != view.cols())
@@ -57,7 +65,11 @@ void bind_for(py::module_& m) {
       "kmeans_plusplus",
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, Index n_clusters, std::uint64_t seed,
          int n_threads) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_sample_weight(sample_weight, view.rows());
+        check_at_least("n_clusters", n_clusters, 1);
+        if (n_clusters > view.rows()) throw py::value_error("n_clusters must be at most the number of rows");
         const Execution execution = make_execution(n_threads, 0, &data);
         const std::vector<Index> chosen =
             run_without_gil([&] { return kmeans_plusplus<T>(view, sample_weight, n_clusters, seed, execution); });
@@ -100,6 +112,7 @@ void bind_kmeans(py::module_& m) {
   m.def(
       "random_uniforms",
       [](std::uint64_t seed, Index count) {
+        check_at_least("count", count, 0);
         Random random(seed);
         Eigen::VectorXd values(count);
         for (Index i = 0; i < count; ++i) values(i) = random.uniform();

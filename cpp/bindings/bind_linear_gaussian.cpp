@@ -1,6 +1,7 @@
 // PPCA and factor analysis: EM fits, the closed-form PPCA, log-likelihoods and posterior means.
 #include <string>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/linear/linear_gaussian.hpp"
 
@@ -48,7 +49,10 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
          const std::string& noise, bool precompute, bool parameter_expansion, const StopOptions& stop, int n_threads,
          Index chunk_size, const Callback& callback) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_shape("components", components, view.cols(), components.cols());
+        if (noise_variance.size()) check_size("noise_variance", noise_variance, view.cols());
         LinearGaussianOptions options;
         options.noise = parse_noise(noise);
         options.precompute = precompute;
@@ -69,7 +73,10 @@ void bind_for(py::module_& m) {
   m.def(
       "fit_ppca_closed_form",
       [](const CArray<T>& data, Index n_components, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_at_least("n_components", n_components, 0);
+        if (n_components > view.cols()) throw py::value_error("n_components must be at most n_features");
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         return fit_to_dict(run_without_gil([&] { return fit_ppca_closed_form<T>(view, n_components, execution); }));
       },
@@ -79,6 +86,7 @@ void bind_for(py::module_& m) {
   m.def(
       "linear_gaussian_moments",
       [](const CArray<T>& data, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         return run_without_gil([&] { return compute_moments<T>(view, /*full=*/true, execution); });
@@ -91,8 +99,10 @@ void bind_for(py::module_& m) {
       "linear_gaussian_log_likelihood",
       [](const CArray<T>& data, const Eigen::VectorXd& mean, const Eigen::MatrixXd& components,
          const Eigen::VectorXd& noise_variance, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const LinearGaussianParams params = make_params(mean, components, noise_variance);
+        check_params(params, view.cols());
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         return run_without_gil([&] { return linear_gaussian_log_likelihood<T>(view, params, execution); });
       },
@@ -103,8 +113,10 @@ void bind_for(py::module_& m) {
       "linear_gaussian_posterior_mean",
       [](const CArray<T>& data, const Eigen::VectorXd& mean, const Eigen::MatrixXd& components,
          const Eigen::VectorXd& noise_variance, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const LinearGaussianParams params = make_params(mean, components, noise_variance);
+        check_params(params, view.cols());
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         return run_without_gil([&] { return linear_gaussian_posterior_mean<T>(view, params, execution); });
       },
@@ -139,13 +151,20 @@ void bind_linear_gaussian(py::module_& m) {
   m.def(
       "linear_gaussian_expectation",
       [](const Moments& moments, const py::dict& params) {
-        return linear_gaussian_expectation(moments, params_from_dict(params));
+        check_moments(moments);
+        if (!moments.full()) throw py::value_error("the E-step needs full moments (with the scatter matrix)");
+        const LinearGaussianParams p = params_from_dict(params);
+        check_params(p, moments.mean.size());
+        return linear_gaussian_expectation(moments, p);
       },
       py::arg("moments"), py::arg("params"), "The E-step from the data's moments, for parameters params.");
   m.def(
       "linear_gaussian_terms",
       [](const LinearGaussianExpectation& expectation, const py::dict& params) {
-        return elbo_terms_to_dict(linear_gaussian_elbo(expectation, params_from_dict(params)));
+        const LinearGaussianParams p = params_from_dict(params);
+        check_params(p, p.mean.size());
+        check_expectation(expectation, p);
+        return elbo_terms_to_dict(linear_gaussian_elbo(expectation, p));
       },
       py::arg("expectation"), py::arg("params"),
       "F(q, Θ) per sample and the entropy sum's terms for the q of the expectation and the parameters Θ.");
@@ -153,18 +172,29 @@ void bind_linear_gaussian(py::module_& m) {
       "linear_gaussian_m_step",
       [](const LinearGaussianExpectation& expectation, const py::dict& params, const std::string& noise,
          bool parameter_expansion, double noise_floor) {
+        const LinearGaussianParams p = params_from_dict(params);
+        check_params(p, p.mean.size());
+        check_expectation(expectation, p);
         return params_to_dict(linear_gaussian_m_step(
-            expectation, params_from_dict(params), parse_noise(noise), noise_floor,
+            expectation, p, parse_noise(noise), noise_floor,
             parameter_expansion ? ParameterExpansion::prior_covariance : ParameterExpansion::none));
       },
       py::arg("expectation"), py::arg("params"), py::arg("noise"), py::arg("parameter_expansion"),
       py::arg("noise_floor"), "The M-step for W and Ψ (μ stays).");
-  m.def("linear_gaussian_noise_floor", &linear_gaussian_noise_floor, py::arg("moments"),
-        "The floor of the noise variances for data with these moments.");
+  m.def(
+      "linear_gaussian_noise_floor",
+      [](const Moments& moments) {
+        check_moments(moments);
+        return linear_gaussian_noise_floor(moments);
+      },
+      py::arg("moments"), "The floor of the noise variances for data with these moments.");
   m.def(
       "linear_gaussian_start",
       [](const Moments& moments, const Eigen::MatrixXd& components, const Eigen::VectorXd& noise_variance,
          const std::string& noise) {
+        check_moments(moments);
+        check_shape("components", components, moments.mean.size(), components.cols());
+        if (noise_variance.size()) check_size("noise_variance", noise_variance, moments.mean.size());
         LinearGaussianParams initial = make_params(moments.mean, components, noise_variance);
         return params_to_dict(linear_gaussian_start(moments, initial, parse_noise(noise)));
       },
@@ -173,6 +203,10 @@ void bind_linear_gaussian(py::module_& m) {
   m.def(
       "ppca_closed_form_from_moments",
       [](const Moments& moments, Index n_components) {
+        check_moments(moments);
+        if (!moments.full()) throw py::value_error("the closed form needs full moments (with the scatter matrix)");
+        check_at_least("n_components", n_components, 0);
+        if (n_components > moments.mean.size()) throw py::value_error("n_components must be at most n_features");
         const Execution execution = make_execution(1, 0);
         return fit_to_dict(
             run_without_gil([&] { return ppca_closed_form_from_moments(moments, n_components, execution); }));

@@ -2,9 +2,11 @@
 // ES-ELBO with its gradient for tests.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
 
@@ -87,6 +89,27 @@ Results diagnostics_of(const SparseCodingStats& stats) {
   return out;
 }
 
+/// Rows per chunk of the E-step's passes when the caller leaves it to the library (0): the library's default
+/// (about 1 MiB of data), but at most as many rows as take about 2^24 multiply-adds of Newton steps (of order
+/// H³ per step and point, three times that for full posteriors), so that the calling thread, which polls for
+/// Ctrl-C between its chunks, gets to poll within a fraction of a second (issue 13: 2.2 s at H = 16, 'full').
+Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, PosteriorForm form, Index bytes) {
+  if (chunk_size > 0) return chunk_size;
+  Execution defaults;
+  const Index by_size = resolve_chunk_size(defaults, n_features, bytes);
+  const double cube = static_cast<double>(n_components) * static_cast<double>(n_components) *
+                      static_cast<double>(n_components) * (form == PosteriorForm::full ? 3.0 : 1.0);
+  const double per_row = 8.0 * cube + static_cast<double>(n_features) * static_cast<double>(n_components);
+  const double by_cost = std::max(16.0, 16777216.0 / per_row);
+  return by_cost < static_cast<double>(by_size) ? static_cast<Index>(by_cost) : by_size;
+}
+
+/// Checks of the posterior solver's settings.
+void check_solver(double e_step_tol, int e_step_max_iter) {
+  if (!(e_step_tol >= 0.0)) throw py::value_error("e_step_tol must be a non-negative number");
+  check_at_least("e_step_max_iter", e_step_max_iter, 1);
+}
+
 /// (n, H·H) row-major per point as a numpy (n, H, H) array.
 template <typename T>
 py::array_t<T> as_cube(const RowMatrix<T>& flat, Index n_components) {
@@ -105,7 +128,12 @@ void bind_for(py::module_& m) {
          const std::vector<double>& observable_annealing, double e_step_tol, int e_step_max_iter,
          const StopOptions& stop, int n_threads, Index chunk_size, const Callback& callback,
          const std::string& acceleration) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
+        check_at_least("the number of atoms (components' columns)", components.cols(), 1);
+        check_shape("components", components, view.cols(), components.cols());
+        if (scales.size()) check_size("scales", scales, components.cols());
+        check_solver(e_step_tol, e_step_max_iter);
         SparseCodingOptions options;
         options.posterior = parse_posterior(posterior);
         options.solver = parse_solver(solver);
@@ -115,7 +143,8 @@ void bind_for(py::module_& m) {
         options.e_step.tol = e_step_tol;
         options.e_step.max_iter = e_step_max_iter;
         options.stop = stop;
-        options.execution = make_execution(n_threads, chunk_size);
+        options.execution = make_execution(
+            n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(), options.posterior, sizeof(T)));
         const SparseCodingParams initial = make_params(components, scales, noise_variance);
         const IterationCallback on_iteration = wrap_callback(callback);
         const SparseCodingFit fit =
@@ -143,11 +172,15 @@ void bind_for(py::module_& m) {
       "sparse_coding_e_step",
       [](const CArray<T>& data, const py::dict& params, const std::string& posterior, double e_step_tol,
          int e_step_max_iter, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const SparseCodingParams p = params_from_dict(params);
+        check_params(p, view.cols());
+        check_solver(e_step_tol, e_step_max_iter);
         const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter};
-        const Execution execution = make_execution(n_threads, chunk_size);
         const PosteriorForm form = parse_posterior(posterior);
+        const Execution execution =
+            make_execution(n_threads, sparse_chunk_size(chunk_size, view.cols(), p.components.cols(), form, sizeof(T)));
         return run_without_gil([&] {
           SparseCodingExpectation expectation;
           expectation.stats = sparse_coding_e_step<T>(view, p, form, solver, execution);
@@ -165,11 +198,15 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
          const std::string& posterior, double e_step_tol, int e_step_max_iter, bool with_spread, int n_threads,
          Index chunk_size, bool batched) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const PosteriorForm form = parse_posterior(posterior);
         const SparseCodingParams params = make_params(components, scales, noise_variance);
+        check_params(params, view.cols());
+        check_solver(e_step_tol, e_step_max_iter);
         const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter, batched};
-        const Execution execution = make_execution(n_threads, chunk_size);
+        const Execution execution =
+            make_execution(n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(), form, sizeof(T)));
         SparseCodingPosterior<T> result = run_without_gil(
             [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
         Results out;
@@ -204,9 +241,13 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::MatrixXd& raw_components, const RowMatrix<double>& means,
          const py::array_t<double, py::array::c_style>& spread, const std::string& posterior, double prior_beta,
          double observable_beta, int n_threads, Index chunk_size) {
+        check_data(data);
         const DataRef<T> view = as_data(data);
         const PosteriorForm form = parse_posterior(posterior);
         const Index n_components = raw_components.cols();
+        check_at_least("the number of atoms (components' columns)", n_components, 1);
+        check_shape("components", raw_components, view.cols(), n_components);
+        check_shape("means", means, view.rows(), n_components);
         const Index width = form == PosteriorForm::full ? n_components * n_components : n_components;
         if (spread.size() != means.rows() * width)
           throw py::value_error("spread must be (n, H) standard deviations or (n, H, H) Cholesky factors");
@@ -277,8 +318,11 @@ void bind_sparse_coding(py::module_& m) {
       "sparse_coding_m_step",
       [](Expectation& expectation, const py::dict& params, const std::vector<double>& prior_annealing,
          const std::vector<double>& observable_annealing, double noise_floor) {
-        return params_to_dict(sparse_coding_m_step(expectation, params_from_dict(params),
-                                                   make_schedule(prior_annealing, observable_annealing), noise_floor));
+        const SparseCodingParams p = params_from_dict(params);
+        check_params(p, p.components.rows());
+        check_stats(expectation.stats, p.components.rows(), p.components.cols());
+        return params_to_dict(
+            sparse_coding_m_step(expectation, p, make_schedule(prior_annealing, observable_annealing), noise_floor));
       },
       py::arg("expectation"), py::arg("params"), py::arg("prior_annealing"), py::arg("observable_annealing"),
       py::arg("noise_floor"),
@@ -286,8 +330,11 @@ void bind_sparse_coding(py::module_& m) {
   m.def(
       "sparse_coding_terms",
       [](const Expectation& expectation, const py::dict& params) {
-        return elbo_terms_to_dict(sparse_coding_terms(expectation.stats, params_from_dict(params),
-                                                      expectation.prior_beta, expectation.observable_beta));
+        const SparseCodingParams p = params_from_dict(params);
+        check_params(p, p.components.rows());
+        check_stats(expectation.stats, p.components.rows(), p.components.cols());
+        return elbo_terms_to_dict(
+            sparse_coding_terms(expectation.stats, p, expectation.prior_beta, expectation.observable_beta));
       },
       py::arg("expectation"), py::arg("params"),
       "F(q, Θ) per sample (annealed by the expectation's weights) and the entropy sum's terms.");
@@ -295,6 +342,9 @@ void bind_sparse_coding(py::module_& m) {
       "sparse_coding_start",
       [](const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance, Index n_features,
          double power, const std::vector<double>& prior_annealing, const std::vector<double>& observable_annealing) {
+        check_at_least("the number of atoms (components' columns)", components.cols(), 1);
+        check_shape("components", components, n_features, components.cols());
+        if (scales.size()) check_size("scales", scales, components.cols());
         double noise_floor = 0.0;
         const SparseCodingParams start =
             sparse_coding_start(make_params(components, scales, noise_variance), n_features, power,

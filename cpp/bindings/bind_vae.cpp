@@ -1,6 +1,7 @@
 // Gaussian VAEs: the three-entropy sum and ELBO over mini-batches, the optimal variances, and the linear VAE.
 #include <string>
 
+#include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/vae/gaussian_vae.hpp"
 #include "entrosum/vae/linear_vae.hpp"

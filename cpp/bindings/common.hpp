@@ -8,6 +8,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/typing.h>
 
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "entrosum/core/execution.hpp"
@@ -110,6 +112,8 @@ Value dict_entry(const py::dict& params, const char* key) {
 /// operator+=), `scaled(f)` multiplies every sum by f, and pickling goes through `state` / `restore`, so
 /// Dask can ship the value between processes. The class reports its module as entrosum._core, which
 /// re-exports whichever CPU build is loaded, so a pickle made by one build loads in another.
+/// Merging checks the shapes (check_mergeable) and a restored state its consistency (check_consistent), both
+/// found by argument-dependent lookup in checks.hpp, so that no Python value makes a merge write out of bounds.
 template <typename Stats, typename State, typename Restore>
 py::class_<Stats> bind_statistics(py::module_& m, const char* name, const char* doc, State state, Restore restore) {
   py::class_<Stats> cls(m, name, doc);
@@ -117,6 +121,7 @@ py::class_<Stats> bind_statistics(py::module_& m, const char* name, const char* 
       .def(
           "__iadd__",
           [](Stats& self, const Stats& other) -> Stats& {
+            check_mergeable(self, other);
             self += other;
             return self;
           },
@@ -124,6 +129,7 @@ py::class_<Stats> bind_statistics(py::module_& m, const char* name, const char* 
       .def(
           "__add__",
           [](const Stats& self, const Stats& other) {
+            check_mergeable(self, other);
             Stats sum = self;
             sum += other;
             return sum;
@@ -138,12 +144,24 @@ py::class_<Stats> bind_statistics(py::module_& m, const char* name, const char* 
           },
           py::arg("factor"), "A copy with every sum multiplied by factor.")
       .def("__copy__", [](const Stats& self) { return Stats(self); })
-      .def(py::pickle(state, restore));
+      .def(py::pickle(state, [restore](const py::tuple& values) {
+        Stats restored = restore(values);
+        check_consistent(restored);
+        return restored;
+      }));
   cls.attr("__module__") = "entrosum._core";
   return cls;
 }
 
-/// Runs `fit` without the GIL and turns Interrupted back into the pending Python error.
+/// An allocation the machine could not satisfy, raised as Python's MemoryError with a message (std::bad_alloc
+/// would give one that says nothing). The estimators check sizes first and name the parameter that sets them.
+class OutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Runs `fit` without the GIL and turns Interrupted back into the pending Python error, std::bad_alloc into
+/// OutOfMemory.
 template <typename Fit>
 auto run_without_gil(const Fit& fit) -> decltype(fit()) {
   try {
@@ -154,6 +172,10 @@ auto run_without_gil(const Fit& fit) -> decltype(fit()) {
   } catch (const Interrupted&) {
     if (PyErr_Occurred()) throw py::error_already_set();
     throw py::value_error("fit interrupted");
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(
+        "not enough memory for the arrays of this computation (the data's shape or n_components "
+        "ask for more than the machine can allocate)");
   }
 }
 

@@ -25,6 +25,7 @@ PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   m.attr("__version__") = ENTROSUM_VERSION_STRING;
   m.attr("cpu_variant") = ENTROSUM_CPU_VARIANT;
   py::register_exception<entrosum::NumericalError>(m, "NumericalError", PyExc_ValueError);
+  py::register_exception<entrosum::bindings::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);
   entrosum::bindings::bind_data(m);
   entrosum::bindings::bind_entropy(m);
   entrosum::bindings::bind_monitor(m);

@@ -9,13 +9,15 @@ if(NOT TARGET Eigen3::Eigen)
       OUTPUT_VARIABLE ENTROSUM_CMEEL_PREFIX
       ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE
       RESULT_VARIABLE _cmeel_result)
-    # One prefix per environment that has cmeel packages (a virtual environment with the system's site-packages
-    # prints two), joined by ':'; the first is the interpreter's own.
+    # a path list: one prefix per site-packages that holds cmeel packages (a venv and, with
+    # --system-site-packages, its base interpreter's), joined by the platform's path separator
     if(_cmeel_result EQUAL 0)
-      string(REPLACE ":" ";" _cmeel_prefixes "${ENTROSUM_CMEEL_PREFIX}")
-      foreach(_cmeel_prefix IN LISTS _cmeel_prefixes)
-        if(EXISTS "${_cmeel_prefix}")
-          list(APPEND CMAKE_PREFIX_PATH "${_cmeel_prefix}")
+      if(NOT WIN32)
+        string(REPLACE ":" ";" ENTROSUM_CMEEL_PREFIX "${ENTROSUM_CMEEL_PREFIX}")
+      endif()
+      foreach(_prefix IN LISTS ENTROSUM_CMEEL_PREFIX)
+        if(EXISTS "${_prefix}")
+          list(APPEND CMAKE_PREFIX_PATH "${_prefix}")
         endif()
       endforeach()
     endif()

@@ -14,6 +14,8 @@ import entrosum._core
 
 class NumericalError(ValueError):
     pass
+class OutOfMemory(MemoryError):
+    pass
 class StopOptions:
     """
     When EM stops; a negative tolerance switches its rule off.

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -133,6 +135,22 @@ npz::Array shaped(const npz::Archive& archive, const std::string& name, const st
   return array;
 }
 
+/// The values of the array `name` must be finite and at least `minimum` (above it when `strict`), at most `maximum`:
+/// a saved model's parameters are, and C++ users score with them without further checks.
+void check_values(const npz::Archive& archive, const std::string& name, const npz::Array& array, double minimum,
+                  double maximum = std::numeric_limits<double>::infinity(), bool strict = false) {
+  for (const double value : array.values) {
+    if (!std::isfinite(value) || value < minimum || (strict && value == minimum) || value > maximum)
+      throw FormatError(archive.path() + ": the array '" + name + "' holds " + std::to_string(value) +
+                        ", outside the range of its values (corrupt file)");
+  }
+}
+
+/// The array `name` of exactly `shape`, with values checked as by check_values.
+npz::Array checked(const npz::Archive& archive, const std::string& name, const std::vector<std::int64_t>& shape,
+                   double minimum = -std::numeric_limits<double>::infinity(),
+                   double maximum = std::numeric_limits<double>::infinity(), bool strict = false);
+
 /// A (rows, cols) matrix from row-major values.
 Eigen::MatrixXd as_matrix(const npz::Array& array, Index rows, Index cols) {
   return Eigen::Map<const RowMatrix<double>>(array.values.data(), rows, cols);
@@ -140,6 +158,13 @@ Eigen::MatrixXd as_matrix(const npz::Array& array, Index rows, Index cols) {
 
 Eigen::VectorXd as_vector(const npz::Array& array) {
   return Eigen::Map<const Eigen::VectorXd>(array.values.data(), static_cast<Index>(array.values.size()));
+}
+
+npz::Array checked(const npz::Archive& archive, const std::string& name, const std::vector<std::int64_t>& shape,
+                   double minimum, double maximum, bool strict) {
+  npz::Array array = shaped(archive, name, shape);
+  check_values(archive, name, array, minimum, maximum, strict);
+  return array;
 }
 
 /// The extent `axis` of the array `name`, which must have `ndim` dimensions.
@@ -162,13 +187,15 @@ SavedParams read_linear_gaussian(const npz::Archive& archive, const Json&, Index
   const std::int64_t H = extent(archive, "components_", 2, 0);
   SavedLinearGaussian saved;
   saved.noise = noise;
-  saved.params.mean = as_vector(shaped(archive, "mean_", {D}));
-  saved.params.components = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
+  saved.params.mean = as_vector(checked(archive, "mean_", {D}));
+  saved.params.components = as_matrix(checked(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
   if (noise == NoiseModel::isotropic) {
     // PPCA keeps σ² as a scalar
-    saved.params.noise_variance = Eigen::VectorXd::Constant(D, shaped(archive, "noise_variance_", {}).values[0]);
+    saved.params.noise_variance =
+        Eigen::VectorXd::Constant(D, checked(archive, "noise_variance_", {}, 0.0, kInfinity, true).values[0]);
   } else {
-    saved.params.noise_variance = as_vector(shaped(archive, "noise_variance_", {D}));
+    saved.params.noise_variance = as_vector(checked(archive, "noise_variance_", {D}, 0.0, kInfinity, true));
   }
   return saved;
 }
@@ -185,16 +212,18 @@ SavedParams read_gaussian_mixture(const npz::Archive& archive, const Json& metad
   const std::string& type = as_string(parameter(metadata, "covariance_type"), "params.covariance_type");
   const std::int64_t D = n_features;
   const std::int64_t K = extent(archive, "weights_", 1, 0);
+  if (K < 1) throw FormatError(archive.path() + ": the array 'weights_' has no components (corrupt file)");
   SavedGaussianMixture saved;
   GaussianMixtureParams& p = saved.params;
-  p.weights = as_vector(shaped(archive, "weights_", {K}));
-  p.means = as_matrix(shaped(archive, "means_", {K, D}), K, D);
+  p.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
+  if (!(p.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
+  p.means = as_matrix(checked(archive, "means_", {K, D}), K, D);
   // The public shapes, stacked as GaussianMixtureParams keeps them (row-major (K, D, D) is (K·D, D)).
   auto stacked = [&](const std::string& name) -> Eigen::MatrixXd {
-    if (type == "full") return as_matrix(shaped(archive, name, {K, D, D}), K * D, D);
-    if (type == "tied") return as_matrix(shaped(archive, name, {D, D}), D, D);
-    if (type == "diag") return as_matrix(shaped(archive, name, {K, D}), K, D);
-    return as_matrix(shaped(archive, name, {K}), K, 1);
+    if (type == "full") return as_matrix(checked(archive, name, {K, D, D}), K * D, D);
+    if (type == "tied") return as_matrix(checked(archive, name, {D, D}), D, D);
+    if (type == "diag") return as_matrix(checked(archive, name, {K, D}), K, D);
+    return as_matrix(checked(archive, name, {K}), K, 1);
   };
   if (type == "full")
     p.covariance_type = CovarianceType::full;
@@ -215,9 +244,13 @@ template <typename Family>
 SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metadata, Index n_features) {
   const std::int64_t D = n_features;
   const std::int64_t K = extent(archive, "weights_", 1, 0);
+  if (K < 1) throw FormatError(archive.path() + ": the array 'weights_' has no components (corrupt file)");
   SavedDiscreteMixture<Family> saved;
-  saved.params.weights = as_vector(shaped(archive, "weights_", {K}));
-  saved.params.means = as_matrix(shaped(archive, "means_", {K, D}), K, D);
+  saved.params.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
+  if (!(saved.params.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
+  const bool bernoulli = std::is_same_v<Family, BernoulliMixture>;
+  saved.params.means = as_matrix(
+      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity()), K, D);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
     saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
   return saved;
@@ -227,15 +260,21 @@ SavedParams read_sparse_coding(const npz::Archive& archive, const Json& metadata
   const std::int64_t D = n_features;
   const std::int64_t H = extent(archive, "components_", 2, 0);
   SavedSparseCoding saved;
-  saved.params.components = as_matrix(shaped(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
-  saved.params.scales = as_vector(shaped(archive, "scales_", {H}));
-  saved.params.noise_variance = shaped(archive, "noise_variance_", {}).values[0];
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  saved.params.components = as_matrix(checked(archive, "components_", {H, D}), H, D).transpose();  // (D, H) W
+  saved.params.scales = as_vector(checked(archive, "scales_", {H}, 0.0, kInfinity, true));
+  saved.params.noise_variance = checked(archive, "noise_variance_", {}, 0.0, kInfinity, true).values[0];
   const std::string& posterior = as_string(parameter(metadata, "posterior"), "params.posterior");
   if (posterior != "diag" && posterior != "full")
     throw FormatError(archive.path() + ": unknown posterior '" + posterior + "'");
   saved.form = posterior == "full" ? PosteriorForm::full : PosteriorForm::diagonal;
   saved.solver.tol = as_number(parameter(metadata, "e_step_tol"), "params.e_step_tol");
-  saved.solver.max_iter = static_cast<int>(as_number(parameter(metadata, "e_step_max_iter"), "params.e_step_max_iter"));
+  const double max_iter = as_number(parameter(metadata, "e_step_max_iter"), "params.e_step_max_iter");
+  if (!(max_iter >= 1.0 && max_iter <= static_cast<double>(std::numeric_limits<int>::max())))
+    throw FormatError(archive.path() + ": params.e_step_max_iter must be a positive integer of the int range");
+  saved.solver.max_iter = static_cast<int>(max_iter);
+  if (!(saved.solver.tol >= 0.0)) throw FormatError(archive.path() + ": params.e_step_tol must not be negative");
+  if (H < 1) throw FormatError(archive.path() + ": the array 'components_' has no atoms (corrupt file)");
   return saved;
 }
 
@@ -385,7 +424,11 @@ SavedModel load_model(const std::string& path) {
     saved.model = as_string(member(metadata, "model"), "model");
     saved.dtype = as_string(member(metadata, "dtype"), "dtype");
     saved.entrosum_version = as_string(member(metadata, "entrosum_version"), "entrosum_version");
-    saved.n_features = static_cast<Index>(as_number(member(metadata, "n_features"), "n_features"));
+    const double n_features = as_number(member(metadata, "n_features"), "n_features");
+    // a double outside Index's range would make the conversion undefined
+    if (!(n_features >= 1.0 && n_features <= static_cast<double>(std::numeric_limits<std::int32_t>::max())))
+      throw FormatError("metadata: n_features must be a positive integer, got " + std::to_string(n_features));
+    saved.n_features = static_cast<Index>(n_features);
   } catch (const FormatError& error) {
     throw FormatError(path + ": " + error.what());
   }

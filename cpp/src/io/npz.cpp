@@ -222,7 +222,8 @@ Archive::Archive(const std::string& path) : path_(path), contents_(read_file(pat
       }
       extra += 4 + length;
     }
-    if (flags & 0x1) throw FormatError(path_ + ": the member '" + name + "' is encrypted");
+    if (flags & 0x41) throw FormatError(path_ + ": the member '" + name + "' is encrypted");
+    if (flags & 0x20) throw FormatError(path_ + ": the member '" + name + "' holds compressed patched data");
     if (method != 0)
       throw FormatError(path_ + ": the member '" + name + "' is compressed (zip method " + std::to_string(method) +
                         "); entrosum model files hold uncompressed members (np.savez, not np.savez_compressed)");

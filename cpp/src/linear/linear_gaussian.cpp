@@ -25,6 +25,18 @@ Eigen::LLT<Eigen::MatrixXd> cholesky_or_throw(const Eigen::MatrixXd& matrix, con
   return llt;
 }
 
+/// Parameters for data of `n_features` columns: mean (D), components (D, H), noise variances (D); an
+/// std::invalid_argument naming what does not fit (a pass would read out of bounds).
+void check_params(const LinearGaussianParams& params, Index n_features) {
+  if (params.mean.size() != n_features || params.components.rows() != n_features ||
+      params.noise_variance.size() != n_features)
+    throw std::invalid_argument("linear-Gaussian parameters of mean " + std::to_string(params.mean.size()) +
+                                ", components " + std::to_string(params.components.rows()) + " x " +
+                                std::to_string(params.components.cols()) + " and noise variances " +
+                                std::to_string(params.noise_variance.size()) + " do not fit data of " +
+                                std::to_string(n_features) + " features");
+}
+
 /// (n_features, n_components) Ψ⁻¹ W
 Eigen::MatrixXd noise_scaled_components(const LinearGaussianParams& params) {
   return params.components.array().colwise() / params.noise_variance.array();
@@ -222,8 +234,9 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
   const auto start = std::chrono::steady_clock::now();
   const double noise_floor = linear_gaussian_noise_floor(moments);
   const Index n_features = moments.mean.size();
-  if (n_components < 0 || n_components >= n_features)
-    throw std::invalid_argument("the closed-form PPCA needs 0 <= n_components < n_features");
+  if (n_features < 1 || n_components < 0 || n_components > n_features)
+    throw std::invalid_argument("the closed form needs 0 <= n_components <= n_features, got n_components = " +
+                                std::to_string(n_components) + " for " + std::to_string(n_features) + " features");
 
   // The top n_components eigenpairs of the covariance and the sum of the others (top_eigen.hpp); the full
   // decomposition only if inverse iteration did not settle. O(D³) without a place to poll: run so that Ctrl-C
@@ -235,8 +248,13 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
       none.vectors.resize(covariance.rows(), 0);
       return none;
     }
-    detail::TopEigen top = detail::top_eigen(covariance, n_components);
-    if (top.success) return top;
+    // Every eigenpair (n_components = n_features): the full decomposition at once.
+    detail::TopEigen top;
+    top.success = false;
+    if (n_components < covariance.rows()) {
+      top = detail::top_eigen(covariance, n_components);
+      if (top.success) return top;
+    }
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> full(covariance);
     if (full.info() != Eigen::Success) return top;
     top.values = full.eigenvalues().reverse().head(n_components);
@@ -246,11 +264,15 @@ LinearGaussianFit ppca_closed_form_from_moments(const Moments& moments, Index n_
     return top;
   });
   if (!eigen.success) throw NumericalError("the eigendecomposition of the covariance failed");
-  // σ² is the mean of the discarded eigenvalues, (trace − Σ top) / (D − H) (a sum below 0 by rounding taken as 0).
   const Eigen::VectorXd eigenvalues = eigen.values.cwiseMax(0.0);  // decreasing
   const Index n_discarded = n_features - n_components;
-  const double discarded = std::max(eigen.trace - eigen.values.sum(), 0.0);
-  const double noise_variance = std::max(discarded / static_cast<double>(n_discarded), noise_floor);
+  // σ² is the mean of the discarded eigenvalues; with none discarded the likelihood does not determine it (any σ²
+  // up to the smallest eigenvalue gives the covariance): half the smallest, as PPCA's full-rank closed form in
+  // Python takes it.
+  const double discarded = n_discarded > 0
+                               ? std::max(eigen.trace - eigen.values.sum(), 0.0) / static_cast<double>(n_discarded)
+                               : 0.5 * eigenvalues(n_components - 1);
+  const double noise_variance = std::max(discarded, noise_floor);
 
   LinearGaussianParams params;
   params.mean = moments.mean;
@@ -287,6 +309,7 @@ template <typename T>
 Eigen::VectorXd linear_gaussian_log_likelihood(const DataRef<T>& data, const LinearGaussianParams& params,
                                                const Execution& execution) {
   const Index n_features = data.cols();
+  check_params(params, n_features);
   const Eigen::MatrixXd scaled = noise_scaled_components(params);  // (D, H) Ψ⁻¹W
   Eigen::MatrixXd precision = params.components.transpose() * scaled;
   precision.diagonal().array() += 1.0;
@@ -317,6 +340,7 @@ Eigen::VectorXd linear_gaussian_log_likelihood(const DataRef<T>& data, const Lin
 template <typename T>
 RowMatrix<T> linear_gaussian_posterior_mean(const DataRef<T>& data, const LinearGaussianParams& params,
                                             const Execution& execution) {
+  check_params(params, data.cols());
   const LinearGaussianPosterior posterior = LinearGaussianPosterior::from(params);
   const auto projection = posterior.projection.template cast<T>().eval();
   const auto mean = params.mean.template cast<T>().eval();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -86,7 +87,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
   const Index K = old.n_components(), D = old.n_features();
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
-  p.weights = counts / s.totals.count;
+  p.weights = counts / counts.sum();  // sums to 1 to rounding (N_k / N summed to 1 + K·10·eps / N with the guard)
   p.means.resize(K, D);
   std::vector<Index> empty;  // every responsibility underflowed to 0
   for (Index k = 0; k < K; ++k) {
@@ -141,6 +142,18 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
   return terms;
 }
 
+namespace detail {
+/// Parameters for data of `n_features` columns: K >= 1 weights, means (K, n_features); std::invalid_argument naming
+/// what does not fit (a pass would read out of bounds).
+inline void check_discrete_params(const DiscreteMixtureParams& params, Index n_features) {
+  if (params.weights.size() < 1 || params.means.rows() != params.weights.size() || params.means.cols() != n_features)
+    throw std::invalid_argument("mixture parameters of " + std::to_string(params.weights.size()) +
+                                " weights and means " + std::to_string(params.means.rows()) + " x " +
+                                std::to_string(params.means.cols()) + " do not fit data of " +
+                                std::to_string(n_features) + " features");
+}
+}  // namespace detail
+
 template <typename Family, typename T>
 DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
                                                       const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
@@ -154,6 +167,7 @@ DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
 
 template <typename Family, typename T>
 DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
+  detail::check_discrete_params(params, data_.cols());
   const Index K = params.n_components(), D = params.n_features();
   const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
@@ -244,6 +258,7 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
                                        RowMatrix<double>* resp, const Execution& execution) {
+  detail::check_discrete_params(params, data.cols());
   const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {

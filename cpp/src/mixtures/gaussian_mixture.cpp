@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -328,7 +329,9 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;
-  p.weights = counts / s.totals.count;
+  // π_k = N_k / N, normalised by the sum of the guarded counts (as scikit-learn does) so that the weights sum to 1
+  // to rounding: with the guard, N_k / N summed to 1 + K·10·eps / N, which numpy's samplers refuse on few rows.
+  p.weights = counts / counts.sum();
   // μ_k = Σ r x / (N_k + guard), Σ r x = first_k + N_k shift; relative to the shift: (first_k − guard shift) / counts.
   // scikit-learn's mean, also for a component whose count is of the order of the guard: it stays at its data
   // (an empty one at the origin, as in scikit-learn) instead of drifting towards the shift.
@@ -410,8 +413,28 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
   return terms;
 }
 
+namespace {
+/// Parameters for data of `n_features` columns: K >= 1 weights, means (K, D) and stacked precision factors of the
+/// covariance type; std::invalid_argument naming what does not fit (a pass would read out of bounds).
+void check_params(const GaussianMixtureParams& p, Index n_features) {
+  const Index K = p.weights.size(), D = n_features;
+  const Index rows = p.covariance_type == CovarianceType::full   ? K * D
+                     : p.covariance_type == CovarianceType::tied ? D
+                                                                 : K;
+  const Index cols = p.covariance_type == CovarianceType::spherical ? 1 : D;
+  if (K < 1 || p.means.rows() != K || p.means.cols() != D || p.precision_cholesky.rows() != rows ||
+      p.precision_cholesky.cols() != cols)
+    throw std::invalid_argument("Gaussian mixture parameters of " + std::to_string(K) + " weights, means " +
+                                std::to_string(p.means.rows()) + " x " + std::to_string(p.means.cols()) +
+                                " and precision factors " + std::to_string(p.precision_cholesky.rows()) + " x " +
+                                std::to_string(p.precision_cholesky.cols()) + " do not fit data of " +
+                                std::to_string(D) + " features");
+}
+}  // namespace
+
 template <typename T>
 GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixtureParams& params) const {
+  check_params(params, data_.cols());
   GaussianMixtureExpectation e;
   const GaussianMixtureEStep<T> step(params);
   e.shift = step.shift();
@@ -498,6 +521,7 @@ GaussianMixtureParams gaussian_mixture_from_responsibilities(const DataRef<T>& d
 template <typename T>
 Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMixtureParams& params,
                                        RowMatrix<double>* resp, const Execution& execution) {
+  check_params(params, data.cols());
   const GaussianMixtureEStep<T> step(params);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp,

@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 #include <chrono>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "entrosum/core/entropy.hpp"
@@ -105,6 +106,9 @@ struct PosteriorProblem {
   static PosteriorProblem from(const SparseCodingParams& params, PosteriorForm form,
                                const PosteriorSolverOptions& solver) {
     const Index n_components = params.components.cols();
+    if (params.scales.size() != n_components)  // the loop below and the prior read one scale per atom
+      throw std::invalid_argument(std::to_string(params.scales.size()) + " scales for " + std::to_string(n_components) +
+                                  " atoms");
     if (!(params.noise_variance > 0.0) || !std::isfinite(params.noise_variance))
       throw NumericalError("the noise variance is not positive");
     for (Index h = 0; h < n_components; ++h)

@@ -104,6 +104,9 @@ def _spool(X: Any, directory: str, name: str) -> np.ndarray:
             if dtype is None:
                 dtype = np.dtype(np.float32 if chunk.dtype in (np.float32, np.float16) else np.float64)
                 n_features = chunk.shape[1]
+                if n_features == 0:
+                    raise ValueError(f"chunk {index} of {name} has 0 features (shape {chunk.shape}) while a minimum "
+                                     "of 1 is required.")
             elif chunk.shape[1] != n_features:
                 raise ValueError(f"chunk {index} of {name} has {chunk.shape[1]} features; the first chunk has "
                                  f"{n_features}.")

@@ -21,6 +21,7 @@ attributes.
 from __future__ import annotations
 
 import functools
+import numbers
 import sys
 import warnings
 from dataclasses import dataclass
@@ -36,10 +37,12 @@ from .dask import DaskBlocks, is_dask_array
 from .data_source import fit_data
 from .estimator import BaseEstimator
 from .validation import (
+    MAX_INT,
     caller_stacklevel,
     check_choice,
     check_data,
     check_feature_names,
+    check_fitted_array,
     check_int,
     check_not_sparse,
     check_random_state,
@@ -93,6 +96,38 @@ class EMEstimator(BaseEstimator):
     lower_bound_: float
     lower_bounds_: np.ndarray
 
+    #: Fitted attributes of every estimator; with the family's ``_fitted_names`` they are all a saved model may set.
+    _common_fitted_names = ("n_features_in_", "feature_names_in_", "n_iter_", "converged_", "lower_bound_",
+                            "lower_bounds_")
+    #: The family's own fitted attributes (its documented ones).
+    _fitted_names: tuple[str, ...] = ()
+
+    @classmethod
+    def _saved_attributes(cls) -> frozenset[str]:
+        """Return the names of the fitted attributes a saved model may set (``entrosum.load`` refuses others)."""
+        return frozenset(cls._common_fitted_names + cls._fitted_names)
+
+    def _check_fitted_params(self) -> None:
+        """Check the fitted attributes that inference hands to C++, against each other and the settings.
+
+        Raises a ValueError naming the attribute, its shape and the one expected, so that a tampered attribute or a
+        corrupt model file never reaches C++ with sizes that do not fit (which could read out of bounds).
+        """
+        n_features = getattr(self, "n_features_in_", None)
+        if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral) or n_features < 1:
+            raise ValueError(f"{type(self).__name__}.n_features_in_ must be a positive integer, got {n_features!r}.")
+        self._check_family_params(int(n_features))
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check the family's fitted attributes for ``n_features`` features (each family defines it)."""
+
+    def _fitted_array(self, name: str, shape: tuple[int, ...] | None = None, *, ndim: int | None = None,
+                      why: str = "", minimum: float | None = None, maximum: float | None = None,
+                      positive: bool = False) -> np.ndarray:
+        """Return the fitted attribute ``name`` checked: a finite real array of ``shape`` (or ``ndim``) in a range."""
+        return check_fitted_array(type(self).__name__, name, getattr(self, name, None), shape, ndim=ndim, why=why,
+                                  minimum=minimum, maximum=maximum, positive=positive)
+
     # -- what each family provides ------------------------------------------------------------------
     def _check_settings(self, X: Any) -> Any:
         """Validate the constructor parameters for data ``X``; return what ``_fit_start`` needs."""
@@ -140,7 +175,8 @@ class EMEstimator(BaseEstimator):
     def _stop_options(self) -> Any:
         return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
                                  gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
-                                 max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter),
+                                 max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter,
+                                                    maximum=MAX_INT),
                                  previous_elbo=self._previous_elbo())
 
     def _numerical_message(self, error: Exception) -> str:
@@ -191,6 +227,10 @@ class EMEstimator(BaseEstimator):
                 result = self._fit_start(X, weights, settings, rng, monitor, passes)
             except _core.NumericalError as error:
                 raise ValueError(self._numerical_message(error)) from error
+            except MemoryError as error:  # an allocation the sizes checked in _check_settings did not foresee
+                raise MemoryError(f"{type(self).__name__} ran out of memory fitting data of shape {X.shape} with "
+                                  f"n_components={self.n_components!r}: {error}. Choose fewer components, or fit "
+                                  "on fewer features.") from error
             finally:
                 monitor._close_progress()  # also when the fit failed or was interrupted
             monitor._finish(result["history"], result["stop_reason"], result["converged"],
@@ -199,9 +239,11 @@ class EMEstimator(BaseEstimator):
                 best = (result, monitor)
         assert best is not None, "every estimator makes at least one start"
         result, monitor = best
+        attributes = self._fitted_attributes(result, X.dtype, monitor, X.shape[1], names)
+        self._check_finite_fit(attributes, X)
         # All attributes are set together, after every start has succeeded, in one dict update that no signal can
         # split: Ctrl-C never leaves a half-updated model.
-        self._publish(self._fitted_attributes(result, X.dtype, monitor, X.shape[1], names))
+        self._publish(attributes)
         self._warn_of_recoveries(monitor.recoveries)
         self._warn_if_unconverged(monitor)
         return self
@@ -240,6 +282,20 @@ class EMEstimator(BaseEstimator):
         """
         online.update(self, X, sample_weight)
         return self
+
+    def _check_finite_fit(self, attributes: dict[str, Any], X: Any) -> None:
+        """Refuse a fit whose parameters overflowed: a model with NaN or infinite parameters is never returned."""
+        for name in self._fitted_names:
+            value = attributes.get(name)
+            if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind == "f" and \
+                    not np.all(np.isfinite(value)):
+                largest = ""
+                if isinstance(X, np.ndarray) and X.size:
+                    largest = f" The data's largest magnitude is {float(np.max(np.abs(X))):.3g} in {X.dtype};"
+                raise ValueError(f"{type(self).__name__} could not be fitted: its parameters overflowed ({name} is not "
+                                 f"finite).{largest} scale the data (e.g. divide it by its standard deviation) so "
+                                 "that the squares of its values and their sums stay far within the floating-point "
+                                 "range.")
 
     def _publish(self, attributes: dict[str, Any]) -> None:
         """Set the fitted attributes at once; ``feature_names_in_`` of an earlier fit goes when the new one has none."""

@@ -94,11 +94,16 @@ class BaseEstimator:
         return load_model(path, expected=cls)
 
     def _check_fitted(self, attribute: str = "components_") -> None:
+        """Raise NotFittedError before a fit; after one, check the fitted attributes (``_check_fitted_params``)."""
         if not hasattr(self, attribute):
             raise not_fitted_error()(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments before "
                 "using this estimator."  # scikit-learn's words
             )
+        self._check_fitted_params()
+
+    def _check_fitted_params(self) -> None:
+        """Check the fitted attributes against each other and the settings (each estimator defines it)."""
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -50,6 +50,7 @@ def update(estimator: EMEstimator, X: Any, sample_weight: Any) -> None:
                                                         model=type(estimator).__name__))
     result = estimator._online_result(state.params, state.statistics)
     attributes = {**estimator._fitted_attributes(result, X.dtype, monitor, X.shape[1], names), "converged_": False}
+    estimator._check_finite_fit(attributes, X)
     recoveries = [{"iteration": state.n_updates, "component": int(component), "row": int(row), "reason": str(reason)}
                   for component, row, reason in state.params.get("recovered", ())]
     state = StepwiseState(state.steps, state.params, state.statistics, state.n_updates, state.history, monitor)

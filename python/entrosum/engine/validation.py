@@ -132,13 +132,40 @@ def check_feature_names(X: Any, fitted: np.ndarray | None, estimator: str) -> No
     raise ValueError("\n".join(lines))
 
 
-def check_int(value: Any, name: str, *, minimum: int) -> int:
-    """Return ``value`` as an integer at least ``minimum`` (bool rejected)."""
+#: The largest value of a C++ ``int`` (iteration counts, thread counts).
+MAX_INT = 2**31 - 1
+#: The largest row count the C++ passes take for a chunk (an index of 64 bits with room for sums of two).
+MAX_INDEX = 2**62
+
+
+def check_int(value: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an integer in [``minimum``, ``maximum``] (bool rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}.")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    if maximum is not None and int(value) > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
     return int(value)
+
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine (0 when the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def check_memory(label: str, n_bytes: float, what: str, advice: str) -> None:
+    """Raise MemoryError when ``n_bytes`` (for ``what``) exceed this machine's memory: an impossible allocation.
+
+    ``label`` names the estimator and the parameters that set the size, ``advice`` what to change.
+    """
+    available = physical_memory()
+    if available and n_bytes > available:
+        raise MemoryError(f"{label} needs about {n_bytes / 2**30:.3g} GiB for {what}, more than this machine's "
+                          f"{available / 2**30:.3g} GiB of memory. {advice}")
 
 
 def check_tolerance(value: Any, name: str, *, allow_none: bool) -> float:
@@ -168,6 +195,8 @@ def resolve_n_jobs(n_jobs: Any) -> int:
         raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, -1 or None (all {cores} cores), got {n_jobs}.")
+    if int(n_jobs) > MAX_INT:
+        raise ValueError(f"n_jobs must be at most {MAX_INT}, got {n_jobs}.")
     return int(n_jobs)
 
 
@@ -175,11 +204,14 @@ def resolve_chunk_size(chunk_size: Any) -> int:
     """Rows per chunk for the C++ passes; None (0 for C++) picks about 1 MiB of data per chunk."""
     if chunk_size is None:
         return 0
-    return check_int(chunk_size, "chunk_size", minimum=1)
+    return check_int(chunk_size, "chunk_size", minimum=1, maximum=MAX_INDEX)
 
 
 def check_random_state(random_state: Any) -> np.random.Generator:
     """Return a numpy Generator from None, an integer seed, a Generator or a legacy RandomState."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state < 0:
+        raise ValueError(f"random_state must be None, a non-negative integer or a numpy Generator, got "
+                         f"{random_state}.")
     if random_state is None or isinstance(random_state, numbers.Integral):
         return np.random.default_rng(None if random_state is None else int(random_state))
     if isinstance(random_state, np.random.Generator):
@@ -204,6 +236,42 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     if np.any(weights < 0):
         raise ValueError(
             f"sample_weight must be non-negative; found {weights.min()} at index {int(np.argmin(weights))}.")
-    if not weights.sum() > 0:
+    largest = weights.max()
+    if not largest > 0:
         raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
-    return weights
+    # Only the ratios of the weights matter: normalised to a mean of 1 (first by the largest, so that the sum cannot
+    # overflow), every fit is the same whatever constant multiplies them, also where an absolute guard (the count
+    # guard 10·eps of an M-step, the emptiness of a component) meets weights of 1e-300 or 1e300. Weights of 1 stay 1.
+    weights = weights / largest
+    return weights * (n_samples / weights.sum())
+
+
+def check_fitted_array(estimator: str, name: str, value: Any, shape: tuple[int, ...] | None = None, *,
+                       ndim: int | None = None, why: str = "", minimum: float | None = None,
+                       maximum: float | None = None, positive: bool = False) -> np.ndarray:
+    """Return a fitted attribute checked before C++ reads it: a finite real array of ``shape`` (or ``ndim``).
+
+    ``why`` says where the expected shape comes from; ``minimum``, ``maximum`` and ``positive`` bound the values.
+    Any failure is a ValueError naming ``estimator.name``.
+    """
+    label = f"{estimator}.{name}"
+    scalar = shape == () and isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (isinstance(value, (np.ndarray, np.generic)) or scalar):
+        raise ValueError(f"{label} must be a numpy array, got {type(value).__name__}; refit the model.")
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{label} must hold real numbers, got dtype {array.dtype}; refit the model.")
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{label} has shape {array.shape}, expected {shape}{f' ({why})' if why else ''}; the fitted "
+                         "attributes do not fit together (changed by hand?): refit the model.")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{label} must be {ndim}-D, got shape {array.shape}; refit the model.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{label} contains NaN or infinity; refit the model.")
+    if array.size and (positive and not np.all(array > 0) or minimum is not None and not np.all(array >= minimum)
+                       or maximum is not None and not np.all(array <= maximum)):
+        bounds = ("positive" if positive else
+                  f"in [{minimum}, {maximum}]" if minimum is not None and maximum is not None else
+                  f">= {minimum}" if minimum is not None else f"<= {maximum}")
+        raise ValueError(f"{label} must be {bounds}; found values in [{array.min():.6g}, {array.max():.6g}].")
+    return array

@@ -17,7 +17,7 @@ import io
 import json
 import numbers
 import os
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +81,7 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     arrays[METADATA] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    handle, temporary = _create_temporary(path)
     try:
         with os.fdopen(handle, "wb") as stream:
             # numpy's stub checks **arrays against savez's own keyword arguments (allow_pickle)
@@ -90,6 +90,21 @@ def save_model(estimator: Any, path: str | os.PathLike) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """Create a new file next to ``path``, with the permissions the umask gives any new file (0666 & ~umask).
+
+    ``tempfile.mkstemp`` would make it 0600 whatever the umask, and the rename would keep that.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temporary = os.path.join(path.parent or ".", f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file next to {str(path)!r}")
 
 
 def _encode_fitted(name: str, value: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -209,48 +224,90 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
     FileNotFoundError
         No file at ``path``.
     ValueError
-        The file is not an entrosum model (not a zip archive, truncated, corrupt, compressed members),
-        has another format version, or holds another model than ``expected``.
+        The file is not an entrosum model (not a zip archive, truncated, corrupt, compressed members, arrays of
+        other types or shapes than the model's, metadata of the wrong types or naming attributes the model does
+        not have), has another format version, or holds another model than ``expected``. The message names the
+        file and what is wrong; no other exception escapes for any content of the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
+    with open(path, "rb") as stream:
+        contents = stream.read()
     try:
-        with open(path, "rb") as stream:
-            contents = stream.read()
+        return _load(path, contents, expected)
+    except _FileProblem as problem:
+        raise ValueError(str(problem)) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever a hostile file provokes becomes a ValueError naming it
+        raise ValueError(f"{path} is not a readable entrosum model file: {type(error).__name__}: {error}") from error
+
+
+class _FileProblem(Exception):
+    """What is wrong with a model file, with the file named (raised as a ValueError by load_model)."""
+
+
+def _load(path: Path, contents: bytes, expected: type | None) -> Any:
+    try:
         archive = zipfile.ZipFile(io.BytesIO(contents))
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"{path} is not an entrosum model file: it is not a zip archive or it is truncated "
-                         f"({error}).") from error
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+        raise _FileProblem(f"{path} is not an entrosum model file: it is not a zip archive or it is truncated "
+                           f"({error}).") from error
     with archive:
         members = {info.filename: info for info in archive.infolist()}
         for info in members.values():
             if info.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"{path}: member {info.filename!r} is compressed; entrosum model files hold "
-                                 "uncompressed members (np.savez, not np.savez_compressed).")
+                raise _FileProblem(f"{path}: member {info.filename!r} is compressed; entrosum model files hold "
+                                   "uncompressed members (np.savez, not np.savez_compressed).")
+            if info.flag_bits & 0x1:
+                raise _FileProblem(f"{path}: member {info.filename!r} is encrypted; entrosum model files are not.")
         metadata = _read_metadata(path, archive, members)
         cls = _model_class(path, metadata, expected)
         read = _reader(path, archive, members)
         return _build(path, cls, metadata, read)
 
 
+#: Deepest nesting of JSON arrays and objects in the metadata (the C++ reader's kMaxMetadataDepth).
+MAX_METADATA_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (1 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def _read_metadata(path: Path, archive: zipfile.ZipFile, members: dict) -> dict:
     if METADATA + ".npy" not in members:
-        raise ValueError(f"{path} is not an entrosum model file: it has no '{METADATA}' entry.")
-    raw = _read_member(path, archive, METADATA + ".npy")
+        raise _FileProblem(f"{path} is not an entrosum model file: it has no '{METADATA}' entry.")
+    raw = _read_member(path, archive, members[METADATA + ".npy"])
     if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ValueError(f"{path}: the metadata entry must be a 1-D uint8 array of JSON text.")
+        raise _FileProblem(f"{path}: the metadata entry must be a 1-D uint8 array of JSON text.")
     try:
         metadata = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: the metadata is not valid JSON ({error}); the file is corrupt.") from error
+        raise _FileProblem(f"{path}: the metadata is not valid JSON ({error}); the file is corrupt.") from error
+    except RecursionError as error:
+        raise _FileProblem(f"{path}: the metadata nests arrays and objects more than {MAX_METADATA_DEPTH} deep; "
+                           "the file is corrupt.") from error
+    if _depth(metadata) - 1 > MAX_METADATA_DEPTH:
+        raise _FileProblem(f"{path}: the metadata nests arrays and objects more than {MAX_METADATA_DEPTH} deep; "
+                           "the file is corrupt.")
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path} is not an entrosum model file: its metadata does not name the format "
-                         f"{FORMAT_NAME!r}.")
+        raise _FileProblem(f"{path} is not an entrosum model file: its metadata does not name the format "
+                           f"{FORMAT_NAME!r}.")
     version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has model format version {version!r}; this entrosum ({_version()}) reads "
-                         f"version {FORMAT_VERSION}. Use a matching entrosum version.")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _FileProblem(f"{path} has model format version {version!r}; this entrosum ({_version()}) reads "
+                           f"version {FORMAT_VERSION}. Use a matching entrosum version.")
     return metadata
 
 
@@ -259,64 +316,197 @@ def _model_class(path: Path, metadata: dict, expected: type | None) -> type:
     family = by_class_name(class_name) if isinstance(class_name, str) else None
     cls = family.estimator_class() if family else None
     if cls is None:
-        raise ValueError(f"{path} holds a model of class {class_name!r}, which this entrosum ({_version()}) "
-                         "does not provide.")
+        raise _FileProblem(f"{path} holds a model of class {class_name!r}, which this entrosum ({_version()}) "
+                           "does not provide.")
     if expected is not None and cls is not expected:
-        raise ValueError(f"{path} holds a {class_name} model, not a {expected.__name__}; load it with "
-                         f"{class_name}.load or entrosum.load.")
+        raise _FileProblem(f"{path} holds a {class_name} model, not a {expected.__name__}; load it with "
+                           f"{class_name}.load or entrosum.load.")
     return cls
 
 
-def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+#: Longest .npy header read (numpy's own limit for untrusted files).
+_MAX_HEADER = 10000
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """Read one .npy member, checking its header against its size before allocating anything."""
+    name = info.filename
     try:
-        with archive.open(name) as stream:
-            return np.lib.format.read_array(stream, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: the member {name!r} is corrupt ({error}).") from error
+        with archive.open(info) as stream:
+            magic = stream.read(8)
+            if len(magic) < 8 or magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3) or magic[7] != 0:
+                raise _FileProblem(f"{path}: the member {name!r} is not a .npy array (bad magic); the file is "
+                                   "corrupt.")
+            width = 2 if magic[6] == 1 else 4
+            length = int.from_bytes(stream.read(width), "little")
+            if length > _MAX_HEADER:
+                raise _FileProblem(f"{path}: the member {name!r} has a .npy header of {length} bytes (at most "
+                                   f"{_MAX_HEADER}); the file is corrupt.")
+            header = stream.read(length)
+            dtype, fortran, shape = _parse_header(path, name, header, "utf-8" if magic[6] == 3 else "latin1")
+            count = 1
+            for extent in shape:
+                count *= extent
+            size = count * dtype.itemsize
+            available = info.file_size - 8 - width - length
+            if size != available:
+                raise _FileProblem(f"{path}: the member {name!r} declares shape {shape} of {dtype} ({size} bytes), "
+                                   f"but holds {max(available, 0)} bytes of data; the file is truncated or corrupt.")
+            data = stream.read(size)
+            stream.read()  # to the end, where zipfile checks the CRC-32
+    except zipfile.BadZipFile as error:
+        raise _FileProblem(f"{path}: the member {name!r} is corrupt ({error}).") from error
+    if len(data) != size:
+        raise _FileProblem(f"{path}: the member {name!r} is truncated.")
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+    return np.array(array, dtype=dtype.newbyteorder("="), order="C")  # a writable copy in native byte order
+
+
+def _parse_header(path: Path, name: str, header: bytes, encoding: str) -> tuple[np.dtype, bool, tuple[int, ...]]:
+    """(dtype, fortran_order, shape) of a .npy header: a numeric dtype and non-negative extents, or _FileProblem."""
+    import ast
+
+    problem = f"{path}: the member {name!r} has a damaged .npy header"
+    try:
+        fields = ast.literal_eval(header.decode(encoding))
+    except Exception as error:  # noqa: BLE001 - SyntaxError, ValueError, RecursionError, ... of hostile bytes
+        raise _FileProblem(f"{problem} ({type(error).__name__}); the file is corrupt.") from error
+    if not isinstance(fields, dict) or set(fields) != {"descr", "fortran_order", "shape"}:
+        raise _FileProblem(f"{problem} (keys); the file is corrupt.")
+    descr, fortran, shape = fields["descr"], fields["fortran_order"], fields["shape"]
+    if not isinstance(descr, str) or not isinstance(fortran, bool) or not isinstance(shape, tuple) or \
+            len(shape) > 32 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise _FileProblem(f"{problem} (descr, fortran_order or shape); the file is corrupt.")
+    try:
+        dtype = np.dtype(descr)
+    except Exception as error:  # noqa: BLE001
+        raise _FileProblem(f"{problem} (dtype {descr!r}); the file is corrupt.") from error
+    if dtype.kind not in "biuf" or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise _FileProblem(f"{path}: the member {name!r} has dtype {descr!r}; model files hold only numbers (no "
+                           "pickled objects).")
+    return dtype, fortran, tuple(shape)
 
 
 def _reader(path: Path, archive: zipfile.ZipFile, members: dict) -> Callable[[str], np.ndarray]:
     def read(name: str) -> np.ndarray:
-        if name + ".npy" not in members:
-            raise ValueError(f"{path}: the array {name!r} named in the metadata is missing; the file is corrupt.")
-        return _read_member(path, archive, name + ".npy")
+        if not isinstance(name, str) or name + ".npy" not in members:
+            raise _FileProblem(f"{path}: the array {name!r} named in the metadata is missing; the file is corrupt.")
+        return _read_member(path, archive, members[name + ".npy"])
 
     return read
 
 
-def _build(path: Path, cls: type, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
-    """Rebuild the estimator from its parameters, fitted attributes and monitor."""
-    from ..monitor import ConvergenceMonitor
+def _expect(path: Path, value: Any, kinds: type | tuple[type, ...], what: str) -> Any:
+    """Return ``value`` if it is of ``kinds`` (a bool is not a number here), else _FileProblem naming ``what``."""
+    numeric = kinds in (int, float, (int, float))
+    if not isinstance(value, kinds) or (numeric and isinstance(value, bool)):
+        raise _FileProblem(f"{path}: the metadata's {what} has the wrong type ({type(value).__name__}); the file is "
+                           "corrupt.")
+    return value
 
+
+def _scalar_param(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _build(path: Path, cls: Any, metadata: dict, read: Callable[[str], np.ndarray]) -> Any:
+    """Rebuild the estimator from its parameters, fitted attributes and monitor; every entry is checked."""
+    from ..monitor import FIELDS, ConvergenceMonitor
+    from ..monitor.convergence import _REASONS
+
+    names = cls._param_names()
+    params = dict(_expect(path, metadata.get("params"), dict, "'params'"))
+    for name, given in params.items():
+        if name not in names:
+            raise _FileProblem(f"{path}: the metadata sets the parameter {name!r}, which {cls.__name__} does not "
+                               "have; the file is corrupt.")
+        if not _scalar_param(given):
+            raise _FileProblem(f"{path}: the parameter {name!r} in the metadata is not a plain value; the file is "
+                               "corrupt.")
+    for name in _expect(path, metadata.get("array_params", []), list, "'array_params'"):
+        if not isinstance(name, str) or name not in names:
+            raise _FileProblem(f"{path}: the metadata names the array parameter {name!r}, which {cls.__name__} does "
+                               "not have; the file is corrupt.")
+        params[name] = read(PARAMS_PREFIX + name)
+    estimator = cls(**params)
+
+    allowed = cls._saved_attributes()
+    fitted = _expect(path, metadata.get("fitted"), dict, "'fitted'")
+    for name, entry in fitted.items():
+        if name not in allowed:
+            raise _FileProblem(f"{path}: the metadata sets the attribute {name!r}, which is not one of "
+                               f"{cls.__name__}'s fitted attributes; the file is corrupt.")
+        entry = _expect(path, entry, dict, f"entry of {name!r}")
+        kind = entry.get("kind")
+        what = f"value of {name!r}"
+        if kind == "bool":
+            value: Any = _expect(path, entry.get("value"), bool, what)
+        elif kind == "int":
+            value = _expect(path, entry.get("value"), int, what)
+        elif kind == "str":
+            value = _expect(path, entry.get("value"), str, what)
+        elif kind == "json":
+            value = dict(_expect(path, entry.get("value"), dict, what))
+            if not all(_scalar_param(item) for item in value.values()):
+                raise _FileProblem(f"{path}: the {what} holds more than plain values; the file is corrupt.")
+        elif kind == "strings":
+            items = _expect(path, entry.get("value"), list, what)
+            if not all(isinstance(item, str) for item in items):
+                raise _FileProblem(f"{path}: the {what} must be a list of strings; the file is corrupt.")
+            value = np.asarray(items, dtype=object)
+        elif kind in ("float", "scalar"):
+            array = read(name)
+            if array.ndim != 0:
+                raise _FileProblem(f"{path}: the attribute {name!r} must be a scalar, got shape {array.shape}.")
+            value = float(array[()]) if kind == "float" else array[()]
+        elif kind == "array":
+            value = read(name)
+        else:
+            raise _FileProblem(f"{path}: unknown kind {kind!r} of the fitted attribute {name!r}; the file is "
+                               "corrupt.")
+        setattr(estimator, name, value)
+
+    state = _expect(path, metadata.get("monitor"), dict, "'monitor'")
+    tolerances = [state.get(key) for key in ("tol", "gap_tol")]
+    for key, value in zip(("tol", "gap_tol"), tolerances):
+        if value is not None:
+            _expect(path, value, (int, float), f"monitor.{key}")
+    monitor = ConvergenceMonitor(tol=tolerances[0], gap_tol=tolerances[1],
+                                 max_iter=_expect(path, state.get("max_iter"), int, "monitor.max_iter"),
+                                 verbose=_expect(path, state.get("verbose"), int, "monitor.verbose"),
+                                 model=_expect(path, state.get("model"), str, "monitor.model"))
+    fields = _expect(path, state.get("fields"), list, "monitor.fields")
+    if sorted(map(str, fields)) != sorted(FIELDS) or len(fields) != len(FIELDS):
+        raise _FileProblem(f"{path}: the monitor's fields must be {', '.join(FIELDS)}; the file is corrupt.")
+    history = {field: read(MONITOR_PREFIX + field) for field in fields}
+    lengths = {values.shape for values in history.values()}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        raise _FileProblem(f"{path}: the monitor's history must hold 1-D arrays of one length; the file is corrupt.")
+    monitor.history = history
+    reason = _expect(path, state.get("stop_reason"), str, "monitor.stop_reason")
+    if reason not in _REASONS:
+        raise _FileProblem(f"{path}: unknown monitor.stop_reason {reason!r}; the file is corrupt.")
+    monitor.stop_reason = reason
+    monitor.converged = _expect(path, state.get("converged"), bool, "monitor.converged")
+    monitor.setup_time = float(_expect(path, state.get("setup_time"), (int, float), "monitor.setup_time"))
+    estimator.monitor_ = monitor
     try:
-        params = dict(metadata["params"])
-        for name in metadata.get("array_params", []):
-            params[name] = read(PARAMS_PREFIX + name)
-        estimator = cls(**params)
-        for name, entry in metadata["fitted"].items():
-            kind = entry["kind"]
-            if kind in ("bool", "int", "str", "json"):
-                value = {"bool": bool, "int": int, "str": str, "json": dict}[kind](entry["value"])
-            elif kind == "strings":
-                value = np.asarray([str(item) for item in entry["value"]], dtype=object)
-            elif kind == "float":
-                value = float(read(name)[()])
-            elif kind == "scalar":
-                value = read(name)[()]
-            elif kind == "array":
-                value = read(name)
-            else:
-                raise ValueError(f"unknown kind {kind!r} of the fitted attribute {name!r}")
-            setattr(estimator, name, value)
-        state = metadata["monitor"]
-        monitor = ConvergenceMonitor(tol=state["tol"], gap_tol=state["gap_tol"], max_iter=state["max_iter"],
-                                     verbose=state["verbose"], model=state["model"])
-        monitor.history = {field: read(MONITOR_PREFIX + field) for field in state["fields"]}
-        monitor.stop_reason = state["stop_reason"]
-        monitor.converged = bool(state["converged"])
-        monitor.setup_time = float(state["setup_time"])
-        estimator.monitor_ = monitor
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{path}: the metadata lacks or mistypes an entry ({error!r}); the file is corrupt.") \
-            from error
+        # the fitted arrays, then the parameters as fit would check them (for data of the fitted features)
+        estimator._check_fitted_params()
+        estimator._check_common_settings()
+        estimator._check_settings(_Shape((2**62, estimator.n_features_in_)))
+    except (ValueError, TypeError, MemoryError) as error:
+        raise _FileProblem(f"{path}: {error} The file is corrupt.") from error
+    for key, value in (("n_features", estimator.n_features_in_), ("dtype", model_dtype(estimator)),
+                       ("n_components", params.get("n_components"))):
+        if metadata.get(key) != value:
+            raise _FileProblem(f"{path}: the metadata's {key} ({metadata.get(key)!r}) disagrees with the model's "
+                               f"({value!r}); the file is corrupt.")
     return estimator
+
+
+class _Shape:
+    """Stands for data of a given shape where parameters are checked against data that are not there."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _core
 from ..engine.dask import DaskBlocks
 from ..engine.driver import Passes, PriorSampler, ScoreMixin, TransformMixin
-from ..engine.validation import check_choice, check_int, check_random_state
+from ..engine.validation import check_choice, check_int, check_memory, check_random_state
 from ..monitor import FIELDS, ConvergenceMonitor
 from .steps import LinearGaussianSteps
 
@@ -70,6 +70,16 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     mean_: np.ndarray
     noise_variance_: Any
 
+    _fitted_names: tuple[str, ...] = ("mean_", "components_", "noise_variance_", "n_components_")
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check ``mean_`` (D,), ``components_`` (H, D) and positive noise variances (a scalar for PPCA, else (D,))."""
+        self._fitted_array("mean_", (n_features,), why="n_features_in_")
+        self._fitted_array("components_", ndim=2)
+        self._fitted_array("components_", (self.components_.shape[0], n_features), why="n_features_in_ columns")
+        noise_shape = () if self._noise == "isotropic" else (n_features,)
+        self._fitted_array("noise_variance_", noise_shape, why="n_features_in_", positive=True)
+
     def _check_settings(self, X: Any) -> int:
         """Return n_components (None: n_features), checked against the data's features."""
         n_features = X.shape[1]
@@ -81,6 +91,14 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
                 f"n_components={n_components} must be at most n_features={n_features}; "
                 "choose fewer components."
             )
+        # the D × D covariance and its factorisations, where the fit works on them
+        if n_components in (0, n_features) or use_covariance(self.precompute, X.shape[0], n_features):
+            check_memory(f"{type(self).__name__} on {n_features} features with precompute={self.precompute!r}",
+                         32.0 * n_features * n_features, "the covariance of the features and its factorisations",
+                         "Use precompute=False (a pass over the data per iteration) or fewer features.")
+        check_memory(f"{type(self).__name__}(n_components={n_components}) on {n_features} features",
+                     48.0 * n_features * max(n_components, 1), "its components and statistics",
+                     "Choose fewer components or fewer features.")
         return n_components
 
     def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
@@ -206,6 +224,7 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
 
     def _params64(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean (D,), W (D, H), noise variances (D,)) in float64 for the C++ calls."""
+        self._check_fitted_params()
         return (self.mean_.astype(np.float64), self.components_.T.astype(np.float64), self._noise_vector())
 
     def transform(self, X: Any) -> np.ndarray:

@@ -66,6 +66,7 @@ class FactorAnalysis(LinearGaussianModel):
     copy: bool
 
     _noise = "diagonal"
+    _fitted_names = LinearGaussianModel._fitted_names + ("loglike_",)
 
     def __init__(self, n_components: int | None = 2, *, precompute: Any = "auto", noise_variance_init: Any = None,
                  rotation: str | None = None, tol: float | None = 1e-4, gap_tol: float | None = None,

@@ -105,6 +105,8 @@ class PPCA(LinearGaussianModel):
     n_components_: int
 
     _noise = "isotropic"
+    _fitted_names = LinearGaussianModel._fitted_names + ("explained_variance_", "explained_variance_ratio_",
+                                                         "singular_values_", "n_samples_")
 
     def __init__(self, n_components: int | None = 2, *, solver: str = "auto", precompute: Any = "auto",
                  whiten: bool = False, tol: float | None = 1e-4, gap_tol: float | None = None, max_iter: int = 1000,

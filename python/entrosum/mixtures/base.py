@@ -38,6 +38,21 @@ class BaseMixture(ScoreMixin, EMEstimator):
     weights_: np.ndarray
     means_: np.ndarray
 
+    _fitted_names: tuple[str, ...] = ("weights_", "means_")
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check ``weights_`` (K,) (non-negative, with a positive sum) and ``means_`` (K, n_features)."""
+        weights = self._fitted_array("weights_", ndim=1, minimum=0.0)
+        if weights.shape[0] < 1 or not weights.sum() > 0:
+            raise ValueError(f"{type(self).__name__}.weights_ must hold at least one non-negative weight with a "
+                             f"positive sum, got shape {weights.shape}; refit the model.")
+        self._fitted_array("means_", (weights.shape[0], n_features), why="one row per weight in weights_, "
+                           "n_features_in_ columns", minimum=self._means_range.get("minimum"),
+                           maximum=self._means_range.get("maximum"))
+
+    #: Bounds of ``means_`` (Bernoulli probabilities, Poisson rates).
+    _means_range: dict[str, float] = {}
+
     # -- to be provided by each family -------------------------------------------------------------
     #: Advice appended to the error raised when a fit fails numerically.
     _numerical_advice = "Use fewer components or check the data."

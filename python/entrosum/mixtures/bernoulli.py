@@ -53,6 +53,7 @@ class BernoulliMixture(DiscreteMixture):
     # Binary data are non-negative; scikit-learn has no tag for binary input (see tests/test_sklearn_checks.py).
     _input_tags = {"positive_only": True}
     _core_prefix = "bernoulli_mixture"
+    _means_range = {"minimum": 0.0, "maximum": 1.0}
     _data_requirement = "binary (every value 0 or 1)"
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
@@ -74,6 +75,7 @@ class BernoulliMixture(DiscreteMixture):
 
     def _check_family_settings(self, X: np.ndarray) -> None:
         check_tolerance(self.alpha, "alpha", allow_none=False)
+        super()._check_family_settings(X)
 
     def _check_means_init(self, means: np.ndarray) -> None:
         if np.any(means < 0) or np.any(means > 1):

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _core
 from ..engine.driver import Passes
+from ..engine.validation import check_memory
 from ..monitor import ConvergenceMonitor
 from .base import BaseMixture
 from .steps import DiscreteMixtureSteps
@@ -60,6 +61,11 @@ class DiscreteMixture(BaseMixture):
         """Which of a row's values the family can model (only used to name the offending value)."""
         raise NotImplementedError
 
+    def _check_family_settings(self, X: np.ndarray) -> None:
+        check_memory(f"{type(self).__name__}(n_components={self.n_components}) on {X.shape[1]} features",
+                     48.0 * self.n_components * X.shape[1], "its means and statistics",
+                     "Choose fewer components or fewer features.")
+
     # -- initialisation ---------------------------------------------------------------------------
     def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
         return self._core_function("init_from_labels")(X, weights, labels, self.n_components, self._settings(),
@@ -80,6 +86,7 @@ class DiscreteMixture(BaseMixture):
                                           self._stop_options(), passes.n_threads, passes.chunk_size, callback)
 
     def _current_params(self) -> dict:
+        self._check_fitted_params()
         return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64)}
 
     def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:

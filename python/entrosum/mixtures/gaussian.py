@@ -12,7 +12,7 @@ import numpy as np
 from .. import _core
 from ..engine.docs import shared_docstring
 from ..engine.driver import Passes
-from ..engine.validation import check_choice, check_tolerance
+from ..engine.validation import check_choice, check_memory, check_tolerance
 from ..monitor import ConvergenceMonitor
 from .base import BaseMixture
 from .steps import GaussianMixtureSteps
@@ -99,6 +99,11 @@ class GaussianMixture(BaseMixture):
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         check_tolerance(self.reg_covar, "reg_covar", allow_none=False)
         K, D = self.n_components, X.shape[1]
+        # covariances, precision factors, precisions and the statistics: about six arrays of the covariances' size
+        size = {"full": K * D * D, "tied": D * D + K * D, "diag": K * D, "spherical": K * D}[self.covariance_type]
+        check_memory(f"GaussianMixture(n_components={K}, covariance_type={self.covariance_type!r}) on {D} features",
+                     48.0 * size, f"its {self.covariance_type} covariances",
+                     "Choose fewer components, covariance_type='diag', or fewer features.")
         if self.precisions_init is not None:
             shape = _expected_shape(self.covariance_type, K, D)
             precisions = np.asarray(self.precisions_init, dtype=np.float64)
@@ -203,7 +208,19 @@ class GaussianMixture(BaseMixture):
                              params["covariances"], params["precision_cholesky"], float(self.reg_covar),
                              self._stop_options(), passes.n_threads, passes.chunk_size, callback)
 
+    _fitted_names = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check weights and means, then every covariance attribute's shape for ``covariance_type``."""
+        super()._check_family_params(n_features)
+        kind = check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        shape = _expected_shape(kind, self.weights_.shape[0], n_features)
+        why = f"covariance_type={kind!r}, {self.weights_.shape[0]} components, {n_features} features"
+        for name in ("precisions_cholesky_", "covariances_", "precisions_"):
+            self._fitted_array(name, shape, why=why)
+
     def _current_params(self) -> dict:
+        self._check_fitted_params()
         kind = self.covariance_type
         return {"weights": self.weights_.astype(np.float64), "means": self.means_.astype(np.float64),
                 "covariances": _stack(self.covariances_, kind),

@@ -47,6 +47,7 @@ class PoissonMixture(DiscreteMixture):
     # Counts: scikit-learn's checks then give it non-negative integers.
     _input_tags = {"positive_only": True, "categorical": True}
     _core_prefix = "poisson_mixture"
+    _means_range = {"minimum": 0.0}
     _data_requirement = "counts (non-negative integers)"
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,

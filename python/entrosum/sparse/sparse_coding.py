@@ -16,7 +16,15 @@ from .. import _core
 from ..engine.dask import DaskBlocks
 from ..engine.docs import shared_docstring
 from ..engine.driver import Passes, PriorSampler, TransformMixin
-from ..engine.validation import check_choice, check_data, check_int, check_random_state, check_tolerance
+from ..engine.validation import (
+    MAX_INT,
+    check_choice,
+    check_data,
+    check_int,
+    check_memory,
+    check_random_state,
+    check_tolerance,
+)
 from ..monitor import ConvergenceMonitor
 from .steps import SparseCodingSteps
 
@@ -160,6 +168,18 @@ class SparseCoding(TransformMixin, PriorSampler):
                  learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
         self._store_params(locals())
 
+    _fitted_names = ("components_", "scales_", "noise_variance_", "e_step_info_")
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check ``components_`` (H, D) with H >= 1, positive ``scales_`` (H,) and a positive noise variance."""
+        components = self._fitted_array("components_", ndim=2)
+        if components.shape[0] < 1:
+            raise ValueError(f"SparseCoding.components_ has shape {components.shape}; a fitted model has at least "
+                             "one atom. Refit the model.")
+        self._fitted_array("components_", (components.shape[0], n_features), why="n_features_in_ columns")
+        self._fitted_array("scales_", (components.shape[0],), why="one scale per atom in components_", positive=True)
+        self._fitted_array("noise_variance_", (), positive=True)
+
     # -- settings ------------------------------------------------------------------------------------
     def _check_settings(self, X: Any = None) -> dict:
         solver = check_choice(self.solver, "solver", ("em", "gradient"))
@@ -170,8 +190,14 @@ class SparseCoding(TransformMixin, PriorSampler):
         if acceleration is not None and solver != "em":
             raise ValueError(f"acceleration={acceleration!r} accelerates solver='em'; use acceleration=None with "
                              f"solver={solver!r}.")
+        n_components = check_int(self.n_components, "n_components", minimum=1)
+        if X is not None:
+            D = X.shape[1]
+            check_memory(f"SparseCoding(n_components={n_components}) on {D} features",
+                         48.0 * n_components * (D + n_components), "its atoms and the statistics of its posteriors",
+                         "Choose fewer components.")
         settings = {
-            "n_components": check_int(self.n_components, "n_components", minimum=1),
+            "n_components": n_components,
             "posterior": check_choice(self.posterior, "posterior", ("diag", "full")),
             "solver": solver,
             "acceleration": acceleration,
@@ -179,7 +205,7 @@ class SparseCoding(TransformMixin, PriorSampler):
             "observable_annealing": _check_schedule(self.observable_annealing, "observable_annealing",
                                                     allow_default=False),
             "e_step_tol": check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
-            "e_step_max_iter": check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1),
+            "e_step_max_iter": check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1, maximum=MAX_INT),
         }
         return settings
 
@@ -249,6 +275,7 @@ class SparseCoding(TransformMixin, PriorSampler):
     # -- inference -----------------------------------------------------------------------------------
     def _params64(self) -> tuple[np.ndarray, np.ndarray, float]:
         """(W (D, H), λ (H,), σ²) in float64 for the C++ calls."""
+        self._check_fitted_params()
         return (self.components_.T.astype(np.float64), self.scales_.astype(np.float64), float(self.noise_variance_))
 
     def _infer(self, X: Any, with_spread: bool) -> dict:
@@ -256,8 +283,8 @@ class SparseCoding(TransformMixin, PriorSampler):
         posterior = check_choice(self.posterior, "posterior", ("diag", "full"))
         return _core.sparse_coding_posterior(
             X, *self._params64(), posterior, check_tolerance(self.e_step_tol, "e_step_tol", allow_none=False),
-            check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1), with_spread, passes.n_threads,
-            passes.chunk_size)
+            check_int(self.e_step_max_iter, "e_step_max_iter", minimum=1, maximum=MAX_INT), with_spread,
+            passes.n_threads, passes.chunk_size)
 
     def transform(self, X: Any) -> np.ndarray:
         """Return the posterior means E_q[z], inferred under the fitted W, λ, σ².
@@ -285,6 +312,10 @@ class SparseCoding(TransformMixin, PriorSampler):
         variances or covariances : ndarray of shape (n_samples, n_components) for ``posterior='diag'``
             (the diagonal of Λ_n), or (n_samples, n_components, n_components) for ``posterior='full'``.
         """
+        if self.posterior == "full" and hasattr(X, "shape") and len(X.shape) == 2:
+            H = self.components_.shape[0]
+            check_memory(f"SparseCoding(n_components={H}, posterior='full').predict_posterior on {X.shape[0]} samples",
+                         8.0 * X.shape[0] * H * H, "a covariance matrix per sample", "Pass fewer samples at a time.")
         result = self._infer(X, with_spread=True)
         return result["means"], result["spread"]
 

@@ -168,6 +168,7 @@ auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, con
   using Stats = decltype(make_stats());
   Stats total = make_stats();
   if (n_rows <= 0) return total;
+  chunk_size = std::clamp<Index>(chunk_size, 1, n_rows);  // (n_rows + chunk_size − 1) must not overflow
   const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
   const Index n_blocks = std::min(n_chunks, kMaxBlocks);
   const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_blocks));
@@ -219,6 +220,7 @@ auto reduce_rows(Index n_rows, Index chunk_size, const Execution& execution, con
 template <typename Process>
 void for_each_chunk(Index n_rows, Index chunk_size, const Execution& execution, const Process& process) {
   if (n_rows <= 0) return;
+  chunk_size = std::clamp<Index>(chunk_size, 1, n_rows);  // (n_rows + chunk_size − 1) must not overflow
   const Index n_chunks = (n_rows + chunk_size - 1) / chunk_size;
   const int n_threads = static_cast<int>(std::clamp<Index>(execution.n_threads, 1, n_chunks));
   detail::PassControl control(execution);

@@ -167,9 +167,12 @@ Eigen::VectorXd mixture_score(Index n_rows, Index n_components, Index chunk_size
     const RowMatrix<double> joint = log_joint(begin, end).template cast<double>();
     for (Index n = 0; n < joint.rows(); ++n) {
       const double largest = joint.row(n).maxCoeff();
-      const double log_norm = largest + std::log((joint.row(n).array() - largest).exp().sum());
-      log_likelihood(begin + n) = log_norm;
-      if (resp) resp->row(begin + n) = (joint.row(n).array() - log_norm).exp();
+      const Eigen::RowVectorXd scaled = (joint.row(n).array() - largest).exp();
+      const double total = scaled.sum();
+      log_likelihood(begin + n) = largest + std::log(total);
+      // e / Σ e rather than exp(l − log-sum-exp): where |l| is so large (a count of 1e30) that adding log Σ e to
+      // it is lost to rounding, the latter gave every tied component a responsibility of 1
+      if (resp) resp->row(begin + n) = scaled / total;
     }
   });
   return log_likelihood;
