@@ -87,6 +87,10 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
+        "bsc": (entrosum.BinarySparseCoding(2, max_iter=5, random_state=0), X),
+        "sbn": (entrosum.SigmoidBeliefNet(2, posterior="truncated", n_states=2, max_iter=5, random_state=0),
+                (X > 0).astype(np.float64)),
+        "lvae": (entrosum.LinearVAE(1, random_state=0), X),
     }
     paths = {}
     with warnings.catch_warnings():

@@ -21,7 +21,10 @@ import numpy as np
 import entrosum
 
 #: The nine estimators (four covariance types of the Gaussian mixture).
-ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca", "fa", "sparse")
+ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca", "fa", "sparse",
+              "bsc", "sbn", "lvae")
+#: The estimators whose fit takes sample weights.
+WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -56,7 +59,7 @@ def make_data(chooser: Chooser, estimator: str, hostile: bool = True) -> Any:
     seed = chooser.integer(0, 2**31)
     rng = np.random.default_rng(seed)
     shape = (n_samples, n_features)
-    if kind == "model" and estimator == "bernoulli":
+    if kind == "model" and estimator in ("bernoulli", "sbn"):
         X = (rng.random(shape) < 0.4).astype(np.float64)
     elif kind == "model" and estimator == "poisson":
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64)
@@ -140,7 +143,7 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
     if not hostile:
         return {**params, "random_state": chooser.integer(0, 5),
                 **({"covariance_type": estimator[4:]} if estimator.startswith("gmm") else {}),
-                **({"max_iter": chooser.choice((1, 2, 5))} if estimator == "sparse" else {})}
+                **({"max_iter": chooser.choice((1, 2, 5))} if estimator in ("sparse", "bsc", "sbn") else {})}
     if chooser.unit() < 0.3:
         params["tol"] = chooser.choice((None, 0.0, 1e-3, -1.0, math.nan, "x"))
     if chooser.unit() < 0.2:
@@ -188,11 +191,18 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
             params["e_step_max_iter"] = chooser.choice((1, 5, 0, 2**31))
         if chooser.unit() < 0.1:
             params["acceleration"] = "quasi-newton"
+    if estimator in ("bsc", "sbn"):
+        params["max_iter"] = chooser.choice((1, 2, 5, 8)) if chooser.unit() < 0.9 else params.get("max_iter", 5)
+        if chooser.unit() < 0.5:
+            params["posterior"] = chooser.choice(("exact", "truncated", "truncated", "bogus"))
+        if chooser.unit() < 0.4:
+            params["n_states"] = chooser.choice((1, 2, 4, 8, 0, -3, 2**40, 2.5))
     return params
 
 
 CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture", "ppca": "PPCA",
-           "fa": "FactorAnalysis", "sparse": "SparseCoding"}
+           "fa": "FactorAnalysis", "sparse": "SparseCoding", "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
+           "lvae": "LinearVAE"}
 
 
 def make_case(chooser: Chooser, estimator: str) -> dict[str, Any]:
@@ -204,7 +214,7 @@ def make_case(chooser: Chooser, estimator: str) -> dict[str, Any]:
         n_samples = sum(len(chunk) for chunk in X)
     else:
         n_samples = len(X) if isinstance(X, list) else 0
-    weights = make_weights(chooser, n_samples, hostile) if estimator in ESTIMATORS[:6] else None
+    weights = make_weights(chooser, n_samples, hostile) if estimator in WEIGHTED else None
     return {"estimator": estimator, "X": X, "sample_weight": weights,
             "params": make_params(chooser, estimator, hostile), "refit": chooser.unit() < 0.3,
             "new_data": make_data(chooser, estimator) if chooser.unit() < 0.3 else None}
@@ -263,7 +273,7 @@ def run_case(case: dict[str, Any]) -> str:
         if case["refit"]:  # a fitted model whose next fit may fail: it must stay as it was
             reference = cls(**{**case["params"], "n_components": 1, "max_iter": 3}).set_params(random_state=0)
             base = np.random.default_rng(0).poisson(1.0, (20, 3)).astype(float)
-            if estimator == "bernoulli":
+            if estimator in ("bernoulli", "sbn"):
                 base = np.minimum(base, 1.0)
             try:
                 model = reference.fit(base)
