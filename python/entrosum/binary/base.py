@@ -32,6 +32,7 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
 
     _takes_sample_weight = True
     _min_samples = 1
+    _fitted_names: tuple[str, ...] = ("components_", "offset_", "prior_")
 
     posterior: str
     n_states: int
@@ -58,6 +59,18 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
     def _params(self) -> dict:
         """Return the fitted parameters as the float64 dict the C++ functions take."""
         raise NotImplementedError
+
+    def _check_family_params(self, n_features: int) -> None:
+        """Check ``components_`` (H, D) with H >= 1, ``offset_`` (D,) and ``prior_`` (H,) strictly inside (0, 1)."""
+        components = self._fitted_array("components_", ndim=2)
+        if components.shape[0] < 1:
+            raise ValueError(f"{type(self).__name__}.components_ has shape {components.shape}; a fitted model has at "
+                             "least one cause. Refit the model.")
+        self._fitted_array("components_", (components.shape[0], n_features), why="n_features_in_ columns")
+        self._fitted_array("offset_", (n_features,), why="n_features_in_")
+        prior = self._fitted_array("prior_", (components.shape[0],), why="one per cause in components_")
+        if not np.all((prior > 0) & (prior < 1)):
+            raise ValueError(f"{type(self).__name__}.prior_ must lie strictly between 0 and 1; refit the model.")
 
     def _n_starts(self) -> int:
         return check_int(self.n_init, "n_init", minimum=1)

@@ -62,6 +62,7 @@ class BinarySparseCoding(BinaryLatentModel):
     """
 
     _numerical_advice = "Choose fewer components or check the data for duplicated features."
+    _fitted_names = BinaryLatentModel._fitted_names + ("noise_variance_",)
 
     shared_prior: bool
     noise_variance_: float
@@ -109,7 +110,12 @@ class BinarySparseCoding(BinaryLatentModel):
                 "offset_": result["offset"].astype(dtype), "noise_variance_": dtype.type(result["noise_variance"]),
                 "prior_": result["prior"].astype(dtype)}
 
+    def _check_family_params(self, n_features: int) -> None:
+        super()._check_family_params(n_features)
+        self._fitted_array("noise_variance_", (), positive=True)
+
     def _params(self) -> dict:
+        self._check_fitted()
         return {"components": self.components_.T.astype(np.float64), "offset": self.offset_.astype(np.float64),
                 "noise_variance": float(self.noise_variance_), "prior": self.prior_.astype(np.float64)}
 

@@ -117,6 +117,7 @@ class SigmoidBeliefNet(BinaryLatentModel):
                 "offset_": result["offset"].astype(dtype), "prior_": result["prior"].astype(dtype)}
 
     def _params(self) -> dict:
+        self._check_fitted()
         return {"components": self.components_.T.astype(np.float64), "offset": self.offset_.astype(np.float64),
                 "prior": self.prior_.astype(np.float64)}
 

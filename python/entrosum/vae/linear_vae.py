@@ -94,6 +94,8 @@ class LinearVAE(ScoreMixin, TransformMixin, PriorSampler):
     """
 
     _numerical_advice = "Scale the data, remove constant or duplicated features, or choose fewer components."
+    _fitted_names = ("components_", "mean_", "noise_variance_", "n_components_", "encoder_weights_", "encoder_bias_",
+                     "encoder_variances_", "lbfgs_info_")
 
     # Parameters and fitted attributes, declared for type checkers (set by ``__init__`` and by fit / partial_fit).
     gtol: float
@@ -189,6 +191,21 @@ class LinearVAE(ScoreMixin, TransformMixin, PriorSampler):
         return {name: params[name] for name in PARAM_NAMES}
 
     # -- inference -----------------------------------------------------------------------------------------
+    def _check_family_params(self, n_features: int) -> None:
+        """Check the decoder and the encoder against each other and ``n_features``.
+
+        Decoder: ``components_`` (H, D), ``mean_`` (D,), σ² > 0; encoder: ``encoder_weights_`` (H, D),
+        ``encoder_bias_`` (H,), ``encoder_variances_`` (H,) > 0.
+        """
+        components = self._fitted_array("components_", ndim=2)
+        H = components.shape[0]
+        self._fitted_array("components_", (H, n_features), why="n_features_in_ columns")
+        self._fitted_array("mean_", (n_features,), why="n_features_in_")
+        self._fitted_array("noise_variance_", (), positive=True)
+        self._fitted_array("encoder_weights_", (H, n_features), why="as components_")
+        self._fitted_array("encoder_bias_", (H,), why="one per row of components_")
+        self._fitted_array("encoder_variances_", (H,), why="one per row of components_", positive=True)
+
     def _params64(self) -> dict:
         """Return the fitted parameters in float64, as ``_core`` takes them."""
         self._check_fitted()
