@@ -34,7 +34,7 @@ CASES = [
     "sparse_full_large", "partial_fit_sparse_full", "partial_fit_gmm",
 ]
 #: Cases whose data take a while to prepare, or whose fit reaches its long step only after a while.
-SLOW_START = ("ppca_closed_form_wide", "gmm_kmeans_init", "sparse_full_large", "partial_fit_sparse_full",
+SLOW_START = ("gmm_kmeans_init", "sparse_full_large", "partial_fit_sparse_full",
               "partial_fit_gmm")
 
 
