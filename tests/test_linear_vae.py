@@ -78,7 +78,8 @@ def test_the_optimum_has_the_known_form(paper_fit):
     np.testing.assert_allclose(model.encoder_variances_, sigma2 / (sigma2 + np.diag(gram)), rtol=2e-4)
     # σ² is fixed by the stop rule to about √tol relative, as τ² above (2.4e-6 was seen on AVX2)
     assert sigma2 == pytest.approx(entrosum.PPCA(2).fit(X).noise_variance_, rel=2e-5)
-    np.testing.assert_allclose(model.get_covariance(), entrosum.PPCA(2).fit(X).get_covariance(), rtol=1e-5,
+    # W W^T + σ² I: the same flatness about the optimum (5e-5 relative seen on AVX2); F itself agrees to 1e-6
+    np.testing.assert_allclose(model.get_covariance(), entrosum.PPCA(2).fit(X).get_covariance(), rtol=2e-4,
                                atol=1e-8)
 
 
