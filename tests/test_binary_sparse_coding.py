@@ -295,10 +295,3 @@ def test_saved_models_round_trip_and_the_cpp_reader_scores_them(model_class, pos
     with pytest.raises(ValueError, match="no log-likelihood per sample"):
         saved.score_samples(X)
 
-
-def test_partial_fit_is_refused_clearly():
-    X = np.random.default_rng(0).standard_normal((20, 3))
-    model = entrosum.BinarySparseCoding(2)
-    assert not hasattr(model, "partial_fit")  # scikit-learn's tools then do not call it
-    with pytest.raises(AttributeError, match="has no partial_fit yet; fit the whole data with fit"):
-        model.partial_fit(X)

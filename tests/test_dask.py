@@ -47,6 +47,9 @@ def _data(kind: str) -> np.ndarray:
     if kind == "linear":
         W = rng.standard_normal((9, 3))
         return rng.standard_normal((N_ROWS, 3)) @ W.T + rng.standard_normal((N_ROWS, 9)) * np.linspace(0.2, 0.9, 9)
+    if kind == "bsc":  # 4 binary causes over 8 features
+        W = rng.choice([-1.5, 0.0, 2.0], size=(8, 4))
+        return (rng.random((N_ROWS, 4)) < 0.3) @ W.T + 0.3 * rng.standard_normal((N_ROWS, 8))
     if kind == "sparse":
         W = rng.standard_normal((6, 4))
         return rng.laplace(size=(N_ROWS, 4)) @ W.T + 0.3 * rng.standard_normal((N_ROWS, 6))
@@ -71,10 +74,19 @@ MODELS = {
     "ppca-em": (lambda: entrosum.PPCA(3, solver="em", tol=1e-9, random_state=6), "linear"),
     "fa": (lambda: entrosum.FactorAnalysis(3, tol=1e-9, random_state=7), "linear"),
     "sparse-coding": (lambda: entrosum.SparseCoding(4, max_iter=12, tol=1e-6, random_state=8), "sparse"),
+    "bsc-exact": (lambda: entrosum.BinarySparseCoding(4, max_iter=15, tol=None, random_state=9), "bsc"),
+    "bsc-truncated": (lambda: entrosum.BinarySparseCoding(4, posterior="truncated", n_states=5, max_iter=15, n_init=2,
+                                                          tol=None, random_state=10), "bsc"),
+    # Newton to the last digits in the sigmoid belief net's M-step, so that rounding in the merged sums cannot move
+    # its stopping point
+    "sbn-exact": (lambda: entrosum.SigmoidBeliefNet(2, max_iter=10, tol=None, newton_tol=1e-15, random_state=11),
+                  "binary"),
+    "sbn-truncated": (lambda: entrosum.SigmoidBeliefNet(3, posterior="truncated", n_states=3, max_iter=10, tol=None,
+                                                        newton_tol=1e-15, random_state=12), "binary"),
 }
 
 PARAMETERS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "components_", "mean_",
-              "noise_variance_", "scales_")
+              "noise_variance_", "scales_", "offset_", "prior_")
 
 
 def _assert_same_fit(mine, reference, tolerance: float, rtol: float = 0.0) -> None:

@@ -78,7 +78,14 @@ MODELS = [
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),
+    (entrosum.BinarySparseCoding, {"n_components": 2}, "gauss"),
+    (entrosum.BinarySparseCoding, {"n_components": 3, "posterior": "truncated", "n_states": 3}, "gauss"),
+    (entrosum.SigmoidBeliefNet, {"n_components": 2}, "binary"),
+    (entrosum.SigmoidBeliefNet, {"n_components": 3, "posterior": "truncated", "n_states": 3}, "binary"),
 ]
+
+
+MODEL_IDS = [cls.__name__ + params.get("posterior", "") for cls, params, _ in MODELS]
 
 
 def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -89,7 +96,7 @@ def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.standard_normal((n, 3)) @ rng.standard_normal((3, 6)) + 0.3 * rng.standard_normal((n, 6))
 
 
-@pytest.mark.parametrize(("cls", "params", "kind"), MODELS, ids=[m[0].__name__ for m in MODELS])
+@pytest.mark.parametrize(("cls", "params", "kind"), MODELS, ids=MODEL_IDS)
 def test_partial_fit_works_for_every_model(cls, params, kind):
     rng = np.random.default_rng(3)
     model = cls(random_state=0, **params)
@@ -111,7 +118,7 @@ def test_partial_fit_works_for_every_model(cls, params, kind):
     assert copy.score(chunks[1]) == pytest.approx(model.score(chunks[1]), rel=1e-4)
 
 
-@pytest.mark.parametrize(("cls", "params", "kind"), MODELS, ids=[m[0].__name__ for m in MODELS])
+@pytest.mark.parametrize(("cls", "params", "kind"), MODELS, ids=MODEL_IDS)
 def test_failed_partial_fit_leaves_the_model_as_it_was(cls, params, kind):
     rng = np.random.default_rng(4)
     model = cls(random_state=0, **params).partial_fit(_data(kind, rng, 100))

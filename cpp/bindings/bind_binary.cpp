@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "binary_checks.hpp"
 #include "common.hpp"
 #include "entrosum/binary/binary_sparse_coding.hpp"
 #include "entrosum/binary/sigmoid_belief_net.hpp"
@@ -121,8 +122,95 @@ Results posterior_of(const CArray<T>& data, Index n_components, const BinaryPost
   return out;
 }
 
+using StatesArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+
+/// The kept states of a block's rows: from an earlier pass (an (n_rows, n_states) uint64 array, checked), or fresh
+/// initial sets when `states` is None.
+TruncatedStates states_from(const py::object& states, Index n_rows, const BinaryPosteriorOptions& options,
+                            Index n_components) {
+  if (states.is_none())
+    return TruncatedStates(n_rows, options.n_states, n_components, options.seed, options.row_offset);
+  const auto array = states.cast<StatesArray>();
+  if (array.ndim() != 2 || array.shape(0) != n_rows || array.shape(1) != options.n_states)
+    throw py::value_error("states must be an array of shape (" + std::to_string(n_rows) + ", " +
+                          std::to_string(options.n_states) + ") (n_samples, n_states)");
+  std::vector<std::uint64_t> keys(array.data(), array.data() + array.size());
+  try {
+    return TruncatedStates(n_rows, options.n_states, n_components, std::move(keys));
+  } catch (const std::invalid_argument& error) {
+    throw py::value_error(std::string("states: ") + error.what());
+  }
+}
+
+StatesArray states_to_array(const TruncatedStates& states) {
+  StatesArray out({static_cast<py::ssize_t>(states.rows()), static_cast<py::ssize_t>(states.n_states())});
+  std::copy(states.keys().begin(), states.keys().end(), out.mutable_data());
+  return out;
+}
+
+/// One E-step over a block of rows (rows `row_offset + n` of the data set): `e_step(view, weights, options,
+/// states, execution)` gives the statistics. Returns (statistics, the kept states afterwards or None).
+template <typename T, typename EStep>
+py::tuple block_e_step(const CArray<T>& data, const Eigen::VectorXd& weights, BinaryPosteriorOptions options,
+                       Index n_components, const py::object& states, Index row_offset, int n_threads, Index chunk_size,
+                       const EStep& e_step) {
+  check_data(data);
+  const DataRef<T> view = as_data(data);
+  check_sample_weight(weights, view.rows());
+  options.row_offset = row_offset;
+  check_binary_posterior(options, n_components);
+  const Execution execution = make_execution(n_threads, chunk_size, &data);
+  if (options.kind == BinaryPosteriorKind::exact) {
+    auto stats = run_without_gil([&] { return e_step(view, weights, options, nullptr, execution); });
+    return py::make_tuple(std::move(stats), py::none());
+  }
+  TruncatedStates kept = states_from(states, view.rows(), options, n_components);
+  auto stats = run_without_gil([&] { return e_step(view, weights, options, &kept, execution); });
+  return py::make_tuple(std::move(stats), states_to_array(kept));
+}
+
 template <typename T>
 void bind_for(py::module_& m) {
+  m.def(
+      "binary_sparse_coding_block",
+      [](const CArray<T>& data, const Eigen::VectorXd& weights, const py::dict& params, const std::string& posterior,
+         Index n_states, std::uint64_t seed, const std::vector<Index>& proposals, const py::object& states,
+         int iteration, Index row_offset, int n_threads, Index chunk_size) {
+        const BinarySparseCodingParams p = bsc_from_dict(params);
+        check_binary_sparse_coding_params(p, data.ndim() == 2 ? data.shape(1) : -1);
+        return block_e_step<T>(data, weights, make_posterior(posterior, n_states, seed, proposals), p.components.cols(),
+                               states, row_offset, n_threads, chunk_size,
+                               [&](const DataRef<T>& view, const Eigen::VectorXd& w, const BinaryPosteriorOptions& o,
+                                   TruncatedStates* kept, const Execution& execution) {
+                                 return binary_sparse_coding_e_step<T>(view, w, p, o, kept, iteration, execution);
+                               });
+      },
+      py::arg("data"), py::arg("weights"), py::arg("params"), py::arg("posterior"), py::arg("n_states"),
+      py::arg("seed"), py::arg("proposals"), py::arg("states"), py::arg("iteration"), py::arg("row_offset"),
+      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      "One E-step of binary sparse coding over a block of rows (rows row_offset + n of the data set; empty weights "
+      "weigh every row 1): (mergeable statistics, the kept states (n, S) afterwards, or None for the exact "
+      "posterior). states=None starts a truncated posterior from fresh sets.");
+
+  m.def(
+      "sigmoid_belief_net_block",
+      [](const CArray<T>& data, const Eigen::VectorXd& weights, const py::dict& params, const std::string& posterior,
+         Index n_states, std::uint64_t seed, const std::vector<Index>& proposals, const py::object& states,
+         int iteration, Index row_offset, int n_threads, Index chunk_size) {
+        const SigmoidBeliefNetParams p = sbn_from_dict(params);
+        check_sigmoid_belief_net_params(p, data.ndim() == 2 ? data.shape(1) : -1);
+        return block_e_step<T>(data, weights, make_posterior(posterior, n_states, seed, proposals), p.components.cols(),
+                               states, row_offset, n_threads, chunk_size,
+                               [&](const DataRef<T>& view, const Eigen::VectorXd& w, const BinaryPosteriorOptions& o,
+                                   TruncatedStates* kept, const Execution& execution) {
+                                 return sigmoid_belief_net_e_step<T>(view, w, p, o, kept, iteration, execution);
+                               });
+      },
+      py::arg("data"), py::arg("weights"), py::arg("params"), py::arg("posterior"), py::arg("n_states"),
+      py::arg("seed"), py::arg("proposals"), py::arg("states"), py::arg("iteration"), py::arg("row_offset"),
+      py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+      "As binary_sparse_coding_block, for a sigmoid belief net (0/1 data).");
+
   m.def(
       "fit_binary_sparse_coding",
       [](const CArray<T>& data, const Eigen::VectorXd& weights, const py::dict& initial, const std::string& posterior,
@@ -217,6 +305,89 @@ void bind_for(py::module_& m) {
 }  // namespace
 
 void bind_binary(py::module_& m) {
+  bind_statistics<BinarySparseCodingStats>(
+      m, "BinarySparseCodingStats", "Sums of binary sparse coding's posterior statistics; mergeable and picklable.",
+      [](const BinarySparseCodingStats& s) {
+        return py::make_tuple(s.weight, s.squared_norm, s.cross, s.second_moment, s.posterior_entropy, s.log_joint_sum);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 6) throw std::runtime_error("invalid BinarySparseCodingStats state");
+        BinarySparseCodingStats s;
+        s.weight = state[0].cast<double>();
+        s.squared_norm = state[1].cast<double>();
+        s.cross = state[2].cast<Eigen::MatrixXd>();
+        s.second_moment = state[3].cast<Eigen::MatrixXd>();
+        s.posterior_entropy = state[4].cast<double>();
+        s.log_joint_sum = state[5].cast<double>();
+        return s;
+      })
+      .def_property_readonly("count", [](const BinarySparseCodingStats& s) { return s.weight; })
+      .def_property_readonly("free_energy",
+                             [](const BinarySparseCodingStats& s) { return s.log_joint_sum / s.weight; });
+  bind_statistics<SigmoidBeliefNetStats>(
+      m, "SigmoidBeliefNetStats", "q's statistics of a sigmoid belief net per distinct state; mergeable and picklable.",
+      [](const SigmoidBeliefNetStats& s) {
+        return py::make_tuple(s.weight, s.posterior_entropy, s.log_joint_sum, s.n_features, s.n_components, s.keys,
+                              s.state_weight, s.data_sum);
+      },
+      [](const py::tuple& state) {
+        if (state.size() != 8) throw std::runtime_error("invalid SigmoidBeliefNetStats state");
+        SigmoidBeliefNetStats s;
+        s.weight = state[0].cast<double>();
+        s.posterior_entropy = state[1].cast<double>();
+        s.log_joint_sum = state[2].cast<double>();
+        s.n_features = state[3].cast<Index>();
+        s.n_components = state[4].cast<Index>();
+        s.keys = state[5].cast<std::vector<std::uint64_t>>();
+        s.state_weight = state[6].cast<Eigen::VectorXd>();
+        s.data_sum = state[7].cast<RowMatrix<double>>();
+        return s;
+      })
+      .def_property_readonly("count", [](const SigmoidBeliefNetStats& s) { return s.weight; })
+      .def_property_readonly("free_energy", [](const SigmoidBeliefNetStats& s) { return s.log_joint_sum / s.weight; });
+
+  m.def(
+      "binary_sparse_coding_terms",
+      [](const BinarySparseCodingStats& stats, const py::dict& params) {
+        const BinarySparseCodingParams p = bsc_from_dict(params);
+        check_binary_sparse_coding_params(p, p.components.rows());
+        check_stats(stats, p.components.rows(), p.components.cols());
+        return elbo_terms_to_dict(binary_sparse_coding_terms(stats, p));
+      },
+      py::arg("stats"), py::arg("params"), "F(q, Θ) per sample and the entropy sum's terms from q's statistics.");
+  m.def(
+      "binary_sparse_coding_update",
+      [](const BinarySparseCodingStats& stats, const py::dict& params, bool shared_prior) {
+        const BinarySparseCodingParams p = bsc_from_dict(params);
+        check_binary_sparse_coding_params(p, p.components.rows());
+        check_stats(stats, p.components.rows(), p.components.cols());
+        return bsc_to_dict(binary_sparse_coding_m_step(stats, p, shared_prior));
+      },
+      py::arg("stats"), py::arg("params"), py::arg("shared_prior"), "The closed-form M-step from merged statistics.");
+  m.def(
+      "sigmoid_belief_net_terms",
+      [](const SigmoidBeliefNetStats& stats, const py::dict& params) {
+        const SigmoidBeliefNetParams p = sbn_from_dict(params);
+        check_sigmoid_belief_net_params(p, p.components.rows());
+        check_stats(stats, p.components.rows(), p.components.cols());
+        return elbo_terms_to_dict(sigmoid_belief_net_terms(stats, p));
+      },
+      py::arg("stats"), py::arg("params"), "F(q, Θ) per sample and the entropy sum's terms from q's statistics.");
+  m.def(
+      "sigmoid_belief_net_update",
+      [](const SigmoidBeliefNetStats& stats, const py::dict& params, double newton_tol, int newton_max_iter) {
+        const SigmoidBeliefNetParams p = sbn_from_dict(params);
+        check_sigmoid_belief_net_params(p, p.components.rows());
+        check_stats(stats, p.components.rows(), p.components.cols());
+        if (!(newton_tol > 0.0) || newton_max_iter < 1)
+          throw py::value_error("newton_tol must be positive and newton_max_iter at least 1");
+        NewtonOptions newton;
+        newton.tol = newton_tol;
+        newton.max_iter = newton_max_iter;
+        return sbn_to_dict(run_without_gil([&] { return sigmoid_belief_net_m_step(stats, p, newton); }));
+      },
+      py::arg("stats"), py::arg("params"), py::arg("newton_tol"), py::arg("newton_max_iter"),
+      "π in closed form and (W, b) by Newton's method from merged statistics.");
   m.def(
       "binary_sparse_coding_m_step",
       [](const py::dict& params, const Eigen::MatrixXd& cross, const Eigen::MatrixXd& second_moment, double weight,

@@ -349,6 +349,58 @@ class GaussianVaeStats:
     @property
     def squared_error(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
+class BinarySparseCodingStats:
+    """
+    Sums of binary sparse coding's posterior statistics; mergeable and picklable.
+    """
+    def __add__(self, other: BinarySparseCodingStats) -> BinarySparseCodingStats:
+        ...
+    def __copy__(self) -> BinarySparseCodingStats:
+        ...
+    def __getstate__(self) -> tuple[float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float]:
+        ...
+    def __iadd__(self, other: BinarySparseCodingStats) -> BinarySparseCodingStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> BinarySparseCodingStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def free_energy(self) -> float:
+        ...
+class SigmoidBeliefNetStats:
+    """
+    q's statistics of a sigmoid belief net per distinct state; mergeable and picklable.
+    """
+    def __add__(self, other: SigmoidBeliefNetStats) -> SigmoidBeliefNetStats:
+        ...
+    def __copy__(self) -> SigmoidBeliefNetStats:
+        ...
+    def __getstate__(self) -> tuple[float, float, float, int, int, list[int], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
+        ...
+    def __iadd__(self, other: SigmoidBeliefNetStats) -> SigmoidBeliefNetStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> SigmoidBeliefNetStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def free_energy(self) -> float:
+        ...
 @typing.overload
 def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
@@ -421,6 +473,16 @@ def bernoulli_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: 
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
+@typing.overload
+def binary_sparse_coding_block(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], states: typing.Any, iteration: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    One E-step of binary sparse coding over a block of rows (rows row_offset + n of the data set; empty weights weigh every row 1): (mergeable statistics, the kept states (n, S) afterwards, or None for the exact posterior). states=None starts a truncated posterior from fresh sets.
+    """
+@typing.overload
+def binary_sparse_coding_block(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], states: typing.Any, iteration: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    One E-step of binary sparse coding over a block of rows (rows row_offset + n of the data set; empty weights weigh every row 1): (mergeable statistics, the kept states (n, S) afterwards, or None for the exact posterior). states=None starts a truncated posterior from fresh sets.
+    """
 def binary_sparse_coding_m_step(params: dict, cross: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], second_moment: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], weight: typing.SupportsFloat | typing.SupportsIndex, squared_norm: typing.SupportsFloat | typing.SupportsIndex, shared_prior: bool) -> dict[str, typing.Any]:
     """
     The closed-form M-step from Σ w x z̃ᵀ, Σ w z̃ z̃ᵀ, Σ w and Σ w ‖x‖² (tests).
@@ -434,6 +496,14 @@ def binary_sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float32], pa
 def binary_sparse_coding_posterior(data: numpy.typing.NDArray[numpy.float64], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     The posterior of new data under fixed parameters: means E[z] (n, H), the free energy per sample and the entropy sum's terms; with_states adds the states (n, width, H) and their probabilities (n, width).
+    """
+def binary_sparse_coding_terms(stats: entrosum._core.BinarySparseCodingStats, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms from q's statistics.
+    """
+def binary_sparse_coding_update(stats: entrosum._core.BinarySparseCodingStats, params: dict, shared_prior: bool) -> dict[str, typing.Any]:
+    """
+    The closed-form M-step from merged statistics.
     """
 @typing.overload
 def first_non_binary_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
@@ -846,6 +916,16 @@ def random_uniforms(seed: typing.SupportsInt | typing.SupportsIndex, count: typi
     The first draws of the library's uniform generator seeded with seed.
     """
 @typing.overload
+def sigmoid_belief_net_block(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], states: typing.Any, iteration: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    As binary_sparse_coding_block, for a sigmoid belief net (0/1 data).
+    """
+@typing.overload
+def sigmoid_belief_net_block(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], states: typing.Any, iteration: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    As binary_sparse_coding_block, for a sigmoid belief net (0/1 data).
+    """
+@typing.overload
 def sigmoid_belief_net_posterior(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     As binary_sparse_coding_posterior, for a sigmoid belief net.
@@ -854,6 +934,14 @@ def sigmoid_belief_net_posterior(data: numpy.typing.NDArray[numpy.float32], para
 def sigmoid_belief_net_posterior(data: numpy.typing.NDArray[numpy.float64], params: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], rounds: typing.SupportsInt | typing.SupportsIndex, with_states: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     As binary_sparse_coding_posterior, for a sigmoid belief net.
+    """
+def sigmoid_belief_net_terms(stats: entrosum._core.SigmoidBeliefNetStats, params: dict) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms from q's statistics.
+    """
+def sigmoid_belief_net_update(stats: entrosum._core.SigmoidBeliefNetStats, params: dict, newton_tol: typing.SupportsFloat | typing.SupportsIndex, newton_max_iter: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
+    """
+    π in closed form and (W, b) by Newton's method from merged statistics.
     """
 @typing.overload
 def sparse_coding_e_step(data: numpy.typing.NDArray[numpy.float32], params: dict, posterior: str, e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.SparseCodingExpectation:

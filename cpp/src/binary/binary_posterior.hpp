@@ -112,7 +112,7 @@ void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store,
   for (Index i = 0; i < n; ++i) {
     const std::uint64_t* kept = store.row(first_row + i);
     mine.assign(kept, kept + n_states);
-    Random random = proposal_stream(options.seed, iteration, first_row + i);
+    Random random = proposal_stream(options.seed, iteration, options.row_offset + first_row + i);
     propose_states(kept, n_states, n_components, prior, options, random, mine);
     std::sort(mine.begin(), mine.end());
     mine.erase(std::unique(mine.begin(), mine.end()), mine.end());

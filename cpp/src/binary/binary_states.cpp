@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
+#include <utility>
 
 #include "binary_posterior.hpp"
 #include "entrosum/core/random.hpp"
@@ -23,6 +24,8 @@ void check_binary_posterior(const BinaryPosteriorOptions& options, Index n_compo
   if (n_components < 1 || n_components > kMaxBinaryComponents)
     throw std::invalid_argument("n_components must be between 1 and " + std::to_string(kMaxBinaryComponents) +
                                 " for binary latents, got " + std::to_string(n_components));
+  if (options.row_offset < 0)
+    throw std::invalid_argument("row_offset must be at least 0, got " + std::to_string(options.row_offset));
   if (options.kind == BinaryPosteriorKind::exact) {
     if (n_components > kMaxExactComponents)
       throw std::invalid_argument(
@@ -51,7 +54,7 @@ std::vector<std::uint64_t> all_states(Index n_components) {
   return keys;
 }
 
-TruncatedStates::TruncatedStates(Index n_rows, Index n_states, Index n_components, std::uint64_t seed)
+TruncatedStates::TruncatedStates(Index n_rows, Index n_states, Index n_components, std::uint64_t seed, Index row_offset)
     : n_rows_(n_rows), n_states_(n_states), keys_(static_cast<std::size_t>(n_rows * n_states)) {
   const std::uint64_t mask = unit_mask(n_components);
   const bool everything = n_components < 63 && n_states == (Index(1) << n_components);
@@ -70,9 +73,27 @@ TruncatedStates::TruncatedStates(Index n_rows, Index n_states, Index n_component
     add(0);
     for (Index h = 0; h < n_components; ++h) add(std::uint64_t(1) << h);
     // distinct random states; states in integer order once draws keep repeating (S near 2^H)
-    Random random = detail::proposal_stream(seed, -1, n);
+    Random random = detail::proposal_stream(seed, -1, row_offset + n);
     for (int tries = 0; filled < n_states && tries < 64 * n_states; ++tries) add(random.next() & mask);
     for (std::uint64_t key = 0; filled < n_states; ++key) add(key);
+  }
+}
+
+TruncatedStates::TruncatedStates(Index n_rows, Index n_states, Index n_components, std::vector<std::uint64_t> keys)
+    : n_rows_(n_rows), n_states_(n_states), keys_(std::move(keys)) {
+  if (n_rows < 0 || n_states < 1 || keys_.size() != static_cast<std::size_t>(n_rows * n_states))
+    throw std::invalid_argument("the kept states must be an (n_rows, n_states) array with n_states >= 1");
+  const std::uint64_t mask = unit_mask(n_components);
+  std::vector<std::uint64_t> sorted;
+  for (Index n = 0; n < n_rows; ++n) {
+    sorted.assign(row(n), row(n) + n_states);
+    for (const std::uint64_t key : sorted)
+      if ((key & ~mask) != 0)
+        throw std::invalid_argument("kept state " + std::to_string(key) + " of row " + std::to_string(n) +
+                                    " switches on a unit beyond n_components = " + std::to_string(n_components));
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      throw std::invalid_argument("row " + std::to_string(n) + " of the kept states holds a state twice");
   }
 }
 

@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.dask import DaskBlocks
 from ..engine.driver import Passes, PriorSampler, TransformMixin
-from ..engine.validation import check_choice, check_int
+from ..engine.validation import check_choice, check_int, check_random_state
 from ..monitor import ConvergenceMonitor
+from .dask_fit import data_moments, em_result
+from .steps import BinaryLatentSteps
 
 #: Most latent units of the exact posterior (2^16 states per data point).
 MAX_EXACT_COMPONENTS = 16
@@ -44,8 +47,13 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
     prior_: np.ndarray
 
     # -- what each model provides ----------------------------------------------------------------
-    def _initial_params(self, X: np.ndarray, weights: np.ndarray, n_components: int,
+    def _initial_params(self, mean: np.ndarray, variance: np.ndarray, n_components: int,
                         rng: np.random.Generator) -> dict:
+        """Return the starting parameters from the data's (weighted) mean and variance per feature."""
+        raise NotImplementedError
+
+    def _steps(self, settings: dict, seed: int, rounds: int = 1) -> BinaryLatentSteps:
+        """Return the model's chunk-level steps (``binary.steps``) with the posterior's settings."""
         raise NotImplementedError
 
     def _core_fit(self, X: np.ndarray, weights: np.ndarray, initial: dict, settings: dict, seed: int,
@@ -112,22 +120,28 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
 
     def _fit_start(self, X: Any, weights: np.ndarray, settings: Any, rng: np.random.Generator,
                    monitor: ConvergenceMonitor, passes: Passes) -> dict:
-        if not isinstance(X, np.ndarray):
-            raise ValueError(f"{type(self).__name__} fits arrays in memory (or memory-mapped); convert the data "
-                             "with np.asarray first.")
-        initial = self._initial_params(X, weights, settings["n_components"], rng)
+        if isinstance(X, DaskBlocks):
+            mean, variance = data_moments(X)
+        else:
+            mean, variance = _weighted_moments(X, weights)
+        initial = self._initial_params(mean, variance, settings["n_components"], rng)
         seed = int(rng.integers(0, 2 ** 63))
+        if isinstance(X, DaskBlocks):
+            return em_result(self._steps(settings, seed), X, initial, self._stop_options(), monitor)
         return self._core_fit(X, weights, initial, settings, seed, monitor, passes)
 
-    @property
-    def partial_fit(self) -> Any:
-        """Not available yet for binary latents: a truncated posterior keeps states per data point across passes.
+    # -- partial_fit (stepwise EM, engine.online) ----------------------------------------------------
+    def _online_start(self, X: np.ndarray, weights: np.ndarray | None, passes: Passes) -> tuple[Any, dict]:
+        settings = self._check_settings(X)
+        rng = check_random_state(self.random_state)
+        mean, variance = _weighted_moments(X, np.empty(0) if weights is None else weights)
+        initial = self._initial_params(mean, variance, settings["n_components"], rng)
+        seed = int(rng.integers(0, 2 ** 63))
+        return self._steps(settings, seed, rounds=settings["inference_rounds"]), initial
 
-        Reading it raises AttributeError, so that ``hasattr(model, "partial_fit")`` is False, as scikit-learn's
-        tools expect of an estimator without stepwise fitting.
-        """
-        raise AttributeError(f"{type(self).__name__} has no partial_fit yet; fit the whole data with fit (arrays in "
-                             "memory or memory-mapped).")
+    def _online_resume(self, X: np.ndarray) -> tuple[Any, dict]:
+        settings = self._check_settings(X)
+        return self._steps(settings, INFERENCE_SEED, rounds=settings["inference_rounds"]), self._params()
 
     # -- inference ---------------------------------------------------------------------------------
     def _infer(self, X: Any, with_states: bool) -> dict:
@@ -168,3 +182,10 @@ class BinaryLatentModel(TransformMixin, PriorSampler):
 
     def _draw_latents(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return (rng.random((n_samples, self.prior_.shape[0])) < self.prior_.astype(np.float64)).astype(np.float64)
+
+
+def _weighted_moments(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (weighted) mean and variance per feature of data in memory, in float64."""
+    w = weights if weights.size else None
+    mean = np.average(X, axis=0, weights=w).astype(np.float64)
+    return mean, np.average((X - mean) ** 2, axis=0, weights=w).astype(np.float64)

@@ -11,6 +11,7 @@ from ..engine.docs import shared_docstring
 from ..engine.driver import Passes
 from ..monitor import ConvergenceMonitor
 from .base import INFERENCE_SEED, INITIAL_PRIOR, BinaryLatentModel
+from .steps import BinarySparseCodingSteps
 
 
 @shared_docstring
@@ -81,16 +82,17 @@ class BinarySparseCoding(BinaryLatentModel):
         settings["shared_prior"] = bool(self.shared_prior)
         return settings
 
-    def _initial_params(self, X: np.ndarray, weights: np.ndarray, n_components: int,
+    def _initial_params(self, mean: np.ndarray, variance: np.ndarray, n_components: int,
                         rng: np.random.Generator) -> dict:
-        w = weights if weights.size else None
-        mean = np.average(X, axis=0, weights=w).astype(np.float64)
-        variance = np.average((X - mean) ** 2, axis=0, weights=w).astype(np.float64)
         scale = float(np.sqrt(max(variance.mean(), np.finfo(np.float64).tiny)))
         # causes start as random patterns of the data's scale about its mean, σ² as its variance, and π = 0.3 (on the
         # bars, 0.3 found every bar from more starts than 0.1, 0.2 or 0.5, and random rows of the data fewer still)
-        return {"components": rng.standard_normal((X.shape[1], n_components)) * scale, "offset": mean,
+        return {"components": rng.standard_normal((mean.shape[0], n_components)) * scale, "offset": mean,
                 "noise_variance": float(variance.mean()) or 1.0, "prior": np.full(n_components, INITIAL_PRIOR)}
+
+    def _steps(self, settings: dict, seed: int, rounds: int = 1) -> BinarySparseCodingSteps:
+        return BinarySparseCodingSteps(settings["posterior"], settings["n_states"], seed,
+                                       tuple(settings["proposals"]), rounds, shared_prior=settings["shared_prior"])
 
     def _core_fit(self, X: np.ndarray, weights: np.ndarray, initial: dict, settings: dict, seed: int,
                   monitor: ConvergenceMonitor, passes: Passes) -> dict:

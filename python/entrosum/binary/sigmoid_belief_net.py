@@ -12,6 +12,7 @@ from ..engine.driver import Passes
 from ..engine.validation import check_int, check_tolerance
 from ..monitor import ConvergenceMonitor
 from .base import INFERENCE_SEED, BinaryLatentModel
+from .steps import SigmoidBeliefNetSteps
 
 
 @shared_docstring
@@ -89,15 +90,20 @@ class SigmoidBeliefNet(BinaryLatentModel):
             raise ValueError(f"X must be binary (every value 0 or 1) for {type(self).__name__}; row {row} holds "
                              f"{bad:g}.")
 
-    def _initial_params(self, X: np.ndarray, weights: np.ndarray, n_components: int,
+    def _initial_params(self, mean: np.ndarray, variance: np.ndarray, n_components: int,
                         rng: np.random.Generator) -> dict:
-        mean = np.clip(np.average(X, axis=0, weights=weights if weights.size else None), 0.01, 0.99)
+        mean = np.clip(mean, 0.01, 0.99)
         # Small positive random weights (each cause starts by switching features on), b at each feature's log-odds,
         # π = 0.1. On the bars, weights of either sign, larger ones, π = 0.3 or b well below the log-odds found
         # every bar in none of 5 seeds; this start in 4.
-        return {"components": np.abs(rng.standard_normal((X.shape[1], n_components))) * 0.5,
+        return {"components": np.abs(rng.standard_normal((mean.shape[0], n_components))) * 0.5,
                 "offset": np.log(mean / (1 - mean)).astype(np.float64),
                 "prior": np.full(n_components, 0.1)}
+
+    def _steps(self, settings: dict, seed: int, rounds: int = 1) -> SigmoidBeliefNetSteps:
+        return SigmoidBeliefNetSteps(settings["posterior"], settings["n_states"], seed, tuple(settings["proposals"]),
+                                     rounds, newton_tol=settings["newton_tol"],
+                                     newton_max_iter=settings["newton_max_iter"])
 
     def _core_fit(self, X: np.ndarray, weights: np.ndarray, initial: dict, settings: dict, seed: int,
                   monitor: ConvergenceMonitor, passes: Passes) -> dict:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..binary.binary_sparse_coding import BinarySparseCoding
+from ..binary.sigmoid_belief_net import SigmoidBeliefNet
 from ..exceptions import convergence_warning
 from ..linear.factor_analysis import FactorAnalysis
 from ..linear.ppca import PPCA
@@ -73,6 +75,25 @@ def bars_patches(n_samples: int, side: int = 8, noise_sd: float = 0.1, seed: int
         atoms[side + k, :, k] = 1.0
     sources = rng.laplace(0.0, 1.0, (n_samples, 2 * side))
     return sources @ atoms.reshape(2 * side, -1) + noise_sd * rng.standard_normal((n_samples, side * side))
+
+
+def binary_bars(n_samples: int, *, binary: bool, side: int = 5, seed: int = 0) -> np.ndarray:
+    """Side × side images of 2·side bars, each on with probability 0.2 (the bars test of the binary-latent papers).
+
+    ``binary=False``: the bars add up (value 1 each) under Gaussian noise of σ = 0.3 (binary sparse coding's data);
+    ``binary=True``: a pixel is on with probability S(8·[a bar through it is on] − 4) (a sigmoid belief net's).
+    """
+    rng = np.random.default_rng(seed)
+    bars = np.zeros((2 * side, side, side))
+    for k in range(side):
+        bars[k, k, :] = 1.0
+        bars[side + k, :, k] = 1.0
+    causes = (rng.random((n_samples, 2 * side)) < 0.2).astype(np.float64)
+    overlap = causes @ bars.reshape(2 * side, -1)
+    if not binary:
+        return overlap + 0.3 * rng.standard_normal(overlap.shape)
+    on = 1.0 / (1.0 + np.exp(-(8.0 * np.minimum(overlap, 1.0) - 4.0)))
+    return (rng.random(overlap.shape) < on).astype(np.float64)
 
 
 def image_patches(n_samples: int, size: int = 8, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -163,6 +184,13 @@ def _models() -> list[tuple[str, Callable[[], Any], np.ndarray]]:
          lambda: BernoulliMixture(4, tol=None, gap_tol=1e-9, max_iter=20_000, random_state=0), binary),
         ("PoissonMixture (EM)",
          lambda: PoissonMixture(3, tol=None, gap_tol=1e-9, max_iter=20_000, random_state=0), counts),
+        # 10 binary causes, the exact posterior over their 1024 states
+        ("BinarySparseCoding (bars)",
+         lambda: BinarySparseCoding(10, tol=None, gap_tol=1e-9, max_iter=5_000, n_init=2, random_state=0),
+         binary_bars(2000, binary=False)),
+        ("SigmoidBeliefNet (bars)",
+         lambda: SigmoidBeliefNet(10, tol=None, gap_tol=1e-8, max_iter=5_000, random_state=0),
+         binary_bars(1000, binary=True)),
         # F = S after every M-step (λ = λ*, σ² = σ²*): the row shows F and S there, with the fit stopped by tol
         ("SparseCoding (EM, patches)†",
          lambda: SparseCoding(DEMO_ATOMS, tol=1e-3, max_iter=DEMO_ITERATIONS, random_state=0), image_patches(

@@ -35,6 +35,9 @@ struct BinaryPosteriorOptions {
   /// Seeds the proposals; data point n in E-step t draws from its own stream (seed, t, n), so the states
   /// do not depend on threads or chunks.
   std::uint64_t seed = 0;
+  /// The global index of the data's first row: a block of a larger data set (a Dask block) draws the proposals
+  /// of its rows from the same streams as the whole data set would.
+  Index row_offset = 0;
 };
 
 /// Checks the options against H (and the data's row count); throws std::invalid_argument naming the problem.
@@ -51,7 +54,11 @@ class TruncatedStates {
  public:
   TruncatedStates() = default;
   /// Initial sets: the zero state, the single-unit states, then distinct random states; with S = 2^H every state.
-  TruncatedStates(Index n_rows, Index n_states, Index n_components, std::uint64_t seed);
+  /// Row n draws from the stream of global row `row_offset + n`.
+  TruncatedStates(Index n_rows, Index n_states, Index n_components, std::uint64_t seed, Index row_offset = 0);
+  /// Sets kept from an earlier pass (n_rows × n_states keys, row-major); throws std::invalid_argument unless each
+  /// row holds distinct states of `n_components` units.
+  TruncatedStates(Index n_rows, Index n_states, Index n_components, std::vector<std::uint64_t> keys);
 
   Index rows() const { return n_rows_; }
   Index n_states() const { return n_states_; }
