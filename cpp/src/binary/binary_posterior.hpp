@@ -12,6 +12,7 @@
 #include <limits>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "entrosum/binary/binary_states.hpp"
@@ -58,24 +59,61 @@ struct ChunkPosterior {
   const std::uint64_t* keys_of(Index n) const { return shared ? shared_keys : own_keys.data() + n * width; }
 };
 
-/// Turns log-joints (n × width) into q, with the log normalisers and entropies.
-inline void normalise(const RowMatrix<double>& log_joint, ChunkPosterior& out) {
+/// Relative log-joints below −(kNegligible + log width) are left out of q (set to exact zeros): all of them
+/// together weigh less than e^−40 ≈ 4e-18 of the normaliser, below double rounding. Once the posterior
+/// concentrates (as soon as the causes are learned) most states are such, and their exp is skipped.
+inline constexpr double kNegligible = 40.0;
+
+/// One row: e = exp(l − top) over the states not negligible (exact zeros elsewhere) written over the row, in
+/// SIMD packets of Eigen's packet math (every build's vector width); returns (Σ e, Σ e (l − top)).
+inline std::pair<double, double> exponentiate_states(double* row, Index width, double top) {
+  namespace ei = Eigen::internal;
+  using Packet = ei::packet_traits<double>::type;
+  constexpr Index lanes = ei::unpacket_traits<Packet>::size;
+  const double cut = -(kNegligible + std::log(static_cast<double>(width)));
+  const Packet shift = ei::pset1<Packet>(top);
+  const Packet threshold = ei::pset1<Packet>(cut);
+  const Packet zero = ei::pset1<Packet>(0.0);
+  Packet sums = zero, dots = zero;
+  Index j = 0;
+  for (; j + lanes <= width; j += lanes) {
+    const Packet shifted = ei::psub(ei::ploadu<Packet>(row + j), shift);
+    if (ei::predux_max(shifted) < cut) {
+      ei::pstoreu(row + j, zero);  // every lane negligible: no exp
+      continue;
+    }
+    const Packet e = ei::pand(ei::pexp(shifted), ei::pcmp_le(threshold, shifted));
+    sums = ei::padd(sums, e);
+    dots = ei::pmadd(e, ei::pand(shifted, ei::pcmp_le(threshold, shifted)), dots);
+    ei::pstoreu(row + j, e);
+  }
+  double sum = ei::predux(sums), dot = ei::predux(dots);
+  for (; j < width; ++j) {
+    const double shifted = row[j] - top;
+    const double e = shifted < cut ? 0.0 : std::exp(shifted);
+    sum += e;
+    dot += shifted < cut ? 0.0 : e * shifted;
+    row[j] = e;
+  }
+  return {sum, dot};
+}
+
+/// Turns log-joints (n × width) into q in their own storage, with the log normalisers and entropies
+/// H[q_n] = log Σ e − Σ e l' / Σ e (l' = l − max l, e = exp l').
+inline void normalise(RowMatrix<double>&& log_joint, ChunkPosterior& out) {
   const Index n = log_joint.rows();
-  out.q.resize(n, log_joint.cols());
+  const Index width = log_joint.cols();
+  out.q = std::move(log_joint);
   out.log_norm.resize(n);
   out.entropy.resize(n);
   for (Index i = 0; i < n; ++i) {
-    const double top = log_joint.row(i).maxCoeff();
+    double* row = &out.q(i, 0);
+    const double top = out.q.row(i).maxCoeff();
     if (!std::isfinite(top)) throw NumericalError("a data point has no state with a finite joint probability");
-    out.q.row(i) = (log_joint.row(i).array() - top).exp();
-    const double sum = out.q.row(i).sum();
-    out.q.row(i) /= sum;
+    const auto [sum, dot] = exponentiate_states(row, width, top);
+    out.q.row(i) *= 1.0 / sum;  // one division per row: vector divisions cost as much as the exp
     out.log_norm(i) = top + std::log(sum);
-    // H[q] = −Σ q (log p − log Σp) = log Σp − Σ q log p; states of zero probability (log p = −∞) add nothing
-    double expected = 0.0;
-    for (Index j = 0; j < log_joint.cols(); ++j)
-      if (out.q(i, j) > 0.0) expected += out.q(i, j) * log_joint(i, j);
-    out.entropy(i) = out.log_norm(i) - expected;
+    out.entropy(i) = std::log(sum) - dot / sum;
   }
 }
 
@@ -153,7 +191,7 @@ void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store,
     }
   }
   out.own_states = states_matrix(out.own_keys.data(), n * n_states, n_components);
-  normalise(kept_log_joint, out);
+  normalise(std::move(kept_log_joint), out);
 }
 
 /// The chunk as double: a view for double data, a converted copy in `buffer` for float.
@@ -168,12 +206,13 @@ RowsD as_double(const DataRef<T>& chunk, RowMatrix<double>& buffer) {
 }
 
 /// Rows per chunk: the execution's, and for the exact posterior few enough that a chunk's (rows × 2^H)
-/// log-joints stay near 16 MiB.
+/// log-joints stay near 256 KiB: each of the passes over them (the product's offsets, exp, the sums, E[z]) then
+/// reads them from the core's cache instead of memory.
 inline Index binary_chunk_size(const Execution& execution, Index n_features, Index bytes,
                                const BinaryPosteriorOptions& options, Index n_components) {
   Index rows = resolve_chunk_size(execution, n_features, bytes);
   if (options.kind == BinaryPosteriorKind::exact && execution.chunk_size <= 0)
-    rows = std::min<Index>(rows, std::max<Index>(16, (Index(1) << 21) >> n_components));
+    rows = std::min<Index>(rows, std::max<Index>(16, (Index(1) << 15) >> n_components));
   return rows;
 }
 
