@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,19 @@ template <typename T>
 constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
 template <>
 constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
+
+/// Whether any lane of the comparison mask `kept` (made from `shifted`) is set. float packets test the mask's sign
+/// bits in one instruction; Eigen offers that for float packets only, so double packets compare the largest lane.
+template <typename Packet>
+bool any_lane(const Packet& kept, const Packet& shifted) {
+  namespace ei = Eigen::internal;
+  using T = typename ei::unpacket_traits<Packet>::type;
+  if constexpr (std::is_same_v<T, float>) {
+    return ei::predux_any(kept);
+  } else {
+    return !(ei::predux_max(shifted) < kExpUnderflow<T>);
+  }
+}
 
 /// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
 /// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
@@ -39,12 +53,13 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   Index k = 0;
   for (; k + width <= K; k += width) {
     const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
-    if (ei::predux_max(shifted) < kExpUnderflow<T>) {
+    const Packet kept = ei::pcmp_le(underflow, shifted);  // all-ones lanes where exp(l') is a normal number
+    if (!any_lane(kept, shifted)) {
       ei::pstoreu(row + k, zero);  // every lane underflows: skip the exp
       continue;
     }
     // exp where l' is at or above the threshold, exact 0 elsewhere (pand with an all-ones or all-zeros mask)
-    const Packet scaled = ei::pand(ei::pexp(shifted), ei::pcmp_le(underflow, shifted));
+    const Packet scaled = ei::pand(ei::pexp(shifted), kept);
     sums = ei::padd(sums, scaled);
     dots = ei::pmadd(scaled, shifted, dots);
     ei::pstoreu(row + k, scaled);
