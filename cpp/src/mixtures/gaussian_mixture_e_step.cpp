@@ -107,6 +107,10 @@ Index block_rows(const GaussianLogDensity<U>& density) {
   return std::clamp<Index>((Index(512) << 10) / (width * static_cast<Index>(sizeof(U))), 128, 1024);
 }
 
+/// Float data's full-covariance features up to this width (D ≤ 10) are made in double when components lie far
+/// from the shift: the double product is then cheaper than the per-component passes that keep float's digits.
+constexpr Index kDoubleFeatureWidth = 64;
+
 /// Whether the statistics of a block are cheaper row by row over its non-zero responsibilities than as a
 /// product: below one in eight (separated components: one or two per row).
 template <typename Resp>
@@ -185,6 +189,14 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
       if (buffers.sparse_sums.rows() != K) buffers.sparse_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
       accumulate_sparse_rows<T, U>(chunk.middleRows(begin, rows), buffers.resp, shift, density.type,
                                    buffers.sparse_sums);
+    } else if (std::is_same_v<U, float> && !density.far_components.empty() &&
+               buffers.features.cols() <= kDoubleFeatureWidth) {
+      // Few features (full covariances of colour pixels: 9): every component's sums from the rows' features
+      // made in double about the shift cost less than a pass per far component.
+      RowMatrix<double> centred = chunk.middleRows(begin, rows).template cast<double>().rowwise() - shift.transpose();
+      RowMatrix<double> features;
+      fill_linear_features<double>(centred, density.type, features);
+      accumulate_linear_features<double>(features, buffers.resp.template cast<double>().eval(), stats);
     } else if (std::is_same_v<U, float> && !density.far_components.empty()) {
       // Float quadratic features about the shift cancel in the sums of a component far from it: those go
       // component by component, about their means; the others come from the product as usual.
