@@ -76,9 +76,9 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
 }
 
 /// Multiplies a row of e by `factor` = w / Σ e, writing exact zeros where the product would be subnormal
-/// (e near the threshold divided by a sum > 1, or a small sample weight).
+/// (e near the threshold divided by a sum > 1, or a small sample weight), and adds the row to `total` (K).
 template <typename T>
-void scale_row(T* row, Index K, T factor) {
+void scale_row(T* row, Index K, T factor, T* total) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
   constexpr Index width = ei::unpacket_traits<Packet>::size;
@@ -86,12 +86,15 @@ void scale_row(T* row, Index K, T factor) {
   const Packet smallest = ei::pset1<Packet>(std::numeric_limits<T>::min());
   Index k = 0;
   for (; k + width <= K; k += width) {
-    const Packet scaled = ei::pmul(ei::ploadu<Packet>(row + k), scale);
-    ei::pstoreu(row + k, ei::pand(scaled, ei::pcmp_le(smallest, scaled)));
+    const Packet product = ei::pmul(ei::ploadu<Packet>(row + k), scale);
+    const Packet scaled = ei::pand(product, ei::pcmp_le(smallest, product));
+    ei::pstoreu(row + k, scaled);
+    ei::pstoreu(total + k, ei::padd(ei::ploadu<Packet>(total + k), scaled));
   }
   for (; k < K; ++k) {
     const T scaled = row[k] * factor;
     row[k] = scaled < std::numeric_limits<T>::min() ? T(0) : scaled;
+    total[k] += row[k];
   }
 }
 
@@ -106,21 +109,25 @@ void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<co
   // Row by row: with l' = l − max_k l, e = exp(l'), s = Σ_k e,
   //   log p(x) = max + log s,  r = e / s,  −Σ_k r log r = log s − (Σ_k e l') / s,
   // the last because log r = l' − log s and Σ_k r = 1 (0 log 0 = 0 comes out by itself: e = 0).
+  // Three passes, so that no row waits on a scalar log or division: exp per row, then the logs and factors of
+  // all rows as vector arithmetic, then the scaling per row (with the column sums in the same pass).
   Eigen::Array<T, 1, Eigen::Dynamic> resp_sum = Eigen::Array<T, 1, Eigen::Dynamic>::Zero(K);
-  double log_likelihood = 0.0, resp_entropy = 0.0, count = 0.0;
+  Eigen::ArrayXd largest(n), sums(n), dots(n);
   for (Index row = 0; row < n; ++row) {
-    auto values = log_joint.row(row).array();
-    const T largest = values.maxCoeff();
-    const auto [sum, dot] = exponentiate_row<T>(&log_joint(row, 0), K, largest);
-    const double log_sum = std::log(static_cast<double>(sum));
-    const double weight = weights.size() ? weights(row) : 1.0;
-    count += weight;
-    row_log_likelihood(row) = static_cast<double>(largest) + log_sum;
-    log_likelihood += weight * row_log_likelihood(row);
-    resp_entropy += weight * (log_sum - static_cast<double>(dot) / static_cast<double>(sum));
-    scale_row<T>(&log_joint(row, 0), K, static_cast<T>(weight / static_cast<double>(sum)));  // w_n r_nk
-    resp_sum += values;
+    const T top = log_joint.row(row).maxCoeff();
+    const auto [sum, dot] = exponentiate_row<T>(&log_joint(row, 0), K, top);
+    largest(row) = static_cast<double>(top);
+    sums(row) = static_cast<double>(sum);
+    dots(row) = static_cast<double>(dot);
   }
+  const Eigen::ArrayXd log_sums = sums.log();
+  const Eigen::ArrayXd row_weights = weights.size() ? weights.array().eval() : Eigen::ArrayXd::Ones(n);
+  row_log_likelihood = (largest + log_sums).matrix();
+  const double count = row_weights.sum();
+  const double log_likelihood = (row_weights * row_log_likelihood.array()).sum();
+  const double resp_entropy = (row_weights * (log_sums - dots / sums)).sum();
+  const Eigen::Array<T, Eigen::Dynamic, 1> factors = (row_weights / sums).template cast<T>();              // w_n / Σ e
+  for (Index row = 0; row < n; ++row) scale_row<T>(&log_joint(row, 0), K, factors(row), resp_sum.data());  // w r
   totals.count += count;
   totals.log_likelihood += log_likelihood;
   totals.resp_entropy += resp_entropy;
