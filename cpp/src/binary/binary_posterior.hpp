@@ -1,9 +1,13 @@
 // The E-step machinery shared by the binary-latent models: per chunk, the log-joints of each row's states
 // (all 2^H, or its kept set plus proposals), the posterior q over the kept states, its entropy and log
 // normaliser. A model supplies a `Joint` with
-//   RowMatrix<double> shared(rows, states)        (n × m) log p(x_n, s_j), every row with the same states
-//   Eigen::VectorXd   paired(rows, states, owner) log p(x_{owner_i}, s_i) for state rows s_i
-// both written as matrix products, and adds its statistics from a ChunkPosterior.
+//   RowMatrix<double> state_factors(states)            R (m × k): the states' side of the exact log-joints
+//   RowMatrix<double> row_factors(rows, row_offsets)   L (n × k) and per-row offsets c, so that
+//                                                      log p(x_n, s_j) = (L Rᵀ)_nj + c_n
+//   Eigen::VectorXd   paired(rows, states, owner)      log p(x_{owner_i}, s_i) for state rows s_i
+// all written as matrix products, and adds its statistics from a ChunkPosterior. The exact posterior makes R
+// once per E-step and one product L Rᵀ per chunk; c_n, the same for every state, cancels in q and only
+// joins the log normaliser.
 #pragma once
 
 #include <algorithm>
@@ -127,13 +131,24 @@ inline Random proposal_stream(std::uint64_t seed, int iteration, Index row) {
                 (0xd1b54a32d192ed03ULL * (static_cast<std::uint64_t>(row) + 1)));
 }
 
+/// Every state of the exact posterior with the joint's state factors R (2^H × k), made once per E-step.
+struct ExactFactors {
+  const ExactStates* states = nullptr;
+  RowMatrix<double> right;
+};
+
 template <typename Joint>
-void exact_chunk(const RowsD& rows, const ExactStates& all, const Joint& joint, ChunkPosterior& out) {
+void exact_chunk(const RowsD& rows, const ExactFactors& exact, const Joint& joint, ChunkPosterior& out) {
   out.shared = true;
-  out.width = static_cast<Index>(all.keys.size());
-  out.shared_states = &all.matrix;
-  out.shared_keys = all.keys.data();
-  normalise(joint.shared(rows, all.matrix), out);
+  out.width = static_cast<Index>(exact.states->keys.size());
+  out.shared_states = &exact.states->matrix;
+  out.shared_keys = exact.states->keys.data();
+  Eigen::VectorXd row_offsets;
+  const RowMatrix<double> left = joint.row_factors(rows, row_offsets);
+  RowMatrix<double> log_joint(rows.rows(), out.width);
+  log_joint.noalias() = left * exact.right.transpose();
+  normalise(std::move(log_joint), out);
+  out.log_norm += row_offsets;
 }
 
 /// The truncated E-step of one chunk: each row's kept states and its proposals are scored in one batch, and
@@ -229,13 +244,15 @@ Stats binary_e_step(const DataRef<T>& data, const Eigen::VectorXd& weights, cons
   if (!exact && (store == nullptr || store->rows() != data.rows()))
     throw std::invalid_argument("the truncated posterior's state sets do not match the data");
   const ExactStates all(exact ? n_components : 0);
+  ExactFactors factors;
+  if (exact) factors = ExactFactors{&all, joint.state_factors(all.matrix)};
   const Index chunk_size = binary_chunk_size(execution, data.cols(), sizeof(T), options, n_components);
   return reduce_rows(data.rows(), chunk_size, execution, make_stats, [&](Index begin, Index end, Stats& stats) {
     RowMatrix<double> buffer;
     const RowsD rows = as_double<T>(data.middleRows(begin, end - begin), buffer);
     ChunkPosterior posterior;
     if (exact) {
-      exact_chunk(rows, all, joint, posterior);
+      exact_chunk(rows, factors, joint, posterior);
     } else {
       truncated_chunk(rows, begin, *store, options, iteration, n_components, prior, joint, posterior);
     }

@@ -29,13 +29,21 @@ class BinarySparseCodingJoint {
                   0.5 * static_cast<double>(params.components.rows()) * (kLogTwoPi + std::log(params.noise_variance))),
         logit_((params.prior.array() / (1.0 - params.prior.array())).log().matrix()) {}
 
-  /// (n × m): log p(x_n | s_j) + log p(s_j) with ‖x − Ws − b‖² = ‖x − b‖² − 2 (x − b)ᵀ W s + sᵀ WᵀW s.
-  RowMatrix<double> shared(const detail::RowsD& rows, const RowMatrix<double>& states) const {
-    Eigen::VectorXd row_terms;
-    const RowMatrix<double> projected = project(rows, row_terms);
-    RowMatrix<double> out = inverse_variance_ * (projected * states.transpose());
-    out.rowwise() += state_terms(states).transpose();
-    out.colwise() += row_terms;
+  /// R = [S, t] with t_j = s_j·logit(π) − s_jᵀ WᵀW s_j / (2σ²): with L = [(x − b)ᵀW / σ², 1] and the per-row
+  /// c = −‖x − b‖²/(2σ²) + Σ log(1 − π) − (D/2) log 2πσ², log p(x, s) = L Rᵀ + c, because
+  /// ‖x − Ws − b‖² = ‖x − b‖² − 2 (x − b)ᵀ W s + sᵀ WᵀW s.
+  RowMatrix<double> state_factors(const RowMatrix<double>& states) const {
+    RowMatrix<double> out(states.rows(), states.cols() + 1);
+    out.leftCols(states.cols()) = states;
+    out.col(states.cols()) = state_terms(states);
+    return out;
+  }
+
+  RowMatrix<double> row_factors(const detail::RowsD& rows, Eigen::VectorXd& row_offsets) const {
+    const RowMatrix<double> projected = project(rows, row_offsets);
+    RowMatrix<double> out(rows.rows(), projected.cols() + 1);
+    out.leftCols(projected.cols()) = inverse_variance_ * projected;
+    out.col(projected.cols()).setOnes();
     return out;
   }
 

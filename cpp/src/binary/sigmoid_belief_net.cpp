@@ -39,11 +39,21 @@ class SigmoidBeliefNetJoint {
  public:
   explicit SigmoidBeliefNetJoint(const SigmoidBeliefNetParams& params) : params_(params) {}
 
-  RowMatrix<double> shared(const detail::RowsD& rows, const RowMatrix<double>& states) const {
+  /// R = [a, c] with the states' activations a = W s + b and c = log p(s) − Σ_d log(1 + e^{a_d}); L = [x, 1].
+  RowMatrix<double> state_factors(const RowMatrix<double>& states) const {
     Eigen::VectorXd constant;
     const RowMatrix<double> a = state_part(states, constant);
-    RowMatrix<double> out = rows * a.transpose();
-    out.rowwise() += constant.transpose();
+    RowMatrix<double> out(a.rows(), a.cols() + 1);
+    out.leftCols(a.cols()) = a;
+    out.col(a.cols()) = constant;
+    return out;
+  }
+
+  RowMatrix<double> row_factors(const detail::RowsD& rows, Eigen::VectorXd& row_offsets) const {
+    RowMatrix<double> out(rows.rows(), rows.cols() + 1);
+    out.leftCols(rows.cols()) = rows;
+    out.col(rows.cols()).setOnes();
+    row_offsets = Eigen::VectorXd::Zero(rows.rows());
     return out;
   }
 
