@@ -102,12 +102,11 @@ inline std::pair<double, double> exponentiate_states(double* row, Index width, d
   return {sum, dot};
 }
 
-/// Turns log-joints (n × width) into q in their own storage, with the log normalisers and entropies
+/// Turns the log-joints in `out.q` (n × width) into q in place, with the log normalisers and entropies
 /// H[q_n] = log Σ e − Σ e l' / Σ e (l' = l − max l, e = exp l').
-inline void normalise(RowMatrix<double>&& log_joint, ChunkPosterior& out) {
-  const Index n = log_joint.rows();
-  const Index width = log_joint.cols();
-  out.q = std::move(log_joint);
+inline void normalise(ChunkPosterior& out) {
+  const Index n = out.q.rows();
+  const Index width = out.q.cols();
   out.log_norm.resize(n);
   out.entropy.resize(n);
   for (Index i = 0; i < n; ++i) {
@@ -137,6 +136,8 @@ struct ExactFactors {
   RowMatrix<double> right;
 };
 
+/// The exact E-step of one chunk into `out`, whose buffers a pass reuses from chunk to chunk (a thread's
+/// workspace): fresh (rows × 2^H) matrices per chunk would be fresh pages from the system each time.
 template <typename Joint>
 void exact_chunk(const RowsD& rows, const ExactFactors& exact, const Joint& joint, ChunkPosterior& out) {
   out.shared = true;
@@ -145,9 +146,9 @@ void exact_chunk(const RowsD& rows, const ExactFactors& exact, const Joint& join
   out.shared_keys = exact.states->keys.data();
   Eigen::VectorXd row_offsets;
   const RowMatrix<double> left = joint.row_factors(rows, row_offsets);
-  RowMatrix<double> log_joint(rows.rows(), out.width);
-  log_joint.noalias() = left * exact.right.transpose();
-  normalise(std::move(log_joint), out);
+  out.q.resize(rows.rows(), out.width);
+  out.q.noalias() = left * exact.right.transpose();
+  normalise(out);
   out.log_norm += row_offsets;
 }
 
@@ -206,7 +207,8 @@ void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store,
     }
   }
   out.own_states = states_matrix(out.own_keys.data(), n * n_states, n_components);
-  normalise(std::move(kept_log_joint), out);
+  out.q = std::move(kept_log_joint);
+  normalise(out);
 }
 
 /// The chunk as double: a view for double data, a converted copy in `buffer` for float.
@@ -247,27 +249,32 @@ Stats binary_e_step(const DataRef<T>& data, const Eigen::VectorXd& weights, cons
   ExactFactors factors;
   if (exact) factors = ExactFactors{&all, joint.state_factors(all.matrix)};
   const Index chunk_size = binary_chunk_size(execution, data.cols(), sizeof(T), options, n_components);
-  return reduce_rows(data.rows(), chunk_size, execution, make_stats, [&](Index begin, Index end, Stats& stats) {
+  struct Workspace {
     RowMatrix<double> buffer;
-    const RowsD rows = as_double<T>(data.middleRows(begin, end - begin), buffer);
     ChunkPosterior posterior;
-    if (exact) {
-      exact_chunk(rows, factors, joint, posterior);
-    } else {
-      truncated_chunk(rows, begin, *store, options, iteration, n_components, prior, joint, posterior);
-    }
-    const Eigen::VectorXd w =
-        weights.size() ? Eigen::VectorXd(weights.segment(begin, end - begin)) : Eigen::VectorXd::Ones(end - begin);
-    stats.weight += w.sum();
-    stats.posterior_entropy += w.dot(posterior.entropy);
-    stats.log_joint_sum += w.dot(posterior.log_norm);
-    add(rows, w, posterior, stats);
-    if (output.means) output.means->middleRows(begin, end - begin) = posterior.means().template cast<T>();
-    if (output.probabilities) output.probabilities->middleRows(begin, end - begin) = posterior.q;
-    if (output.keys && !exact)
-      std::copy(posterior.own_keys.begin(), posterior.own_keys.end(),
-                output.keys->begin() + static_cast<std::ptrdiff_t>(begin * posterior.width));
-  });
+  };
+  return reduce_rows(
+      data.rows(), chunk_size, execution, make_stats, [] { return Workspace(); },
+      [&](Index begin, Index end, Stats& stats, Workspace& workspace) {
+        const RowsD rows = as_double<T>(data.middleRows(begin, end - begin), workspace.buffer);
+        ChunkPosterior& posterior = workspace.posterior;
+        if (exact) {
+          exact_chunk(rows, factors, joint, posterior);
+        } else {
+          truncated_chunk(rows, begin, *store, options, iteration, n_components, prior, joint, posterior);
+        }
+        const Eigen::VectorXd w =
+            weights.size() ? Eigen::VectorXd(weights.segment(begin, end - begin)) : Eigen::VectorXd::Ones(end - begin);
+        stats.weight += w.sum();
+        stats.posterior_entropy += w.dot(posterior.entropy);
+        stats.log_joint_sum += w.dot(posterior.log_norm);
+        add(rows, w, posterior, stats);
+        if (output.means) output.means->middleRows(begin, end - begin) = posterior.means().template cast<T>();
+        if (output.probabilities) output.probabilities->middleRows(begin, end - begin) = posterior.q;
+        if (output.keys && !exact)
+          std::copy(posterior.own_keys.begin(), posterior.own_keys.end(),
+                    output.keys->begin() + static_cast<std::ptrdiff_t>(begin * posterior.width));
+      });
 }
 
 /// Σ_h [m_h log π_h + (N − m_h) log(1 − π_h)], m = Σ w E[z]: E_q log p(z | π) summed.

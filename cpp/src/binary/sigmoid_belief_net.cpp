@@ -84,36 +84,40 @@ class SigmoidBeliefNetJoint {
 /// Truncated: the (row, state) pairs are sorted by state and summed in row order within each state.
 void add_chunk(const detail::RowsD& rows, const Eigen::VectorXd& weights, const detail::ChunkPosterior& posterior,
                SigmoidBeliefNetStats& stats) {
-  SigmoidBeliefNetStats chunk(stats.n_features, stats.n_components);
   if (posterior.shared) {
-    chunk.keys.assign(posterior.shared_keys, posterior.shared_keys + posterior.width);
-    const RowMatrix<double> weighted_q = weights.asDiagonal() * posterior.q;
-    chunk.state_weight = weighted_q.colwise().sum().transpose();
-    chunk.data_sum = weighted_q.transpose() * rows;
-  } else {
-    const Index n = posterior.q.rows();
-    const Index width = posterior.width;
-    std::vector<Index> order(static_cast<std::size_t>(n * width));
-    std::iota(order.begin(), order.end(), Index(0));
-    const auto& keys = posterior.own_keys;
-    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
-      return keys[static_cast<std::size_t>(a)] < keys[static_cast<std::size_t>(b)];
-    });
-    std::vector<Index> slot(order.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const std::uint64_t key = keys[static_cast<std::size_t>(order[i])];
-      if (chunk.keys.empty() || chunk.keys.back() != key) chunk.keys.push_back(key);
-      slot[i] = static_cast<Index>(chunk.keys.size()) - 1;
+    // every chunk of the pass has every state, in the same order: the sums go straight into the tables
+    if (stats.keys.empty()) {
+      stats.keys.assign(posterior.shared_keys, posterior.shared_keys + posterior.width);
+      stats.state_weight = Eigen::VectorXd::Zero(posterior.width);
+      stats.data_sum = RowMatrix<double>::Zero(posterior.width, stats.n_features);
     }
-    chunk.state_weight = Eigen::VectorXd::Zero(static_cast<Index>(chunk.keys.size()));
-    chunk.data_sum = RowMatrix<double>::Zero(static_cast<Index>(chunk.keys.size()), stats.n_features);
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const Index pair = order[i];
-      const Index row = pair / width;
-      const double w = weights(row) * posterior.q(row, pair % width);
-      chunk.state_weight(slot[i]) += w;
-      chunk.data_sum.row(slot[i]) += w * rows.row(row);
-    }
+    stats.state_weight.noalias() += posterior.q.transpose() * weights;
+    stats.data_sum.noalias() += posterior.q.transpose() * (weights.asDiagonal() * rows);
+    return;
+  }
+  SigmoidBeliefNetStats chunk(stats.n_features, stats.n_components);
+  const Index n = posterior.q.rows();
+  const Index width = posterior.width;
+  std::vector<Index> order(static_cast<std::size_t>(n * width));
+  std::iota(order.begin(), order.end(), Index(0));
+  const auto& keys = posterior.own_keys;
+  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) {
+    return keys[static_cast<std::size_t>(a)] < keys[static_cast<std::size_t>(b)];
+  });
+  std::vector<Index> slot(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const std::uint64_t key = keys[static_cast<std::size_t>(order[i])];
+    if (chunk.keys.empty() || chunk.keys.back() != key) chunk.keys.push_back(key);
+    slot[i] = static_cast<Index>(chunk.keys.size()) - 1;
+  }
+  chunk.state_weight = Eigen::VectorXd::Zero(static_cast<Index>(chunk.keys.size()));
+  chunk.data_sum = RowMatrix<double>::Zero(static_cast<Index>(chunk.keys.size()), stats.n_features);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Index pair = order[i];
+    const Index row = pair / width;
+    const double w = weights(row) * posterior.q(row, pair % width);
+    chunk.state_weight(slot[i]) += w;
+    chunk.data_sum.row(slot[i]) += w * rows.row(row);
   }
   // the entropy and log-normaliser sums were added by the caller; only the tables merge here
   stats += chunk;
