@@ -25,6 +25,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -153,6 +154,10 @@ class SklearnEStepClock:
         return (wall1 - wall0) / n_iter, (cpu1 - cpu0) / n_iter
 
 
+#: The start of the line an entrosum fit with ``verbose=2`` prints after each iteration.
+ITERATION_LINE = re.compile(r"(\w+: )?iter\s")
+
+
 class IterationClock(io.TextIOBase):
     """Marks (wall, process CPU) at the end of every iteration of an entrosum fit run with ``verbose=2``.
 
@@ -168,7 +173,8 @@ class IterationClock(io.TextIOBase):
         self._redirect: Any = None
 
     def write(self, text: str) -> int:
-        if text.startswith("iter "):
+        # "GaussianMixture: iter     2  F=..." (the monitor names the model first)
+        if ITERATION_LINE.match(text):
             self.marks.append((time.perf_counter(), time.process_time()))
         return len(text)
 
