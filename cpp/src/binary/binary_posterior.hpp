@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/simd_mask.hpp"
 #include "entrosum/binary/binary_states.hpp"
 #include "entrosum/core/errors.hpp"
 #include "entrosum/core/execution.hpp"
@@ -82,13 +83,14 @@ inline std::pair<double, double> exponentiate_states(double* row, Index width, d
   Index j = 0;
   for (; j + lanes <= width; j += lanes) {
     const Packet shifted = ei::psub(ei::ploadu<Packet>(row + j), shift);
-    if (ei::predux_max(shifted) < cut) {
+    const Packet kept = ei::pcmp_le(threshold, shifted);
+    if (!any_lane_set(kept)) {
       ei::pstoreu(row + j, zero);  // every lane negligible: no exp
       continue;
     }
-    const Packet e = ei::pand(ei::pexp(shifted), ei::pcmp_le(threshold, shifted));
+    const Packet e = ei::pand(ei::pexp(shifted), kept);
     sums = ei::padd(sums, e);
-    dots = ei::pmadd(e, ei::pand(shifted, ei::pcmp_le(threshold, shifted)), dots);
+    dots = ei::pmadd(e, ei::pand(shifted, kept), dots);
     ei::pstoreu(row + j, e);
   }
   double sum = ei::predux(sums), dot = ei::predux(dots);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/simd_mask.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
 #include "entrosum/core/random.hpp"
@@ -20,19 +21,6 @@ template <typename T>
 constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
 template <>
 constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
-
-/// Whether any lane of the comparison mask `kept` (made from `shifted`) is set. float packets test the mask's sign
-/// bits in one instruction; Eigen offers that for float packets only, so double packets compare the largest lane.
-template <typename Packet>
-bool any_lane(const Packet& kept, const Packet& shifted) {
-  namespace ei = Eigen::internal;
-  using T = typename ei::unpacket_traits<Packet>::type;
-  if constexpr (std::is_same_v<T, float>) {
-    return ei::predux_any(kept);
-  } else {
-    return !(ei::predux_max(shifted) < kExpUnderflow<T>);
-  }
-}
 
 /// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
 /// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
@@ -54,7 +42,7 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   for (; k + width <= K; k += width) {
     const Packet shifted = ei::psub(ei::ploadu<Packet>(row + k), shift);
     const Packet kept = ei::pcmp_le(underflow, shifted);  // all-ones lanes where exp(l') is a normal number
-    if (!any_lane(kept, shifted)) {
+    if (!detail::any_lane_set(kept)) {
       ei::pstoreu(row + k, zero);  // every lane underflows: skip the exp
       continue;
     }
