@@ -52,5 +52,6 @@ preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)
 cd "$repo"
 LD_PRELOAD="$preload" ENTROSUM_CPU=generic PYTHONPATH="$work/package:$paths" OMP_NUM_THREADS=1 \
   "$python" -S -m pytest -q -p no:cacheprovider \
-  tests/test_hardening.py tests/test_model_io.py tests/test_validation.py
+  tests/test_hardening.py tests/test_model_io.py tests/test_validation.py \
+  "tests/test_binary_streams.py::test_statistics_merge_pickle_and_refuse_mismatches"
 echo "sanitizer run: $((SECONDS - started)) s"
