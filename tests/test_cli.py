@@ -22,6 +22,8 @@ CLI_CASES = {
     "gmm_spherical": ("gmm", {"n_components": 3, "covariance_type": "spherical"}),
     "bernoulli": ("bernoulli", {"n_components": 2}),
     "poisson": ("poisson", {"n_components": 2}),
+    "binomial": ("binomial", {"n_components": 2, "n_trials": 20}),
+    "exponential": ("exponential", {"n_components": 2}),
     "ppca": ("ppca", {"n_components": 2}),
     "fa": ("fa", {"n_components": 2}),
     "sparse": ("sparse", {"n_components": 3, "max_iter": 2000}),

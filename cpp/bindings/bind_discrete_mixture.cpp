@@ -1,11 +1,14 @@
-// Bernoulli and Poisson mixtures: EM, initialisation (from k-means labels or random responsibilities),
-// scoring. Both families share one template; their functions are named bernoulli_mixture_* and
-// poisson_mixture_*, and each takes its family's M-step settings (BernoulliSettings, PoissonSettings).
+// Bernoulli, Poisson, binomial and exponential mixtures: EM, initialisation (from k-means labels or random
+// responsibilities), scoring. The families share one template; their functions are named bernoulli_mixture_*,
+// poisson_mixture_*, binomial_mixture_* and exponential_mixture_*, and each takes its family's settings
+// (BernoulliSettings, PoissonSettings, BinomialSettings, ExponentialSettings).
 #include <string>
 
 #include "checks.hpp"
 #include "common.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "mixture_common.hpp"
 
@@ -94,20 +97,20 @@ void bind_for(py::module_& m, const std::string& prefix) {
         py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "Parameters from random responsibilities.");
 
   m.def((prefix + "_e_step").c_str(),
-        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::dict& params, int n_threads,
-           Index chunk_size, Index row_offset) {
+        [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const py::dict& params,
+           const Settings& settings, int n_threads, Index chunk_size, Index row_offset) {
           check_data(data);
           const DataRef<T> view = as_data(data);
           check_sample_weight(sample_weight, view.rows());
           const DiscreteMixtureParams p = params_from_dict(params);
           check_params(p, view.cols());
           const Execution execution = make_execution(n_threads, chunk_size, &data);
-          DiscreteMixtureStats stats =
-              run_without_gil([&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, execution); });
+          DiscreteMixtureStats stats = run_without_gil(
+              [&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, settings, execution); });
           offset_rows(stats.totals, row_offset);
           return stats;
         },
-        py::arg("data"), py::arg("sample_weight"), py::arg("params"), py::arg("n_threads") = 1,
+        py::arg("data"), py::arg("sample_weight"), py::arg("params"), py::arg("settings"), py::arg("n_threads") = 1,
         py::arg("chunk_size") = 0, py::arg("row_offset") = 0,
         "The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact "
         "posterior's statistics, the data term included (chunk-level step API).");
@@ -135,7 +138,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
 
   m.def((prefix + "_score").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
-           bool with_responsibilities, int n_threads, Index chunk_size) {
+           const Settings& settings, bool with_responsibilities, int n_threads, Index chunk_size) {
           check_data(data);
           const DataRef<T> view = as_data(data);
           const DiscreteMixtureParams params = make_params(weights, means);
@@ -143,11 +146,12 @@ void bind_for(py::module_& m, const std::string& prefix) {
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           RowMatrix<double> resp;
           Eigen::VectorXd log_likelihood = run_without_gil([&] {
-            return discrete_mixture_score<Family, T>(view, params, with_responsibilities ? &resp : nullptr, execution);
+            return discrete_mixture_score<Family, T>(view, params, settings, with_responsibilities ? &resp : nullptr,
+                                                     execution);
           });
           return py::make_tuple(log_likelihood, with_responsibilities ? py::cast(resp) : py::none());
         },
-        py::arg("data"), py::arg("weights"), py::arg("means"), py::arg("with_responsibilities"),
+        py::arg("data"), py::arg("weights"), py::arg("means"), py::arg("settings"), py::arg("with_responsibilities"),
         py::arg("n_threads") = 1, py::arg("chunk_size") = 0, "(log p(x_n), responsibilities or None).");
 }
 
@@ -172,13 +176,13 @@ void bind_steps(py::module_& m, const std::string& prefix) {
         },
         py::arg("sums"), py::arg("settings"), "Initial parameters from the merged sums of the initialising pass.");
   m.def((prefix + "_terms").c_str(),
-        [](const DiscreteMixtureStats& stats, const py::dict& params) {
+        [](const DiscreteMixtureStats& stats, const py::dict& params, const Settings& settings) {
           const DiscreteMixtureParams p = params_from_dict(params);
           check_params(p, p.means.cols());
           check_stats(stats, p.weights.size(), p.means.cols());
-          return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, p));
+          return elbo_terms_to_dict(discrete_mixture_elbo<Family>(stats, p, settings));
         },
-        py::arg("stats"), py::arg("params"),
+        py::arg("stats"), py::arg("params"), py::arg("settings"),
         "F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.");
 }
 
@@ -189,6 +193,14 @@ void bind_discrete_mixture(py::module_& m) {
       .def(py::init([](double alpha) { return BernoulliMixture::Settings{alpha}; }), py::arg("alpha") = 0.0)
       .def_readwrite("alpha", &BernoulliMixture::Settings::alpha);
   py::class_<PoissonMixture::Settings>(m, "PoissonSettings", "M-step settings of a Poisson mixture (none).")
+      .def(py::init<>());
+  py::class_<BinomialMixture::Settings>(m, "BinomialSettings",
+                                        "The known numbers of trials (one per feature) of a binomial mixture.")
+      .def(py::init([](const Eigen::VectorXd& n_trials) { return BinomialMixture::Settings{n_trials}; }),
+           py::arg("n_trials"))
+      .def_readonly("n_trials", &BinomialMixture::Settings::n_trials);
+  py::class_<ExponentialMixture::Settings>(m, "ExponentialSettings",
+                                           "M-step settings of an exponential mixture (none).")
       .def(py::init<>());
   bind_statistics<DiscreteMixtureStats>(
       m, "DiscreteMixtureStats",
@@ -221,10 +233,16 @@ void bind_discrete_mixture(py::module_& m) {
       .def_property_readonly("count", [](const DiscreteInitialStats& s) { return s.stats.totals.count; });
   bind_steps<BernoulliMixture>(m, "bernoulli_mixture");
   bind_steps<PoissonMixture>(m, "poisson_mixture");
+  bind_steps<BinomialMixture>(m, "binomial_mixture");
+  bind_steps<ExponentialMixture>(m, "exponential_mixture");
   bind_for<BernoulliMixture, float>(m, "bernoulli_mixture");
   bind_for<BernoulliMixture, double>(m, "bernoulli_mixture");
   bind_for<PoissonMixture, float>(m, "poisson_mixture");
   bind_for<PoissonMixture, double>(m, "poisson_mixture");
+  bind_for<BinomialMixture, float>(m, "binomial_mixture");
+  bind_for<BinomialMixture, double>(m, "binomial_mixture");
+  bind_for<ExponentialMixture, float>(m, "exponential_mixture");
+  bind_for<ExponentialMixture, double>(m, "exponential_mixture");
 }
 
 }  // namespace entrosum::bindings

@@ -253,7 +253,7 @@ void mismatched_parameters() {
   poisson.means = Eigen::MatrixXd::Ones(2, 3);
   auto poisson_score = [&](const entrosum::DiscreteMixtureParams& params, const Data& x) {
     return [&params, &x] {
-      (void)entrosum::discrete_mixture_score<entrosum::PoissonMixture, double>(x, params, nullptr, execution());
+      (void)entrosum::discrete_mixture_score<entrosum::PoissonMixture, double>(x, params, {}, nullptr, execution());
     };
   };
   entrosum::DiscreteMixtureParams short_weights = poisson;

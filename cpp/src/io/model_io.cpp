@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "entrosum/core/errors.hpp"
@@ -253,6 +255,20 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
       checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity()), K, D);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
     saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
+  if constexpr (std::is_same_v<Family, BinomialMixture>) {
+    // the numbers of trials: whole, at least 1, and no mean count above its column's
+    saved.settings.n_trials = as_vector(checked(archive, "n_trials_", {D}, 1.0, 9007199254740992.0));
+    try {
+      BinomialMixture::check_settings(saved.settings, D);
+    } catch (const std::invalid_argument& error) {
+      throw FormatError(archive.path() + ": the array 'n_trials_' is invalid: " + error.what() + " (corrupt file)");
+    }
+    for (Index k = 0; k < K; ++k)
+      for (Index d = 0; d < D; ++d)
+        if (saved.params.means(k, d) > saved.settings.n_trials(d))
+          throw FormatError(archive.path() + ": the array 'means_' holds a mean count above n_trials_[" +
+                            std::to_string(d) + "] (corrupt file)");
+  }
   return saved;
 }
 
@@ -366,6 +382,8 @@ constexpr FamilyReader kReaders[] = {
     {"GaussianMixture", read_gaussian_mixture},
     {"BernoulliMixture", read_discrete_mixture<BernoulliMixture>},
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
+    {"BinomialMixture", read_discrete_mixture<BinomialMixture>},
+    {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -470,6 +488,15 @@ DiscreteMixtureParams load_poisson_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<PoissonMixture>>(load_model(path), path, "PoissonMixture").params;
 }
 
+std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const std::string& path) {
+  const auto saved = expect_model<SavedDiscreteMixture<BinomialMixture>>(load_model(path), path, "BinomialMixture");
+  return {saved.params, saved.settings.n_trials};
+}
+
+DiscreteMixtureParams load_exponential_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<ExponentialMixture>>(load_model(path), path, "ExponentialMixture").params;
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -509,10 +536,16 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
       return gaussian_mixture_score<T>(data, m.params, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<BernoulliMixture>& m) const {
-      return discrete_mixture_score<BernoulliMixture, T>(data, m.params, nullptr, execution);
+      return discrete_mixture_score<BernoulliMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
-      return discrete_mixture_score<PoissonMixture, T>(data, m.params, nullptr, execution);
+      return discrete_mixture_score<PoissonMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<BinomialMixture>& m) const {
+      return discrete_mixture_score<BinomialMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<ExponentialMixture>& m) const {
+      return discrete_mixture_score<ExponentialMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

@@ -18,24 +18,25 @@ namespace detail {
 
 /// (n) log h(x_n) of each row of a chunk (families with a base measure).
 template <typename Family, typename T>
-Eigen::VectorXd log_base_measures(const DataRef<T>& chunk) {
+Eigen::VectorXd log_base_measures(const DataRef<T>& chunk, const typename Family::Settings& settings) {
   Eigen::VectorXd values(chunk.rows());
-  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
+  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(settings, chunk.row(n));
   return values;
 }
 
 }  // namespace detail
 
 template <typename Family, typename T>
-DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p) {
+DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p,
+                                                              const typename Family::Settings& settings) {
   const Index K = p.n_components(), D = p.n_features();
   Eigen::MatrixXd natural(K, D);  // (K, D) η(m_kd)
   Eigen::VectorXd constants(K);   // (K) log π_k − Σ_d A(m_kd)
   for (Index k = 0; k < K; ++k) {
     double log_partition = 0.0;
     for (Index d = 0; d < D; ++d) {
-      natural(k, d) = Family::natural(p.means(k, d));
-      log_partition += Family::log_partition(p.means(k, d));
+      natural(k, d) = Family::natural(settings, d, p.means(k, d));
+      log_partition += Family::log_partition(settings, d, p.means(k, d));
     }
     constants(k) = std::log(p.weights(k)) - log_partition;
   }
@@ -66,7 +67,7 @@ void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const
 
 template <typename Family, typename T>
 double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                         const Execution& execution) {
+                                         const typename Family::Settings& settings, const Execution& execution) {
   if constexpr (!Family::has_base_measure) {
     return 0.0;
   } else {
@@ -74,7 +75,8 @@ double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Re
     return reduce_rows(
         data.rows(), chunk_size, execution, [] { return 0.0; },
         [&](Index begin, Index end, double& into) {
-          const Eigen::VectorXd values = detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin));
+          const Eigen::VectorXd values =
+              detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin), settings);
           const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
           into += weights.size() ? weights.dot(values) : values.sum();
         });
@@ -85,13 +87,14 @@ template <typename Family>
 DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
                                               const typename Family::Settings& settings) {
   const Index K = old.n_components(), D = old.n_features();
+  Family::check_settings(settings, D);
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
   p.weights = counts / counts.sum();  // sums to 1 to rounding (N_k / N summed to 1 + K·10·eps / N with the guard)
   p.means.resize(K, D);
   std::vector<Index> empty;  // every responsibility underflowed to 0
   for (Index k = 0; k < K; ++k) {
-    for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(counts(k), s.first(k, d), settings);
+    for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(settings, d, counts(k), s.first(k, d));
     if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)))
       throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
                            " parameters that are not finite; check the data or use fewer components");
@@ -123,16 +126,18 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
 }
 
 template <typename Family>
-ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p) {
+ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p,
+                                const typename Family::Settings& settings) {
   const Eigen::VectorXd& counts = s.totals.resp_sum;  // N_k
   const Index K = p.n_components(), D = p.n_features();
+  Family::check_settings(settings, D);
   double expected_log_observable = s.log_base_measure;  // Σ_n w_n E_q[log p(x_n | z)]
   double observable_entropy = 0.0;                      // Σ_k N_k Σ_d H(m_kd)
   for (Index k = 0; k < K; ++k) {
     double component_entropy = 0.0;
     for (Index d = 0; d < D; ++d) {
-      expected_log_observable += Family::expected_log_density(counts(k), s.first(k, d), p.means(k, d));
-      component_entropy += Family::entropy(p.means(k, d));
+      expected_log_observable += Family::expected_log_density(settings, d, counts(k), s.first(k, d), p.means(k, d));
+      component_entropy += Family::entropy(settings, d, p.means(k, d));
     }
     observable_entropy += counts(k) * component_entropy;
   }
@@ -163,13 +168,16 @@ DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
       sample_weight_(sample_weight),
       settings_(settings),
       execution_(execution),
-      log_base_measure_(discrete_mixture_log_base_measure<Family, T>(data, sample_weight, execution)) {}
+      // the settings are checked before the pass for the data term reads them
+      log_base_measure_((Family::check_settings(settings, data.cols()),
+                         discrete_mixture_log_base_measure<Family, T>(data, sample_weight, settings, execution))) {}
 
 template <typename Family, typename T>
 DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
   detail::check_discrete_params(params, data_.cols());
+  Family::check_settings(settings_, data_.cols());
   const Index K = params.n_components(), D = params.n_features();
-  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings_);
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
   DiscreteMixtureStats stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
@@ -186,9 +194,9 @@ DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtu
 template <typename Family, typename T>
 DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
                                              const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                             const DiscreteMixtureParams& params, const Execution& execution) {
-  // The E-step does not read the M-step settings.
-  return DiscreteMixtureModel<Family, T>(data, sample_weight, typename Family::Settings{}, execution).e_step(params);
+                                             const DiscreteMixtureParams& params,
+                                             const typename Family::Settings& settings, const Execution& execution) {
+  return DiscreteMixtureModel<Family, T>(data, sample_weight, settings, execution).e_step(params);
 }
 
 template <typename Family, typename T>
@@ -257,49 +265,57 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
 
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
-                                       RowMatrix<double>* resp, const Execution& execution) {
+                                       const typename Family::Settings& settings, RowMatrix<double>* resp,
+                                       const Execution& execution) {
   detail::check_discrete_params(params, data.cols());
-  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  Family::check_settings(settings, data.cols());
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
     RowMatrix<double> log_joint = discrete_mixture_log_joint<Family, T>(chunk, coefficients).template cast<double>();
-    if constexpr (Family::has_base_measure) log_joint.colwise() += detail::log_base_measures<Family, T>(chunk);
+    if constexpr (Family::has_base_measure)
+      log_joint.colwise() += detail::log_base_measures<Family, T>(chunk, settings);
     return log_joint;
   });
 }
 
 }  // namespace entrosum
 
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                          \
-  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);    \
-  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                      \
-                                                              const DiscreteLogJointCoefficients<T>&);                \
-  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,   \
-                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&, \
-                                                       Index);                                                        \
-  template double discrete_mixture_log_base_measure<Family, T>(                                                       \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                 \
-  template class DiscreteMixtureModel<Family, T>;                                                                     \
-  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                   \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);   \
-  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                        \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                      \
-      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                               \
-  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                   \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
-      const typename Family::Settings&, const Execution&);                                                            \
-  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
-      const Execution&);                                                                                              \
-  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,         \
-                                                             RowMatrix<double>*, const Execution&);
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                           \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&,      \
+                                                                                    const typename Family::Settings&); \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                       \
+                                                              const DiscreteLogJointCoefficients<T>&);                 \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
+                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&,  \
+                                                       Index);                                                         \
+  template double discrete_mixture_log_base_measure<Family, T>(const DataRef<T>&,                                      \
+                                                               const Eigen::Ref<const Eigen::VectorXd>&,               \
+                                                               const typename Family::Settings&, const Execution&);    \
+  template class DiscreteMixtureModel<Family, T>;                                                                      \
+  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const Execution&);                                                                                               \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
+                                                             const typename Family::Settings&, RowMatrix<double>*,     \
+                                                             const Execution&);
 
 /// Instantiates every shared template for `Family` with float and double data.
 #define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
   template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                                    \
       const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);                  \
-  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);       \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&,        \
+                                                   const typename Family::Settings&);                                \
   template DiscreteMixtureParams discrete_mixture_from_initial_statistics<Family>(DiscreteInitialStats,              \
                                                                                   const typename Family::Settings&); \
   ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \
