@@ -86,6 +86,7 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "poisson": (entrosum.PoissonMixture(2, random_state=0), counts),
         "binomial": (entrosum.BinomialMixture(2, n_trials=np.array([20, 30, 40]), random_state=0), counts),
         "exponential": (entrosum.ExponentialMixture(2, random_state=0), counts + 0.5),
+        "gamma": (entrosum.GammaMixture(2, random_state=0), counts + 0.5),
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
@@ -220,6 +221,9 @@ def write_corpus(directory: Path) -> dict[Path, str]:
         arrays={"n_trials_": np.ones(3)})
     add("binomial_trials_missing", "the numbers of trials missing", "binomial", drop=("n_trials_.npy",))
     add("exponential_means_zero", "a mean of 0", "exponential", arrays={"means_": np.zeros((2, 3))})
+    add("gamma_shapes_short", "shapes of the wrong shape", "gamma", arrays={"shapes_": np.ones((2, 2))})
+    add("gamma_shapes_zero", "a shape of 0", "gamma", arrays={"shapes_": np.zeros((2, 3))})
+    add("gamma_shapes_missing", "the shapes missing", "gamma", drop=("shapes_.npy",))
     add("missing_weights", "a fitted array missing", drop=("weights_.npy",))
     add("missing_metadata", "no metadata", drop=("metadata.npy",))
     add("monitor_field_missing", "a monitor array missing", drop=("monitor/elbo.npy",))

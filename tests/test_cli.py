@@ -24,6 +24,7 @@ CLI_CASES = {
     "poisson": ("poisson", {"n_components": 2}),
     "binomial": ("binomial", {"n_components": 2, "n_trials": 20}),
     "exponential": ("exponential", {"n_components": 2}),
+    "gamma": ("gamma", {"n_components": 2}),
     "ppca": ("ppca", {"n_components": 2}),
     "fa": ("fa", {"n_components": 2}),
     "sparse": ("sparse", {"n_components": 3, "max_iter": 2000}),

@@ -74,6 +74,8 @@ MODELS = {
     "binomial-random": (lambda: entrosum.BinomialMixture(2, n_trials=12, init_params="random", tol=1e-8,
                                                          random_state=5), "trials"),
     "exponential-kmeans": (lambda: entrosum.ExponentialMixture(2, tol=1e-8, random_state=5), "positive"),
+    "gamma-k-means++": (lambda: entrosum.GammaMixture(2, init_params="k-means++", tol=1e-8, random_state=5),
+                        "positive"),
     "ppca-closed-form": (lambda: entrosum.PPCA(3), "linear"),
     "ppca-em": (lambda: entrosum.PPCA(3, solver="em", tol=1e-9, random_state=6), "linear"),
     "fa": (lambda: entrosum.FactorAnalysis(3, tol=1e-9, random_state=7), "linear"),

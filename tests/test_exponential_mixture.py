@@ -161,13 +161,15 @@ def test_bic_aic_sample_clone_pickle_and_save(X, tmp_path):
 
 @pytest.mark.parametrize("value, match", [
     (-1.0, "Negative values in data passed to ExponentialMixture"),
-    (0.0, r"X must be positive \(every value > 0\) for ExponentialMixture"),
+    (0.0, r"X must be positive \(every value > 0 and not subnormal\) for ExponentialMixture"),
+    (5e-324, r"X must be positive \(every value > 0 and not subnormal\) for ExponentialMixture"),  # read as 0
 ])
 def test_values_that_are_not_positive_are_named_with_their_row_and_column(X, value, match):
     bad = X.copy()
     bad[11, 2] = value
     for dtype in (np.float64, np.float32):
-        with pytest.raises(ValueError, match=rf"{match}.*row 11 holds {value:g} in column 2"):
+        shown = float(np.asarray(value, dtype=dtype))  # 5e-324 is 0 in float32
+        with pytest.raises(ValueError, match=rf"{match}.*row 11 holds {shown:g} in column 2"):
             entrosum.ExponentialMixture(3).fit(bad.astype(dtype))
 
 

@@ -77,6 +77,7 @@ MODELS = [
     (entrosum.PoissonMixture, {"n_components": 2}, "counts"),
     (entrosum.BinomialMixture, {"n_components": 2, "n_trials": 9}, "trials"),
     (entrosum.ExponentialMixture, {"n_components": 2}, "positive"),
+    (entrosum.GammaMixture, {"n_components": 2}, "positive"),
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),

@@ -128,7 +128,8 @@ void bind_for(py::module_& m) {
         const Execution execution = make_execution(n_threads, 0, &data);
         return run_without_gil([&] { return first_non_positive_row<T>(view, execution); });
       },
-      py::arg("data"), py::arg("n_threads") = 1, "Index of the first row with a value that is not positive, or -1.");
+      py::arg("data"), py::arg("n_threads") = 1,
+      "Index of the first row with a value that is not a positive normal number, or -1.");
 }
 
 }  // namespace

@@ -73,6 +73,13 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  Results operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["shapes"] = m.params.shapes;
+    return out;
+  }
   Results operator()(const SavedLinearVae& m) const {
     Results out;
     out["components"] = m.params.decoder_weights;

@@ -206,15 +206,21 @@ class ExponentialSettings:
     """
     def __init__(self) -> None:
         ...
+class GammaSettings:
+    """
+    M-step settings of a gamma mixture (none).
+    """
+    def __init__(self) -> None:
+        ...
 class DiscreteMixtureStats:
     """
-    Sums of a Bernoulli or Poisson mixture's posterior statistics over rows; mergeable and picklable.
+    Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, exponential, gamma) over rows; mergeable and picklable.
     """
     def __add__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
         ...
     def __copy__(self) -> DiscreteMixtureStats:
         ...
-    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
         ...
     def __iadd__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
         ...
@@ -234,13 +240,13 @@ class DiscreteMixtureStats:
         ...
 class DiscreteInitialStats:
     """
-    Sums of an initialising pass of a Bernoulli or Poisson mixture; mergeable.
+    Sums of an initialising pass of an exponential-family mixture; mergeable.
     """
     def __add__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
         ...
     def __copy__(self) -> DiscreteInitialStats:
         ...
-    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
         ...
     def __iadd__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
         ...
@@ -375,14 +381,14 @@ def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_w
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def bernoulli_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: BernoulliSettings) -> dict[str, typing.Any]:
     """
@@ -423,12 +429,12 @@ def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
@@ -461,14 +467,14 @@ def binomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_we
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def binomial_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: BinomialSettings) -> dict[str, typing.Any]:
     """
@@ -509,12 +515,12 @@ def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
@@ -533,14 +539,14 @@ def exponential_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def exponential_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: ExponentialSettings) -> dict[str, typing.Any]:
     """
@@ -581,12 +587,12 @@ def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[num
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
@@ -627,12 +633,12 @@ def first_non_count_row(data: numpy.typing.NDArray[numpy.float64], n_threads: ty
 @typing.overload
 def first_non_positive_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
-    Index of the first row with a value that is not positive, or -1.
+    Index of the first row with a value that is not a positive normal number, or -1.
     """
 @typing.overload
 def first_non_positive_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
-    Index of the first row with a value that is not positive, or -1.
+    Index of the first row with a value that is not a positive normal number, or -1.
     """
 @typing.overload
 def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
@@ -707,6 +713,78 @@ def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float32], components: typ
 def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float64], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, solver: str, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, acceleration: str = 'none') -> dict[str, typing.Any]:
     """
     Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data. acceleration ('none' or 'quasi-newton') applies to solver 'em'.
+    """
+@typing.overload
+def gamma_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def gamma_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def gamma_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def gamma_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def gamma_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: GammaSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def gamma_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def gamma_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def gamma_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def gamma_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def gamma_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: GammaSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def gamma_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def gamma_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def gamma_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: GammaSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 @typing.overload
 def gaussian_vae_accumulate(stats: entrosum._core.GaussianVaeStats, data: numpy.typing.NDArray[numpy.float32], encoder_mean: numpy.typing.NDArray[numpy.float32], encoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_mean: numpy.typing.NDArray[numpy.float32], decoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_variance: str, prior_log_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> None:
@@ -955,14 +1033,14 @@ def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_wei
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def poisson_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: PoissonSettings) -> dict[str, typing.Any]:
     """
@@ -1003,12 +1081,12 @@ def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.f
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """

@@ -22,10 +22,10 @@ import entrosum
 
 #: The nine estimators (four covariance types of the Gaussian mixture).
 ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
-              "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
+              "gamma", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
 WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
-            "bsc", "sbn")
+            "gamma", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -66,6 +66,8 @@ def make_data(chooser: Chooser, estimator: str, hostile: bool = True) -> Any:
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64)
     elif kind == "model" and estimator == "binomial":
         X = rng.binomial(20, chooser.choice((0.01, 0.5, 0.99)), shape).astype(np.float64)
+    elif kind == "model" and estimator == "gamma":
+        X = rng.gamma(chooser.choice((0.05, 1.0, 200.0)), chooser.choice((1e-3, 1.0, 1e3)), shape)
     elif kind == "model" and estimator == "exponential":
         X = rng.exponential(chooser.choice((1e-3, 1.0, 1e3)), shape)
     elif kind == "constant":
@@ -171,7 +173,7 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
     if estimator == "binomial":
         params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
     if estimator in ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial",
-                     "exponential"):
+                     "exponential", "gamma"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:
@@ -210,7 +212,7 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
 
 
 CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture",
-           "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "ppca": "PPCA",
+           "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture", "ppca": "PPCA",
            "fa": "FactorAnalysis", "sparse": "SparseCoding", "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
            "lvae": "LinearVAE"}
 
@@ -285,7 +287,7 @@ def run_case(case: dict[str, Any]) -> str:
             base = np.random.default_rng(0).poisson(1.0, (20, 3)).astype(float)
             if estimator in ("bernoulli", "sbn"):
                 base = np.minimum(base, 1.0)
-            elif estimator == "exponential":
+            elif estimator in ("exponential", "gamma"):
                 base = base + 0.5
             try:
                 model = reference.fit(base)

@@ -251,10 +251,16 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
   saved.params.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
   if (!(saved.params.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
   const bool bernoulli = std::is_same_v<Family, BernoulliMixture>;
+  // the means of positive data are positive
+  const bool positive = std::is_same_v<Family, ExponentialMixture> || std::is_same_v<Family, GammaMixture>;
   saved.params.means = as_matrix(
-      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity()), K, D);
+      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity(), positive), K,
+      D);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
     saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
+  if constexpr (std::is_same_v<Family, GammaMixture>)
+    saved.params.shapes =
+        as_matrix(checked(archive, "shapes_", {K, D}, 0.0, std::numeric_limits<double>::infinity(), true), K, D);
   if constexpr (std::is_same_v<Family, BinomialMixture>) {
     // the numbers of trials: whole, at least 1, and no mean count above its column's
     saved.settings.n_trials = as_vector(checked(archive, "n_trials_", {D}, 1.0, 9007199254740992.0));
@@ -384,6 +390,7 @@ constexpr FamilyReader kReaders[] = {
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
     {"BinomialMixture", read_discrete_mixture<BinomialMixture>},
     {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
+    {"GammaMixture", read_discrete_mixture<GammaMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -497,6 +504,10 @@ DiscreteMixtureParams load_exponential_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<ExponentialMixture>>(load_model(path), path, "ExponentialMixture").params;
 }
 
+DiscreteMixtureParams load_gamma_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<GammaMixture>>(load_model(path), path, "GammaMixture").params;
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -546,6 +557,9 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<ExponentialMixture>& m) const {
       return discrete_mixture_score<ExponentialMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
+      return discrete_mixture_score<GammaMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

@@ -1,12 +1,16 @@
 #include "entrosum/mixtures/exponential_mixture.hpp"
 
+#include <limits>
+
 #include "discrete_mixture_impl.hpp"
 
 namespace entrosum {
 
 template <typename T>
 Index first_non_positive_row(const DataRef<T>& data, const Execution& execution) {
-  return first_row_where(data, execution, [](const auto& row) { return !(row.array() > T(0)).all(); });
+  // the smallest normal number, not 0: the passes read subnormal numbers as 0 (core/floating_point.hpp)
+  return first_row_where(data, execution,
+                         [](const auto& row) { return !(row.array() >= std::numeric_limits<T>::min()).all(); });
 }
 
 ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(ExponentialMixture)

@@ -40,13 +40,13 @@ class ExponentialMixture(DiscreteMixture):
         Means m_kd = E[x_d | k] = 1/β_kd.
     %(mixture_fitted)s
 
-    The data must be positive (every value > 0; any numeric dtype; float32 stays float32).
+    The data must be positive (every value > 0 and none subnormal; any numeric dtype; float32 stays float32).
     """
 
     _input_tags = {"positive_only": True}
     _core_prefix = "exponential_mixture"
     _means_range = {"minimum": 0.0}
-    _data_requirement = "positive (every value > 0)"
+    _data_requirement = "positive (every value > 0 and not subnormal)"
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
                  max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans", weights_init: Any = None,
@@ -60,7 +60,8 @@ class ExponentialMixture(DiscreteMixture):
 
     @staticmethod
     def _allowed(values: np.ndarray) -> np.ndarray:
-        return values > 0
+        # the passes over the data read subnormal numbers as 0 (core/floating_point.hpp), so they are refused too
+        return values >= np.finfo(values.dtype).tiny
 
     def _check_means_init(self, means: np.ndarray) -> None:
         if np.any(means <= 0):

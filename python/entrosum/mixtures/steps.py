@@ -38,7 +38,8 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
     """Steps of a one-parameter-family mixture: ``prefix`` names the family's ``_core`` functions.
 
     ``'bernoulli_mixture'`` (with its pseudo-count ``alpha``), ``'poisson_mixture'``, ``'binomial_mixture'``
-    (with its numbers of trials ``n_trials``, one per feature) or ``'exponential_mixture'``.
+    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'`` or ``'gamma_mixture'`` (whose
+    parameters hold ``shapes`` too).
     """
 
     prefix: str
@@ -72,4 +73,6 @@ def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...]
         return _core.BinomialSettings(np.asarray(n_trials, dtype=np.float64))
     if prefix == "exponential_mixture":
         return _core.ExponentialSettings()
+    if prefix == "gamma_mixture":
+        return _core.GammaSettings()
     return _core.PoissonSettings()

@@ -18,6 +18,7 @@
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
+#include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
@@ -44,7 +45,8 @@ struct SavedGaussianMixture {
 };
 
 /// A Bernoulli, Poisson, binomial or exponential mixture: `Family` is BernoulliMixture, PoissonMixture,
-/// BinomialMixture (its settings hold the numbers of trials) or ExponentialMixture.
+/// BinomialMixture (its settings hold the numbers of trials), ExponentialMixture or GammaMixture (its params
+/// hold the shapes).
 template <typename Family>
 struct SavedDiscreteMixture {
   DiscreteMixtureParams params;
@@ -79,8 +81,8 @@ struct SavedSigmoidBeliefNet {
 
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
                                  SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
-                                 SavedDiscreteMixture<ExponentialMixture>, SavedSparseCoding, SavedLinearVae,
-                                 SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+                                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
+                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -113,6 +115,8 @@ DiscreteMixtureParams load_poisson_mixture(const std::string& path);
 /// A binomial mixture's parameters and its numbers of trials.
 std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const std::string& path);
 DiscreteMixtureParams load_exponential_mixture(const std::string& path);
+/// A gamma mixture's parameters: means m = k/β and shapes k.
+DiscreteMixtureParams load_gamma_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);

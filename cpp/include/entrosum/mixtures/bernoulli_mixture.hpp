@@ -23,6 +23,7 @@ struct BernoulliMixture {
   };
 
   static constexpr const char* name = "Bernoulli";
+  static constexpr bool has_second_statistic = false;
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = false;

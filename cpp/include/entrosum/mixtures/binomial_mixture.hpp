@@ -26,6 +26,7 @@ struct BinomialMixture {
   };
 
   static constexpr const char* name = "binomial";
+  static constexpr bool has_second_statistic = false;
   static constexpr bool has_base_measure = true;
 
   /// n_trials must hold one whole number in [1, 2^53] per feature; std::invalid_argument otherwise.

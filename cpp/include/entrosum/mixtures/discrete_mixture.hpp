@@ -18,6 +18,9 @@
 //   static double expected_log_density(s, d, N, first, m)  Σ_n w r [x η(m) − A(m)] for one (k, d), from N_k, first_kd
 //   static double entropy(s, d, mean)                  H (or the pseudo-entropy H~) of one feature's factor
 //   static double m_step_mean(s, d, N, first)          the M-step's m_kd
+//   static constexpr bool has_second_statistic         false here; true for a two-parameter family (gamma), whose
+//                                                      pieces take (mean, shape), collect Σ_n w r log x as well
+//                                                      and add natural_second(...) · log x to the log joint
 // and the chunked E-step, the driver, the initialisation and the score are shared; they are
 // instantiated for each family in its own source file.
 #pragma once
@@ -42,6 +45,9 @@ struct DiscreteMixtureParams {
   /// (n_components, n_features) m_kd = E[x_d | k]: Bernoulli μ_kd ∈ [0, 1], Poisson λ_kd ≥ 0, binomial
   /// n_d p_kd ∈ [0, n_d], exponential mean 1/β_kd > 0
   Eigen::MatrixXd means;
+  /// (n_components, n_features) the second parameter of a two-parameter family (the gamma shape k_kd); empty for the
+  /// one-parameter families
+  Eigen::MatrixXd shapes;
   /// Components the M-step that made these parameters re-seeded (empty ones); usually none.
   std::vector<ComponentRecovery> recovered;
 
@@ -55,15 +61,23 @@ struct DiscreteMixtureStats {
   MixtureTotals totals;
   /// (n_components, n_features) Σ_n w_n r_nk x_n
   Eigen::MatrixXd first;
+  /// (n_components, n_features) Σ_n w_n r_nk log x_n for a two-parameter family (gamma); empty otherwise
+  Eigen::MatrixXd second;
   /// Σ_n w_n log h(x_n); 0 for a constant base measure (Bernoulli), −Σ_n w_n Σ_d log x_nd! for Poisson
   double log_base_measure = 0.0;
 
   DiscreteMixtureStats() = default;
-  DiscreteMixtureStats(Index n_components, Index n_features)
-      : totals(n_components), first(Eigen::MatrixXd::Zero(n_components, n_features)) {}
+  DiscreteMixtureStats(Index n_components, Index n_features, bool with_second = false)
+      : totals(n_components),
+        first(Eigen::MatrixXd::Zero(n_components, n_features)),
+        second(with_second ? Eigen::MatrixXd::Zero(n_components, n_features) : Eigen::MatrixXd()) {}
   DiscreteMixtureStats& operator+=(const DiscreteMixtureStats& other) {
     totals += other.totals;
     first += other.first;
+    if (second.size() == 0)
+      second = other.second;
+    else if (other.second.size())
+      second += other.second;
     log_base_measure += other.log_base_measure;
     return *this;
   }
@@ -71,6 +85,7 @@ struct DiscreteMixtureStats {
   void scale(double factor) {
     totals.scale(factor);
     first *= factor;
+    second *= factor;
     log_base_measure *= factor;
   }
 };
@@ -106,6 +121,8 @@ struct DiscreteLogJointCoefficients {
   RowMatrix<T> natural;
   /// (n_components) log π_k − Σ_d A(m_kd)
   Eigen::Matrix<T, 1, Eigen::Dynamic> constants;
+  /// (n_components, n_features) the coefficients of log x (gamma: k_kd − 1); empty for one-parameter families
+  RowMatrix<T> natural_second;
 };
 
 /// η(m_kd) and log π_k − Σ_d A(m_kd) from Θ, with floored logs.
@@ -115,8 +132,10 @@ DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixt
 
 /// (n, K) log π_k + log p(x_n | k) − log h(x_n) for a chunk: the log joint without the base measure, which
 /// is the same for every component, so it is added in double where it matters (log p(x_n), the data term).
+/// `log_chunk` is the chunk's elementwise log for a two-parameter family, null otherwise.
 template <typename Family, typename T>
-RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients);
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients,
+                                        const RowMatrix<T>* log_chunk = nullptr);
 
 /// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
 /// `weights` is empty or holds the chunk's sample weights. The data term `log_base_measure` is left alone: it
@@ -206,14 +225,22 @@ struct DiscreteInitialStats {
   DiscreteMixtureStats stats;
   /// (n_features) Σ_n w_n x_n
   Eigen::VectorXd data_sum;
+  /// (n_features) Σ_n w_n log x_n for a two-parameter family; empty otherwise
+  Eigen::VectorXd data_log_sum;
   /// rows summed over
   Index n_rows = 0;
   DiscreteInitialStats() = default;
-  DiscreteInitialStats(Index n_components, Index n_features)
-      : stats(n_components, n_features), data_sum(Eigen::VectorXd::Zero(n_features)) {}
+  DiscreteInitialStats(Index n_components, Index n_features, bool with_second = false)
+      : stats(n_components, n_features, with_second),
+        data_sum(Eigen::VectorXd::Zero(n_features)),
+        data_log_sum(with_second ? Eigen::VectorXd::Zero(n_features) : Eigen::VectorXd()) {}
   DiscreteInitialStats& operator+=(const DiscreteInitialStats& other) {
     stats += other.stats;
     data_sum += other.data_sum;
+    if (data_log_sum.size() == 0)
+      data_log_sum = other.data_log_sum;
+    else if (other.data_log_sum.size())
+      data_log_sum += other.data_log_sum;
     n_rows += other.n_rows;
     return *this;
   }
@@ -221,6 +248,7 @@ struct DiscreteInitialStats {
   void scale(double factor) {
     stats.scale(factor);
     data_sum *= factor;
+    data_log_sum *= factor;
   }
 };
 template <typename Family, typename T>

@@ -20,6 +20,7 @@ struct ExponentialMixture {
   struct Settings {};
 
   static constexpr const char* name = "exponential";
+  static constexpr bool has_second_statistic = false;
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = false;
@@ -46,7 +47,7 @@ struct ExponentialMixture {
   static double m_step_mean(const Settings&, Index, double count, double first) { return std::max(first, 0.0) / count; }
 };
 
-/// Index of the first row holding a value that is not positive (x ≤ 0, or NaN), or −1.
+/// Index of the first row holding a value that is not a positive normal number (x ≤ 0, subnormal or NaN), or −1.
 template <typename T>
 Index first_non_positive_row(const DataRef<T>& data, const Execution& execution);
 

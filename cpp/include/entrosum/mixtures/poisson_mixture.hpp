@@ -24,6 +24,7 @@ struct PoissonMixture {
   struct Settings {};
 
   static constexpr const char* name = "Poisson";
+  static constexpr bool has_second_statistic = false;
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = true;
