@@ -68,7 +68,8 @@ class BinarisedInput:
 
 
 NOT_POSITIVE = ("scikit-learn shifts the data of this check to a minimum of 0 (its positive_only tag) and has no "
-                "tag for positive input; the same check runs with positive data on PositiveExponentialMixture")
+                "tag for positive input; the same check runs with positive data on PositiveExponentialMixture and "
+                "PositiveGammaMixture")
 
 #: The checks that give ExponentialMixture (and GammaMixture) a value of 0 (or below).
 EXPONENTIAL_NOT_POSITIVE = {name: NOT_POSITIVE for name in (
