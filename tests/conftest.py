@@ -61,6 +61,22 @@ def poisson_mixture_data(n_samples: int, weights: np.ndarray, rates: np.ndarray,
     return rng.poisson(rates[labels]).astype(np.float64), labels
 
 
+def binomial_mixture_data(n_samples: int, weights: np.ndarray, probabilities: np.ndarray, n_trials: np.ndarray, *,
+                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Count rows from a binomial mixture with n_trials[d] trials in column d, and their components."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(len(weights), size=n_samples, p=weights)
+    return rng.binomial(np.asarray(n_trials, dtype=np.int64), probabilities[labels]).astype(np.float64), labels
+
+
+def exponential_mixture_data(n_samples: int, weights: np.ndarray, means: np.ndarray, *,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Positive rows from an exponential mixture of the given means, and their components."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(len(weights), size=n_samples, p=weights)
+    return rng.exponential(means[labels]), labels
+
+
 def match_components(estimated_means: np.ndarray, true_means: np.ndarray) -> np.ndarray:
     """The permutation p with estimated component p[k] closest to true component k (smallest total distance)."""
     from itertools import permutations
@@ -80,6 +96,10 @@ def model_cases(dtype=np.float64) -> dict:
                                                                                [0.1, 0.3, 0.9, 0.8, 0.2]]), seed=4)
     counts, _ = poisson_mixture_data(400, np.array([0.4, 0.6]), np.array([[1.0, 8.0, 3.0], [9.0, 0.5, 4.0]]),
                                      seed=5)
+    trials, _ = binomial_mixture_data(400, np.array([0.5, 0.5]), np.array([[0.8, 0.2, 0.5], [0.1, 0.7, 0.9]]),
+                                      np.array([10, 20, 5]), seed=8)
+    positive, _ = exponential_mixture_data(400, np.array([0.5, 0.5]), np.array([[0.5, 5.0, 1.0], [6.0, 0.3, 1.0]]),
+                                           seed=9)
     linear = low_rank(400, 6, 2, noise_sd=np.linspace(0.3, 0.9, 6), seed=6)
     rng = np.random.default_rng(7)
     atoms = rng.standard_normal((6, 3))
@@ -90,6 +110,9 @@ def model_cases(dtype=np.float64) -> dict:
                            clusters) for kind in ("full", "tied", "diag", "spherical")},
         "bernoulli": (lambda: entrosum.BernoulliMixture(2, alpha=0.5, random_state=0), binary),
         "poisson": (lambda: entrosum.PoissonMixture(2, random_state=0), counts),
+        "binomial": (lambda: entrosum.BinomialMixture(2, n_trials=20, random_state=0), trials),
+        "exponential": (lambda: entrosum.ExponentialMixture(2, random_state=0), positive),
+        "gamma": (lambda: entrosum.GammaMixture(2, random_state=0), positive),
         "ppca": (lambda: entrosum.PPCA(2), linear),
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),

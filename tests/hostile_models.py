@@ -84,6 +84,9 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "gmm_diag": (entrosum.GaussianMixture(2, covariance_type="diag", random_state=0), X),
         "bernoulli": (entrosum.BernoulliMixture(2, random_state=0), (X > 0).astype(np.float64)),
         "poisson": (entrosum.PoissonMixture(2, random_state=0), counts),
+        "binomial": (entrosum.BinomialMixture(2, n_trials=np.array([20, 30, 40]), random_state=0), counts),
+        "exponential": (entrosum.ExponentialMixture(2, random_state=0), counts + 0.5),
+        "gamma": (entrosum.GammaMixture(2, random_state=0), counts + 0.5),
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
@@ -210,6 +213,17 @@ def write_corpus(directory: Path) -> dict[Path, str]:
     add("sparse_scales_empty", "no scales", "sparse", arrays={"scales_": np.zeros(0)})
     add("bernoulli_means_outside", "probabilities above 1", "bernoulli", arrays={"means_": np.full((2, 3), 2.0)})
     add("poisson_means_short", "rates of the wrong shape", "poisson", arrays={"means_": np.ones((2, 2))})
+    add("binomial_trials_short", "numbers of trials of the wrong shape", "binomial", arrays={"n_trials_": np.ones(2)})
+    add("binomial_trials_fraction", "a fractional number of trials", "binomial",
+        arrays={"n_trials_": np.array([20.0, 2.5, 40.0])})
+    add("binomial_trials_zero", "no trials", "binomial", arrays={"n_trials_": np.array([20.0, 0.0, 40.0])})
+    add("binomial_means_above_trials", "mean counts above the numbers of trials", "binomial",
+        arrays={"n_trials_": np.ones(3)})
+    add("binomial_trials_missing", "the numbers of trials missing", "binomial", drop=("n_trials_.npy",))
+    add("exponential_means_zero", "a mean of 0", "exponential", arrays={"means_": np.zeros((2, 3))})
+    add("gamma_shapes_short", "shapes of the wrong shape", "gamma", arrays={"shapes_": np.ones((2, 2))})
+    add("gamma_shapes_zero", "a shape of 0", "gamma", arrays={"shapes_": np.zeros((2, 3))})
+    add("gamma_shapes_missing", "the shapes missing", "gamma", drop=("shapes_.npy",))
     add("missing_weights", "a fitted array missing", drop=("weights_.npy",))
     add("missing_metadata", "no metadata", drop=("metadata.npy",))
     add("monitor_field_missing", "a monitor array missing", drop=("monitor/elbo.npy",))

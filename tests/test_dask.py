@@ -44,6 +44,10 @@ def _data(kind: str) -> np.ndarray:
         return (rng.random((N_ROWS, 10)) < probabilities[labels]).astype(np.float64)
     if kind == "counts":
         return rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]).astype(np.float64)
+    if kind == "trials":
+        return rng.binomial(12, np.array([[0.1] * 4 + [0.7] * 4, [0.6] * 4 + [0.2] * 4])[labels]).astype(np.float64)
+    if kind == "positive":
+        return rng.exponential(np.array([[1.0] * 4 + [9.0] * 4, [8.0] * 4 + [0.5] * 4])[labels])
     if kind == "linear":
         W = rng.standard_normal((9, 3))
         return rng.standard_normal((N_ROWS, 3)) @ W.T + rng.standard_normal((N_ROWS, 9)) * np.linspace(0.2, 0.9, 9)
@@ -70,6 +74,11 @@ MODELS = {
         3, covariance_type="spherical", init_params="random_from_data", n_init=2, random_state=3), "gaussian"),
     "bernoulli-kmeans": (lambda: entrosum.BernoulliMixture(2, tol=1e-8, random_state=4), "binary"),
     "poisson-kmeans": (lambda: entrosum.PoissonMixture(2, tol=1e-8, random_state=5), "counts"),
+    "binomial-random": (lambda: entrosum.BinomialMixture(2, n_trials=12, init_params="random", tol=1e-8,
+                                                         random_state=5), "trials"),
+    "exponential-kmeans": (lambda: entrosum.ExponentialMixture(2, tol=1e-8, random_state=5), "positive"),
+    "gamma-k-means++": (lambda: entrosum.GammaMixture(2, init_params="k-means++", tol=1e-8, random_state=5),
+                        "positive"),
     "ppca-closed-form": (lambda: entrosum.PPCA(3), "linear"),
     "ppca-em": (lambda: entrosum.PPCA(3, solver="em", tol=1e-9, random_state=6), "linear"),
     "fa": (lambda: entrosum.FactorAnalysis(3, tol=1e-9, random_state=7), "linear"),

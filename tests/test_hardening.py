@@ -100,7 +100,7 @@ def test_core_entry_points_check_sizes():
     with pytest.raises(ValueError, match="precision_cholesky"):
         _core.gmm_score(X, "full", np.ones(2) / 2, np.zeros((2, D)), np.ones((D, D)), True)
     with pytest.raises(ValueError, match="means"):
-        _core.poisson_mixture_score(X, np.ones(2) / 2, np.ones((2, D + 1)), False)
+        _core.poisson_mixture_score(X, np.ones(2) / 2, np.ones((2, D + 1)), _core.PoissonSettings(), False)
     with pytest.raises(ValueError, match="mean"):
         _core.linear_gaussian_log_likelihood(X, np.zeros(0), np.zeros((D, 1)), np.ones(D))
     with pytest.raises(ValueError, match="scales"):

@@ -75,6 +75,9 @@ MODELS = [
     (entrosum.GaussianMixture, {"n_components": 2, "covariance_type": "full"}, "gauss"),
     (entrosum.BernoulliMixture, {"n_components": 2}, "binary"),
     (entrosum.PoissonMixture, {"n_components": 2}, "counts"),
+    (entrosum.BinomialMixture, {"n_components": 2, "n_trials": 9}, "trials"),
+    (entrosum.ExponentialMixture, {"n_components": 2}, "positive"),
+    (entrosum.GammaMixture, {"n_components": 2}, "positive"),
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),
@@ -93,6 +96,10 @@ def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return (rng.random((n, 6)) < np.linspace(0.1, 0.9, 6)).astype(np.float64)
     if kind == "counts":
         return rng.poisson(np.linspace(1, 6, 6), (n, 6)).astype(np.float64)
+    if kind == "trials":
+        return rng.binomial(9, np.linspace(0.1, 0.9, 6), (n, 6)).astype(np.float64)
+    if kind == "positive":
+        return rng.exponential(np.linspace(0.5, 6, 6), (n, 6))
     return rng.standard_normal((n, 3)) @ rng.standard_normal((3, 6)) + 0.3 * rng.standard_normal((n, 6))
 
 

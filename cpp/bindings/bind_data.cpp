@@ -7,6 +7,8 @@
 #include "common.hpp"
 #include "entrosum/core/moments.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -109,6 +111,25 @@ void bind_for(py::module_& m) {
         return run_without_gil([&] { return first_non_count_row<T>(view, execution); });
       },
       py::arg("data"), py::arg("n_threads") = 1, "Index of the first row with a negative or non-integer value, or -1.");
+  m.def(
+      "first_non_binomial_row",
+      [](const CArray<T>& data, const Eigen::VectorXd& n_trials, int n_threads) {
+        const DataRef<T> view = as_data(data);
+        BinomialMixture::check_settings(BinomialMixture::Settings{n_trials}, view.cols());
+        const Execution execution = make_execution(n_threads, 0, &data);
+        return run_without_gil([&] { return first_non_binomial_row<T>(view, n_trials, execution); });
+      },
+      py::arg("data"), py::arg("n_trials"), py::arg("n_threads") = 1,
+      "Index of the first row with a value that is not a whole number in [0, n_trials[d]], or -1.");
+  m.def(
+      "first_non_positive_row",
+      [](const CArray<T>& data, int n_threads) {
+        const DataRef<T> view = as_data(data);
+        const Execution execution = make_execution(n_threads, 0, &data);
+        return run_without_gil([&] { return first_non_positive_row<T>(view, execution); });
+      },
+      py::arg("data"), py::arg("n_threads") = 1,
+      "Index of the first row with a value that is not a positive normal number, or -1.");
 }
 
 }  // namespace

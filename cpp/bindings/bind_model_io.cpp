@@ -60,6 +60,26 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  Results operator()(const SavedDiscreteMixture<BinomialMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["n_trials"] = m.settings.n_trials;
+    return out;
+  }
+  Results operator()(const SavedDiscreteMixture<ExponentialMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    return out;
+  }
+  Results operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["shapes"] = m.params.shapes;
+    return out;
+  }
   Results operator()(const SavedLinearVae& m) const {
     Results out;
     out["components"] = m.params.decoder_weights;

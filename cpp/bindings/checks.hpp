@@ -122,6 +122,7 @@ inline void check_params(const DiscreteMixtureParams& p, Index n_features) {
 inline void check_stats(const DiscreteMixtureStats& s, Index K, Index D) {
   check_stats(s.totals, K, D);
   check_shape("the statistics' first moments", s.first, K, D);
+  if (s.second.size()) check_shape("the statistics' sums of log x", s.second, K, D);
 }
 
 inline void check_params(const LinearGaussianParams& p, Index n_features) {
@@ -193,6 +194,7 @@ inline void check_consistent(const DiscreteMixtureStats& s) {
 inline void check_consistent(const DiscreteInitialStats& s) {
   check_consistent(s.stats);
   check_size("the statistics' data_sum", s.data_sum, s.stats.first.cols());
+  if (s.data_log_sum.size()) check_size("the statistics' data_log_sum", s.data_log_sum, s.stats.first.cols());
 }
 inline void check_consistent(const SparseCodingExpectation& e) {
   check_stats(e.stats, e.stats.cross.rows(), e.stats.cross.cols());
@@ -238,10 +240,12 @@ inline void check_mergeable(const GaussianMixtureExpectation& a, const GaussianM
 inline void check_mergeable(const DiscreteMixtureStats& a, const DiscreteMixtureStats& b) {
   check_mergeable(a.totals, b.totals);
   check_same_shape("first", a.first, b.first);
+  if (a.second.size() && b.second.size()) check_same_shape("second", a.second, b.second);
 }
 inline void check_mergeable(const DiscreteInitialStats& a, const DiscreteInitialStats& b) {
   check_mergeable(a.stats, b.stats);
   check_same_size("data_sum", a.data_sum, b.data_sum);
+  if (a.data_log_sum.size() && b.data_log_sum.size()) check_same_size("data_log_sum", a.data_log_sum, b.data_log_sum);
 }
 inline void check_mergeable(const Moments& a, const Moments& b) {
   check_same_size("mean", a.mean, b.mean);

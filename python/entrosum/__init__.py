@@ -16,7 +16,14 @@ from .binary import BinarySparseCoding, SigmoidBeliefNet
 from .exceptions import ComponentRecoveryWarning
 from .io import load
 from .linear import PPCA, FactorAnalysis
-from .mixtures import BernoulliMixture, GaussianMixture, PoissonMixture
+from .mixtures import (
+    BernoulliMixture,
+    BinomialMixture,
+    ExponentialMixture,
+    GammaMixture,
+    GaussianMixture,
+    PoissonMixture,
+)
 from .monitor import ConvergenceMonitor
 from .sparse import SparseCoding
 from .vae import LinearVAE
@@ -28,10 +35,13 @@ __all__ = [
     "PPCA",
     "BernoulliMixture",
     "BinarySparseCoding",
+    "BinomialMixture",
     "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
+    "ExponentialMixture",
     "FactorAnalysis",
+    "GammaMixture",
     "GaussianMixture",
     "LinearVAE",
     "NotFittedError",

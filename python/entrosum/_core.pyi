@@ -191,15 +191,36 @@ class PoissonSettings:
     """
     def __init__(self) -> None:
         ...
+class BinomialSettings:
+    """
+    The known numbers of trials (one per feature) of a binomial mixture.
+    """
+    def __init__(self, n_trials: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> None:
+        ...
+    @property
+    def n_trials(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+class ExponentialSettings:
+    """
+    M-step settings of an exponential mixture (none).
+    """
+    def __init__(self) -> None:
+        ...
+class GammaSettings:
+    """
+    M-step settings of a gamma mixture (none).
+    """
+    def __init__(self) -> None:
+        ...
 class DiscreteMixtureStats:
     """
-    Sums of a Bernoulli or Poisson mixture's posterior statistics over rows; mergeable and picklable.
+    Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, exponential, gamma) over rows; mergeable and picklable.
     """
     def __add__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
         ...
     def __copy__(self) -> DiscreteMixtureStats:
         ...
-    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
         ...
     def __iadd__(self, other: DiscreteMixtureStats) -> DiscreteMixtureStats:
         ...
@@ -219,13 +240,13 @@ class DiscreteMixtureStats:
         ...
 class DiscreteInitialStats:
     """
-    Sums of an initialising pass of a Bernoulli or Poisson mixture; mergeable.
+    Sums of an initialising pass of an exponential-family mixture; mergeable.
     """
     def __add__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
         ...
     def __copy__(self) -> DiscreteInitialStats:
         ...
-    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int]:
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
         ...
     def __iadd__(self, other: DiscreteInitialStats) -> DiscreteInitialStats:
         ...
@@ -402,24 +423,24 @@ class SigmoidBeliefNetStats:
     def free_energy(self) -> float:
         ...
 @typing.overload
-def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: BernoulliSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def bernoulli_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: BernoulliSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def bernoulli_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def bernoulli_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: BernoulliSettings) -> dict[str, typing.Any]:
     """
@@ -460,16 +481,16 @@ def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def bernoulli_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BernoulliSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
-def bernoulli_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict) -> dict:
+def bernoulli_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BernoulliSettings) -> dict:
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
@@ -506,6 +527,150 @@ def binary_sparse_coding_update(stats: entrosum._core.BinarySparseCodingStats, p
     The closed-form M-step from merged statistics.
     """
 @typing.overload
+def binomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def binomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def binomial_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def binomial_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: BinomialSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def binomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def binomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def binomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def binomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def binomial_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BinomialSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: BinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def binomial_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BinomialSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
+    """
+@typing.overload
+def exponential_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def exponential_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def exponential_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def exponential_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: ExponentialSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def exponential_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def exponential_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def exponential_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def exponential_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def exponential_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: ExponentialSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def exponential_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: ExponentialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def exponential_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: ExponentialSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
+    """
+@typing.overload
 def first_non_binary_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with a value other than 0 or 1, or -1.
@@ -516,6 +681,16 @@ def first_non_binary_row(data: numpy.typing.NDArray[numpy.float64], n_threads: t
     Index of the first row with a value other than 0 or 1, or -1.
     """
 @typing.overload
+def first_non_binomial_row(data: numpy.typing.NDArray[numpy.float32], n_trials: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a whole number in [0, n_trials[d]], or -1.
+    """
+@typing.overload
+def first_non_binomial_row(data: numpy.typing.NDArray[numpy.float64], n_trials: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a whole number in [0, n_trials[d]], or -1.
+    """
+@typing.overload
 def first_non_count_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with a negative or non-integer value, or -1.
@@ -524,6 +699,16 @@ def first_non_count_row(data: numpy.typing.NDArray[numpy.float32], n_threads: ty
 def first_non_count_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with a negative or non-integer value, or -1.
+    """
+@typing.overload
+def first_non_positive_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a positive normal number, or -1.
+    """
+@typing.overload
+def first_non_positive_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a positive normal number, or -1.
     """
 @typing.overload
 def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
@@ -598,6 +783,78 @@ def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float32], components: typ
 def fit_sparse_coding(data: numpy.typing.NDArray[numpy.float64], components: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scales: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], noise_variance: typing.SupportsFloat | typing.SupportsIndex, posterior: str, solver: str, prior_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], observable_annealing: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], e_step_tol: typing.SupportsFloat | typing.SupportsIndex, e_step_max_iter: typing.SupportsInt | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, acceleration: str = 'none') -> dict[str, typing.Any]:
     """
     Fit Laplace sparse coding from initial W (D, H); empty scales or noise_variance <= 0 start from the data. acceleration ('none' or 'quasi-newton') applies to solver 'em'.
+    """
+@typing.overload
+def gamma_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def gamma_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def gamma_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def gamma_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def gamma_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: GammaSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def gamma_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def gamma_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def gamma_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def gamma_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def gamma_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: GammaSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def gamma_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def gamma_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: GammaSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def gamma_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: GammaSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 @typing.overload
 def gaussian_vae_accumulate(stats: entrosum._core.GaussianVaeStats, data: numpy.typing.NDArray[numpy.float32], encoder_mean: numpy.typing.NDArray[numpy.float32], encoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_mean: numpy.typing.NDArray[numpy.float32], decoder_log_variance: numpy.typing.NDArray[numpy.float32], decoder_variance: str, prior_log_variance: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> None:
@@ -836,24 +1093,24 @@ def passes_flush_subnormals(n_threads: typing.SupportsInt | typing.SupportsIndex
     Whether every thread of a pass over data flushes subnormal results to zero.
     """
 @typing.overload
-def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: PoissonSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+def poisson_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: PoissonSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
     """
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
     """
 @typing.overload
-def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 @typing.overload
-def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def poisson_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
     """
-    EM from initial weights (K,) and means (K, D).
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
     """
 def poisson_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: PoissonSettings) -> dict[str, typing.Any]:
     """
@@ -894,16 +1151,16 @@ def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.f
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
 @typing.overload
-def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+def poisson_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: PoissonSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
     """
     (log p(x_n), responsibilities or None).
     """
-def poisson_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict) -> dict:
+def poisson_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: PoissonSettings) -> dict:
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """

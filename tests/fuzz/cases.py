@@ -21,10 +21,11 @@ import numpy as np
 import entrosum
 
 #: The nine estimators (four covariance types of the Gaussian mixture).
-ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca", "fa", "sparse",
-              "bsc", "sbn", "lvae")
+ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
+              "gamma", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "bsc", "sbn")
+WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
+            "gamma", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -63,6 +64,12 @@ def make_data(chooser: Chooser, estimator: str, hostile: bool = True) -> Any:
         X = (rng.random(shape) < 0.4).astype(np.float64)
     elif kind == "model" and estimator == "poisson":
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64)
+    elif kind == "model" and estimator == "binomial":
+        X = rng.binomial(20, chooser.choice((0.01, 0.5, 0.99)), shape).astype(np.float64)
+    elif kind == "model" and estimator == "gamma":
+        X = rng.gamma(chooser.choice((0.05, 1.0, 200.0)), chooser.choice((1e-3, 1.0, 1e3)), shape)
+    elif kind == "model" and estimator == "exponential":
+        X = rng.exponential(chooser.choice((1e-3, 1.0, 1e3)), shape)
     elif kind == "constant":
         X = np.full(shape, chooser.choice((0.0, 1.0, -2.5, 1e200)))
     elif kind == "specials":
@@ -143,6 +150,7 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
     if not hostile:
         return {**params, "random_state": chooser.integer(0, 5),
                 **({"covariance_type": estimator[4:]} if estimator.startswith("gmm") else {}),
+                **({"n_trials": 20} if estimator == "binomial" else {}),
                 **({"max_iter": chooser.choice((1, 2, 5))} if estimator in ("sparse", "bsc", "sbn") else {})}
     if chooser.unit() < 0.3:
         params["tol"] = chooser.choice((None, 0.0, 1e-3, -1.0, math.nan, "x"))
@@ -162,7 +170,10 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
         params["covariance_type"] = estimator[4:]
         if chooser.unit() < 0.3:
             params["reg_covar"] = chooser.choice((0.0, 1e-6, 1.0, -1.0, 1e300))
-    if estimator in ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson"):
+    if estimator == "binomial":
+        params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
+    if estimator in ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial",
+                     "exponential", "gamma"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:
@@ -200,7 +211,8 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
     return params
 
 
-CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture", "ppca": "PPCA",
+CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture",
+           "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture", "ppca": "PPCA",
            "fa": "FactorAnalysis", "sparse": "SparseCoding", "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
            "lvae": "LinearVAE"}
 
@@ -275,6 +287,8 @@ def run_case(case: dict[str, Any]) -> str:
             base = np.random.default_rng(0).poisson(1.0, (20, 3)).astype(float)
             if estimator in ("bernoulli", "sbn"):
                 base = np.minimum(base, 1.0)
+            elif estimator in ("exponential", "gamma"):
+                base = base + 0.5
             try:
                 model = reference.fit(base)
                 model.set_params(**case["params"])

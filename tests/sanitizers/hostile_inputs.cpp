@@ -180,6 +180,28 @@ void fit_extreme_data() {
         options.stop = stop;
         (void)entrosum::fit_discrete_mixture<entrosum::PoissonMixture, double>(counts, no_weights, initial, options);
       });
+      expect_no_crash("gamma " + tag, [&] {
+        const Data positive = data.cwiseAbs().array() + std::numeric_limits<double>::min();
+        const entrosum::DiscreteMixtureParams initial =
+            entrosum::discrete_mixture_from_responsibilities<entrosum::GammaMixture, double>(
+                positive, no_weights, entrosum::random_responsibilities(4), 1, {}, execution());
+        entrosum::DiscreteMixtureOptions<entrosum::GammaMixture> options;
+        options.stop = stop;
+        const entrosum::DiscreteMixtureFit fit =
+            entrosum::fit_discrete_mixture<entrosum::GammaMixture, double>(positive, no_weights, initial, options);
+        (void)entrosum::discrete_mixture_score<entrosum::GammaMixture, double>(positive, fit.params, {}, nullptr,
+                                                                               execution());
+      });
+      expect_no_crash("binomial " + tag, [&] {
+        entrosum::BinomialMixture::Settings settings{Eigen::VectorXd::Constant(cols, 1e6)};
+        const entrosum::DiscreteMixtureParams initial =
+            entrosum::discrete_mixture_from_responsibilities<entrosum::BinomialMixture, double>(
+                counts, no_weights, entrosum::random_responsibilities(4), 1, settings, execution());
+        entrosum::DiscreteMixtureOptions<entrosum::BinomialMixture> options;
+        options.settings = settings;
+        options.stop = stop;
+        (void)entrosum::fit_discrete_mixture<entrosum::BinomialMixture, double>(counts, no_weights, initial, options);
+      });
       expect_no_crash("bernoulli " + tag, [&] {
         const entrosum::DiscreteMixtureParams initial =
             entrosum::discrete_mixture_from_responsibilities<entrosum::BernoulliMixture, double>(
@@ -253,7 +275,7 @@ void mismatched_parameters() {
   poisson.means = Eigen::MatrixXd::Ones(2, 3);
   auto poisson_score = [&](const entrosum::DiscreteMixtureParams& params, const Data& x) {
     return [&params, &x] {
-      (void)entrosum::discrete_mixture_score<entrosum::PoissonMixture, double>(x, params, nullptr, execution());
+      (void)entrosum::discrete_mixture_score<entrosum::PoissonMixture, double>(x, params, {}, nullptr, execution());
     };
   };
   entrosum::DiscreteMixtureParams short_weights = poisson;

@@ -15,9 +15,12 @@
 #include "entrosum/core/random.hpp"
 #include "entrosum/core/types.hpp"
 
-// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli and Poisson mixtures
+// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential and gamma mixtures
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/exponential_mixture.hpp"
+#include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/kmeans.hpp"
 #include "entrosum/mixtures/mixture.hpp"

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "entrosum/core/errors.hpp"
@@ -249,10 +251,30 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
   saved.params.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
   if (!(saved.params.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
   const bool bernoulli = std::is_same_v<Family, BernoulliMixture>;
+  // the means of positive data are positive
+  const bool positive = std::is_same_v<Family, ExponentialMixture> || std::is_same_v<Family, GammaMixture>;
   saved.params.means = as_matrix(
-      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity()), K, D);
+      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity(), positive), K,
+      D);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
     saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
+  if constexpr (std::is_same_v<Family, GammaMixture>)
+    saved.params.shapes =
+        as_matrix(checked(archive, "shapes_", {K, D}, 0.0, std::numeric_limits<double>::infinity(), true), K, D);
+  if constexpr (std::is_same_v<Family, BinomialMixture>) {
+    // the numbers of trials: whole, at least 1, and no mean count above its column's
+    saved.settings.n_trials = as_vector(checked(archive, "n_trials_", {D}, 1.0, 9007199254740992.0));
+    try {
+      BinomialMixture::check_settings(saved.settings, D);
+    } catch (const std::invalid_argument& error) {
+      throw FormatError(archive.path() + ": the array 'n_trials_' is invalid: " + error.what() + " (corrupt file)");
+    }
+    for (Index k = 0; k < K; ++k)
+      for (Index d = 0; d < D; ++d)
+        if (saved.params.means(k, d) > saved.settings.n_trials(d))
+          throw FormatError(archive.path() + ": the array 'means_' holds a mean count above n_trials_[" +
+                            std::to_string(d) + "] (corrupt file)");
+  }
   return saved;
 }
 
@@ -366,6 +388,9 @@ constexpr FamilyReader kReaders[] = {
     {"GaussianMixture", read_gaussian_mixture},
     {"BernoulliMixture", read_discrete_mixture<BernoulliMixture>},
     {"PoissonMixture", read_discrete_mixture<PoissonMixture>},
+    {"BinomialMixture", read_discrete_mixture<BinomialMixture>},
+    {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
+    {"GammaMixture", read_discrete_mixture<GammaMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -470,6 +495,19 @@ DiscreteMixtureParams load_poisson_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<PoissonMixture>>(load_model(path), path, "PoissonMixture").params;
 }
 
+std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const std::string& path) {
+  const auto saved = expect_model<SavedDiscreteMixture<BinomialMixture>>(load_model(path), path, "BinomialMixture");
+  return {saved.params, saved.settings.n_trials};
+}
+
+DiscreteMixtureParams load_exponential_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<ExponentialMixture>>(load_model(path), path, "ExponentialMixture").params;
+}
+
+DiscreteMixtureParams load_gamma_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<GammaMixture>>(load_model(path), path, "GammaMixture").params;
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -509,10 +547,19 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
       return gaussian_mixture_score<T>(data, m.params, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<BernoulliMixture>& m) const {
-      return discrete_mixture_score<BernoulliMixture, T>(data, m.params, nullptr, execution);
+      return discrete_mixture_score<BernoulliMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<PoissonMixture>& m) const {
-      return discrete_mixture_score<PoissonMixture, T>(data, m.params, nullptr, execution);
+      return discrete_mixture_score<PoissonMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<BinomialMixture>& m) const {
+      return discrete_mixture_score<BinomialMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<ExponentialMixture>& m) const {
+      return discrete_mixture_score<ExponentialMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
+      return discrete_mixture_score<GammaMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "entrosum/core/em.hpp"
@@ -18,35 +19,54 @@ namespace detail {
 
 /// (n) log h(x_n) of each row of a chunk (families with a base measure).
 template <typename Family, typename T>
-Eigen::VectorXd log_base_measures(const DataRef<T>& chunk) {
+Eigen::VectorXd log_base_measures(const DataRef<T>& chunk, const typename Family::Settings& settings) {
   Eigen::VectorXd values(chunk.rows());
-  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(chunk.row(n));
+  for (Index n = 0; n < chunk.rows(); ++n) values(n) = Family::log_base_measure(settings, chunk.row(n));
   return values;
+}
+
+/// (n, D) log x of a chunk, for the second statistic of a two-parameter family (the data are positive).
+template <typename T>
+RowMatrix<T> log_values(const DataRef<T>& chunk) {
+  return chunk.array().log().matrix();
 }
 
 }  // namespace detail
 
 template <typename Family, typename T>
-DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p) {
+DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& p,
+                                                              const typename Family::Settings& settings) {
   const Index K = p.n_components(), D = p.n_features();
-  Eigen::MatrixXd natural(K, D);  // (K, D) η(m_kd)
-  Eigen::VectorXd constants(K);   // (K) log π_k − Σ_d A(m_kd)
+  Eigen::MatrixXd natural(K, D);   // (K, D) η(m_kd)
+  Eigen::VectorXd constants(K);    // (K) log π_k − Σ_d A(m_kd)
+  Eigen::MatrixXd natural_second;  // (K, D) the coefficients of log x, two-parameter families only
+  if constexpr (Family::has_second_statistic) natural_second.resize(K, D);
   for (Index k = 0; k < K; ++k) {
     double log_partition = 0.0;
     for (Index d = 0; d < D; ++d) {
-      natural(k, d) = Family::natural(p.means(k, d));
-      log_partition += Family::log_partition(p.means(k, d));
+      if constexpr (Family::has_second_statistic) {
+        const double mean = p.means(k, d), shape = p.shapes(k, d);
+        natural(k, d) = Family::natural(settings, d, mean, shape);
+        natural_second(k, d) = Family::natural_second(settings, d, mean, shape);
+        log_partition += Family::log_partition(settings, d, mean, shape);
+      } else {
+        natural(k, d) = Family::natural(settings, d, p.means(k, d));
+        log_partition += Family::log_partition(settings, d, p.means(k, d));
+      }
     }
     constants(k) = std::log(p.weights(k)) - log_partition;
   }
-  return {natural.template cast<T>(), constants.template cast<T>().transpose()};
+  return {natural.template cast<T>(), constants.template cast<T>().transpose(), natural_second.template cast<T>()};
 }
 
 template <typename Family, typename T>
-RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c) {
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c,
+                                        const RowMatrix<T>* log_chunk) {
   // log π_k + Σ_d [x_d η_kd − A_kd]: one (n, D) × (D, K) product
   RowMatrix<T> log_joint(chunk.rows(), c.natural.rows());
   log_joint.noalias() = chunk * c.natural.transpose();
+  // + Σ_d log x_d η₂_kd for a two-parameter family: a second product
+  if (log_chunk != nullptr) log_joint.noalias() += *log_chunk * c.natural_second.transpose();
   log_joint.rowwise() += c.constants;
   return log_joint;
 }
@@ -55,18 +75,23 @@ template <typename Family, typename T>
 void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::VectorXd>& weights,
                                  const DiscreteLogJointCoefficients<T>& coefficients, DiscreteMixtureStats& stats,
                                  Index row_offset) {
-  RowMatrix<T> resp = discrete_mixture_log_joint<Family, T>(chunk, coefficients);
+  RowMatrix<T> log_chunk;  // (n, D) log x, two-parameter families only
+  if constexpr (Family::has_second_statistic) log_chunk = detail::log_values<T>(chunk);
+  RowMatrix<T> resp =
+      discrete_mixture_log_joint<Family, T>(chunk, coefficients, Family::has_second_statistic ? &log_chunk : nullptr);
   // (n, K) now w_n r_nk; the worst-explained rows are judged without log h(x), which does not depend on Θ
   Eigen::VectorXd row_log_likelihood;
   normalise_log_joint<T>(resp, weights, stats.totals, row_log_likelihood);
   note_worst(stats.totals, row_log_likelihood, chunk, row_offset, weights);
   // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
   stats.first += (resp.transpose() * chunk).template cast<double>();
+  // Σ_n w_n r_nk log x_n likewise
+  if constexpr (Family::has_second_statistic) stats.second += (resp.transpose() * log_chunk).template cast<double>();
 }
 
 template <typename Family, typename T>
 double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                         const Execution& execution) {
+                                         const typename Family::Settings& settings, const Execution& execution) {
   if constexpr (!Family::has_base_measure) {
     return 0.0;
   } else {
@@ -74,7 +99,8 @@ double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Re
     return reduce_rows(
         data.rows(), chunk_size, execution, [] { return 0.0; },
         [&](Index begin, Index end, double& into) {
-          const Eigen::VectorXd values = detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin));
+          const Eigen::VectorXd values =
+              detail::log_base_measures<Family, T>(data.middleRows(begin, end - begin), settings);
           const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
           into += weights.size() ? weights.dot(values) : values.sum();
         });
@@ -85,14 +111,22 @@ template <typename Family>
 DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
                                               const typename Family::Settings& settings) {
   const Index K = old.n_components(), D = old.n_features();
+  Family::check_settings(settings, D);
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
   p.weights = counts / counts.sum();  // sums to 1 to rounding (N_k / N summed to 1 + K·10·eps / N with the guard)
   p.means.resize(K, D);
+  if constexpr (Family::has_second_statistic) p.shapes.resize(K, D);
   std::vector<Index> empty;  // every responsibility underflowed to 0
   for (Index k = 0; k < K; ++k) {
-    for (Index d = 0; d < D; ++d) p.means(k, d) = Family::m_step_mean(counts(k), s.first(k, d), settings);
-    if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)))
+    for (Index d = 0; d < D; ++d) {
+      if constexpr (Family::has_second_statistic)
+        std::tie(p.means(k, d), p.shapes(k, d)) = Family::m_step(settings, d, counts(k), s.first(k, d), s.second(k, d));
+      else
+        p.means(k, d) = Family::m_step_mean(settings, d, counts(k), s.first(k, d));
+    }
+    if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)) ||
+        (Family::has_second_statistic && !p.shapes.row(k).allFinite()))
       throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
                            " parameters that are not finite; check the data or use fewer components");
     if (!(s.totals.resp_sum(k) > 0.0)) empty.push_back(k);
@@ -114,6 +148,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
     for (std::size_t i = 0; i < empty.size(); ++i) {
       const Index k = empty[i];
       p.means.row(k) = 0.5 * (samples[i]->values.transpose() + pooled);
+      if constexpr (Family::has_second_statistic) p.shapes.row(k).setOnes();  // exponential around that mean
       counts(k) = mean_count;
       p.recovered.push_back({0, k, samples[i]->row, "empty"});
     }
@@ -123,16 +158,24 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
 }
 
 template <typename Family>
-ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p) {
+ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMixtureParams& p,
+                                const typename Family::Settings& settings) {
   const Eigen::VectorXd& counts = s.totals.resp_sum;  // N_k
   const Index K = p.n_components(), D = p.n_features();
+  Family::check_settings(settings, D);
   double expected_log_observable = s.log_base_measure;  // Σ_n w_n E_q[log p(x_n | z)]
   double observable_entropy = 0.0;                      // Σ_k N_k Σ_d H(m_kd)
   for (Index k = 0; k < K; ++k) {
     double component_entropy = 0.0;
     for (Index d = 0; d < D; ++d) {
-      expected_log_observable += Family::expected_log_density(counts(k), s.first(k, d), p.means(k, d));
-      component_entropy += Family::entropy(p.means(k, d));
+      if constexpr (Family::has_second_statistic) {
+        expected_log_observable += Family::expected_log_density(settings, d, counts(k), s.first(k, d), s.second(k, d),
+                                                                p.means(k, d), p.shapes(k, d));
+        component_entropy += Family::entropy(settings, d, p.means(k, d), p.shapes(k, d));
+      } else {
+        expected_log_observable += Family::expected_log_density(settings, d, counts(k), s.first(k, d), p.means(k, d));
+        component_entropy += Family::entropy(settings, d, p.means(k, d));
+      }
     }
     observable_entropy += counts(k) * component_entropy;
   }
@@ -145,12 +188,16 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
 namespace detail {
 /// Parameters for data of `n_features` columns: K >= 1 weights, means (K, n_features); std::invalid_argument naming
 /// what does not fit (a pass would read out of bounds).
-inline void check_discrete_params(const DiscreteMixtureParams& params, Index n_features) {
+inline void check_discrete_params(const DiscreteMixtureParams& params, Index n_features, bool with_shapes = false) {
   if (params.weights.size() < 1 || params.means.rows() != params.weights.size() || params.means.cols() != n_features)
     throw std::invalid_argument("mixture parameters of " + std::to_string(params.weights.size()) +
                                 " weights and means " + std::to_string(params.means.rows()) + " x " +
                                 std::to_string(params.means.cols()) + " do not fit data of " +
                                 std::to_string(n_features) + " features");
+  if (with_shapes && (params.shapes.rows() != params.means.rows() || params.shapes.cols() != n_features))
+    throw std::invalid_argument("the shapes, " + std::to_string(params.shapes.rows()) + " x " +
+                                std::to_string(params.shapes.cols()) + ", must have the means' shape " +
+                                std::to_string(params.means.rows()) + " x " + std::to_string(n_features));
 }
 }  // namespace detail
 
@@ -163,16 +210,19 @@ DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
       sample_weight_(sample_weight),
       settings_(settings),
       execution_(execution),
-      log_base_measure_(discrete_mixture_log_base_measure<Family, T>(data, sample_weight, execution)) {}
+      // the settings are checked before the pass for the data term reads them
+      log_base_measure_((Family::check_settings(settings, data.cols()),
+                         discrete_mixture_log_base_measure<Family, T>(data, sample_weight, settings, execution))) {}
 
 template <typename Family, typename T>
 DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
-  detail::check_discrete_params(params, data_.cols());
+  detail::check_discrete_params(params, data_.cols(), Family::has_second_statistic);
+  Family::check_settings(settings_, data_.cols());
   const Index K = params.n_components(), D = params.n_features();
-  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings_);
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
   DiscreteMixtureStats stats = reduce_rows(
-      data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D); },
+      data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D, Family::has_second_statistic); },
       [&](Index begin, Index end, DiscreteMixtureStats& into) {
         accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
                                                chunk_weights(sample_weight_, begin, end), coefficients, into, begin);
@@ -186,9 +236,9 @@ DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtu
 template <typename Family, typename T>
 DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
                                              const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                             const DiscreteMixtureParams& params, const Execution& execution) {
-  // The E-step does not read the M-step settings.
-  return DiscreteMixtureModel<Family, T>(data, sample_weight, typename Family::Settings{}, execution).e_step(params);
+                                             const DiscreteMixtureParams& params,
+                                             const typename Family::Settings& settings, const Execution& execution) {
+  return DiscreteMixtureModel<Family, T>(data, sample_weight, settings, execution).e_step(params);
 }
 
 template <typename Family, typename T>
@@ -213,7 +263,7 @@ DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>
   const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
   // First moments are all the M-step needs: one pass.
   DiscreteInitialStats sums = reduce_rows(
-      data.rows(), chunk_size, execution, [&] { return DiscreteInitialStats(K, D); },
+      data.rows(), chunk_size, execution, [&] { return DiscreteInitialStats(K, D, Family::has_second_statistic); },
       [&](Index begin, Index end, DiscreteInitialStats& into) {
         const RowMatrix<double> resp =
             weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
@@ -221,6 +271,12 @@ DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>
         into.stats.first += resp.transpose() * x;
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
+        if constexpr (Family::has_second_statistic) {
+          const RowMatrix<double> log_x = x.array().log().matrix();  // (n, D)
+          into.stats.second += resp.transpose() * log_x;
+          into.data_log_sum +=
+              weights.size() ? Eigen::VectorXd(log_x.transpose() * weights) : Eigen::VectorXd(log_x.colwise().sum());
+        }
       });
   sums.n_rows = data.rows();
   return sums;
@@ -237,6 +293,7 @@ DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialSt
   const double n_rows = static_cast<double>(sums.n_rows);
   const double mean_weight = stats.totals.count / n_rows;
   stats.first.rowwise() += (sums.data_sum / n_rows).transpose();
+  if constexpr (Family::has_second_statistic) stats.second.rowwise() += (sums.data_log_sum / n_rows).transpose();
   stats.totals.resp_sum.array() += mean_weight;
   stats.totals.count += static_cast<double>(K) * mean_weight;
   DiscreteMixtureParams shape;
@@ -257,49 +314,61 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
 
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
-                                       RowMatrix<double>* resp, const Execution& execution) {
-  detail::check_discrete_params(params, data.cols());
-  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params);
+                                       const typename Family::Settings& settings, RowMatrix<double>* resp,
+                                       const Execution& execution) {
+  detail::check_discrete_params(params, data.cols(), Family::has_second_statistic);
+  Family::check_settings(settings, data.cols());
+  const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings);
   const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
-    RowMatrix<double> log_joint = discrete_mixture_log_joint<Family, T>(chunk, coefficients).template cast<double>();
-    if constexpr (Family::has_base_measure) log_joint.colwise() += detail::log_base_measures<Family, T>(chunk);
+    RowMatrix<T> log_chunk;  // (n, D) log x, two-parameter families only
+    if constexpr (Family::has_second_statistic) log_chunk = detail::log_values<T>(chunk);
+    RowMatrix<double> log_joint =
+        discrete_mixture_log_joint<Family, T>(chunk, coefficients, Family::has_second_statistic ? &log_chunk : nullptr)
+            .template cast<double>();
+    if constexpr (Family::has_base_measure)
+      log_joint.colwise() += detail::log_base_measures<Family, T>(chunk, settings);
     return log_joint;
   });
 }
 
 }  // namespace entrosum
 
-#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                          \
-  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&);    \
-  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(const DataRef<T>&,                                      \
-                                                              const DiscreteLogJointCoefficients<T>&);                \
-  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,   \
-                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&, \
-                                                       Index);                                                        \
-  template double discrete_mixture_log_base_measure<Family, T>(                                                       \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const Execution&);                                 \
-  template class DiscreteMixtureModel<Family, T>;                                                                     \
-  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                   \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&, const Execution&);   \
-  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                        \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                      \
-      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                               \
-  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                   \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
-      const typename Family::Settings&, const Execution&);                                                            \
-  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
-      const Execution&);                                                                                              \
-  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,         \
-                                                             RowMatrix<double>*, const Execution&);
+#define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, T)                                                           \
+  template DiscreteLogJointCoefficients<T> discrete_mixture_coefficients<Family, T>(const DiscreteMixtureParams&,      \
+                                                                                    const typename Family::Settings&); \
+  template RowMatrix<T> discrete_mixture_log_joint<Family, T>(                                                         \
+      const DataRef<T>&, const DiscreteLogJointCoefficients<T>&, const RowMatrix<T>*);                                 \
+  template void accumulate_discrete_mixture<Family, T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
+                                                       const DiscreteLogJointCoefficients<T>&, DiscreteMixtureStats&,  \
+                                                       Index);                                                         \
+  template double discrete_mixture_log_base_measure<Family, T>(const DataRef<T>&,                                      \
+                                                               const Eigen::Ref<const Eigen::VectorXd>&,               \
+                                                               const typename Family::Settings&, const Execution&);    \
+  template class DiscreteMixtureModel<Family, T>;                                                                      \
+  template DiscreteMixtureStats discrete_mixture_e_step<Family, T>(                                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteMixtureFit fit_discrete_mixture<Family, T>(                                                         \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const DiscreteMixtureParams&,                       \
+      const DiscreteMixtureOptions<Family>&, const IterationCallback&);                                                \
+  template DiscreteMixtureParams discrete_mixture_from_responsibilities<Family, T>(                                    \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const typename Family::Settings&, const Execution&);                                                             \
+  template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
+      const Execution&);                                                                                               \
+  template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
+                                                             const typename Family::Settings&, RowMatrix<double>*,     \
+                                                             const Execution&);
 
 /// Instantiates every shared template for `Family` with float and double data.
 #define ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE(Family)                                                                \
   template DiscreteMixtureParams discrete_mixture_m_step<Family>(                                                    \
       const DiscreteMixtureStats&, const DiscreteMixtureParams&, const typename Family::Settings&);                  \
-  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&);       \
+  template ElboTerms discrete_mixture_elbo<Family>(const DiscreteMixtureStats&, const DiscreteMixtureParams&,        \
+                                                   const typename Family::Settings&);                                \
   template DiscreteMixtureParams discrete_mixture_from_initial_statistics<Family>(DiscreteInitialStats,              \
                                                                                   const typename Family::Settings&); \
   ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_FOR(Family, float)                                                           \

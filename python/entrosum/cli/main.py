@@ -113,6 +113,15 @@ def _tolerance(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from error
 
 
+def _n_trials(text: str) -> int | list[int]:
+    """One whole number of trials, or one per column separated by commas."""
+    try:
+        values = [int(value) for value in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from error
+    return values[0] if len(values) == 1 else values
+
+
 def _estimator(args: argparse.Namespace) -> Any:
     family = registry.by_name(args.model)
     if family is None:
@@ -123,11 +132,13 @@ def _estimator(args: argparse.Namespace) -> Any:
         raise CommandError(f"model {args.model!r} ({family.class_name}) is not available in this version of entrosum")
     if args.covariance_type is not None and "covariance_type" not in family.options:
         raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
+    if args.n_trials is not None and "n_trials" not in family.options:
+        raise CommandError(f"--n-trials applies to binomial, not to {args.model}")
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other; choose one")
     params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
                               "verbose": 0 if args.quiet else 2 if args.verbose else 1}
-    for name in ("n_components", "max_iter", "covariance_type"):
+    for name in ("n_components", "max_iter", "covariance_type", "n_trials"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
     for name in ("tol", "gap_tol"):  # False: not given (None is 'none', the rule switched off)
@@ -377,6 +388,8 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     fit.add_argument("--key", help="the array to use from a .npz file with several")
     fit.add_argument("--n-components", type=int, help="number of components (latent dimension for ppca and fa)")
     fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), help="gmm only")
+    fit.add_argument("--n-trials", type=_n_trials,
+                     help="binomial only: the number of trials of every column, or one per column (e.g. 16 or 4,8,8)")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")

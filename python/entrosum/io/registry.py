@@ -60,6 +60,10 @@ register(ModelFamily("gmm", "GaussianMixture", "Gaussian mixture (full, tied, di
                      ("covariance_type",)))
 register(ModelFamily("bernoulli", "BernoulliMixture", "Bernoulli mixture for binary data"))
 register(ModelFamily("poisson", "PoissonMixture", "Poisson mixture for counts"))
+register(ModelFamily("binomial", "BinomialMixture", "binomial mixture for counts out of known numbers of trials",
+                     ("n_trials",)))
+register(ModelFamily("exponential", "ExponentialMixture", "exponential mixture for positive values"))
+register(ModelFamily("gamma", "GammaMixture", "gamma mixture for positive values (shapes and rates learned)"))
 register(ModelFamily("ppca", "PPCA", "probabilistic PCA"))
 register(ModelFamily("fa", "FactorAnalysis", "factor analysis"))
 register(ModelFamily("sparse", "SparseCoding", "Laplace-prior sparse coding"))

@@ -20,7 +20,7 @@ from .steps import DiscreteMixtureSteps
 
 
 class DiscreteMixture(BaseMixture):
-    """A mixture of products of one-parameter families in their means (Bernoulli, Poisson).
+    """A mixture of products of one-parameter families in their means (Bernoulli, Poisson, binomial, exponential).
 
     Subclasses set ``_core_prefix`` (the C++ family), ``_first_bad_row`` (the C++ scan for data the
     family cannot model) and the texts of their errors, and provide ``_settings`` and sampling.
@@ -49,15 +49,16 @@ class DiscreteMixture(BaseMixture):
             negative_rows = np.flatnonzero(np.any(X < 0, axis=1))  # (only on this error path)
             if negative_rows.size:  # scikit-learn's wording, which its checks of non-negative models match
                 row = int(negative_rows[0])
+                column = int(np.flatnonzero(X[row] < 0)[0])
                 raise ValueError(f"Negative values in data passed to {type(self).__name__}: X must be "
                                  f"{self._data_requirement} for {type(self).__name__}; row {row} holds "
-                                 f"{float(X[row][X[row] < 0][0]):g}.")
+                                 f"{float(X[row, column]):g} in column {column}.")
             values = X[row]
-            bad = float(values[~self._allowed(values)][0])
-            raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds {bad:g}.")
+            column = int(np.flatnonzero(~self._allowed(values))[0])
+            raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds "
+                             f"{float(values[column]):g} in column {column}.")
 
-    @staticmethod
-    def _allowed(values: np.ndarray) -> np.ndarray:
+    def _allowed(self, values: np.ndarray) -> np.ndarray:
         """Which of a row's values the family can model (only used to name the offending value)."""
         raise NotImplementedError
 
@@ -77,7 +78,11 @@ class DiscreteMixture(BaseMixture):
 
     # -- EM and results ---------------------------------------------------------------------------
     def _steps(self) -> DiscreteMixtureSteps:
-        return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)))
+        return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)), self._steps_n_trials())
+
+    def _steps_n_trials(self) -> tuple[float, ...]:
+        """Return the numbers of trials the steps carry (binomial only)."""
+        return ()
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 passes: Passes) -> dict:
@@ -96,7 +101,8 @@ class DiscreteMixture(BaseMixture):
     def _score_core(self, X: np.ndarray, with_responsibilities: bool,
                     passes: Passes) -> tuple[np.ndarray, np.ndarray | None]:
         return self._core_function("score")(X, self.weights_.astype(np.float64), self.means_.astype(np.float64),
-                                            with_responsibilities, passes.n_threads, passes.chunk_size)
+                                            self._settings(), with_responsibilities, passes.n_threads,
+                                            passes.chunk_size)
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape

@@ -35,26 +35,44 @@ class GaussianMixtureSteps(StatisticsAreExpectation):
 
 @dataclass(frozen=True)
 class DiscreteMixtureSteps(StatisticsAreExpectation):
-    """Steps of a Bernoulli (``prefix='bernoulli_mixture'``) or Poisson (``'poisson_mixture'``) mixture."""
+    """Steps of a one-parameter-family mixture: ``prefix`` names the family's ``_core`` functions.
+
+    ``'bernoulli_mixture'`` (with its pseudo-count ``alpha``), ``'poisson_mixture'``, ``'binomial_mixture'``
+    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'`` or ``'gamma_mixture'`` (whose
+    parameters hold ``shapes`` too).
+    """
 
     prefix: str
     alpha: float = 0.0
+    n_trials: tuple[float, ...] = ()
 
     def _settings(self) -> Any:
-        if self.prefix == "bernoulli_mixture":
-            return _core.BernoulliSettings(alpha=self.alpha)
-        return _core.PoissonSettings()
+        return family_settings(self.prefix, self.alpha, self.n_trials)
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Run the E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
-        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, n_threads, chunk_size, row_offset)
+        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, self._settings(), n_threads, chunk_size,
+                                                       row_offset)
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
-        """F(q, Θ) per sample and the entropy sum's terms (with the data term for Poisson)."""
-        return getattr(_core, f"{self.prefix}_terms")(expectation, params)
+        """F(q, Θ) per sample and the entropy sum's terms (with the data term for Poisson and binomial)."""
+        return getattr(_core, f"{self.prefix}_terms")(expectation, params, self._settings())
 
     def m_step(self, expectation: Any, params: Params, stats: Any = None) -> Params:
         """π and the means from the statistics."""
         return getattr(_core, f"{self.prefix}_m_step")(expectation, params, self._settings())
+
+
+def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...] = ()) -> Any:
+    """Return the ``_core`` settings object of the one-parameter family named by ``prefix``."""
+    if prefix == "bernoulli_mixture":
+        return _core.BernoulliSettings(alpha=alpha)
+    if prefix == "binomial_mixture":
+        return _core.BinomialSettings(np.asarray(n_trials, dtype=np.float64))
+    if prefix == "exponential_mixture":
+        return _core.ExponentialSettings()
+    if prefix == "gamma_mixture":
+        return _core.GammaSettings()
+    return _core.PoissonSettings()

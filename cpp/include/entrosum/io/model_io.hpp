@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "entrosum/binary/binary_sparse_coding.hpp"
@@ -14,7 +15,10 @@
 #include "entrosum/core/types.hpp"
 #include "entrosum/linear/linear_gaussian.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/exponential_mixture.hpp"
+#include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
@@ -40,7 +44,9 @@ struct SavedGaussianMixture {
   GaussianMixtureParams params;
 };
 
-/// A Bernoulli or Poisson mixture: `Family` is BernoulliMixture or PoissonMixture.
+/// A Bernoulli, Poisson, binomial or exponential mixture: `Family` is BernoulliMixture, PoissonMixture,
+/// BinomialMixture (its settings hold the numbers of trials), ExponentialMixture or GammaMixture (its params
+/// hold the shapes).
 template <typename Family>
 struct SavedDiscreteMixture {
   DiscreteMixtureParams params;
@@ -74,8 +80,9 @@ struct SavedSigmoidBeliefNet {
 };
 
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>, SavedSparseCoding, SavedLinearVae,
-                                 SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+                                 SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
+                                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
+                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -105,6 +112,11 @@ LinearGaussianParams load_ppca(const std::string& path);
 LinearGaussianParams load_factor_analysis(const std::string& path);
 DiscreteMixtureParams load_bernoulli_mixture(const std::string& path);
 DiscreteMixtureParams load_poisson_mixture(const std::string& path);
+/// A binomial mixture's parameters and its numbers of trials.
+std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const std::string& path);
+DiscreteMixtureParams load_exponential_mixture(const std::string& path);
+/// A gamma mixture's parameters: means m = k/β and shapes k.
+DiscreteMixtureParams load_gamma_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);

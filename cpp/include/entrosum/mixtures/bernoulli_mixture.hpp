@@ -23,25 +23,28 @@ struct BernoulliMixture {
   };
 
   static constexpr const char* name = "Bernoulli";
+  static constexpr bool has_second_statistic = false;
+  /// No per-feature constants to check.
+  static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = false;
 
   /// η(μ) = log μ − log(1 − μ), floored
-  static double natural(double mean) { return floored_log(mean) - floored_log1m(mean); }
+  static double natural(const Settings&, Index, double mean) { return floored_log(mean) - floored_log1m(mean); }
   /// A(μ) = −log(1 − μ), floored
-  static double log_partition(double mean) { return -floored_log1m(mean); }
+  static double log_partition(const Settings&, Index, double mean) { return -floored_log1m(mean); }
 
   /// Σ_n w r_nk log p(x_nd | μ) = ones log μ + (N_k − ones) log(1 − μ), ones = Σ w r x_nd ∈ [0, N_k]
   /// (clamped against rounding), with 0 · log 0 = 0 through the floored logs.
-  static double expected_log_density(double count, double first, double mean) {
+  static double expected_log_density(const Settings&, Index, double count, double first, double mean) {
     const double ones = std::clamp(first, 0.0, std::max(count, 0.0));
     return ones * floored_log(mean) + (count - ones) * floored_log1m(mean);
   }
 
   /// H_B(μ)
-  static double entropy(double mean) { return entropy::bernoulli(mean); }
+  static double entropy(const Settings&, Index, double mean) { return entropy::bernoulli(mean); }
 
   /// (ones + α) / (N_k + 2α), in [0, 1]
-  static double m_step_mean(double count, double first, const Settings& settings) {
+  static double m_step_mean(const Settings& settings, Index, double count, double first) {
     const double ones = std::clamp(first, 0.0, count);
     return (ones + settings.alpha) / (count + 2.0 * settings.alpha);
   }

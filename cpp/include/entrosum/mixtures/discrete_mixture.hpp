@@ -1,20 +1,26 @@
 // Mixtures of products of one-parameter exponential families in their mean parameters (DESIGN.md §3):
-// Bernoulli mixtures for binary data and Poisson mixtures for counts. For such a family,
+// Bernoulli mixtures for binary data, Poisson and binomial mixtures for counts, exponential mixtures for
+// positive values. For such a family,
 //   log p(x | k) = Σ_d [x_d η(m_kd) − A(m_kd)] + log h(x),
 // with the mean m_kd = E[x_d | k], natural parameter η and log-partition A, so the exact E-step's log joint
 // over a chunk is one matrix product x · ηᵀ plus per-component constants (log h(x) is the same for every
 // k); the statistics are N_k and Σ_n w_n r_nk x_n, and the exact M-step is a weighted mean.
 //
-// A family is a small policy (BernoulliMixture, PoissonMixture) with the scalar pieces:
-//   struct Settings                                  its M-step settings
+// A family is a small policy (BernoulliMixture, PoissonMixture, BinomialMixture, ExponentialMixture) with the
+// scalar pieces; each takes the family's settings `s` and the feature d, since a family may have a known
+// constant per feature (the binomial's number of trials):
+//   struct Settings                                    its known per-feature constants and M-step settings
 //   static constexpr const char* name
-//   static constexpr bool has_base_measure           whether log h(x) is not constant
-//   static double log_base_measure(row)              log h(x) of a row (only if has_base_measure)
-//   static double natural(double mean)               η(m), with floored logs
-//   static double log_partition(double mean)         A(m), with floored logs
-//   static double expected_log_density(N, first, m)  Σ_n w r [x η(m) − A(m)] for one (k, d), from N_k, first_kd
-//   static double entropy(double mean)               H (or the pseudo-entropy H~) of one feature's factor
-//   static double m_step_mean(N, first, settings)    the M-step's m_kd
+//   static constexpr bool has_base_measure             whether log h(x) is not constant
+//   static double log_base_measure(s, row)             log h(x) of a row (only if has_base_measure)
+//   static double natural(s, d, mean)                  η(m), with floored logs
+//   static double log_partition(s, d, mean)            A(m), with floored logs
+//   static double expected_log_density(s, d, N, first, m)  Σ_n w r [x η(m) − A(m)] for one (k, d), from N_k, first_kd
+//   static double entropy(s, d, mean)                  H (or the pseudo-entropy H~) of one feature's factor
+//   static double m_step_mean(s, d, N, first)          the M-step's m_kd
+//   static constexpr bool has_second_statistic         false here; true for a two-parameter family (gamma), whose
+//                                                      pieces take (mean, shape), collect Σ_n w r log x as well
+//                                                      and add natural_second(...) · log x to the log joint
 // and the chunked E-step, the driver, the initialisation and the score are shared; they are
 // instantiated for each family in its own source file.
 #pragma once
@@ -36,8 +42,12 @@ namespace entrosum {
 struct DiscreteMixtureParams {
   /// (n_components) π
   Eigen::VectorXd weights;
-  /// (n_components, n_features) m_kd = E[x_d | k]: Bernoulli μ_kd ∈ [0, 1], Poisson λ_kd ≥ 0
+  /// (n_components, n_features) m_kd = E[x_d | k]: Bernoulli μ_kd ∈ [0, 1], Poisson λ_kd ≥ 0, binomial
+  /// n_d p_kd ∈ [0, n_d], exponential mean 1/β_kd > 0
   Eigen::MatrixXd means;
+  /// (n_components, n_features) the second parameter of a two-parameter family (the gamma shape k_kd); empty for the
+  /// one-parameter families
+  Eigen::MatrixXd shapes;
   /// Components the M-step that made these parameters re-seeded (empty ones); usually none.
   std::vector<ComponentRecovery> recovered;
 
@@ -51,15 +61,23 @@ struct DiscreteMixtureStats {
   MixtureTotals totals;
   /// (n_components, n_features) Σ_n w_n r_nk x_n
   Eigen::MatrixXd first;
+  /// (n_components, n_features) Σ_n w_n r_nk log x_n for a two-parameter family (gamma); empty otherwise
+  Eigen::MatrixXd second;
   /// Σ_n w_n log h(x_n); 0 for a constant base measure (Bernoulli), −Σ_n w_n Σ_d log x_nd! for Poisson
   double log_base_measure = 0.0;
 
   DiscreteMixtureStats() = default;
-  DiscreteMixtureStats(Index n_components, Index n_features)
-      : totals(n_components), first(Eigen::MatrixXd::Zero(n_components, n_features)) {}
+  DiscreteMixtureStats(Index n_components, Index n_features, bool with_second = false)
+      : totals(n_components),
+        first(Eigen::MatrixXd::Zero(n_components, n_features)),
+        second(with_second ? Eigen::MatrixXd::Zero(n_components, n_features) : Eigen::MatrixXd()) {}
   DiscreteMixtureStats& operator+=(const DiscreteMixtureStats& other) {
     totals += other.totals;
     first += other.first;
+    if (second.size() == 0)
+      second = other.second;
+    else if (other.second.size())
+      second += other.second;
     log_base_measure += other.log_base_measure;
     return *this;
   }
@@ -67,6 +85,7 @@ struct DiscreteMixtureStats {
   void scale(double factor) {
     totals.scale(factor);
     first *= factor;
+    second *= factor;
     log_base_measure *= factor;
   }
 };
@@ -102,16 +121,21 @@ struct DiscreteLogJointCoefficients {
   RowMatrix<T> natural;
   /// (n_components) log π_k − Σ_d A(m_kd)
   Eigen::Matrix<T, 1, Eigen::Dynamic> constants;
+  /// (n_components, n_features) the coefficients of log x (gamma: k_kd − 1); empty for one-parameter families
+  RowMatrix<T> natural_second;
 };
 
 /// η(m_kd) and log π_k − Σ_d A(m_kd) from Θ, with floored logs.
 template <typename Family, typename T>
-DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& params);
+DiscreteLogJointCoefficients<T> discrete_mixture_coefficients(const DiscreteMixtureParams& params,
+                                                              const typename Family::Settings& settings);
 
 /// (n, K) log π_k + log p(x_n | k) − log h(x_n) for a chunk: the log joint without the base measure, which
 /// is the same for every component, so it is added in double where it matters (log p(x_n), the data term).
+/// `log_chunk` is the chunk's elementwise log for a two-parameter family, null otherwise.
 template <typename Family, typename T>
-RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients);
+RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& coefficients,
+                                        const RowMatrix<T>* log_chunk = nullptr);
 
 /// Adds one chunk's statistics; the chunk is rows [row_offset, row_offset + n) of the data the pass covers.
 /// `weights` is empty or holds the chunk's sample weights. The data term `log_base_measure` is left alone: it
@@ -127,12 +151,13 @@ void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const
 template <typename Family, typename T>
 DiscreteMixtureStats discrete_mixture_e_step(const DataRef<T>& data,
                                              const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                             const DiscreteMixtureParams& params, const Execution& execution);
+                                             const DiscreteMixtureParams& params,
+                                             const typename Family::Settings& settings, const Execution& execution);
 
 /// Σ_n w_n log h(x_n) over all rows in one chunked pass; 0 for a constant base measure.
 template <typename Family, typename T>
 double discrete_mixture_log_base_measure(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                         const Execution& execution);
+                                         const typename Family::Settings& settings, const Execution& execution);
 
 /// The M-step: π_k = N_k / N and m_kd from the family (the weighted mean, exactly, by default). A result that is
 /// not finite raises NumericalError naming the component.
@@ -144,7 +169,8 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& stats,
 ///   F = (1/N)[Σ_k N_k log π_k + Σ_kd expected_log_density(N_k, first_kd, m_kd) + Σ_n w_n log h(x_n)] + H̄[r],
 ///   S = H̄[r] − H[π] − Σ_k (N_k/N) Σ_d H(m_kd) + (1/N) Σ_n w_n log h(x_n).
 template <typename Family>
-ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& stats, const DiscreteMixtureParams& params);
+ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& stats, const DiscreteMixtureParams& params,
+                                const typename Family::Settings& settings);
 
 template <typename Family, typename T>
 class DiscreteMixtureModel {
@@ -159,7 +185,7 @@ class DiscreteMixtureModel {
   /// One chunked pass: the statistics of the exact posterior under `params`, with the data term added.
   Expectation e_step(const Params& params) const;
   ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
-    return discrete_mixture_elbo<Family>(expectation, params);
+    return discrete_mixture_elbo<Family>(expectation, params, settings_);
   }
   Params m_step(const Expectation& expectation, const Params& params) const {
     return discrete_mixture_m_step<Family>(expectation, params, settings_);
@@ -199,14 +225,22 @@ struct DiscreteInitialStats {
   DiscreteMixtureStats stats;
   /// (n_features) Σ_n w_n x_n
   Eigen::VectorXd data_sum;
+  /// (n_features) Σ_n w_n log x_n for a two-parameter family; empty otherwise
+  Eigen::VectorXd data_log_sum;
   /// rows summed over
   Index n_rows = 0;
   DiscreteInitialStats() = default;
-  DiscreteInitialStats(Index n_components, Index n_features)
-      : stats(n_components, n_features), data_sum(Eigen::VectorXd::Zero(n_features)) {}
+  DiscreteInitialStats(Index n_components, Index n_features, bool with_second = false)
+      : stats(n_components, n_features, with_second),
+        data_sum(Eigen::VectorXd::Zero(n_features)),
+        data_log_sum(with_second ? Eigen::VectorXd::Zero(n_features) : Eigen::VectorXd()) {}
   DiscreteInitialStats& operator+=(const DiscreteInitialStats& other) {
     stats += other.stats;
     data_sum += other.data_sum;
+    if (data_log_sum.size() == 0)
+      data_log_sum = other.data_log_sum;
+    else if (other.data_log_sum.size())
+      data_log_sum += other.data_log_sum;
     n_rows += other.n_rows;
     return *this;
   }
@@ -214,6 +248,7 @@ struct DiscreteInitialStats {
   void scale(double factor) {
     stats.scale(factor);
     data_sum *= factor;
+    data_log_sum *= factor;
   }
 };
 template <typename Family, typename T>
@@ -228,6 +263,7 @@ DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialSt
 /// (n_samples) log p(x_n | Θ) and, when `resp` is non-null, the (n_samples, K) responsibilities.
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
-                                       RowMatrix<double>* resp, const Execution& execution);
+                                       const typename Family::Settings& settings, RowMatrix<double>* resp,
+                                       const Execution& execution);
 
 }  // namespace entrosum

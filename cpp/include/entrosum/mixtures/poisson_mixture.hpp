@@ -24,31 +24,34 @@ struct PoissonMixture {
   struct Settings {};
 
   static constexpr const char* name = "Poisson";
+  static constexpr bool has_second_statistic = false;
+  /// No per-feature constants to check.
+  static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = true;
 
   /// log h(x) = −Σ_d log x_d!
   template <typename Row>
-  static double log_base_measure(const Row& row) {
+  static double log_base_measure(const Settings&, const Row& row) {
     double value = 0.0;
     for (Index d = 0; d < row.size(); ++d) value -= log_factorial(static_cast<double>(row(d)));
     return value;
   }
 
   /// η(λ) = log λ, floored
-  static double natural(double mean) { return floored_log(mean); }
+  static double natural(const Settings&, Index, double mean) { return floored_log(mean); }
   /// A(λ) = λ
-  static double log_partition(double mean) { return mean; }
+  static double log_partition(const Settings&, Index, double mean) { return mean; }
 
   /// Σ_n w r_nk [x_nd log λ − λ] = first log λ − N_k λ (without log h), with 0 · log 0 = 0
-  static double expected_log_density(double count, double first, double mean) {
+  static double expected_log_density(const Settings&, Index, double count, double first, double mean) {
     return first * floored_log(mean) - count * mean;
   }
 
   /// The pseudo-entropy λ − λ log λ
-  static double entropy(double mean) { return entropy::poisson_pseudo(mean); }
+  static double entropy(const Settings&, Index, double mean) { return entropy::poisson_pseudo(mean); }
 
   /// Σ w r x / N_k
-  static double m_step_mean(double count, double first, const Settings&) { return std::max(first, 0.0) / count; }
+  static double m_step_mean(const Settings&, Index, double count, double first) { return std::max(first, 0.0) / count; }
 };
 
 /// Index of the first row holding a value that is not a count (negative or not an integer), or −1.
