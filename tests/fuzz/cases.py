@@ -20,11 +20,11 @@ import numpy as np
 
 import entrosum
 
-#: The nine estimators (four covariance types of the Gaussian mixture).
-ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca", "fa", "sparse",
-              "bsc", "sbn", "lvae")
+#: The estimators (six covariance types of the Gaussian mixture).
+GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "bsc", "sbn")
+WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -162,7 +162,9 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
         params["covariance_type"] = estimator[4:]
         if chooser.unit() < 0.3:
             params["reg_covar"] = chooser.choice((0.0, 1e-6, 1.0, -1.0, 1e300))
-    if estimator in ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson"):
+        if chooser.unit() < 0.15:
+            params["learn_weights"] = chooser.choice((False, True, "no"))
+    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:

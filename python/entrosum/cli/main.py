@@ -376,7 +376,8 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
                                                   "n_features)")
     fit.add_argument("--key", help="the array to use from a .npz file with several")
     fit.add_argument("--n-components", type=int, help="number of components (latent dimension for ppca and fa)")
-    fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), help="gmm only")
+    fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical", "tied_diag", "tied_spherical"),
+                     help="gmm only")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")
