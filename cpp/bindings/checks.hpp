@@ -192,7 +192,8 @@ namespace py = pybind11;
 /// parameters.
 inline void check_consistent(const GaussianMixtureExpectation& e) {
   const int type = static_cast<int>(e.stats.type);
-  if (type < 0 || type > 3) throw py::value_error("invalid covariance type in the statistics' state");
+  if (type < 0 || type > static_cast<int>(CovarianceType::tied_spherical))
+    throw py::value_error("invalid covariance type in the statistics' state");
   check_expectation(e, e.stats.type, e.stats.totals.resp_sum.size(), e.shift.size());
 }
 inline void check_consistent(const DiscreteMixtureStats& s) {

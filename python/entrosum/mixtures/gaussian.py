@@ -246,7 +246,8 @@ class GaussianMixture(BaseMixture):
         shape = _expected_shape(kind, self.weights_.shape[0], n_features)
         why = f"covariance_type={kind!r}, {self.weights_.shape[0]} components, {n_features} features"
         for name in ("precisions_cholesky_", "covariances_", "precisions_"):
-            self._fitted_array(name, shape, why=why)
+            # the shared variances: positive, or the log-densities would be NaN
+            self._fitted_array(name, shape, why=why, positive=kind in ("tied_diag", "tied_spherical"))
 
     def _current_params(self) -> dict:
         self._check_fitted_params()
