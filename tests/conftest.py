@@ -107,7 +107,7 @@ def model_cases(dtype=np.float64) -> dict:
     sparse = rng.laplace(size=(300, 3)) @ atoms.T + 0.3 * rng.standard_normal((300, 6))
     cases = {
         **{f"gmm_{kind}": (lambda kind=kind: entrosum.GaussianMixture(3, covariance_type=kind, random_state=0),
-                           clusters) for kind in ("full", "tied", "diag", "spherical")},
+                           clusters) for kind in ("full", "tied", "diag", "spherical", "tied_diag", "tied_spherical")},
         "bernoulli": (lambda: entrosum.BernoulliMixture(2, alpha=0.5, random_state=0), binary),
         "poisson": (lambda: entrosum.PoissonMixture(2, random_state=0), counts),
         "binomial": (lambda: entrosum.BinomialMixture(2, n_trials=20, random_state=0), trials),

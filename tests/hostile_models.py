@@ -82,6 +82,8 @@ def fitted_models(directory: Path) -> dict[str, Path]:
     models = {
         "gmm_full": (entrosum.GaussianMixture(2, random_state=0), X),
         "gmm_diag": (entrosum.GaussianMixture(2, covariance_type="diag", random_state=0), X),
+        "gmm_tied_diag": (entrosum.GaussianMixture(2, covariance_type="tied_diag", random_state=0), X),
+        "gmm_tied_spherical": (entrosum.GaussianMixture(2, covariance_type="tied_spherical", random_state=0), X),
         "bernoulli": (entrosum.BernoulliMixture(2, random_state=0), (X > 0).astype(np.float64)),
         "poisson": (entrosum.PoissonMixture(2, random_state=0), counts),
         "binomial": (entrosum.BinomialMixture(2, n_trials=np.array([20, 30, 40]), random_state=0), counts),

@@ -20,6 +20,7 @@ from conftest import model_cases
 CLI_CASES = {
     "gmm_full": ("gmm", {"n_components": 3, "covariance_type": "full"}),
     "gmm_spherical": ("gmm", {"n_components": 3, "covariance_type": "spherical"}),
+    "gmm_tied_spherical": ("gmm", {"n_components": 3, "covariance_type": "tied_spherical"}),
     "bernoulli": ("bernoulli", {"n_components": 2}),
     "poisson": ("poisson", {"n_components": 2}),
     "binomial": ("binomial", {"n_components": 2, "n_trials": 20}),

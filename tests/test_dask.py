@@ -72,6 +72,10 @@ MODELS = {
                                                          max_iter=30, random_state=2), "gaussian"),
     "gmm-spherical-random_from_data": (lambda: entrosum.GaussianMixture(
         3, covariance_type="spherical", init_params="random_from_data", n_init=2, random_state=3), "gaussian"),
+    "gmm-tied_diag-kmeans-fixed-weights": (lambda: entrosum.GaussianMixture(
+        3, covariance_type="tied_diag", learn_weights=False, random_state=9), "gaussian"),
+    "gmm-tied_spherical-random": (lambda: entrosum.GaussianMixture(
+        3, covariance_type="tied_spherical", init_params="random", max_iter=30, random_state=10), "gaussian"),
     "bernoulli-kmeans": (lambda: entrosum.BernoulliMixture(2, tol=1e-8, random_state=4), "binary"),
     "poisson-kmeans": (lambda: entrosum.PoissonMixture(2, tol=1e-8, random_state=5), "counts"),
     "binomial-random": (lambda: entrosum.BinomialMixture(2, n_trials=12, init_params="random", tol=1e-8,

@@ -15,7 +15,11 @@ CovarianceType parse_covariance_type(const std::string& name) {
   if (name == "tied") return CovarianceType::tied;
   if (name == "diag") return CovarianceType::diag;
   if (name == "spherical") return CovarianceType::spherical;
-  throw py::value_error("covariance_type must be 'full', 'tied', 'diag' or 'spherical', got '" + name + "'");
+  if (name == "tied_diag") return CovarianceType::tied_diag;
+  if (name == "tied_spherical") return CovarianceType::tied_spherical;
+  throw py::value_error(
+      "covariance_type must be 'full', 'tied', 'diag', 'spherical', 'tied_diag' or 'tied_spherical', got '" + name +
+      "'");
 }
 
 GaussianMixtureParams make_params(const std::string& type, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
@@ -52,12 +56,13 @@ void bind_for(py::module_& m) {
       [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type,
          const Eigen::VectorXd& weights, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances,
          const Eigen::MatrixXd& precision_cholesky, double reg_covar, const StopOptions& stop, int n_threads,
-         Index chunk_size, const Callback& callback) {
+         Index chunk_size, const Callback& callback, bool learn_weights) {
         check_data(data);
         const DataRef<T> view = as_data(data);
         check_sample_weight(sample_weight, view.rows());
         GaussianMixtureOptions options;
         options.reg_covar = reg_covar;
+        options.learn_weights = learn_weights;
         options.stop = stop;
         options.execution = make_execution(n_threads, chunk_size, &data);
         const GaussianMixtureParams initial = make_params(type, weights, means, covariances, precision_cholesky);
@@ -72,7 +77,9 @@ void bind_for(py::module_& m) {
       py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("weights"), py::arg("means"),
       py::arg("covariances"), py::arg("precision_cholesky"), py::arg("reg_covar"), py::arg("stop"),
       py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
-      "EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams).");
+      py::arg("learn_weights") = true,
+      "EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); "
+      "learn_weights=False keeps the initial weights.");
 
   m.def(
       "gmm_init_from_labels",
@@ -207,14 +214,16 @@ void bind_gaussian_mixture(py::module_& m) {
 
   m.def(
       "gmm_m_step",
-      [](const Expectation& expectation, const std::string& type, const py::dict& params, double reg_covar) {
+      [](const Expectation& expectation, const std::string& type, const py::dict& params, double reg_covar,
+         bool learn_weights) {
         const GaussianMixtureParams p = params_from_dict(type, params);
         check_params(p, p.means.cols(), false, false);
         check_expectation(expectation, p.covariance_type, p.weights.size(), p.means.cols());
-        return params_to_dict(gaussian_mixture_m_step(expectation, p, reg_covar));
+        return params_to_dict(gaussian_mixture_m_step(expectation, p, reg_covar, learn_weights));
       },
       py::arg("expectation"), py::arg("covariance_type"), py::arg("params"), py::arg("reg_covar"),
-      "The M-step from merged statistics.");
+      py::arg("learn_weights") = true,
+      "The M-step from merged statistics (learn_weights=False keeps params' weights).");
   m.def(
       "gmm_terms",
       [](const Expectation& expectation, const std::string& type, const py::dict& params) {

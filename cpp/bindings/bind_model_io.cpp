@@ -24,6 +24,10 @@ const char* covariance_name(CovarianceType type) {
       return "diag";
     case CovarianceType::spherical:
       return "spherical";
+    case CovarianceType::tied_diag:
+      return "tied_diag";
+    case CovarianceType::tied_spherical:
+      return "tied_spherical";
   }
   return "unknown";
 }

@@ -81,6 +81,12 @@ inline void check_params(const GaussianMixtureParams& p, Index n_features, bool 
     case CovarianceType::spherical:
       rows = K, cols = 1;
       break;
+    case CovarianceType::tied_diag:
+      rows = 1;
+      break;
+    case CovarianceType::tied_spherical:
+      rows = 1, cols = 1;
+      break;
   }
   if (covariances) check_shape("covariances (stacked)", p.covariances, rows, cols);
   if (precision_cholesky) check_shape("precision_cholesky (stacked)", p.precision_cholesky, rows, cols);
@@ -105,9 +111,11 @@ inline void check_expectation(const GaussianMixtureExpectation& e, CovarianceTyp
       check_shape("the statistics' second moments", e.stats.second, D, D);
       break;
     case CovarianceType::diag:
+    case CovarianceType::tied_diag:
       check_shape("the statistics' second moments", e.stats.second, K, D);
       break;
     case CovarianceType::spherical:
+    case CovarianceType::tied_spherical:
       check_shape("the statistics' second moments", e.stats.second, K, 1);
       break;
   }
@@ -185,7 +193,8 @@ namespace py = pybind11;
 /// parameters.
 inline void check_consistent(const GaussianMixtureExpectation& e) {
   const int type = static_cast<int>(e.stats.type);
-  if (type < 0 || type > 3) throw py::value_error("invalid covariance type in the statistics' state");
+  if (type < 0 || type > static_cast<int>(CovarianceType::tied_spherical))
+    throw py::value_error("invalid covariance type in the statistics' state");
   check_expectation(e, e.stats.type, e.stats.totals.resp_sum.size(), e.shift.size());
 }
 inline void check_consistent(const DiscreteMixtureStats& s) {

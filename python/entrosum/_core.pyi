@@ -901,14 +901,14 @@ def gmm_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics (chunk-level step API).
     """
 @typing.overload
-def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
     """
-    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams).
+    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); learn_weights=False keeps the initial weights.
     """
 @typing.overload
-def gmm_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+def gmm_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
     """
-    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams).
+    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); learn_weights=False keeps the initial weights.
     """
 def gmm_from_initial_statistics(second: entrosum._core.GaussianMixtureExpectation, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
@@ -938,9 +938,9 @@ def gmm_initial_means(first: entrosum._core.GaussianMixtureExpectation) -> tuple
     """
     (means, shift of the second pass) from an initialising first (diag) pass.
     """
-def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
+def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex, learn_weights: bool = True) -> dict[str, typing.Any]:
     """
-    The M-step from merged statistics.
+    The M-step from merged statistics (learn_weights=False keeps params' weights).
     """
 def gmm_precision_cholesky(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     """

@@ -20,12 +20,12 @@ import numpy as np
 
 import entrosum
 
-#: The nine estimators (four covariance types of the Gaussian mixture).
-ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
-              "gamma", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
+#: The estimators (six covariance types of the Gaussian mixture).
+GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "ppca", "fa", "sparse", "bsc",
+              "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial", "exponential",
-            "gamma", "bsc", "sbn")
+WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -170,10 +170,11 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
         params["covariance_type"] = estimator[4:]
         if chooser.unit() < 0.3:
             params["reg_covar"] = chooser.choice((0.0, 1e-6, 1.0, -1.0, 1e300))
+        if chooser.unit() < 0.15:
+            params["learn_weights"] = chooser.choice((False, True, "no"))
     if estimator == "binomial":
         params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
-    if estimator in ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "binomial",
-                     "exponential", "gamma"):
+    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:

@@ -1,6 +1,6 @@
 """Fuzz every estimator's public methods with generated cases (issue 13); run by hand, not by the test suite.
 
-    python tests/fuzz/fuzz_estimators.py --cases 10000            # 10,000 cases for each of the twelve estimators
+    python tests/fuzz/fuzz_estimators.py --cases 10000            # 10,000 cases for each of the seventeen estimators
     python tests/fuzz/fuzz_estimators.py --cases 200 --only sparse
 
 Cases come from ``cases.py`` (case i of an estimator is generated from seed i, so a failure is reproduced by its

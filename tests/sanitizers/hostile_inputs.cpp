@@ -158,7 +158,8 @@ void fit_extreme_data() {
       entrosum::StopOptions stop;
       stop.max_iter = 5;
       for (const auto type : {entrosum::CovarianceType::full, entrosum::CovarianceType::tied,
-                              entrosum::CovarianceType::diag, entrosum::CovarianceType::spherical}) {
+                              entrosum::CovarianceType::diag, entrosum::CovarianceType::spherical,
+                              entrosum::CovarianceType::tied_diag, entrosum::CovarianceType::tied_spherical}) {
         expect_no_crash("gmm " + tag, [&] {
           const entrosum::GaussianMixtureParams initial = entrosum::gaussian_mixture_from_responsibilities<double>(
               data, no_weights, entrosum::random_responsibilities(3), 1, type, 1e-6, execution());
@@ -248,8 +249,8 @@ void mismatched_parameters() {
   const Data data = random_data(6, 3, 2.0, 5);
   const Data counts = data.cwiseAbs().array().round();
   using entrosum::CovarianceType;
-  for (const auto type :
-       {CovarianceType::full, CovarianceType::tied, CovarianceType::diag, CovarianceType::spherical}) {
+  for (const auto type : {CovarianceType::full, CovarianceType::tied, CovarianceType::diag, CovarianceType::spherical,
+                          CovarianceType::tied_diag, CovarianceType::tied_spherical}) {
     const entrosum::GaussianMixtureParams fitted = entrosum::gaussian_mixture_from_responsibilities<double>(
         data, Eigen::VectorXd(), entrosum::random_responsibilities(3), 2, type, 1e-6, execution());
     auto broken = [&](const std::string& what, const std::function<void(entrosum::GaussianMixtureParams&)>& edit) {
@@ -262,8 +263,12 @@ void mismatched_parameters() {
     broken("one weight for two components", [](auto& p) { p.weights.conservativeResize(1); });
     broken("means of one row", [](auto& p) { p.means.conservativeResize(1, Eigen::NoChange); });
     broken("means of two features", [](auto& p) { p.means.conservativeResize(Eigen::NoChange, 2); });
-    broken("precision factors of one row",
-           [](auto& p) { p.precision_cholesky.conservativeResize(1, Eigen::NoChange); });
+    if (entrosum::shared_covariance(type) && type != CovarianceType::tied)  // one row already: give two
+      broken("precision factors of two rows",
+             [](auto& p) { p.precision_cholesky.conservativeResize(2, Eigen::NoChange); });
+    else
+      broken("precision factors of one row",
+             [](auto& p) { p.precision_cholesky.conservativeResize(1, Eigen::NoChange); });
     broken("no precision factors", [](auto& p) { p.precision_cholesky.resize(0, 0); });
     // and on data of another width
     expect_refusal("gmm score, data of 2 features", [&] {

@@ -225,6 +225,10 @@ SavedParams read_gaussian_mixture(const npz::Archive& archive, const Json& metad
     if (type == "full") return as_matrix(checked(archive, name, {K, D, D}), K * D, D);
     if (type == "tied") return as_matrix(checked(archive, name, {D, D}), D, D);
     if (type == "diag") return as_matrix(checked(archive, name, {K, D}), K, D);
+    // the shared variances and their inverse square roots are positive
+    constexpr double kInfinity = std::numeric_limits<double>::infinity();
+    if (type == "tied_diag") return as_matrix(checked(archive, name, {D}, 0.0, kInfinity, true), 1, D);
+    if (type == "tied_spherical") return as_matrix(checked(archive, name, {}, 0.0, kInfinity, true), 1, 1);
     return as_matrix(checked(archive, name, {K}), K, 1);
   };
   if (type == "full")
@@ -235,6 +239,10 @@ SavedParams read_gaussian_mixture(const npz::Archive& archive, const Json& metad
     p.covariance_type = CovarianceType::diag;
   else if (type == "spherical")
     p.covariance_type = CovarianceType::spherical;
+  else if (type == "tied_diag")
+    p.covariance_type = CovarianceType::tied_diag;
+  else if (type == "tied_spherical")
+    p.covariance_type = CovarianceType::tied_spherical;
   else
     throw FormatError(archive.path() + ": unknown covariance_type '" + type + "'");
   p.covariances = stacked("covariances_");

@@ -34,8 +34,27 @@ Eigen::VectorXd detail::log_det_precision_cholesky(const GaussianMixtureParams& 
     case CovarianceType::spherical:
       log_det = static_cast<double>(D) * p.precision_cholesky.col(0).array().log();
       break;
+    case CovarianceType::tied_diag:
+      log_det.setConstant(p.precision_cholesky.row(0).array().log().sum());
+      break;
+    case CovarianceType::tied_spherical:
+      log_det.setConstant(static_cast<double>(D) * std::log(p.precision_cholesky(0, 0)));
+      break;
   }
   return log_det;
+}
+
+GaussianMixtureParams detail::broadcast_shared_variances(const GaussianMixtureParams& p) {
+  if (p.covariance_type != CovarianceType::tied_diag && p.covariance_type != CovarianceType::tied_spherical) return p;
+  GaussianMixtureParams out;
+  out.covariance_type = per_component_type(p.covariance_type);
+  out.weights = p.weights;
+  out.means = p.means;
+  const Index K = p.n_components();
+  // (1, D) or (1, 1) repeated to (K, D) or (K, 1); covariances may be absent (scoring needs only the factors)
+  if (p.covariances.rows() == 1) out.covariances = p.covariances.replicate(K, 1);
+  out.precision_cholesky = p.precision_cholesky.replicate(K, 1);
+  return out;
 }
 
 namespace {
@@ -88,6 +107,12 @@ void compute_precision_cholesky(GaussianMixtureParams& p) {
           throw NumericalError(component_error(k, "has a variance that is not positive"));
       p.precision_cholesky = p.covariances.array().rsqrt();
       break;
+    case CovarianceType::tied_diag:
+    case CovarianceType::tied_spherical:
+      if (!(p.covariances.array() > 0.0).all())
+        throw NumericalError("the shared covariance has a variance that is not positive");
+      p.precision_cholesky = p.covariances.array().rsqrt();
+      break;
   }
 }
 
@@ -109,6 +134,8 @@ void compute_covariances_from_precision_cholesky(GaussianMixtureParams& p) {
       break;
     case CovarianceType::diag:
     case CovarianceType::spherical:
+    case CovarianceType::tied_diag:
+    case CovarianceType::tied_spherical:
       p.covariances = p.precision_cholesky.array().square().inverse();
       break;
   }
@@ -124,9 +151,11 @@ GaussianMixtureStats::GaussianMixtureStats(CovarianceType type, Index K, Index D
       second = ColMatrixD::Zero(D, D);
       break;
     case CovarianceType::diag:
+    case CovarianceType::tied_diag:
       second = ColMatrixD::Zero(K, D);
       break;
     case CovarianceType::spherical:
+    case CovarianceType::tied_spherical:
       second = ColMatrixD::Zero(K, 1);
       break;
   }
@@ -162,10 +191,12 @@ void GaussianMixtureExpectation::recentre(const Eigen::VectorXd& new_shift) {
       break;
     }
     case CovarianceType::spherical:
+    case CovarianceType::tied_spherical:
       // Σ r ||y + δ||² = Σ r ||y||² + 2 δ·Σ r y + N ||δ||²
       stats.second.col(0) += 2.0 * stats.first * delta + counts * delta.squaredNorm();
       break;
     case CovarianceType::diag:
+    case CovarianceType::tied_diag:
       stats.second += 2.0 * (stats.first.array().rowwise() * delta.transpose().array()).matrix() +
                       counts * delta.cwiseAbs2().transpose();
       break;
@@ -205,7 +236,8 @@ namespace {
 /// (relative to the shift) — what the M-step and the ELBO need.
 struct ScatterAbout {
   CovarianceType type;
-  Eigen::MatrixXd scatter;  // full: (K·D, D); tied: (D, D) summed over k; diag/spherical: (K, D)
+  // full: (K·D, D); tied: (D, D) summed over k; diag, tied_diag: (K, D); spherical, tied_spherical: (K, 1)
+  Eigen::MatrixXd scatter;
 };
 
 ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType type, const Eigen::MatrixXd& means_rel) {
@@ -238,10 +270,12 @@ ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType t
       break;
     }
     case CovarianceType::diag:
+    case CovarianceType::tied_diag:
       out.scatter = s.second.array() - 2.0 * means_rel.array() * s.first.array() +
                     (means_rel.array().square().colwise() * counts.array());
       break;
     case CovarianceType::spherical:
+    case CovarianceType::tied_spherical:
       // (K, 1): Σ_n r ||x − μ_k||² = Σ r ||x||² − 2 μ_k·Σ r x + N_k ||μ_k||²
       out.scatter = s.second.array() - 2.0 * (means_rel.array() * s.first.array()).rowwise().sum() +
                     counts.array() * means_rel.rowwise().squaredNorm().array();
@@ -293,7 +327,7 @@ void reseed_components(GaussianMixtureParams& p, Eigen::VectorXd& counts, const 
         components.front(),
         std::string(reasons.front() == "empty" ? "is empty" : "has collapsed") + ", and so is every other component"));
   const double mean_count = (counts.sum() - reseed_total(counts, components)) / static_cast<double>(live);
-  if (p.covariance_type != CovarianceType::tied) {
+  if (!shared_covariance(p.covariance_type)) {
     std::vector<bool> reseeded(static_cast<std::size_t>(K), false);
     for (Index k : components) reseeded[static_cast<std::size_t>(k)] = true;
     const Index rows = p.covariance_type == CovarianceType::full ? D : 1;
@@ -323,7 +357,7 @@ void reseed_components(GaussianMixtureParams& p, Eigen::VectorXd& counts, const 
 }  // namespace
 
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& e, const GaussianMixtureParams& old,
-                                              double reg_covar) {
+                                              double reg_covar, bool learn_weights) {
   const GaussianMixtureStats& s = e.stats;
   const Index K = old.n_components(), D = old.n_features();
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
@@ -361,6 +395,15 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
       p.covariances =
           ((scatter.scatter.array() / (counts.array() * static_cast<double>(D))).max(0.0) + reg_covar).matrix();
       break;
+    // One variance per feature (or one for all) shared by the components: the scatters summed over k, divided
+    // by N (DESIGN.md, "GMM variants with entropy sums").
+    case CovarianceType::tied_diag:
+      p.covariances = ((scatter.scatter.colwise().sum() / counts.sum()).array().max(0.0) + reg_covar).matrix();
+      break;
+    case CovarianceType::tied_spherical:
+      p.covariances = Eigen::MatrixXd::Constant(
+          1, 1, std::max(scatter.scatter.sum() / (counts.sum() * static_cast<double>(D)), 0.0) + reg_covar);
+      break;
   }
   // Empty components (every responsibility underflowed) and collapsed ones (singular covariances) are
   // re-seeded; a singular tied covariance belongs to every component and raises below.
@@ -368,13 +411,14 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
   std::vector<std::string> reasons;
   for (Index k = 0; k < K; ++k) {
     const bool empty = !(s.totals.resp_sum(k) > 0.0);
-    const bool collapsed = p.covariance_type != CovarianceType::tied && !positive_definite(p, k);
+    const bool collapsed = !shared_covariance(p.covariance_type) && !positive_definite(p, k);
     if (empty || collapsed) {
       reseed.push_back(k);
       reasons.push_back(empty ? "empty" : "collapsed");
     }
   }
   if (!reseed.empty()) reseed_components(p, counts, reseed, reasons, s.totals.worst);
+  if (!learn_weights) p.weights = old.weights;  // fixed π: F = S then needs it uniform (DESIGN.md §2, point 3)
   compute_precision_cholesky(p);
   return p;
 }
@@ -404,6 +448,12 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
     case CovarianceType::spherical:
       quadratic = (scatter.scatter.col(0).array() * p.precision_cholesky.col(0).array().square()).sum();
       break;
+    case CovarianceType::tied_diag:
+      quadratic = (scatter.scatter.colwise().sum().array() * p.precision_cholesky.row(0).array().square()).sum();
+      break;
+    case CovarianceType::tied_spherical:
+      quadratic = scatter.scatter.sum() * p.precision_cholesky(0, 0) * p.precision_cholesky(0, 0);
+      break;
   }
   const double expected_log_observable =
       (counts.array() * (log_det.array() - 0.5 * D * kLogTwoPi)).sum() - 0.5 * quadratic;
@@ -420,8 +470,9 @@ void check_params(const GaussianMixtureParams& p, Index n_features) {
   const Index K = p.weights.size(), D = n_features;
   const Index rows = p.covariance_type == CovarianceType::full   ? K * D
                      : p.covariance_type == CovarianceType::tied ? D
+                     : shared_covariance(p.covariance_type)      ? 1
                                                                  : K;
-  const Index cols = p.covariance_type == CovarianceType::spherical ? 1 : D;
+  const Index cols = per_component_type(p.covariance_type) == CovarianceType::spherical ? 1 : D;
   if (K < 1 || p.means.rows() != K || p.means.cols() != D || p.precision_cholesky.rows() != rows ||
       p.precision_cholesky.cols() != cols)
     throw std::invalid_argument("Gaussian mixture parameters of " + std::to_string(K) + " weights, means " +
@@ -454,7 +505,7 @@ template <typename T>
 GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                         const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
                                         const IterationCallback& on_iteration) {
-  const GaussianMixtureModel<T> model(data, sample_weight, options.reg_covar, options.execution);
+  const GaussianMixtureModel<T> model(data, sample_weight, options.reg_covar, options.execution, options.learn_weights);
   GaussianMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
   fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
   return fit;

@@ -243,7 +243,7 @@ GaussianMixtureEStep<T>::GaussianMixtureEStep(const GaussianMixtureParams& param
   if (componentwise_)
     componentwise_density_ = prepare_componentwise<T>(params);
   else
-    density_ = prepare_log_density<T>(params, shift_);
+    density_ = prepare_log_density<T>(broadcast_shared_variances(params), shift_);  // tied_diag: the diag kernel
 }
 
 template <typename T>

@@ -19,9 +19,13 @@ inline constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
 /// (n_components) log det U_k, U_k the precision Cholesky factor (so log det Σ_k = −2 log det U_k).
 Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& params);
 
+/// tied_diag and tied_spherical parameters as diag and spherical ones whose K rows repeat the shared variance
+/// and precision factor, so that the per-component E-step kernels serve them; other types unchanged.
+GaussianMixtureParams broadcast_shared_variances(const GaussianMixtureParams& params);
+
 /// Number of features for n_features columns: diag 2D, spherical D + 1, full D + D(D+1)/2.
 inline Index feature_count(CovarianceType type, Index D) {
-  switch (type) {
+  switch (per_component_type(type)) {
     case CovarianceType::diag:
       return 2 * D;
     case CovarianceType::spherical:
@@ -39,9 +43,9 @@ void fill_linear_features(const Shifted& x, CovarianceType type, RowMatrix<T>& f
   const Index n = x.rows(), D = x.cols();
   features.resize(n, feature_count(type, D));
   features.leftCols(D) = x;
-  if (type == CovarianceType::diag) {
+  if (per_component_type(type) == CovarianceType::diag) {
     features.rightCols(D) = x.array().square();
-  } else if (type == CovarianceType::spherical) {
+  } else if (per_component_type(type) == CovarianceType::spherical) {
     features.col(D) = x.rowwise().squaredNorm();
   } else {
     for (Index row = 0; row < n; ++row) {
@@ -112,7 +116,9 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
   switch (type) {
     case CovarianceType::diag:
     case CovarianceType::spherical:
-      accumulate_linear_features<T>(linear_features<T>(x, type), resp, stats);
+    case CovarianceType::tied_diag:
+    case CovarianceType::tied_spherical:
+      accumulate_linear_features<T>(linear_features<T>(x, per_component_type(type)), resp, stats);
       break;
     case CovarianceType::full:
       accumulate_full_moments<T>(x, resp, stats);

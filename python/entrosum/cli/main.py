@@ -387,7 +387,8 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
                                                   "n_features)")
     fit.add_argument("--key", help="the array to use from a .npz file with several")
     fit.add_argument("--n-components", type=int, help="number of components (latent dimension for ppca and fa)")
-    fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), help="gmm only")
+    fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical", "tied_diag", "tied_spherical"),
+                     help="gmm only")
     fit.add_argument("--n-trials", type=_n_trials,
                      help="binomial only: the number of trials of every column, or one per column (e.g. 16 or 4,8,8)")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")

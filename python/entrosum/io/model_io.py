@@ -120,7 +120,8 @@ def _encode_fitted(name: str, value: Any, arrays: dict[str, np.ndarray]) -> dict
         arrays[name] = np.asarray(value, dtype=np.float64)
         return {"kind": "float"}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        arrays[name] = np.ascontiguousarray(value)
+        # a 0-d array (tied_spherical's variance) stays 0-d: ascontiguousarray would make it (1,)
+        arrays[name] = np.ascontiguousarray(value) if value.ndim else value.copy()
         return {"kind": "array"}
     if isinstance(value, np.ndarray) and value.ndim == 1 and all(isinstance(item, str) for item in value):
         return {"kind": "strings", "value": [str(item) for item in value]}  # e.g. feature_names_in_

@@ -56,7 +56,8 @@ def by_class_name(class_name: str) -> ModelFamily | None:
     return next((f for f in _FAMILIES.values() if f.class_name == class_name), None)
 
 
-register(ModelFamily("gmm", "GaussianMixture", "Gaussian mixture (full, tied, diag or spherical covariances)",
+register(ModelFamily("gmm", "GaussianMixture",
+                     "Gaussian mixture (full, tied, diag, spherical, tied_diag or tied_spherical covariances)",
                      ("covariance_type",)))
 register(ModelFamily("bernoulli", "BernoulliMixture", "Bernoulli mixture for binary data"))
 register(ModelFamily("poisson", "PoissonMixture", "Poisson mixture for counts"))

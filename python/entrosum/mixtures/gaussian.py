@@ -1,6 +1,8 @@
 """Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
 
-They have the parameters and attributes of ``sklearn.mixture.GaussianMixture``.
+They have the parameters and attributes of ``sklearn.mixture.GaussianMixture``, and two covariance types of their
+own whose entropy sums the papers give (DESIGN.md, "Second-wave models"): 'tied_diag', one diagonal covariance
+shared by every component, and 'tied_spherical', one variance shared by every component and feature.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from ..monitor import ConvergenceMonitor
 from .base import BaseMixture
 from .steps import GaussianMixtureSteps
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical", "tied_diag", "tied_spherical")
+#: Types whose one covariance serves every component.
+SHARED_TYPES = ("tied", "tied_diag", "tied_spherical")
 
 #: scikit-learn's words for a covariance that is not positive definite (code written for it matches them).
 ILL_DEFINED = ("Fitting the mixture model failed because some components have ill-defined empirical covariance (for "
@@ -26,12 +30,17 @@ ILL_DEFINED = ("Fitting the mixture model failed because some components have il
 
 
 def _stack(array: np.ndarray, covariance_type: str) -> np.ndarray:
-    """Public shapes → the C++ stacked layout: full (K, D, D) → (K·D, D), spherical (K,) → (K, 1)."""
+    """Public shapes → the C++ stacked layout.
+
+    full (K, D, D) → (K·D, D), spherical (K,) → (K, 1), tied_diag (D,) → (1, D), tied_spherical () → (1, 1).
+    """
     array = np.asarray(array, dtype=np.float64)
     if covariance_type == "full":
         return array.reshape(-1, array.shape[-1])
-    if covariance_type == "spherical":
+    if covariance_type in ("spherical", "tied_spherical"):
         return array.reshape(-1, 1)
+    if covariance_type == "tied_diag":
+        return array.reshape(1, -1)
     return array
 
 
@@ -40,12 +49,17 @@ def _unstack(array: np.ndarray, covariance_type: str, n_components: int) -> np.n
         return np.ascontiguousarray(array).reshape(n_components, -1, array.shape[-1])
     if covariance_type == "spherical":
         return np.ascontiguousarray(array[:, 0])
+    if covariance_type == "tied_diag":
+        return np.ascontiguousarray(array[0])
+    if covariance_type == "tied_spherical":
+        return np.asarray(array, dtype=np.float64).reshape(())  # a 0-d array: spherical's (K,) without the K
     return np.ascontiguousarray(array)
 
 
 def _expected_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
     return {"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
-            "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type]
+            "diag": (n_components, n_features), "spherical": (n_components,), "tied_diag": (n_features,),
+            "tied_spherical": ()}[covariance_type]
 
 
 @shared_docstring
@@ -56,8 +70,11 @@ class GaussianMixture(BaseMixture):
     ----------
     n_components : int
         Number of components K.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-        One full covariance per component, one shared by all, diagonal ones, or one variance each.
+    covariance_type : {'full', 'tied', 'diag', 'spherical', 'tied_diag', 'tied_spherical'}
+        One full covariance per component, one shared by all, diagonal ones, or one variance each; or one
+        diagonal covariance shared by all components ('tied_diag': ``covariances_`` of shape (n_features,)),
+        or one variance shared by all components and features ('tied_spherical': ``covariances_`` a 0-d
+        array, shape ()). Their entropy sums subtract ½ Σ_d log(2πe σ²_d), or (D/2) log(2πe σ²).
     %(stopping)s
     reg_covar : float
         Added to the diagonal of every covariance so they stay positive definite; with
@@ -66,6 +83,10 @@ class GaussianMixture(BaseMixture):
     weights_init, means_init, precisions_init : array-like, optional
         Initial weights (K,), means (K, D) and precisions (shape per covariance type); they replace the
         corresponding values from ``init_params``.
+    learn_weights : bool
+        Whether the M-step updates the weights π. With False they stay at ``weights_init``, or 1/K when it
+        is not given. F = S after every exact M-step then holds only for uniform weights (the prior entropy
+        is log K); fixed non-uniform weights leave a gap, which the monitor shows.
     %(warm_start)s
     %(execution)s
 
@@ -81,6 +102,7 @@ class GaussianMixture(BaseMixture):
     # Parameters of this family and fitted attributes, declared for type checkers (``__init__`` and ``fit`` set them).
     covariance_type: str
     reg_covar: float
+    learn_weights: bool
     precisions_init: Any
     covariances_: np.ndarray
     precisions_: np.ndarray
@@ -91,16 +113,18 @@ class GaussianMixture(BaseMixture):
                  init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
                  precisions_init: Any = None, warm_start: bool = False, random_state: Any = None, verbose: int = 0,
                  n_jobs: int | None = None, chunk_size: int | None = None,
-                 learning_offset: float = 10.0, learning_decay: float = 0.7) -> None:
+                 learning_offset: float = 10.0, learning_decay: float = 0.7, learn_weights: bool = True) -> None:
         self._store_params(locals())
 
     # -- settings ---------------------------------------------------------------------------------
     def _check_family_settings(self, X: np.ndarray) -> None:
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         check_tolerance(self.reg_covar, "reg_covar", allow_none=False)
+        if not isinstance(self.learn_weights, (bool, np.bool_)):
+            raise ValueError(f"learn_weights must be True or False, got {self.learn_weights!r}.")
         K, D = self.n_components, X.shape[1]
         # covariances, precision factors, precisions and the statistics: about six arrays of the covariances' size
-        size = {"full": K * D * D, "tied": D * D + K * D, "diag": K * D, "spherical": K * D}[self.covariance_type]
+        size = {"full": K * D * D, "tied": D * D + K * D}.get(self.covariance_type, K * D)
         check_memory(f"GaussianMixture(n_components={K}, covariance_type={self.covariance_type!r}) on {D} features",
                      48.0 * size, f"its {self.covariance_type} covariances",
                      "Choose fewer components, covariance_type='diag', or fewer features.")
@@ -137,7 +161,7 @@ class GaussianMixture(BaseMixture):
         params = {"weights": np.full(K, 10 * np.finfo(np.float64).eps / total), "means": np.zeros((K, D))}
         params["weights"][used] = found["weights"]
         params["means"][used] = found["means"]
-        if kind == "tied":
+        if kind in SHARED_TYPES:
             params["covariances"], params["precision_cholesky"] = found["covariances"], found["precision_cholesky"]
             return params
         shape = {"full": (K, D, D), "diag": (K, D), "spherical": (K,)}[kind]
@@ -155,10 +179,14 @@ class GaussianMixture(BaseMixture):
                                      passes.n_threads, passes.chunk_size)
 
     def _init_given(self) -> bool:
-        return super()._init_given() and self.precisions_init is not None
+        # fixed weights without weights_init are uniform: given too
+        weights_given = self.weights_init is not None or not self.learn_weights
+        return weights_given and self.means_init is not None and self.precisions_init is not None
 
     def _apply_initial_values(self, params: dict) -> dict:
         params = super()._apply_initial_values(params)
+        if not self.learn_weights and self.weights_init is None:
+            params["weights"] = np.full(self.n_components, 1.0 / self.n_components)
         if self.precisions_init is not None:
             params["precision_cholesky"] = self._cholesky_of_precisions(np.asarray(self.precisions_init, np.float64))
             params["covariances"] = _core.gmm_covariances(self.covariance_type, params["means"],
@@ -176,7 +204,7 @@ class GaussianMixture(BaseMixture):
     def _check_precisions_init(self, precisions: np.ndarray) -> None:
         """Refuse precisions that are not symmetric positive definite (full, tied) or not positive (diag, spherical)."""
         kind = self.covariance_type
-        if kind in ("diag", "spherical"):
+        if kind in ("diag", "spherical", "tied_diag", "tied_spherical"):
             if not np.all(precisions > 0):
                 raise ValueError(f"'{kind} precision' should be positive (precisions_init).")
             return
@@ -199,14 +227,15 @@ class GaussianMixture(BaseMixture):
 
     # -- EM and results ---------------------------------------------------------------------------
     def _steps(self) -> GaussianMixtureSteps:
-        return GaussianMixtureSteps(self.covariance_type, float(self.reg_covar))
+        return GaussianMixtureSteps(self.covariance_type, float(self.reg_covar), bool(self.learn_weights))
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 passes: Passes) -> dict:
         callback = monitor._on_iteration if self.verbose else None
         return _core.gmm_fit(X, weights, self.covariance_type, params["weights"], params["means"],
                              params["covariances"], params["precision_cholesky"], float(self.reg_covar),
-                             self._stop_options(), passes.n_threads, passes.chunk_size, callback)
+                             self._stop_options(), passes.n_threads, passes.chunk_size, callback,
+                             bool(self.learn_weights))
 
     _fitted_names = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
@@ -217,7 +246,8 @@ class GaussianMixture(BaseMixture):
         shape = _expected_shape(kind, self.weights_.shape[0], n_features)
         why = f"covariance_type={kind!r}, {self.weights_.shape[0]} components, {n_features} features"
         for name in ("precisions_cholesky_", "covariances_", "precisions_"):
-            self._fitted_array(name, shape, why=why)
+            # the shared variances: positive, or the log-densities would be NaN
+            self._fitted_array(name, shape, why=why, positive=kind in ("tied_diag", "tied_spherical"))
 
     def _current_params(self) -> dict:
         self._check_fitted_params()
@@ -234,7 +264,7 @@ class GaussianMixture(BaseMixture):
         elif kind == "tied":
             precisions = cholesky @ cholesky.T
         else:
-            precisions = cholesky**2
+            precisions = np.asarray(cholesky**2)  # stays an array for tied_spherical's 0-d factor
         return {"weights_": result["weights"].astype(dtype),
                 "means_": np.ascontiguousarray(result["means"]).astype(dtype),
                 "covariances_": _unstack(result["covariances"], kind, K).astype(dtype),
@@ -250,8 +280,9 @@ class GaussianMixture(BaseMixture):
     def _n_parameters(self) -> int:
         K, D = self.means_.shape
         covariance = {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2, "diag": K * D,
-                      "spherical": K}[self.covariance_type]
-        return int(covariance + K * D + K - 1)
+                      "spherical": K, "tied_diag": D, "tied_spherical": 1}[self.covariance_type]
+        free_weights = K - 1 if self.learn_weights else 0
+        return int(covariance + K * D + free_weights)
 
     def _sample_component(self, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
         kind = self.covariance_type
@@ -260,5 +291,6 @@ class GaussianMixture(BaseMixture):
             return rng.multivariate_normal(mean, self.covariances_[k].astype(np.float64), n)
         if kind == "tied":
             return rng.multivariate_normal(mean, self.covariances_.astype(np.float64), n)
-        scale = np.sqrt(np.asarray(self.covariances_[k], dtype=np.float64))
+        variances = self.covariances_ if kind in SHARED_TYPES else self.covariances_[k]
+        scale = np.sqrt(np.asarray(variances, dtype=np.float64))
         return mean + rng.standard_normal((n, mean.shape[0])) * scale

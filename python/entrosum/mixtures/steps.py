@@ -17,6 +17,7 @@ class GaussianMixtureSteps(StatisticsAreExpectation):
 
     covariance_type: str
     reg_covar: float
+    learn_weights: bool = True
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
@@ -29,8 +30,8 @@ class GaussianMixtureSteps(StatisticsAreExpectation):
         return _core.gmm_terms(expectation, self.covariance_type, params)
 
     def m_step(self, expectation: Any, params: Params, stats: Any = None) -> Params:
-        """π, μ and Σ (plus ``reg_covar``) from the statistics."""
-        return _core.gmm_m_step(expectation, self.covariance_type, params, self.reg_covar)
+        """π (unless fixed), μ and Σ (plus ``reg_covar``) from the statistics."""
+        return _core.gmm_m_step(expectation, self.covariance_type, params, self.reg_covar, self.learn_weights)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-// Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3).
+// Gaussian mixtures with full, tied, diagonal or spherical covariances (DESIGN.md §3), and the two variants of
+// DESIGN.md "Second-wave models": one diagonal covariance shared by all components (tied_diag) and one variance
+// shared by all components and features (tied_spherical). Their E-step is the diag/spherical one with the shared
+// precision broadcast to every component; their statistics have the diag/spherical layout.
 // E-step: log π_k + log N(x_n; μ_k, Σ_k) is linear in features of x − shift ([x, x²] for diag,
 // [x, ||x||²] for spherical, [x, x_i x_j] for full), so a chunk's log-densities are one matrix product
 // and its statistics another; tied covariances whiten once with the shared precision factor. Then
@@ -17,10 +20,24 @@
 
 namespace entrosum {
 
-enum class CovarianceType { full, tied, diag, spherical };
+enum class CovarianceType { full, tied, diag, spherical, tied_diag, tied_spherical };
+
+/// The per-component type whose E-step kernel and statistics layout a type uses: diag for tied_diag, spherical
+/// for tied_spherical, the type itself otherwise.
+constexpr CovarianceType per_component_type(CovarianceType type) {
+  return type == CovarianceType::tied_diag        ? CovarianceType::diag
+         : type == CovarianceType::tied_spherical ? CovarianceType::spherical
+                                                  : type;
+}
+
+/// Whether one covariance serves every component (tied, tied_diag, tied_spherical).
+constexpr bool shared_covariance(CovarianceType type) {
+  return type == CovarianceType::tied || type == CovarianceType::tied_diag || type == CovarianceType::tied_spherical;
+}
 
 /// Parameters Θ = (π, μ, Σ), in double. Covariances and precision Cholesky factors are stacked as
-///   full: (K·D, D), block k = rows [kD, (k+1)D);  tied: (D, D);  diag: (K, D);  spherical: (K, 1).
+///   full: (K·D, D), block k = rows [kD, (k+1)D);  tied: (D, D);  diag: (K, D);  spherical: (K, 1);
+///   tied_diag: (1, D);  tied_spherical: (1, 1).
 /// A precision Cholesky factor U is upper triangular with Σ⁻¹ = U Uᵀ (scikit-learn's convention).
 struct GaussianMixtureParams {
   CovarianceType covariance_type = CovarianceType::full;
@@ -53,7 +70,8 @@ struct GaussianMixtureStats {
   /// (n_components, n_features) Σ_n w_n r_nk (x_n − shift)
   Eigen::MatrixXd first;
   /// With y = x − shift: diag (K, D) Σ w r y²;  spherical (K, 1) Σ w r ||y||²;  tied (D, D) Σ w y yᵀ;
-  /// full (K, D(D+1)/2) Σ w r y_i y_j for i ≤ j, packed row by row.
+  /// full (K, D(D+1)/2) Σ w r y_i y_j for i ≤ j, packed row by row; tied_diag and tied_spherical as diag and
+  /// spherical (the M-step sums the components' scatters).
   Eigen::MatrixXd second;
 
   GaussianMixtureStats() = default;
@@ -171,7 +189,9 @@ class GaussianMixtureEStep {
   detail::ComponentwiseDensity<T> componentwise_density_;
 };
 
-/// The M-step: π_k = N_k / N, weighted means, weighted covariances plus reg_covar on the diagonal.
+/// The M-step: π_k = N_k / N (kept as they are when `learn_weights` is false), weighted means, weighted
+/// covariances plus reg_covar on the diagonal; tied_diag σ²_d = (1/N) Σ_k Σ_n w r_nk (x_nd − μ_kd)² + reg_covar,
+/// tied_spherical σ² = the mean over d of that.
 /// A component that is empty (every responsibility for it underflowed to 0) or collapsed (a covariance that
 /// reg_covar leaves singular: a component on one point) is re-seeded instead of failing: its mean moves to a
 /// worst-explained sample (a distinct one for each such component), its covariance and count to the pooled
@@ -179,7 +199,8 @@ class GaussianMixtureEStep {
 /// one, so F and S after it differ (the monitor shows it). With tied covariances a singular shared
 /// covariance cannot be recovered this way and raises NumericalError.
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
-                                              const GaussianMixtureParams& params, double reg_covar);
+                                              const GaussianMixtureParams& params, double reg_covar,
+                                              bool learn_weights = true);
 
 /// F(q, Θ) and S(q, Θ) per sample for the q of `expectation` and any Θ (e.g. before or after an M-step).
 ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& expectation, const GaussianMixtureParams& params);
@@ -191,26 +212,33 @@ class GaussianMixtureModel {
   using Expectation = GaussianMixtureExpectation;
 
   GaussianMixtureModel(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, double reg_covar,
-                       const Execution& execution)
-      : data_(data), sample_weight_(sample_weight), reg_covar_(reg_covar), execution_(execution) {}
+                       const Execution& execution, bool learn_weights = true)
+      : data_(data),
+        sample_weight_(sample_weight),
+        reg_covar_(reg_covar),
+        learn_weights_(learn_weights),
+        execution_(execution) {}
 
   Expectation e_step(const Params& params) const;
   ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
     return gaussian_mixture_elbo(expectation, params);
   }
   Params m_step(const Expectation& expectation, const Params& params) const {
-    return gaussian_mixture_m_step(expectation, params, reg_covar_);
+    return gaussian_mixture_m_step(expectation, params, reg_covar_, learn_weights_);
   }
 
  private:
   DataRef<T> data_;
   Eigen::Ref<const Eigen::VectorXd> sample_weight_;
   double reg_covar_;
+  bool learn_weights_;
   Execution execution_;
 };
 
 struct GaussianMixtureOptions {
   double reg_covar = 1e-6;
+  /// false: π stays at the initial weights (F = S after an M-step then needs them uniform, DESIGN.md)
+  bool learn_weights = true;
   StopOptions stop;
   Execution execution;
 };
