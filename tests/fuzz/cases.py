@@ -22,8 +22,8 @@ import entrosum
 
 #: The estimators (six covariance types of the Gaussian mixture).
 GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
-ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "ppca", "fa", "sparse", "bsc",
-              "sbn", "lvae")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "ppca", "fa", "sparse",
+              "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
 WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "bsc", "sbn")
 
