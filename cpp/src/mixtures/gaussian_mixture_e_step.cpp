@@ -110,6 +110,8 @@ Index block_rows(const GaussianLogDensity<U>& density) {
 /// Float data's full-covariance features up to this width (D ≤ 10) are made in double when components lie far
 /// from the shift: the double product is then cheaper than the per-component passes that keep float's digits.
 constexpr Index kDoubleFeatureWidth = 64;
+/// Rows per piece of those double products.
+constexpr Index kDoubleFeatureRows = 64;
 
 /// Whether the statistics of a block are cheaper row by row over its non-zero responsibilities than as a
 /// product: below one in eight (separated components: one or two per row).
@@ -193,10 +195,16 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
                buffers.features.cols() <= kDoubleFeatureWidth) {
       // Few features (full covariances of colour pixels: 9): every component's sums from the rows' features
       // made in double about the shift cost less than a pass per far component.
-      RowMatrix<double> centred = chunk.middleRows(begin, rows).template cast<double>().rowwise() - shift.transpose();
-      RowMatrix<double> features;
-      fill_linear_features<double>(centred, density.type, features);
-      accumulate_linear_features<double>(features, buffers.resp.template cast<double>().eval(), stats);
+      // In pieces of kDoubleFeatureRows rows, so that the double copies stay a few KiB.
+      for (Index first = 0; first < rows; first += kDoubleFeatureRows) {
+        const Index count = std::min(kDoubleFeatureRows, rows - first);
+        RowMatrix<double> centred =
+            chunk.middleRows(begin + first, count).template cast<double>().rowwise() - shift.transpose();
+        RowMatrix<double> features;
+        fill_linear_features<double>(centred, density.type, features);
+        accumulate_linear_features<double>(features,
+                                           buffers.resp.middleRows(first, count).template cast<double>().eval(), stats);
+      }
     } else if (std::is_same_v<U, float> && !density.far_components.empty()) {
       // Float quadratic features about the shift cancel in the sums of a component far from it: those go
       // component by component, about their means; the others come from the product as usual.
