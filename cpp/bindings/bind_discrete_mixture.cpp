@@ -6,6 +6,7 @@
 
 #include "checks.hpp"
 #include "common.hpp"
+#include "discrete_params.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
@@ -17,38 +18,11 @@ namespace entrosum::bindings {
 
 namespace {
 
-DiscreteMixtureParams make_params(const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
-                                  const Eigen::MatrixXd& shapes = Eigen::MatrixXd()) {
-  if (weights.size() != means.rows()) throw py::value_error("weights and means must have one entry per component");
-  return DiscreteMixtureParams{weights, means, shapes, {}};
-}
-
-DiscreteMixtureParams params_from_dict(const py::dict& params) {
-  return make_params(dict_entry<Eigen::VectorXd>(params, "weights"), dict_entry<Eigen::MatrixXd>(params, "means"),
-                     params.contains("shapes") ? dict_entry<Eigen::MatrixXd>(params, "shapes") : Eigen::MatrixXd());
-}
-
-/// The parameters' shapes (and, for a two-parameter family, its shapes) fit data of `n_features` columns.
-template <typename Family>
-void check_family_params(const DiscreteMixtureParams& p, Index n_features) {
-  check_params(p, n_features);
-  if constexpr (Family::has_second_statistic) check_shape("shapes", p.shapes, p.weights.size(), n_features);
-}
-
 /// The statistics fit K components and D features, with the second statistic of a two-parameter family.
 template <typename Family>
 void check_family_stats(const DiscreteMixtureStats& stats, Index K, Index D) {
   check_stats(stats, K, D);
   if constexpr (Family::has_second_statistic) check_shape("the statistics' sums of log x", stats.second, K, D);
-}
-
-Results params_to_dict(const DiscreteMixtureParams& p) {
-  Results out;
-  out["weights"] = p.weights;
-  out["means"] = p.means;
-  if (p.shapes.size()) out["shapes"] = p.shapes;
-  out["recovered"] = recovered_to_list(p.recovered);
-  return out;
 }
 
 template <typename Family, typename T>

@@ -4,6 +4,7 @@
 
 // core: types, errors, execution (and subnormal flushing), moments, entropies, the EM driver, the monitor, L-BFGS,
 // random numbers
+#include "entrosum/core/csr.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
@@ -19,6 +20,7 @@
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
+#include "entrosum/mixtures/discrete_mixture_csr.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"

@@ -33,6 +33,7 @@ from .. import _core
 from ..exceptions import ComponentRecoveryWarning, convergence_warning
 from ..monitor import ConvergenceMonitor
 from . import online
+from .csr import as_csr_data
 from .dask import DaskBlocks, is_dask_array
 from .data_source import fit_data
 from .estimator import BaseEstimator
@@ -49,6 +50,7 @@ from .validation import (
     check_sample_weight,
     check_tolerance,
     feature_names,
+    is_sparse,
     resolve_chunk_size,
     resolve_n_jobs,
 )
@@ -74,6 +76,9 @@ class EMEstimator(BaseEstimator):
     _min_samples = 2
     #: Whether ``fit`` and ``partial_fit`` take ``sample_weight``.
     _takes_sample_weight = False
+    #: Whether fit, partial_fit and inference take scipy.sparse matrices (kept sparse, ``engine.csr``); others refuse
+    #: them with a message that says how to densify.
+    _takes_sparse = False
     #: Fewest iterations ``max_iter`` may ask for (0 for the mixtures: initialise only, as scikit-learn allows).
     _min_max_iter = 1
 
@@ -201,6 +206,8 @@ class EMEstimator(BaseEstimator):
 
     def _fit(self, X: Any, sample_weight: Any = None) -> Any:
         """Fit to ``X`` from any data source: what every estimator's ``fit`` calls."""
+        if self._takes_sparse and is_sparse(X):  # checked and converted to CSR in _check_data
+            return self._fit_data(X, sample_weight)
         check_not_sparse(X)
         names = feature_names(X)
         if is_dask_array(X):
@@ -372,6 +379,10 @@ class EMEstimator(BaseEstimator):
             if X.shape[0] < min_samples:
                 raise ValueError(f"X has {X.shape[0]} sample(s); at least {min_samples} are required.")
             return X
+        if self._takes_sparse and is_sparse(X):  # kept sparse: its three arrays cross into C++ (engine.csr)
+            X = as_csr_data(X, n_features=n_features, min_samples=min_samples, estimator=type(self).__name__)
+            self._check_values(X, n_threads)
+            return X
         X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
                        estimator=type(self).__name__)
         self._check_values(X, n_threads)
@@ -388,7 +399,8 @@ class EMEstimator(BaseEstimator):
     def _inference_data(self, X: Any) -> tuple[np.ndarray, Passes]:
         """Check that the model is fitted and ``X`` has its features; return ``X`` and how passes over it run."""
         self._check_fitted("monitor_")
-        check_not_sparse(X)
+        if not self._takes_sparse:
+            check_not_sparse(X)
         check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         passes = self._passes()
         return self._check_data(X, passes.n_threads, n_features=self.n_features_in_), passes

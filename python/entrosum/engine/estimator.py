@@ -73,7 +73,9 @@ class BaseEstimator:
             estimator_type=self._estimator_type_tag,
             target_tags=TargetTags(required=False),
             transformer_tags=transformer,
-            input_tags=InputTags(two_d_array=True, **self._input_tags),
+            # sparse: scipy.sparse input is taken (kept sparse) by the estimators that set _takes_sparse
+            input_tags=InputTags(two_d_array=True, sparse=bool(getattr(self, "_takes_sparse", False)),
+                                 **self._input_tags),
         )
 
     def save(self, path: Any) -> None:

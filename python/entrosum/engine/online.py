@@ -30,7 +30,8 @@ def update(estimator: EMEstimator, X: Any, sample_weight: Any) -> None:
     if state is not None and state.monitor is not getattr(estimator, "monitor_", None):
         state = None  # a fit replaced the model since the last update
     fitted = hasattr(estimator, "monitor_")
-    check_not_sparse(X)
+    if not estimator._takes_sparse:
+        check_not_sparse(X)
     names = getattr(estimator, "feature_names_in_", None) if fitted else feature_names(X)
     if fitted:
         check_feature_names(X, names, type(estimator).__name__)

@@ -12,12 +12,22 @@ from typing import Any, cast
 import numpy as np
 
 from .. import _core
+from ..engine.csr import CsrData
 from ..engine.dask import DaskBlocks
 from ..engine.driver import EMEstimator, Passes, ScoreMixin
 from ..engine.validation import check_choice, check_int, check_random_state
 from ..monitor import FIELDS, ConvergenceMonitor
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def kmeans_function(name: str, X: Any) -> Any:
+    """Return ``_core.kmeans`` or ``_core.kmeans_plusplus`` bound to ``X``, or their CSR twins for sparse data."""
+    if isinstance(X, CsrData):
+        function = getattr(_core, f"{name}_csr")
+        return lambda *args: function(*X.core_args(), *args)
+    dense = getattr(_core, name)
+    return lambda *args: dense(X, *args)
 
 
 class BaseMixture(ScoreMixin, EMEstimator):
@@ -156,13 +166,13 @@ class BaseMixture(ScoreMixin, EMEstimator):
         if self._init_given():
             params: dict = {}  # everything is given: no pass over the data
         elif self.init_params == "kmeans":
-            labels = _core.kmeans(X, weights, K, seed, 100, n_threads, chunk_size)[1]
+            labels = kmeans_function("kmeans", X)(weights, K, seed, 100, n_threads, chunk_size)[1]
             params = self._init_from_labels(X, weights, labels, passes)
         elif self.init_params == "random":
             params = self._init_random(X, weights, seed, passes)
         else:
             if self.init_params == "k-means++":
-                chosen = _core.kmeans_plusplus(X, weights, K, seed, n_threads)
+                chosen = kmeans_function("kmeans_plusplus", X)(weights, K, seed, n_threads)
             else:
                 chosen = rng.choice(X.shape[0], size=K, replace=False)
             labels = np.full(X.shape[0], -1, dtype=np.intc)

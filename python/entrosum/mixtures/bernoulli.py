@@ -45,7 +45,9 @@ class BernoulliMixture(DiscreteMixture):
         Success probabilities μ_kd = p(x_d = 1 | k).
     %(mixture_fitted)s
 
-    The data must be binary: every value exactly 0 or 1 (any numeric dtype; float32 stays float32).
+    The data must be binary: every value exactly 0 or 1 (any numeric dtype; float32 stays float32). A scipy.sparse
+    matrix is fitted and scored as it is, never densified: the passes touch its stored entries only, so time and
+    memory follow its nonzeros (``engine.csr``).
     """
 
     alpha: float  # the parameter, declared for type checkers (``__init__`` sets it)
@@ -55,6 +57,7 @@ class BernoulliMixture(DiscreteMixture):
     _core_prefix = "bernoulli_mixture"
     _means_range = {"minimum": 0.0, "maximum": 1.0}
     _data_requirement = "binary (every value 0 or 1)"
+    _takes_sparse = True
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
                  alpha: float = 0.0, max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans",

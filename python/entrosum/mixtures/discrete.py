@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ..engine.csr import CsrData
 from ..engine.driver import Passes
 from ..engine.validation import check_memory
 from ..monitor import ConvergenceMonitor
 from .base import BaseMixture
-from .steps import DiscreteMixtureSteps
+from .steps import DiscreteMixtureSteps, data_function
 
 
 class DiscreteMixture(BaseMixture):
@@ -42,8 +43,15 @@ class DiscreteMixture(BaseMixture):
     def _core_function(self, name: str) -> Callable[..., Any]:
         return getattr(_core, f"{self._core_prefix}_{name}")
 
+    def _data_function(self, name: str, X: Any) -> Callable[..., Any]:
+        """Return the family's ``_core`` pass ``name`` over ``X``, called with ``X`` first (dense or CSR)."""
+        return data_function(self._core_prefix, name, X)
+
     # -- data -------------------------------------------------------------------------------------
-    def _check_values(self, X: np.ndarray, n_threads: int) -> None:
+    def _check_values(self, X: Any, n_threads: int) -> None:
+        if isinstance(X, CsrData):
+            self._check_sparse_values(X)
+            return
         row = self._first_bad_row(X, n_threads)
         if row >= 0:
             negative_rows = np.flatnonzero(np.any(X < 0, axis=1))  # (only on this error path)
@@ -58,6 +66,17 @@ class DiscreteMixture(BaseMixture):
             raise ValueError(f"X must be {self._data_requirement} for {type(self).__name__}; row {row} holds "
                              f"{float(values[column]):g} in column {column}.")
 
+    def _check_sparse_values(self, X: CsrData) -> None:
+        """Check the stored entries of CSR data (its zeros are valid for every family that takes it)."""
+        bad = np.flatnonzero(~self._allowed(X.values))
+        if bad.size:
+            row, column = X.entry_position(int(bad[0]))
+            value, name = float(X.values[bad[0]]), type(self).__name__
+            # the dense check's words (scikit-learn's for negative values)
+            start = f"Negative values in data passed to {name}: " if value < 0 else ""
+            raise ValueError(f"{start}X must be {self._data_requirement} for {name}; row {row} holds {value:g} in "
+                             f"column {column}.")
+
     def _allowed(self, values: np.ndarray) -> np.ndarray:
         """Which of a row's values the family can model (only used to name the offending value)."""
         raise NotImplementedError
@@ -69,11 +88,11 @@ class DiscreteMixture(BaseMixture):
 
     # -- initialisation ---------------------------------------------------------------------------
     def _init_from_labels(self, X: np.ndarray, weights: np.ndarray, labels: np.ndarray, passes: Passes) -> dict:
-        return self._core_function("init_from_labels")(X, weights, labels, self.n_components, self._settings(),
+        return self._data_function("init_from_labels", X)(weights, labels, self.n_components, self._settings(),
                                                        passes.n_threads, passes.chunk_size)
 
     def _init_random(self, X: np.ndarray, weights: np.ndarray, seed: int, passes: Passes) -> dict:
-        return self._core_function("init_random")(X, weights, seed, self.n_components, self._settings(),
+        return self._data_function("init_random", X)(weights, seed, self.n_components, self._settings(),
                                                   passes.n_threads, passes.chunk_size)
 
     # -- EM and results ---------------------------------------------------------------------------
@@ -87,7 +106,7 @@ class DiscreteMixture(BaseMixture):
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 passes: Passes) -> dict:
         callback = monitor._on_iteration if self.verbose else None
-        return self._core_function("fit")(X, weights, params["weights"], params["means"], self._settings(),
+        return self._data_function("fit", X)(weights, params["weights"], params["means"], self._settings(),
                                           self._stop_options(), passes.n_threads, passes.chunk_size, callback)
 
     def _current_params(self) -> dict:
@@ -100,7 +119,7 @@ class DiscreteMixture(BaseMixture):
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool,
                     passes: Passes) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._core_function("score")(X, self.weights_.astype(np.float64), self.means_.astype(np.float64),
+        return self._data_function("score", X)(self.weights_.astype(np.float64), self.means_.astype(np.float64),
                                             self._settings(), with_responsibilities, passes.n_threads,
                                             passes.chunk_size)
 

@@ -41,7 +41,9 @@ class PoissonMixture(DiscreteMixture):
         Rates λ_kd = E[x_d | k].
     %(mixture_fitted)s
 
-    The data must be counts: non-negative integers (any numeric dtype; float32 stays float32).
+    The data must be counts: non-negative integers (any numeric dtype; float32 stays float32). A scipy.sparse
+    matrix (a bag of words) is fitted and scored as it is, never densified: the passes touch its stored entries
+    only, so time and memory follow its nonzeros (``engine.csr``).
     """
 
     # Counts: scikit-learn's checks then give it non-negative integers.
@@ -49,6 +51,7 @@ class PoissonMixture(DiscreteMixture):
     _core_prefix = "poisson_mixture"
     _means_range = {"minimum": 0.0}
     _data_requirement = "counts (non-negative integers)"
+    _takes_sparse = True
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
                  max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans", weights_init: Any = None,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ..engine.csr import CsrData
 from ..engine.steps import Params, StatisticsAreExpectation
 
 
@@ -54,7 +55,7 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
                          n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
         """Run the E-step over the rows of ``X``, data term included: a mergeable ``_core.DiscreteMixtureStats``."""
         weights = np.empty(0) if sample_weight is None else sample_weight
-        return getattr(_core, f"{self.prefix}_e_step")(X, weights, params, self._settings(), n_threads, chunk_size,
+        return data_function(self.prefix, "e_step", X)(weights, params, self._settings(), n_threads, chunk_size,
                                                        row_offset)
 
     def terms(self, expectation: Any, params: Params) -> dict[str, float]:
@@ -64,6 +65,19 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
     def m_step(self, expectation: Any, params: Params, stats: Any = None) -> Params:
         """π and the means from the statistics."""
         return getattr(_core, f"{self.prefix}_m_step")(expectation, params, self._settings())
+
+
+def data_function(prefix: str, name: str, X: Any) -> Any:
+    """Return ``_core``'s ``{prefix}_{name}`` bound to the data ``X``.
+
+    That is the dense function, or its CSR twin ``{prefix}_csr_{name}`` taking the CSR arrays (``engine.csr``) in
+    place of the array.
+    """
+    if isinstance(X, CsrData):
+        function = getattr(_core, f"{prefix}_csr_{name}")
+        return lambda *args, **kwargs: function(*X.core_args(), *args, **kwargs)
+    function = getattr(_core, f"{prefix}_{name}")
+    return lambda *args, **kwargs: function(X, *args, **kwargs)
 
 
 def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...] = ()) -> Any:

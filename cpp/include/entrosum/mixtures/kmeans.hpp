@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "entrosum/core/csr.hpp"
 #include "entrosum/core/execution.hpp"
 #include "entrosum/core/types.hpp"
 
@@ -67,5 +68,21 @@ KMeansStats kmeans_assign(const DataRef<T>& data, const Eigen::Ref<const Eigen::
 template <typename T>
 KMeansResult kmeans(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index n_clusters,
                     std::uint64_t seed, int max_iter, const Execution& execution);
+
+/// k-means++ on CSR rows (distances ||x||² − 2 x·c + ||c||² from each row's entries).
+template <typename T>
+std::vector<Index> kmeans_plusplus_csr(const CsrRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                                       Index n_clusters, std::uint64_t seed, const Execution& execution);
+
+/// One Lloyd assignment of CSR rows (kmeans_assign about 0, so the rows stay sparse).
+template <typename T>
+KMeansStats kmeans_assign_csr(const CsrRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
+                              const Eigen::Ref<const Eigen::MatrixXd>& centroids, int* labels, Index row_offset,
+                              const Execution& execution);
+
+/// kmeans on CSR rows: time and memory follow the entries (the centroids are dense, (n_clusters, n_features)).
+template <typename T>
+KMeansResult kmeans_csr(const CsrRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight, Index n_clusters,
+                        std::uint64_t seed, int max_iter, const Execution& execution);
 
 }  // namespace entrosum
