@@ -231,3 +231,18 @@ def test_a_csv_whose_first_line_mixes_numbers_and_text_is_an_error(tmp_path):
                  str(tmp_path / "m.npz"))
     assert result.returncode == 0, result.stderr
     assert entrosum.load(tmp_path / "m.npz").n_features_in_ == 3
+
+
+def test_sparse_npz_data_fit_the_models_that_take_sparse_input(tmp_path):
+    """A file of scipy.sparse.save_npz: PoissonMixture fits it as the dense counts; a dense-only model says why not."""
+    import scipy.sparse as sparse
+
+    counts = np.random.default_rng(0).poisson(np.where(np.arange(30) % 3 == 0, 4.0, 0.0), size=(200, 30))
+    counts[100:, :15] = 0
+    sparse.save_npz(tmp_path / "counts.npz", sparse.csr_matrix(counts.astype(np.float64)))
+    result = run("fit", "poisson", str(tmp_path / "counts.npz"), "--n-components", "2", "--seed", "0", "--quiet",
+                 "--out", str(tmp_path / "model.npz"))
+    assert result.returncode == 0, result.stderr
+    reference = entrosum.PoissonMixture(2, random_state=0).fit(counts.astype(np.float64))
+    np.testing.assert_allclose(entrosum.load(tmp_path / "model.npz").means_, reference.means_, rtol=1e-12)
+    assert_fails(run("fit", "gmm", str(tmp_path / "counts.npz"), "--quiet"), "sparse input is not supported")

@@ -39,11 +39,16 @@ class CommandError(Exception):
 
 
 # -- data files ----------------------------------------------------------------------------------------
-def load_data(path: str, key: str | None = None) -> np.ndarray:
+#: The arrays of a sparse matrix written by scipy.sparse.save_npz.
+SPARSE_NPZ_ARRAYS = frozenset({"format", "shape", "data", "indices", "indptr"})
+
+
+def load_data(path: str, key: str | None = None) -> Any:
     """Read a 2-D array from a data file.
 
     A .npy file is memory-mapped (read chunk by chunk by the fit), a .npz archive gives the array ``key`` (or
-    its only array), a .csv file holds comma-separated numbers with an optional header line.
+    its only array) or, when written by ``scipy.sparse.save_npz``, its sparse matrix (for the models that take
+    sparse input), a .csv file holds comma-separated numbers with an optional header line.
     """
     file = Path(path)
     if not file.is_file():
@@ -55,6 +60,8 @@ def load_data(path: str, key: str | None = None) -> np.ndarray:
         elif suffix == ".npz":
             with np.load(file, allow_pickle=False) as archive:
                 names = archive.files
+                if key is None and SPARSE_NPZ_ARRAYS <= set(names):
+                    return _load_sparse(file)
                 if key is None and len(names) != 1:
                     raise CommandError(f"{path} holds the arrays {', '.join(names) or '(none)'}; choose one with --key")
                 name = key if key is not None else names[0]
@@ -75,6 +82,18 @@ def load_data(path: str, key: str | None = None) -> np.ndarray:
     if data.dtype.kind not in "biuf":
         raise CommandError(f"{path} holds {data.dtype} values; the data must be numbers")
     return data
+
+
+def _load_sparse(file: Path) -> Any:
+    """Read a sparse matrix written by ``scipy.sparse.save_npz`` (scipy, which wrote it, reads it)."""
+    try:
+        from scipy import sparse  # type: ignore[import-untyped]
+    except ImportError as error:
+        raise CommandError(f"{file} holds a scipy.sparse matrix; install scipy to read it") from error
+    matrix = sparse.load_npz(file)
+    if matrix.ndim != 2:
+        raise CommandError(f"{file} holds a sparse array of shape {matrix.shape}; the data must be 2-D")
+    return matrix
 
 
 def _is_number(text: str) -> bool:
