@@ -29,6 +29,18 @@ import numpy as np
 import entrosum
 
 K, D = 8, 20
+#: Levels of every categorical column.
+LEVELS = 5
+#: The mixed table's columns: five of each family, in this order.
+MIXED_FAMILIES = {"gaussian": list(range(0, 5)), "categorical": list(range(5, 10)), "poisson": list(range(10, 15)),
+                  "gamma": list(range(15, 20))}
+
+
+def categorical_codes(rng: np.random.Generator, labels: np.ndarray, columns: int) -> np.ndarray:
+    """Integer codes 0..LEVELS−1 of `columns` columns: each component's level probabilities from a Dirichlet(1)."""
+    probabilities = rng.dirichlet(np.ones(LEVELS), size=(K, columns))  # (K, columns, LEVELS)
+    cumulative = probabilities.cumsum(axis=2)[labels]  # (n, columns, LEVELS)
+    return (rng.random((labels.size, columns, 1)) > cumulative).sum(axis=2).clip(0, LEVELS - 1).astype(np.float64)
 
 
 def generated(family: str, n: int, seed: int = 0) -> np.ndarray:
@@ -45,6 +57,13 @@ def generated(family: str, n: int, seed: int = 0) -> np.ndarray:
         return rng.gamma(rng.uniform(1.0, 8.0, (K, D))[labels], rng.uniform(0.2, 2.0, (K, D))[labels])
     if family == "gaussian":
         return rng.normal(rng.normal(0.0, 3.0, (K, D))[labels], rng.uniform(0.5, 2.0, (K, D))[labels])
+    if family == "categorical":
+        return categorical_codes(rng, labels, D)
+    if family == "mixed":
+        return np.hstack([rng.normal(rng.normal(0.0, 3.0, (K, 5))[labels], rng.uniform(0.5, 2.0, (K, 5))[labels]),
+                          categorical_codes(rng, labels, 5),
+                          rng.poisson(rng.uniform(0.5, 20.0, (K, 5))[labels]).astype(np.float64),
+                          rng.gamma(rng.uniform(1.0, 8.0, (K, 5))[labels], rng.uniform(0.2, 2.0, (K, 5))[labels])])
     raise ValueError(family)
 
 
@@ -55,9 +74,16 @@ def entrosum_model(family: str, iterations: int) -> Any:
         return entrosum.GaussianMixture(K, covariance_type="diag", reg_covar=1e-6, init_params="random_from_data",
                                         **common)
     name = {"bernoulli": "BernoulliMixture", "poisson": "PoissonMixture", "exponential": "ExponentialMixture",
-            "gamma": "GammaMixture"}[family]
+            "gamma": "GammaMixture", "categorical": "CategoricalMixture", "mixed": "MixedMixture"}[family]
     cls = getattr(entrosum, name, None)
-    return None if cls is None else cls(K, init_params="random_from_data", **common)
+    if cls is None:
+        return None
+    if family == "categorical":
+        return cls(K, n_levels=LEVELS, init_params="random_from_data", **common)
+    if family == "mixed":
+        return cls(K, families=MIXED_FAMILIES, n_levels=LEVELS, reg_covar=1e-6, init_params="random_from_data",
+                   **common)
+    return cls(K, init_params="random_from_data", **common)
 
 
 def pomegranate_model(family: str, iterations: int, dtype: np.dtype) -> Any:
@@ -65,10 +91,27 @@ def pomegranate_model(family: str, iterations: int, dtype: np.dtype) -> Any:
     from pomegranate import distributions
     from pomegranate.gmm import GeneralMixtureModel
 
+    class FloatCodes(distributions.Categorical):  # type: ignore[misc]
+        """pomegranate's Categorical on codes held as floats (a table's one tensor has one dtype)."""
+
+        def log_probability(self, X: Any) -> Any:
+            return super().log_probability(X.long())
+
+        def summarize(self, X: Any, sample_weight: Any = None) -> Any:
+            return super().summarize(X.long(), sample_weight=sample_weight)
+
+    def mixed() -> Any:
+        # one distribution per column, in MIXED_FAMILIES' order
+        return distributions.IndependentComponents(
+            [distributions.Normal(covariance_type="diag") for _ in range(5)]
+            + [FloatCodes(n_categories=LEVELS) for _ in range(5)]
+            + [distributions.Poisson() for _ in range(5)] + [distributions.Gamma() for _ in range(5)])
+
     make: Callable[[], Any] = {
         "bernoulli": distributions.Bernoulli, "poisson": distributions.Poisson,
         "exponential": distributions.Exponential, "gamma": distributions.Gamma,
         "gaussian": lambda: distributions.Normal(covariance_type="diag"),
+        "categorical": lambda: distributions.Categorical(n_categories=LEVELS), "mixed": mixed,
     }[family]
     # tol=-inf: exactly max_iter iterations, as entrosum's tol=None
     return GeneralMixtureModel([make() for _ in range(K)], max_iter=iterations, tol=-np.inf, random_state=0)
@@ -109,7 +152,7 @@ def main() -> None:
         print("pomegranate is not installed (pip install torch==2.13.0 pomegranate): timing entrosum alone")
     print(f"per EM iteration, {n:,} rows x {D} features, K = {K}, one thread; CPU seconds (wall in brackets)")
     print(f"{'family':12s} {'dtype':8s} {'entrosum':>20s} {'pomegranate':>20s} {'ratio':>7s}")
-    for family in ("bernoulli", "poisson", "exponential", "gamma", "gaussian"):
+    for family in ("bernoulli", "poisson", "exponential", "gamma", "gaussian", "categorical", "mixed"):
         if entrosum_model(family, 2) is None:
             print(f"{family:12s} (not in this version of entrosum)")
             continue
@@ -118,7 +161,11 @@ def main() -> None:
             mine = per_iteration(lambda count, X=X, family=family: entrosum_model(family, count).fit(X),
                                  args.iterations)
             peer = (np.nan, np.nan)
-            if have_peer:
+            if have_peer and family == "categorical":  # pomegranate takes codes as integers
+                tensor = torch.from_numpy(X.astype(np.int64))
+                peer = per_iteration(lambda count, tensor=tensor, dtype=dtype, family=family: pomegranate_model(
+                    family, count, dtype).fit(tensor), args.iterations)
+            elif have_peer:
                 tensor = torch.from_numpy(X)
                 peer = per_iteration(lambda count, tensor=tensor, dtype=dtype, family=family: pomegranate_model(
                     family, count, dtype).fit(tensor), args.iterations)
