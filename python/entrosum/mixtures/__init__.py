@@ -1,5 +1,4 @@
-"""Mixture models: Gaussian (four covariance types), Bernoulli, Poisson, binomial, exponential and gamma, and
-mixed (a family per column)."""
+"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma and mixed (a family per column)."""
 
 from .bernoulli import BernoulliMixture
 from .binomial import BinomialMixture

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ..engine.dask import DaskBlocks
+from ..engine.dask import DaskBlocks, fetch
 from ..engine.docs import shared_docstring
 from ..engine.driver import Passes
 from ..engine.validation import check_memory
@@ -53,6 +53,7 @@ class ColumnLayout:
         return np.asarray([d for d, name in enumerate(self.families) if name == family], dtype=np.intp)
 
     def steps(self, reg_covar: float) -> MixedMixtureSteps:
+        """Return the chunk-level steps of this layout with ``reg_covar``."""
         return MixedMixtureSteps(tuple(FAMILIES.index(name) for name in self.families), self.n_trials,
                                  self.n_levels, float(reg_covar))
 
@@ -75,10 +76,11 @@ class MixedMixture(BaseMixture):
     ----------
     n_components : int
         Number of components K.
-    families : dict or None
+    families : dict, str or None
         Family name -> the columns of that family, as indices or, for a pandas DataFrame, column names, e.g.
-        ``{"gaussian": [0, 1], "categorical": [2], "poisson": [3, 4]}``. Every column of X must be listed exactly
-        once. None: every column is Gaussian.
+        ``{"gaussian": [0, 1], "categorical": [2], "poisson": [3, 4]}`` (or the same as the text
+        ``"gaussian=0,1;categorical=2;poisson=3,4"``). Every column of X must be listed exactly once. None: every
+        column is Gaussian.
     n_trials : int, dict or array-like
         The binomial columns' numbers of trials: one whole number for all, a dict column -> number, or one number
         per column in the order of ``families["binomial"]``.
@@ -173,6 +175,8 @@ class MixedMixture(BaseMixture):
         families = self.families
         if families is None:
             return {"gaussian": list(range(n_features))}
+        if isinstance(families, str):
+            families = parse_families(families)
         if not isinstance(families, Mapping):
             raise ValueError(f"families must be a dict of family name -> columns, got {type(families).__name__}.")
         given: dict[str, list[int]] = {}
@@ -258,8 +262,7 @@ class MixedMixture(BaseMixture):
         if not categorical:
             return np.empty(0)
         if isinstance(X, DaskBlocks):
-            maxima = X.client.gather(X.map(_column_codes_max, columns=np.asarray(categorical)))
-            maximum = np.max(np.stack([m for m in maxima]), axis=0)
+            maximum = np.max(np.stack(fetch(X.map(_column_codes_max, columns=np.asarray(categorical)))), axis=0)
             if np.any(maximum < 0):  # a block with a bad value: its worker's check names it
                 raise ValueError(f"the categorical columns of X must hold {REQUIREMENTS['categorical']}.")
             return maximum + 1.0
@@ -477,6 +480,29 @@ class MixedMixture(BaseMixture):
             sample[:, d] = rng.choice(levels, size=n, p=p / p.sum())
             start += levels
         return sample
+
+
+def parse_families(text: str) -> dict[str, list[int | str]]:
+    """Return the families of a text 'gaussian=0,1;poisson=2,age' (the command line's form), columns by index or name.
+
+    Parameters
+    ----------
+    text : str
+        Parts 'family=columns' separated by ';', the columns separated by ','.
+
+    Returns
+    -------
+    dict
+        Family name -> its columns (int indices, str names).
+    """
+    families: dict[str, list[int | str]] = {}
+    for part in text.split(";"):
+        family, equals, columns = part.partition("=")
+        if not equals or not family.strip() or not columns.strip():
+            raise ValueError(f"families as text must be 'family=columns' separated by ';' (e.g. "
+                             f"'gaussian=0,1;poisson=2'), got {part!r}.")
+        families[family.strip()] = [int(c) if c.strip().isdigit() else c.strip() for c in columns.split(",")]
+    return families
 
 
 def _core_params(params: dict) -> dict:
