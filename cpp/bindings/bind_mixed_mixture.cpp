@@ -1,6 +1,8 @@
 // Mixed mixtures (a family per column): EM, initialisation, the chunk-level steps, scoring and the scan of data
 // values. Every entry point with data checks the spec and the values first, so that no value reaches a pass its
 // column's family cannot model (a categorical code ≥ L would index past its levels).
+#include <pybind11/stl.h>
+
 #include <string>
 #include <utility>
 #include <vector>

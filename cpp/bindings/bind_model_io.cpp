@@ -1,5 +1,7 @@
 // Saved models read by the C++ library (entrosum::load_model), so that Python can check them against
 // its own reader: the parameters the C++ side sees and the scores it computes.
+#include <pybind11/stl.h>
+
 #include <stdexcept>
 #include <string>
 #include <variant>

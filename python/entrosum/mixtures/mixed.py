@@ -335,9 +335,8 @@ class MixedMixture(BaseMixture):
                 self._fit_layout = self._resolve_layout(X, self._fit_names)
             layout, names = self._fit_layout, self._fit_names
         else:
+            self._check_fitted_params()  # the fitted layout must hold together before C++ reads it
             layout, names = self._fitted_layout(), getattr(self, "feature_names_in_", None)
-            if len(layout.families) != X.shape[1]:
-                return  # the caller reports the wrong number of features
         steps = layout.steps(0.0)
         row, column = _core.mixed_mixture_first_bad_value(X, steps.spec(), n_threads)
         if row >= 0:
