@@ -289,6 +289,20 @@ def test_sample_clone_pickle_and_save(X, tmp_path):
                                    / np.sum(labels == k), model.probabilities_[k], atol=0.03)
     assert not hasattr(clone(model), "variances_")
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict_proba(X), model.predict_proba(X))
+    named = entrosum.MixedMixture(3, {"gaussian": [0, 1], "bernoulli": 2, "poisson": [3, 4], "binomial": [5],
+                                      "categorical": [6], "exponential": [7], "gamma": [8]},
+                                  n_trials={5: N_TRIALS}, random_state=0).fit(X)
+    named.save(tmp_path / "model.npz")
+    loaded = entrosum.load(tmp_path / "model.npz")
+    assert loaded.get_params()["n_trials"] == {5: N_TRIALS}  # int keys stay ints in the file
+    np.testing.assert_array_equal(loaded.score_samples(X), named.score_samples(X))
+    np.testing.assert_array_equal(clone(loaded).fit(X).means_, named.means_)
+    saved = entrosum._core.SavedModel(str(tmp_path / "model.npz"))
+    parameters = saved.parameters()
+    assert parameters["column_families"] == list(named.column_families_)
+    np.testing.assert_array_equal(parameters["probabilities"], named.probabilities_)
+    np.testing.assert_array_equal(parameters["n_levels"], [4])
+    np.testing.assert_allclose(saved.score_samples(X), named.score_samples(X), rtol=1e-13)
 
 
 @pytest.mark.parametrize("column, value, match", [

@@ -88,9 +88,9 @@ void check_values(const DataRef<T>& data, const MixedSpec& spec, const Execution
   const auto [row, column] = first_bad_mixed_value<T>(data, spec, execution);
   if (row >= 0)
     throw std::invalid_argument("row " + std::to_string(row) + " holds " +
-                          std::to_string(static_cast<double>(data(row, column))) + " in column " +
-                          std::to_string(column) + ", which its family (" +
-                          column_family_name(spec.families[static_cast<std::size_t>(column)]) + ") cannot model");
+                                std::to_string(static_cast<double>(data(row, column))) + " in column " +
+                                std::to_string(column) + ", which its family (" +
+                                column_family_name(spec.families[static_cast<std::size_t>(column)]) + ") cannot model");
 }
 
 template <typename T>
@@ -132,8 +132,7 @@ void bind_for(py::module_& m) {
             labels.size() ? label_responsibilities(labels.data()) : random_responsibilities(seed, row_offset);
         return run_without_gil([&] {
           check_values<T>(view, spec, execution);
-          return mixed_mixture_responsibility_statistics<T>(view, sample_weight, source, n_components, spec,
-                                                            execution);
+          return mixed_mixture_responsibility_statistics<T>(view, sample_weight, source, n_components, spec, execution);
         });
       },
       py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("seed"), py::arg("row_offset"),
@@ -228,7 +227,9 @@ void bind_mixed_mixture(py::module_& m) {
       });
   bind_statistics<MixedMixtureStats>(
       m, "MixedMixtureStats", "Sums of the posterior statistics of a mixed mixture over rows; mergeable, picklable.",
-      [](const MixedMixtureStats& s) { return py::make_tuple(totals_state(s.totals), s.statistics, s.log_base_measure); },
+      [](const MixedMixtureStats& s) {
+        return py::make_tuple(totals_state(s.totals), s.statistics, s.log_base_measure);
+      },
       [](const py::tuple& state) {
         if (state.size() != 3) throw std::runtime_error("invalid MixedMixtureStats state");
         MixedMixtureStats s;

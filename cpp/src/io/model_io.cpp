@@ -405,8 +405,8 @@ SavedParams read_mixed_mixture(const npz::Archive& archive, const Json& metadata
     return static_cast<std::int64_t>(std::count(saved.spec.families.begin(), saved.spec.families.end(), family));
   };
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
-  saved.spec.n_trials = as_vector(checked(archive, "n_trials_", {count(ColumnFamily::binomial)}, 1.0,
-                                          9007199254740992.0));
+  saved.spec.n_trials =
+      as_vector(checked(archive, "n_trials_", {count(ColumnFamily::binomial)}, 1.0, 9007199254740992.0));
   const npz::Array levels = checked(archive, "n_levels_", {count(ColumnFamily::categorical)}, 1.0, 16777216.0);
   std::int64_t total_levels = 0;
   for (const double value : levels.values) {

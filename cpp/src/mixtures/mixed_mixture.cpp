@@ -257,7 +257,7 @@ MixedMixtureStats e_step_pass(const DataRef<T>& data, const Eigen::Ref<const Eig
                               const Execution& execution) {
   const Index K = params.n_components();
   const Coefficients c = coefficients(params, spec, layout);
-  const RowMatrix<T> natural = c.natural.template cast<T>();                                    // (K, P)
+  const RowMatrix<T> natural = c.natural.template cast<T>();                                         // (K, P)
   const Eigen::Matrix<T, 1, Eigen::Dynamic> constants = c.constants.transpose().template cast<T>();  // (K)
   const Index chunk_size = resolve_chunk_size(execution, layout.n_statistics, sizeof(T));
   return reduce_rows(
@@ -361,8 +361,7 @@ ElboTerms mixed_mixture_elbo(const MixedMixtureStats& s, const MixedMixtureParam
       const std::vector<Index>& columns = layout.of(which);
       for (Index j = 0; j < static_cast<Index>(columns.size()); ++j) {
         const double mean = p.means(k, columns[j]);
-        expected_log_observable +=
-            Family::expected_log_density(fs, j, counts(k), u(k, layout.offset(which) + j), mean);
+        expected_log_observable += Family::expected_log_density(fs, j, counts(k), u(k, layout.offset(which) + j), mean);
         component_entropy += Family::entropy(fs, j, mean);
       }
     });
@@ -370,8 +369,8 @@ ElboTerms mixed_mixture_elbo(const MixedMixtureStats& s, const MixedMixtureParam
     const Index c0 = layout.offset(ColumnFamily::categorical);
     for (Index j = 0; j + 1 < static_cast<Index>(layout.level_offsets.size()); ++j) {
       const Index begin = layout.level_offsets[j], levels = layout.level_offsets[j + 1] - begin;
-      const Eigen::RowVectorXd q = p.probabilities.row(k).segment(begin, levels) /
-                                   p.probabilities.row(k).segment(begin, levels).sum();
+      const Eigen::RowVectorXd q =
+          p.probabilities.row(k).segment(begin, levels) / p.probabilities.row(k).segment(begin, levels).sum();
       for (Index l = 0; l < levels; ++l) expected_log_observable += u(k, c0 + begin + l) * floored_log(q(l));
       component_entropy += entropy::categorical(q);
     }
@@ -442,7 +441,8 @@ Eigen::VectorXd mixed_mixture_score(const DataRef<T>& data, const MixedMixturePa
   const Index chunk_size = resolve_chunk_size(execution, layout.n_statistics, sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
-    RowMatrix<double> joint = log_joint<T>(mixed_statistics<T>(chunk, layout), natural, constants).template cast<double>();
+    RowMatrix<double> joint =
+        log_joint<T>(mixed_statistics<T>(chunk, layout), natural, constants).template cast<double>();
     joint.colwise() += log_base_measures<T>(chunk, spec, layout);
     return joint;
   });
@@ -460,16 +460,16 @@ MixedMixtureFit fit_mixed_mixture(const DataRef<T>& data, const Eigen::Ref<const
   return fit;
 }
 
-#define ENTROSUM_INSTANTIATE_MIXED_MIXTURE(T)                                                                         \
-  template MixedMixtureStats mixed_mixture_e_step<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,     \
-                                                     const MixedMixtureParams&, const MixedSpec&, const Execution&);  \
-  template MixedInitialStats mixed_mixture_responsibility_statistics<T>(                                              \
-      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                \
-      const MixedSpec&, const Execution&);                                                                            \
-  template Eigen::VectorXd mixed_mixture_score<T>(const DataRef<T>&, const MixedMixtureParams&, const MixedSpec&,     \
-                                                  RowMatrix<double>*, const Execution&);                              \
-  template MixedMixtureFit fit_mixed_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,          \
-                                                const MixedMixtureParams&, const MixedMixtureOptions&,                \
+#define ENTROSUM_INSTANTIATE_MIXED_MIXTURE(T)                                                                        \
+  template MixedMixtureStats mixed_mixture_e_step<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,    \
+                                                     const MixedMixtureParams&, const MixedSpec&, const Execution&); \
+  template MixedInitialStats mixed_mixture_responsibility_statistics<T>(                                             \
+      const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,               \
+      const MixedSpec&, const Execution&);                                                                           \
+  template Eigen::VectorXd mixed_mixture_score<T>(const DataRef<T>&, const MixedMixtureParams&, const MixedSpec&,    \
+                                                  RowMatrix<double>*, const Execution&);                             \
+  template MixedMixtureFit fit_mixed_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,         \
+                                                const MixedMixtureParams&, const MixedMixtureOptions&,               \
                                                 const IterationCallback&);
 
 ENTROSUM_INSTANTIATE_MIXED_MIXTURE(float)

@@ -169,8 +169,7 @@ Eigen::VectorXd column_limits(const MixedSpec& spec, const MixedLayout& layout) 
   const std::vector<Index>& binomial = layout.of(ColumnFamily::binomial);
   for (std::size_t j = 0; j < binomial.size(); ++j) limits(binomial[j]) = spec.n_trials(static_cast<Index>(j));
   const std::vector<Index>& categorical = layout.of(ColumnFamily::categorical);
-  for (std::size_t j = 0; j < categorical.size(); ++j)
-    limits(categorical[j]) = static_cast<double>(spec.n_levels[j]);
+  for (std::size_t j = 0; j < categorical.size(); ++j) limits(categorical[j]) = static_cast<double>(spec.n_levels[j]);
   return limits;
 }
 

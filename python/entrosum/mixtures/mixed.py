@@ -123,6 +123,8 @@ class MixedMixture(BaseMixture):
     family. Any numeric dtype; float32 stays float32.
     """
 
+    _fit_layout: ColumnLayout | None = None  # the layout of the fit under way (None outside a fit)
+    _fit_names: np.ndarray | None = None
     families: Any  # the parameters, declared for type checkers (``__init__`` sets them)
     n_trials: Any
     n_levels: Any
@@ -331,9 +333,10 @@ class MixedMixture(BaseMixture):
 
     def _check_values(self, X: np.ndarray, n_threads: int) -> None:
         if getattr(self, "_fitting", False):
-            if self._fit_layout is None:
-                self._fit_layout = self._resolve_layout(X, self._fit_names)
-            layout, names = self._fit_layout, self._fit_names
+            layout = self._fit_layout
+            if layout is None:
+                layout = self._fit_layout = self._resolve_layout(X, self._fit_names)
+            names = self._fit_names
         else:
             self._check_fitted_params()  # the fitted layout must hold together before C++ reads it
             layout, names = self._fitted_layout(), getattr(self, "feature_names_in_", None)

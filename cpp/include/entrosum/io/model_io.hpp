@@ -86,10 +86,11 @@ struct SavedMixedMixture {
   MixedSpec spec;
 };
 
-using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
-                                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>, SavedMixedMixture,
-                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+using SavedParams =
+    std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
+                 SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
+                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>, SavedMixedMixture,
+                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
