@@ -17,6 +17,10 @@ namespace entrosum {
 // Found by bind_statistics through argument-dependent lookup (see checks.hpp).
 inline void check_consistent(const MixedMixtureStats& s) {
   check_size("the statistics' resp_sum", s.totals.resp_sum, s.statistics.rows());
+  if (2 * s.gaussian_shift.size() > s.statistics.cols())
+    throw py::value_error("the statistics' Gaussian shift is longer than their Gaussian sums");
+  for (const WorstSample& sample : s.totals.worst.samples)
+    check_size("a worst sample's statistics", sample.values, s.statistics.cols());
 }
 inline void check_consistent(const MixedInitialStats& s) {
   check_consistent(s.stats);
@@ -26,6 +30,7 @@ inline void check_mergeable(const MixedMixtureStats& a, const MixedMixtureStats&
   if (a.statistics.size() == 0 && a.totals.resp_sum.size() == 0) return;  // a fresh value takes the other's
   check_mergeable(a.totals, b.totals);
   check_same_shape("statistics", a.statistics, b.statistics);
+  check_same_size("gaussian_shift", a.gaussian_shift, b.gaussian_shift);
 }
 inline void check_mergeable(const MixedInitialStats& a, const MixedInitialStats& b) {
   if (a.data_sum.size() == 0) return;
@@ -228,14 +233,15 @@ void bind_mixed_mixture(py::module_& m) {
   bind_statistics<MixedMixtureStats>(
       m, "MixedMixtureStats", "Sums of the posterior statistics of a mixed mixture over rows; mergeable, picklable.",
       [](const MixedMixtureStats& s) {
-        return py::make_tuple(totals_state(s.totals), s.statistics, s.log_base_measure);
+        return py::make_tuple(totals_state(s.totals), s.statistics, s.log_base_measure, s.gaussian_shift);
       },
       [](const py::tuple& state) {
-        if (state.size() != 3) throw std::runtime_error("invalid MixedMixtureStats state");
+        if (state.size() != 4) throw std::runtime_error("invalid MixedMixtureStats state");
         MixedMixtureStats s;
         s.totals = totals_from_state(state[0]);
         s.statistics = state[1].cast<Eigen::MatrixXd>();
         s.log_base_measure = state[2].cast<double>();
+        s.gaussian_shift = state[3].cast<Eigen::VectorXd>();
         return s;
       })
       .def_property_readonly("count", [](const MixedMixtureStats& s) { return s.totals.count; })
@@ -243,15 +249,17 @@ void bind_mixed_mixture(py::module_& m) {
   bind_statistics<MixedInitialStats>(
       m, "MixedInitialStats", "Sums of an initialising pass of a mixed mixture; mergeable.",
       [](const MixedInitialStats& s) {
-        return py::make_tuple(totals_state(s.stats.totals), s.stats.statistics, s.data_sum, s.n_rows);
+        return py::make_tuple(totals_state(s.stats.totals), s.stats.statistics, s.data_sum, s.n_rows,
+                              s.stats.gaussian_shift);
       },
       [](const py::tuple& state) {
-        if (state.size() != 4) throw std::runtime_error("invalid MixedInitialStats state");
+        if (state.size() != 5) throw std::runtime_error("invalid MixedInitialStats state");
         MixedInitialStats s;
         s.stats.totals = totals_from_state(state[0]);
         s.stats.statistics = state[1].cast<Eigen::MatrixXd>();
         s.data_sum = state[2].cast<Eigen::VectorXd>();
         s.n_rows = state[3].cast<Index>();
+        s.stats.gaussian_shift = state[4].cast<Eigen::VectorXd>();
         return s;
       })
       .def_property_readonly("count", [](const MixedInitialStats& s) { return s.stats.totals.count; });
@@ -262,6 +270,7 @@ void bind_mixed_mixture(py::module_& m) {
         const MixedLayout layout = layout_of(spec, static_cast<Index>(spec.families.size()));
         check_shape("the statistics", stats.statistics, p.n_components(), layout.n_statistics);
         check_size("the statistics' resp_sum", stats.totals.resp_sum, p.n_components());
+        check_size("the statistics' Gaussian shift", stats.gaussian_shift, layout.count(ColumnFamily::gaussian));
         return params_to_dict(mixed_mixture_m_step(stats, p, spec));
       },
       py::arg("stats"), py::arg("params"), py::arg("spec"), "The M-step from merged statistics.");
@@ -272,6 +281,7 @@ void bind_mixed_mixture(py::module_& m) {
         const MixedLayout layout = layout_of(spec, static_cast<Index>(spec.families.size()));
         check_shape("the statistics", stats.statistics, p.n_components(), layout.n_statistics);
         check_size("the statistics' resp_sum", stats.totals.resp_sum, p.n_components());
+        check_size("the statistics' Gaussian shift", stats.gaussian_shift, layout.count(ColumnFamily::gaussian));
         return elbo_terms_to_dict(mixed_mixture_elbo(stats, p, spec));
       },
       py::arg("stats"), py::arg("params"), py::arg("spec"),
@@ -283,6 +293,7 @@ void bind_mixed_mixture(py::module_& m) {
         check_n_components(sums.stats.totals.resp_sum.size());
         check_shape("the statistics", sums.stats.statistics, sums.stats.totals.resp_sum.size(), layout.n_statistics);
         check_size("the statistics' data_sum", sums.data_sum, layout.n_statistics);
+        check_size("the statistics' Gaussian shift", sums.stats.gaussian_shift, layout.count(ColumnFamily::gaussian));
         check_at_least("the statistics' number of rows", sums.n_rows, 1);
         return params_to_dict(mixed_mixture_from_initial_statistics(sums, spec));
       },

@@ -64,7 +64,9 @@ struct Coefficients {
   Eigen::VectorXd constants;
 };
 
-Coefficients coefficients(const MixedMixtureParams& p, const MixedSpec& spec, const MixedLayout& layout) {
+/// With the Gaussian statistics about `shift`: η₁ = (μ − c)/σ² and A = (μ − c)²/(2σ²) + ½ log(2πσ²).
+Coefficients coefficients(const MixedMixtureParams& p, const MixedSpec& spec, const MixedLayout& layout,
+                          const Eigen::VectorXd& shift) {
   const Index K = p.n_components();
   const FamilySettings settings(spec);
   Coefficients c{Eigen::MatrixXd::Zero(K, layout.n_statistics), Eigen::VectorXd(K)};
@@ -73,7 +75,7 @@ Coefficients coefficients(const MixedMixtureParams& p, const MixedSpec& spec, co
     const std::vector<Index>& gaussian = layout.of(ColumnFamily::gaussian);
     const Index g0 = layout.offset(ColumnFamily::gaussian), n_gaussian = layout.count(ColumnFamily::gaussian);
     for (Index j = 0; j < n_gaussian; ++j) {
-      const double mean = p.means(k, gaussian[j]), variance = p.variances(k, j);
+      const double mean = p.means(k, gaussian[j]) - shift(j), variance = p.variances(k, j);
       c.natural(k, g0 + j) = mean / variance;
       c.natural(k, g0 + n_gaussian + j) = -0.5 / variance;
       log_partition += GaussianColumn::log_partition(mean, variance);
@@ -137,16 +139,17 @@ Eigen::VectorXd log_base_measures(const DataRef<T>& chunk, const MixedSpec& spec
 
 /// One component's parameters from its statistics row u (P) and count N (the exact M-step of every family).
 /// Returns false when a Gaussian variance is not positive, naming its column in `bad_column`.
-bool component_m_step(const Eigen::Ref<const Eigen::RowVectorXd>& u, double count, const MixedSpec& spec,
-                      const MixedLayout& layout, const FamilySettings& settings, MixedMixtureParams& p, Index k,
-                      Index& bad_column) {
+bool component_m_step(const Eigen::Ref<const Eigen::RowVectorXd>& u, double count, const Eigen::VectorXd& shift,
+                      const MixedSpec& spec, const MixedLayout& layout, const FamilySettings& settings,
+                      MixedMixtureParams& p, Index k, Index& bad_column) {
   const std::vector<Index>& gaussian = layout.of(ColumnFamily::gaussian);
   const Index g0 = layout.offset(ColumnFamily::gaussian), n_gaussian = layout.count(ColumnFamily::gaussian);
   for (Index j = 0; j < n_gaussian; ++j) {
-    // μ = Σ w r x / N, σ² = (Σ w r x² − μ Σ w r x) / N (+ reg_covar), clamped at 0 against rounding
+    // about the shift c: μ − c = Σ w r (x − c) / N, σ² = (Σ w r (x − c)² − (μ − c) Σ w r (x − c)) / N (+ reg_covar),
+    // clamped at 0 against rounding
     const double mean = u(g0 + j) / count;
     const double variance = std::max((u(g0 + n_gaussian + j) - mean * u(g0 + j)) / count, 0.0) + spec.reg_covar;
-    p.means(k, gaussian[j]) = mean;
+    p.means(k, gaussian[j]) = shift(j) + mean;
     p.variances(k, j) = variance;
     if (!(variance > 0.0) && bad_column < 0) bad_column = gaussian[j];
   }
@@ -199,7 +202,7 @@ MixedMixtureParams m_step_from(const MixedMixtureStats& s, const MixedSpec& spec
       continue;
     }
     Index bad_column = -1;
-    if (!component_m_step(s.statistics.row(k), counts(k), spec, layout, settings, p, k, bad_column))
+    if (!component_m_step(s.statistics.row(k), counts(k), s.gaussian_shift, spec, layout, settings, p, k, bad_column))
       throw NumericalError("component " + std::to_string(k) + " has a Gaussian variance of 0 in column " +
                            std::to_string(bad_column) + "; set reg_covar > 0");
     if (!p.means.row(k).allFinite() || !p.variances.row(k).allFinite() || !p.shapes.row(k).allFinite() ||
@@ -224,7 +227,7 @@ MixedMixtureParams m_step_from(const MixedMixtureStats& s, const MixedSpec& spec
       const Index k = empty[i];
       const Eigen::RowVectorXd u = 0.5 * (samples[i]->values.transpose() + pooled);
       Index bad_column = -1;
-      if (!component_m_step(u, 1.0, spec, layout, settings, p, k, bad_column))
+      if (!component_m_step(u, 1.0, s.gaussian_shift, spec, layout, settings, p, k, bad_column))
         throw NumericalError("component " + std::to_string(k) + " was empty and cannot be re-seeded: column " +
                              std::to_string(bad_column) + " has no spread; set reg_covar > 0");
       counts(k) = mean_count;
@@ -256,15 +259,17 @@ MixedMixtureStats e_step_pass(const DataRef<T>& data, const Eigen::Ref<const Eig
                               const MixedMixtureParams& params, const MixedSpec& spec, const MixedLayout& layout,
                               const Execution& execution) {
   const Index K = params.n_components();
-  const Coefficients c = coefficients(params, spec, layout);
+  const Eigen::VectorXd shift = mixed_gaussian_shift(params, layout);  // (n_gaussian) c
+  const Coefficients c = coefficients(params, spec, layout, shift);
   const RowMatrix<T> natural = c.natural.template cast<T>();                                         // (K, P)
   const Eigen::Matrix<T, 1, Eigen::Dynamic> constants = c.constants.transpose().template cast<T>();  // (K)
   const Index chunk_size = resolve_chunk_size(execution, layout.n_statistics, sizeof(T));
   return reduce_rows(
-      data.rows(), chunk_size, execution, [&] { return MixedMixtureStats(K, layout.n_statistics); },
+      data.rows(), chunk_size, execution, [&] { return MixedMixtureStats(K, layout.n_statistics, shift); },
       [&](Index begin, Index end, MixedMixtureStats& into) {
-        const RowMatrix<T> statistics = mixed_statistics<T>(data.middleRows(begin, end - begin), layout);  // (n, P)
-        RowMatrix<T> resp = log_joint<T>(statistics, natural, constants);  // (n, K), then w_n r_nk
+        const RowMatrix<T> statistics =
+            mixed_statistics<T>(data.middleRows(begin, end - begin), layout, shift);  // (n, P)
+        RowMatrix<T> resp = log_joint<T>(statistics, natural, constants);             // (n, K), then w_n r_nk
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         Eigen::VectorXd row_log_likelihood;
         normalise_log_joint<T>(resp, weights, into.totals, row_log_likelihood);
@@ -315,6 +320,10 @@ class MixedMixtureModel {
 };
 
 void check_stats(const MixedMixtureStats& s, Index K, const MixedLayout& layout) {
+  if (s.gaussian_shift.size() != layout.count(ColumnFamily::gaussian))
+    throw std::invalid_argument("the statistics' Gaussian shift has " + std::to_string(s.gaussian_shift.size()) +
+                                " entries for " + std::to_string(layout.count(ColumnFamily::gaussian)) +
+                                " Gaussian columns");
   if (s.totals.resp_sum.size() != K || s.statistics.rows() != K || s.statistics.cols() != layout.n_statistics)
     throw std::invalid_argument("the statistics hold " + std::to_string(s.statistics.rows()) + " x " +
                                 std::to_string(s.statistics.cols()) + " sums for " +
@@ -352,8 +361,9 @@ ElboTerms mixed_mixture_elbo(const MixedMixtureStats& s, const MixedMixtureParam
     const std::vector<Index>& gaussian = layout.of(ColumnFamily::gaussian);
     const Index g0 = layout.offset(ColumnFamily::gaussian), n_gaussian = layout.count(ColumnFamily::gaussian);
     for (Index j = 0; j < n_gaussian; ++j) {
-      expected_log_observable += GaussianColumn::expected_log_density(
-          counts(k), u(k, g0 + j), u(k, g0 + n_gaussian + j), p.means(k, gaussian[j]), p.variances(k, j));
+      expected_log_observable +=
+          GaussianColumn::expected_log_density(counts(k), u(k, g0 + j), u(k, g0 + n_gaussian + j),
+                                               p.means(k, gaussian[j]) - s.gaussian_shift(j), p.variances(k, j));
       component_entropy += GaussianColumn::entropy(p.variances(k, j));
     }
     for_one_parameter_families(settings, [&](auto family, const auto& fs, ColumnFamily which) {
@@ -399,12 +409,13 @@ MixedInitialStats mixed_mixture_responsibility_statistics(const DataRef<T>& data
   const Index P = layout.n_statistics;
   const Index chunk_size = resolve_chunk_size(execution, P, sizeof(T));
   MixedInitialStats sums = reduce_rows(
-      data.rows(), chunk_size, execution, [&] { return MixedInitialStats(K, P); },
+      data.rows(), chunk_size, execution, [&] { return MixedInitialStats(K, P, layout.count(ColumnFamily::gaussian)); },
       [&](Index begin, Index end, MixedInitialStats& into) {
         const RowMatrix<double> resp =
             weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
         const RowMatrix<double> statistics =
-            mixed_statistics<T>(data.middleRows(begin, end - begin), layout).template cast<double>();  // (n, P)
+            mixed_statistics<T>(data.middleRows(begin, end - begin), layout, Eigen::VectorXd())
+                .template cast<double>();  // (n, P)
         into.stats.statistics += resp.transpose() * statistics;
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(statistics.transpose() * weights)
@@ -435,14 +446,15 @@ Eigen::VectorXd mixed_mixture_score(const DataRef<T>& data, const MixedMixturePa
                                     RowMatrix<double>* resp, const Execution& execution) {
   const MixedLayout layout = mixed_layout(spec, data.cols());
   check_mixed_params(params, layout, spec);
-  const Coefficients c = coefficients(params, spec, layout);
+  const Eigen::VectorXd shift = mixed_gaussian_shift(params, layout);  // (n_gaussian) c
+  const Coefficients c = coefficients(params, spec, layout, shift);
   const RowMatrix<T> natural = c.natural.template cast<T>();
   const Eigen::Matrix<T, 1, Eigen::Dynamic> constants = c.constants.transpose().template cast<T>();
   const Index chunk_size = resolve_chunk_size(execution, layout.n_statistics, sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
     RowMatrix<double> joint =
-        log_joint<T>(mixed_statistics<T>(chunk, layout), natural, constants).template cast<double>();
+        log_joint<T>(mixed_statistics<T>(chunk, layout, shift), natural, constants).template cast<double>();
     joint.colwise() += log_base_measures<T>(chunk, spec, layout);
     return joint;
   });

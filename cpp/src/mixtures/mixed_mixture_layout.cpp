@@ -193,22 +193,42 @@ std::pair<Index, Index> first_bad_mixed_value(const DataRef<T>& data, const Mixe
   return {row, bad_column(data.row(row))};
 }
 
+Eigen::VectorXd mixed_gaussian_shift(const MixedMixtureParams& p, const MixedLayout& layout) {
+  const std::vector<Index>& gaussian = layout.of(ColumnFamily::gaussian);
+  Eigen::VectorXd shift(static_cast<Index>(gaussian.size()));
+  const double total = p.weights.sum();
+  for (std::size_t j = 0; j < gaussian.size(); ++j)
+    shift(static_cast<Index>(j)) = p.weights.dot(p.means.col(gaussian[j])) / total;
+  return shift;
+}
+
 template <typename T>
-RowMatrix<T> mixed_statistics(const DataRef<T>& chunk, const MixedLayout& layout) {
+RowMatrix<T> mixed_statistics(const DataRef<T>& chunk, const MixedLayout& layout,
+                              const Eigen::VectorXd& gaussian_shift) {
   const Index n = chunk.rows();
   RowMatrix<T> statistics = RowMatrix<T>::Zero(n, layout.n_statistics);  // (n, P)
+  // Gaussian: x − c and (x − c)², the shift subtracted in double before rounding to T
+  const std::vector<Index>& gaussian = layout.of(ColumnFamily::gaussian);
+  const Index n_gaussian = static_cast<Index>(gaussian.size());
+  for (Index j = 0; j < n_gaussian; ++j) {
+    const double shift = gaussian_shift.size() ? gaussian_shift(j) : 0.0;
+    for (Index row = 0; row < n; ++row) {
+      const double centred = static_cast<double>(chunk(row, gaussian[static_cast<std::size_t>(j)])) - shift;
+      statistics(row, j) = static_cast<T>(centred);
+      statistics(row, n_gaussian + j) = static_cast<T>(centred * centred);
+    }
+  }
   auto copy_columns = [&](ColumnFamily family) {
     const std::vector<Index>& columns = layout.of(family);
     const Index offset = layout.offset(family), count = static_cast<Index>(columns.size());
     for (Index j = 0; j < count; ++j) {
       const Index d = columns[static_cast<std::size_t>(j)];
       statistics.col(offset + j) = chunk.col(d);
-      if (family == ColumnFamily::gaussian) statistics.col(offset + count + j) = chunk.col(d).array().square().matrix();
       if (family == ColumnFamily::gamma) statistics.col(offset + count + j) = chunk.col(d).array().log().matrix();
     }
   };
-  for (ColumnFamily family : {ColumnFamily::gaussian, ColumnFamily::bernoulli, ColumnFamily::poisson,
-                              ColumnFamily::binomial, ColumnFamily::exponential, ColumnFamily::gamma})
+  for (ColumnFamily family : {ColumnFamily::bernoulli, ColumnFamily::poisson, ColumnFamily::binomial,
+                              ColumnFamily::exponential, ColumnFamily::gamma})
     copy_columns(family);
   // categorical: one-hot codes, a gather per row; a code outside 0..L−1 (data that skipped the checks) sets none
   const std::vector<Index>& categorical = layout.of(ColumnFamily::categorical);
@@ -228,7 +248,7 @@ template std::pair<Index, Index> first_bad_mixed_value<float>(const DataRef<floa
                                                               const Execution&);
 template std::pair<Index, Index> first_bad_mixed_value<double>(const DataRef<double>&, const MixedSpec&,
                                                                const Execution&);
-template RowMatrix<float> mixed_statistics<float>(const DataRef<float>&, const MixedLayout&);
-template RowMatrix<double> mixed_statistics<double>(const DataRef<double>&, const MixedLayout&);
+template RowMatrix<float> mixed_statistics<float>(const DataRef<float>&, const MixedLayout&, const Eigen::VectorXd&);
+template RowMatrix<double> mixed_statistics<double>(const DataRef<double>&, const MixedLayout&, const Eigen::VectorXd&);
 
 }  // namespace entrosum

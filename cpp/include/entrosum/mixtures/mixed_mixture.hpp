@@ -83,22 +83,33 @@ struct MixedMixtureParams {
   Index n_components() const { return weights.size(); }
 };
 
-/// Weighted statistics of the exact posterior over a set of rows; mergeable.
+/// Weighted statistics of the exact posterior over a set of rows; mergeable. The Gaussian columns' statistics are
+/// taken about a shift c (the statistics x − c and (x − c)², so that x² of data far from 0 does not cancel in the
+/// data's precision); values with different shifts are merged exactly by moving the other's sums to this shift.
 struct MixedMixtureStats {
   MixtureTotals totals;
-  /// (n_components, P) Σ_n w_n r_nk T(x_n)
+  /// (n_components, P) Σ_n w_n r_nk T(x_n), the Gaussian x and x² about gaussian_shift
   Eigen::MatrixXd statistics;
+  /// (n_gaussian) the shift c of the Gaussian columns' statistics (their first 2 n_gaussian columns)
+  Eigen::VectorXd gaussian_shift;
   /// Σ_n w_n log h(x_n) (Poisson and binomial columns)
   double log_base_measure = 0.0;
 
   MixedMixtureStats() = default;
-  MixedMixtureStats(Index n_components, Index n_statistics)
-      : totals(n_components), statistics(Eigen::MatrixXd::Zero(n_components, n_statistics)) {}
+  MixedMixtureStats(Index n_components, Index n_statistics, const Eigen::VectorXd& shift)
+      : totals(n_components), statistics(Eigen::MatrixXd::Zero(n_components, n_statistics)), gaussian_shift(shift) {}
   /// An empty (default) value takes the other's sums.
   MixedMixtureStats& operator+=(const MixedMixtureStats& other) {
     if (statistics.size() == 0 && totals.resp_sum.size() == 0) return *this = other;
-    totals += other.totals;
-    statistics += other.statistics;
+    if (other.gaussian_shift == gaussian_shift) {
+      totals += other.totals;
+      statistics += other.statistics;
+    } else {
+      MixedMixtureStats moved = other;
+      moved.move_shift(gaussian_shift);
+      totals += moved.totals;
+      statistics += moved.statistics;
+    }
     log_base_measure += other.log_base_measure;
     return *this;
   }
@@ -106,6 +117,25 @@ struct MixedMixtureStats {
     totals.scale(factor);
     statistics *= factor;
     log_base_measure *= factor;
+  }
+  /// Re-expresses the Gaussian sums (and the worst samples' statistics) about `shift`, exactly:
+  /// Σ r (x − c') = S₁ + N d and Σ r (x − c')² = S₂ + 2 d S₁ + N d² with d = c − c'.
+  void move_shift(const Eigen::VectorXd& shift) {
+    const Index n_gaussian = gaussian_shift.size();
+    for (Index j = 0; j < n_gaussian; ++j) {
+      const double d = gaussian_shift(j) - shift(j);
+      for (Index k = 0; k < statistics.rows(); ++k) {
+        const double first = statistics(k, j);
+        statistics(k, j) = first + totals.resp_sum(k) * d;
+        statistics(k, n_gaussian + j) += 2.0 * d * first + totals.resp_sum(k) * d * d;
+      }
+      for (WorstSample& sample : totals.worst.samples) {
+        const double first = sample.values(j);
+        sample.values(j) = first + d;
+        sample.values(n_gaussian + j) += 2.0 * d * first + d * d;
+      }
+    }
+    gaussian_shift = shift;
   }
 };
 
@@ -117,8 +147,10 @@ struct MixedInitialStats {
   /// rows summed over
   Index n_rows = 0;
   MixedInitialStats() = default;
-  MixedInitialStats(Index n_components, Index n_statistics)
-      : stats(n_components, n_statistics), data_sum(Eigen::VectorXd::Zero(n_statistics)) {}
+  /// About no shift: the initialising pass sums in double.
+  MixedInitialStats(Index n_components, Index n_statistics, Index n_gaussian)
+      : stats(n_components, n_statistics, Eigen::VectorXd::Zero(n_gaussian)),
+        data_sum(Eigen::VectorXd::Zero(n_statistics)) {}
   MixedInitialStats& operator+=(const MixedInitialStats& other) {
     if (data_sum.size() == 0) return *this = other;
     stats += other.stats;
@@ -154,9 +186,14 @@ template <typename T>
 std::pair<Index, Index> first_bad_mixed_value(const DataRef<T>& data, const MixedSpec& spec,
                                               const Execution& execution);
 
-/// (n, P) T(x) of a chunk, in the data's precision.
+/// (n, P) T(x) of a chunk, in the data's precision, the Gaussian columns about `gaussian_shift` (n_gaussian).
 template <typename T>
-RowMatrix<T> mixed_statistics(const DataRef<T>& chunk, const MixedLayout& layout);
+RowMatrix<T> mixed_statistics(const DataRef<T>& chunk, const MixedLayout& layout,
+                              const Eigen::VectorXd& gaussian_shift);
+
+/// (n_gaussian) the shift an E-step under `params` takes the Gaussian statistics about: Σ_k π_k μ_kd, the model's
+/// mean of each Gaussian column.
+Eigen::VectorXd mixed_gaussian_shift(const MixedMixtureParams& params, const MixedLayout& layout);
 
 /// The statistics of the exact posterior under `params` over `data` (one chunked pass), the data term included.
 template <typename T>
