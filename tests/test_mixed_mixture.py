@@ -384,3 +384,22 @@ def test_tampered_attributes_are_refused(X):
         setattr(tampered, name, value)
         with pytest.raises(ValueError, match=match):
             tampered.score_samples(X)
+
+
+def test_statistics_about_different_shifts_merge_exactly(X):
+    """Two E-steps under different parameters take their Gaussian sums about different shifts (each model's mean);
+    merged in either order, the M-step gives the responsibility-weighted mean and variance of a numpy reference."""
+    a = entrosum.MixedMixture(3, FAMILIES, n_trials=N_TRIALS, random_state=0, max_iter=0).fit(X)  # the start
+    b = set_true_parameters(pickle.loads(pickle.dumps(a)))
+    steps = a._steps()
+    first, second = X[:500], X[500:]
+    stats_a = steps.chunk_statistics(a._current_params(), first)
+    stats_b = steps.chunk_statistics(b._current_params(), second)
+    resp = np.concatenate([a.predict_proba(first), b.predict_proba(second)])  # (n, K)
+    counts = resp.sum(axis=0)
+    means = resp.T @ X[:, :2] / counts[:, None]
+    variances = resp.T @ X[:, :2] ** 2 / counts[:, None] - means**2 + a.reg_covar
+    for merged in (stats_a + stats_b, stats_b + stats_a):
+        params = steps.m_step(merged, a._current_params())
+        np.testing.assert_allclose(params["means"][:, :2], means, rtol=1e-10)
+        np.testing.assert_allclose(params["variances"], variances, rtol=1e-8)
