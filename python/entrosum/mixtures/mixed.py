@@ -300,7 +300,8 @@ class MixedMixture(BaseMixture):
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MixedMixture:
         """Update the model with one chunk of rows by stepwise (online) EM (see ``EMEstimator.partial_fit``).
 
-        The first call resolves ``families`` against this chunk (and infers ``n_levels`` from it when None).
+        The first call resolves ``families`` against this chunk (and infers ``n_levels`` from it when None; later
+        chunks must keep to those levels, so give ``n_levels`` when the first chunk may not show them all).
 
         Parameters
         ----------
