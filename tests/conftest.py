@@ -86,6 +86,10 @@ def match_components(estimated_means: np.ndarray, true_means: np.ndarray) -> np.
                         key=lambda p: sum(np.abs(estimated_means[p[k]] - true_means[k]).sum() for k in range(n))))
 
 
+#: The column families of the MixedMixture case of model_cases, in the command line's form.
+MIXED_FAMILIES = "gaussian=0,1;poisson=2,3;binomial=4;categorical=5;gamma=6"
+
+
 def model_cases(dtype=np.float64) -> dict:
     """One small (estimator, data) pair per registered model family and setting, for tests that run the same
     check on every model (saving, the command line, interruption, out-of-core fits)."""
@@ -100,6 +104,9 @@ def model_cases(dtype=np.float64) -> dict:
                                       np.array([10, 20, 5]), seed=8)
     positive, _ = exponential_mixture_data(400, np.array([0.5, 0.5]), np.array([[0.5, 5.0, 1.0], [6.0, 0.3, 1.0]]),
                                            seed=9)
+    # a column or two of each: Gaussian, Poisson, binomial (5 trials), categorical codes 0..2, gamma
+    mixed = np.column_stack([clusters[::3][:, :2], counts[:150, :2], trials[:150, 2], binary[:150, 0] + binary[:150, 1],
+                             positive[:150, :1]])
     linear = low_rank(400, 6, 2, noise_sd=np.linspace(0.3, 0.9, 6), seed=6)
     rng = np.random.default_rng(7)
     atoms = rng.standard_normal((6, 3))
@@ -113,6 +120,7 @@ def model_cases(dtype=np.float64) -> dict:
         "binomial": (lambda: entrosum.BinomialMixture(2, n_trials=20, random_state=0), trials),
         "exponential": (lambda: entrosum.ExponentialMixture(2, random_state=0), positive),
         "gamma": (lambda: entrosum.GammaMixture(2, random_state=0), positive),
+        "mixed": (lambda: entrosum.MixedMixture(2, MIXED_FAMILIES, n_trials=5, random_state=0), mixed),
         "ppca": (lambda: entrosum.PPCA(2), linear),
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),

@@ -89,6 +89,8 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "binomial": (entrosum.BinomialMixture(2, n_trials=np.array([20, 30, 40]), random_state=0), counts),
         "exponential": (entrosum.ExponentialMixture(2, random_state=0), counts + 0.5),
         "gamma": (entrosum.GammaMixture(2, random_state=0), counts + 0.5),
+        "mixed": (entrosum.MixedMixture(2, {"gaussian": [0], "poisson": [1], "categorical": [2]}, random_state=0),
+                  np.column_stack([X[:60, 0], counts[:, 1], counts[:, 2] % 3])),
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
@@ -226,6 +228,12 @@ def write_corpus(directory: Path) -> dict[Path, str]:
     add("gamma_shapes_short", "shapes of the wrong shape", "gamma", arrays={"shapes_": np.ones((2, 2))})
     add("gamma_shapes_zero", "a shape of 0", "gamma", arrays={"shapes_": np.zeros((2, 3))})
     add("gamma_shapes_missing", "the shapes missing", "gamma", drop=("shapes_.npy",))
+    add("mixed_variances_short", "variances of the wrong shape", "mixed", arrays={"variances_": np.ones((2, 2))})
+    add("mixed_variances_zero", "a variance of 0", "mixed", arrays={"variances_": np.zeros((2, 1))})
+    add("mixed_probabilities_short", "level probabilities of the wrong shape", "mixed",
+        arrays={"probabilities_": np.full((2, 2), 0.5)})
+    add("mixed_levels_zero", "a categorical column of no levels", "mixed", arrays={"n_levels_": np.zeros(1)})
+    add("mixed_levels_missing", "the numbers of levels missing", "mixed", drop=("n_levels_.npy",))
     add("missing_weights", "a fitted array missing", drop=("weights_.npy",))
     add("missing_metadata", "no metadata", drop=("metadata.npy",))
     add("monitor_field_missing", "a monitor array missing", drop=("monitor/elbo.npy",))

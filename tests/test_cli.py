@@ -14,7 +14,7 @@ import pytest
 
 import entrosum
 
-from conftest import model_cases
+from conftest import MIXED_FAMILIES, model_cases
 
 #: Command-line model name and settings for the data of each case of conftest.model_cases.
 CLI_CASES = {
@@ -26,6 +26,7 @@ CLI_CASES = {
     "binomial": ("binomial", {"n_components": 2, "n_trials": 20}),
     "exponential": ("exponential", {"n_components": 2}),
     "gamma": ("gamma", {"n_components": 2}),
+    "mixed": ("mixed", {"n_components": 2, "families": MIXED_FAMILIES, "n_trials": 5}),
     "ppca": ("ppca", {"n_components": 2}),
     "fa": ("fa", {"n_components": 2}),
     "sparse": ("sparse", {"n_components": 3, "max_iter": 2000}),

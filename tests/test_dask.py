@@ -48,6 +48,11 @@ def _data(kind: str) -> np.ndarray:
         return rng.binomial(12, np.array([[0.1] * 4 + [0.7] * 4, [0.6] * 4 + [0.2] * 4])[labels]).astype(np.float64)
     if kind == "positive":
         return rng.exponential(np.array([[1.0] * 4 + [9.0] * 4, [8.0] * 4 + [0.5] * 4])[labels])
+    if kind == "mixed":
+        return np.column_stack([rng.normal(np.array([[-3.0, 0.0], [3.0, 1.0]])[labels]),
+                                rng.poisson(np.array([1.0, 7.0])[labels]),
+                                np.where(labels, 2, 0) + (rng.random(N_ROWS) < 0.2),
+                                rng.gamma(3.0, np.array([0.5, 3.0])[labels])])
     if kind == "linear":
         W = rng.standard_normal((9, 3))
         return rng.standard_normal((N_ROWS, 3)) @ W.T + rng.standard_normal((N_ROWS, 9)) * np.linspace(0.2, 0.9, 9)
@@ -83,6 +88,8 @@ MODELS = {
     "exponential-kmeans": (lambda: entrosum.ExponentialMixture(2, tol=1e-8, random_state=5), "positive"),
     "gamma-k-means++": (lambda: entrosum.GammaMixture(2, init_params="k-means++", tol=1e-8, random_state=5),
                         "positive"),
+    "mixed-kmeans": (lambda: entrosum.MixedMixture(2, {"gaussian": [0, 1], "poisson": [2], "categorical": [3],
+                                                       "gamma": [4]}, tol=1e-8, random_state=5), "mixed"),
     "ppca-closed-form": (lambda: entrosum.PPCA(3), "linear"),
     "ppca-em": (lambda: entrosum.PPCA(3, solver="em", tol=1e-9, random_state=6), "linear"),
     "fa": (lambda: entrosum.FactorAnalysis(3, tol=1e-9, random_state=7), "linear"),

@@ -29,8 +29,9 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 (utime) and 15 (stime)
 
 CASES = [
-    "gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "ppca_em", "ppca_em_streamed",
-    "fa", "sparse", "gmm_kmeans_init", "refit_gmm_full", "refit_poisson", "refit_fa", "ppca_closed_form_wide",
+    "gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "mixed", "ppca_em",
+    "ppca_em_streamed", "fa", "sparse", "gmm_kmeans_init", "refit_gmm_full", "refit_poisson", "refit_mixed", "refit_fa",
+    "ppca_closed_form_wide",
     "sparse_full_large", "partial_fit_sparse_full", "partial_fit_gmm",
 ]
 #: Cases whose data take a while to prepare, or whose fit reaches its long step only after a while.

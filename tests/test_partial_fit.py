@@ -78,6 +78,8 @@ MODELS = [
     (entrosum.BinomialMixture, {"n_components": 2, "n_trials": 9}, "trials"),
     (entrosum.ExponentialMixture, {"n_components": 2}, "positive"),
     (entrosum.GammaMixture, {"n_components": 2}, "positive"),
+    (entrosum.MixedMixture, {"n_components": 2, "families": {"gaussian": [0, 1], "poisson": [2, 3],
+                                                             "categorical": [4], "gamma": [5]}}, "mixed"),
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),
@@ -100,6 +102,9 @@ def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.binomial(9, np.linspace(0.1, 0.9, 6), (n, 6)).astype(np.float64)
     if kind == "positive":
         return rng.exponential(np.linspace(0.5, 6, 6), (n, 6))
+    if kind == "mixed":
+        return np.column_stack([rng.standard_normal((n, 2)), rng.poisson(3.0, (n, 2)), rng.integers(0, 3, n),
+                                rng.exponential(2.0, n)]).astype(np.float64)
     return rng.standard_normal((n, 3)) @ rng.standard_normal((3, 6)) + 0.3 * rng.standard_normal((n, 6))
 
 

@@ -161,7 +161,8 @@ ESTIMATORS = [entrosum.GaussianMixture(), entrosum.PPCA(), entrosum.FactorAnalys
               entrosum.PoissonMixture(), entrosum.BernoulliMixture(), BinarisedBernoulliMixture(),
               entrosum.LinearVAE(1), entrosum.BinarySparseCoding(), entrosum.SigmoidBeliefNet(),
               BinarisedSigmoidBeliefNet(), entrosum.BinomialMixture(n_trials=1000), entrosum.ExponentialMixture(),
-              PositiveExponentialMixture(), entrosum.GammaMixture(), PositiveGammaMixture()]
+              PositiveExponentialMixture(), entrosum.GammaMixture(), PositiveGammaMixture(),
+              entrosum.MixedMixture()]
 
 
 def expected_failed_checks(estimator: Any) -> dict[str, str]:

@@ -1,8 +1,11 @@
 // Saved models read by the C++ library (entrosum::load_model), so that Python can check them against
 // its own reader: the parameters the C++ side sees and the scores it computes.
+#include <pybind11/stl.h>
+
 #include <stdexcept>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common.hpp"
 #include "entrosum/core/errors.hpp"
@@ -82,6 +85,20 @@ struct ParametersToDict {
     out["weights"] = m.params.weights;
     out["means"] = m.params.means;
     out["shapes"] = m.params.shapes;
+    return out;
+  }
+  Results operator()(const SavedMixedMixture& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["variances"] = m.params.variances;
+    out["shapes"] = m.params.shapes;
+    out["probabilities"] = m.params.probabilities;
+    std::vector<std::string> families;
+    for (ColumnFamily family : m.spec.families) families.emplace_back(column_family_name(family));
+    out["column_families"] = families;
+    out["n_trials"] = m.spec.n_trials;
+    out["n_levels"] = m.spec.n_levels;
     return out;
   }
   Results operator()(const SavedLinearVae& m) const {

@@ -14,6 +14,7 @@ void bind_mixture(py::module_& m);
 void bind_gaussian_mixture(py::module_& m);
 void bind_discrete_mixture(py::module_& m);
 void bind_discrete_mixture_csr(py::module_& m);
+void bind_mixed_mixture(py::module_& m);
 void bind_model_io(py::module_& m);
 void bind_sparse_coding(py::module_& m);
 void bind_vae(py::module_& m);
@@ -36,6 +37,7 @@ PYBIND11_MODULE(ENTROSUM_MODULE_NAME, m) {
   entrosum::bindings::bind_gaussian_mixture(m);
   entrosum::bindings::bind_discrete_mixture(m);
   entrosum::bindings::bind_discrete_mixture_csr(m);
+  entrosum::bindings::bind_mixed_mixture(m);
   entrosum::bindings::bind_model_io(m);
   entrosum::bindings::bind_sparse_coding(m);
   entrosum::bindings::bind_vae(m);

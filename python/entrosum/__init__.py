@@ -22,6 +22,7 @@ from .mixtures import (
     ExponentialMixture,
     GammaMixture,
     GaussianMixture,
+    MixedMixture,
     PoissonMixture,
 )
 from .monitor import ConvergenceMonitor
@@ -43,6 +44,7 @@ __all__ = [
     "FactorAnalysis",
     "GammaMixture",
     "GaussianMixture",
+    "MixedMixture",
     "LinearVAE",
     "NotFittedError",
     "NumericalError",

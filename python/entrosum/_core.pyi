@@ -261,6 +261,78 @@ class DiscreteInitialStats:
     @property
     def count(self) -> float:
         ...
+class MixedSpec:
+    """
+    The family of each column of a mixed mixture and its known constants.
+    """
+    def __init__(self, families: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_trials: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], n_levels: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], reg_covar: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+        """
+        families: one code per column (0 gaussian, 1 bernoulli, 2 poisson, 3 binomial, 4 categorical, 5 exponential, 6 gamma); n_trials per binomial column and n_levels per categorical column, in column order.
+        """
+    @property
+    def families(self) -> list[int]:
+        ...
+    @property
+    def n_levels(self) -> list[int]:
+        ...
+    @property
+    def n_statistics(self) -> int:
+        ...
+    @property
+    def n_trials(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def reg_covar(self) -> float:
+        ...
+class MixedMixtureStats:
+    """
+    Sums of the posterior statistics of a mixed mixture over rows; mergeable, picklable.
+    """
+    def __add__(self, other: MixedMixtureStats) -> MixedMixtureStats:
+        ...
+    def __copy__(self) -> MixedMixtureStats:
+        ...
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+        ...
+    def __iadd__(self, other: MixedMixtureStats) -> MixedMixtureStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> MixedMixtureStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
+    @property
+    def resp_sum(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+class MixedInitialStats:
+    """
+    Sums of an initialising pass of a mixed mixture; mergeable.
+    """
+    def __add__(self, other: MixedInitialStats) -> MixedInitialStats:
+        ...
+    def __copy__(self) -> MixedInitialStats:
+        ...
+    def __getstate__(self) -> tuple[tuple, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
+        ...
+    def __iadd__(self, other: MixedInitialStats) -> MixedInitialStats:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def scaled(self, factor: typing.SupportsFloat | typing.SupportsIndex) -> MixedInitialStats:
+        """
+        A copy with every sum multiplied by factor.
+        """
+    @property
+    def count(self) -> float:
+        ...
 class FormatError(ValueError):
     pass
 class SavedModel:
@@ -1143,6 +1215,68 @@ def linear_vae_encode(data: numpy.typing.NDArray[numpy.float64], params: dict, n
 def linear_vae_terms(moments: entrosum._core.Moments, params: dict) -> dict:
     """
     The linear VAE's closed-form F and entropy-sum terms per sample for data with these moments.
+    """
+@typing.overload
+def mixed_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.MixedMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included.
+    """
+@typing.overload
+def mixed_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.MixedMixtureStats:
+    """
+    The E-step over a chunk of rows: mergeable sums of the exact posterior's statistics, the data term included.
+    """
+@typing.overload
+def mixed_mixture_first_bad_value(data: numpy.typing.NDArray[numpy.float32], spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> tuple[int, int]:
+    """
+    (row, column) of the first value its column's family cannot model, or (-1, -1).
+    """
+@typing.overload
+def mixed_mixture_first_bad_value(data: numpy.typing.NDArray[numpy.float64], spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> tuple[int, int]:
+    """
+    (row, column) of the first value its column's family cannot model, or (-1, -1).
+    """
+@typing.overload
+def mixed_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, spec: MixedSpec, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    EM from initial parameters (weights, means, variances, shapes, probabilities).
+    """
+@typing.overload
+def mixed_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, spec: MixedSpec, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
+    """
+    EM from initial parameters (weights, means, variances, shapes, probabilities).
+    """
+def mixed_mixture_from_initial_statistics(sums: entrosum._core.MixedInitialStats, spec: MixedSpec) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+def mixed_mixture_m_step(stats: entrosum._core.MixedMixtureStats, params: dict, spec: MixedSpec) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def mixed_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.MixedInitialStats:
+    """
+    The initialising pass over rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums for mixed_mixture_from_initial_statistics.
+    """
+@typing.overload
+def mixed_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, spec: MixedSpec, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.MixedInitialStats:
+    """
+    The initialising pass over rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums for mixed_mixture_from_initial_statistics.
+    """
+@typing.overload
+def mixed_mixture_score(data: numpy.typing.NDArray[numpy.float32], params: dict, spec: MixedSpec, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def mixed_mixture_score(data: numpy.typing.NDArray[numpy.float64], params: dict, spec: MixedSpec, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def mixed_mixture_terms(stats: entrosum._core.MixedMixtureStats, params: dict, spec: MixedSpec) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 @typing.overload
 def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:

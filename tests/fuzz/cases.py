@@ -22,10 +22,10 @@ import entrosum
 
 #: The estimators (six covariance types of the Gaussian mixture).
 GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
-ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "ppca", "fa", "sparse",
-              "bsc", "sbn", "lvae")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed", "ppca", "fa",
+              "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "bsc", "sbn")
+WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -174,7 +174,14 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
             params["learn_weights"] = chooser.choice((False, True, "no"))
     if estimator == "binomial":
         params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
-    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma"):
+    if estimator == "mixed":
+        params["families"] = chooser.choice((None, None, {"poisson": [0]}, {"gaussian": [0], "poisson": [1, 2]},
+                                             {"categorical": [0, 1, 2, 3, 4, 5]}, "gaussian=0;gamma=1", [0], "x"))
+        if chooser.unit() < 0.3:
+            params["reg_covar"] = chooser.choice((0.0, 1e-6, -1.0, math.nan))
+        if chooser.unit() < 0.2:
+            params["n_levels"] = chooser.choice((None, 2, 0, [3], {0: 4}, "x"))
+    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:
@@ -213,7 +220,8 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
 
 
 CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture",
-           "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture", "ppca": "PPCA",
+           "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture",
+           "mixed": "MixedMixture", "ppca": "PPCA",
            "fa": "FactorAnalysis", "sparse": "SparseCoding", "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
            "lvae": "LinearVAE"}
 

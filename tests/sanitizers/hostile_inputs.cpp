@@ -203,6 +203,24 @@ void fit_extreme_data() {
         options.stop = stop;
         (void)entrosum::fit_discrete_mixture<entrosum::BinomialMixture, double>(counts, no_weights, initial, options);
       });
+      expect_no_crash("mixed " + tag, [&] {
+        // a Gaussian column, a categorical one of 2 levels (codes outside them set no level) and Poisson ones
+        entrosum::MixedSpec spec;
+        spec.families.assign(static_cast<std::size_t>(cols), entrosum::ColumnFamily::poisson);
+        spec.families[0] = entrosum::ColumnFamily::gaussian;
+        if (cols > 1) {
+          spec.families[1] = entrosum::ColumnFamily::categorical;
+          spec.n_levels = {2};
+        }
+        spec.reg_covar = 1e-6;
+        const entrosum::MixedMixtureParams initial = entrosum::mixed_mixture_from_initial_statistics(
+            entrosum::mixed_mixture_responsibility_statistics<double>(
+                counts, no_weights, entrosum::random_responsibilities(4), 1, spec, execution()),
+            spec);
+        entrosum::MixedMixtureOptions options{spec, stop, execution()};
+        const entrosum::MixedMixtureFit fit = entrosum::fit_mixed_mixture<double>(counts, no_weights, initial, options);
+        (void)entrosum::mixed_mixture_score<double>(counts, fit.params, spec, nullptr, execution());
+      });
       expect_no_crash("bernoulli " + tag, [&] {
         const entrosum::DiscreteMixtureParams initial =
             entrosum::discrete_mixture_from_responsibilities<entrosum::BernoulliMixture, double>(
@@ -288,6 +306,30 @@ void mismatched_parameters() {
   expect_refusal("poisson score, one weight for two components", poisson_score(short_weights, counts));
   const Data narrow = counts.leftCols(2);
   expect_refusal("poisson score, data of 2 features", poisson_score(poisson, narrow));
+
+  entrosum::MixedSpec mixed_spec;
+  mixed_spec.families = {entrosum::ColumnFamily::gaussian, entrosum::ColumnFamily::poisson,
+                         entrosum::ColumnFamily::categorical};
+  mixed_spec.n_levels = {2};
+  entrosum::MixedMixtureParams mixed;
+  mixed.weights = Eigen::VectorXd::Constant(2, 0.5);
+  mixed.means = Eigen::MatrixXd::Ones(2, 3);
+  mixed.variances = Eigen::MatrixXd::Ones(2, 1);
+  mixed.shapes = Eigen::MatrixXd(2, 0);
+  mixed.probabilities = Eigen::MatrixXd::Constant(2, 2, 0.5);
+  auto broken_mixed = [&](const std::string& what, const std::function<void(entrosum::MixedMixtureParams&)>& edit) {
+    entrosum::MixedMixtureParams params = mixed;
+    edit(params);
+    expect_refusal("mixed score, " + what, [&] {
+      (void)entrosum::mixed_mixture_score<double>(counts, params, mixed_spec, nullptr, execution());
+    });
+  };
+  broken_mixed("one weight for two components", [](auto& p) { p.weights.conservativeResize(1); });
+  broken_mixed("no variances", [](auto& p) { p.variances.resize(2, 0); });
+  broken_mixed("probabilities of one level", [](auto& p) { p.probabilities.conservativeResize(Eigen::NoChange, 1); });
+  broken_mixed("a negative variance", [](auto& p) { p.variances(0, 0) = -1.0; });
+  expect_refusal("mixed score, data of 2 features",
+                 [&] { (void)entrosum::mixed_mixture_score<double>(narrow, mixed, mixed_spec, nullptr, execution()); });
 
   entrosum::LinearGaussianParams linear;
   linear.mean = Eigen::VectorXd::Zero(3);

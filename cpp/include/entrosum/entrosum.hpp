@@ -16,7 +16,8 @@
 #include "entrosum/core/random.hpp"
 #include "entrosum/core/types.hpp"
 
-// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential and gamma mixtures
+// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential and gamma mixtures,
+// and mixtures of a family per column (mixed)
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
@@ -25,6 +26,7 @@
 #include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/kmeans.hpp"
+#include "entrosum/mixtures/mixed_mixture.hpp"
 #include "entrosum/mixtures/mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 

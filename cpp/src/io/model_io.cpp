@@ -1,5 +1,6 @@
 #include "entrosum/io/model_io.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -383,6 +384,51 @@ SavedParams read_sigmoid_belief_net(const npz::Archive& archive, const Json& met
   return saved;
 }
 
+SavedParams read_mixed_mixture(const npz::Archive& archive, const Json& metadata, Index n_features) {
+  const std::int64_t D = n_features;
+  const std::int64_t K = extent(archive, "weights_", 1, 0);
+  if (K < 1) throw FormatError(archive.path() + ": the array 'weights_' has no components (corrupt file)");
+  SavedMixedMixture saved;
+  // the family of each column, saved as a list of names among the fitted attributes
+  const Json& families = member(member(member(metadata, "fitted"), "column_families_"), "value");
+  if (!families.is_array() || static_cast<std::int64_t>(families.size()) != D)
+    throw FormatError(archive.path() + ": the metadata's column_families_ must name one family per feature");
+  for (const Json& name : families) {
+    const std::string& text = as_string(name, "a column family");
+    int code = -1;
+    for (int family = 0; family < kColumnFamilies; ++family)
+      if (text == column_family_name(static_cast<ColumnFamily>(family))) code = family;
+    if (code < 0) throw FormatError(archive.path() + ": unknown column family '" + text + "' (corrupt file)");
+    saved.spec.families.push_back(static_cast<ColumnFamily>(code));
+  }
+  auto count = [&](ColumnFamily family) {
+    return static_cast<std::int64_t>(std::count(saved.spec.families.begin(), saved.spec.families.end(), family));
+  };
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  saved.spec.n_trials =
+      as_vector(checked(archive, "n_trials_", {count(ColumnFamily::binomial)}, 1.0, 9007199254740992.0));
+  const npz::Array levels = checked(archive, "n_levels_", {count(ColumnFamily::categorical)}, 1.0, 16777216.0);
+  std::int64_t total_levels = 0;
+  for (const double value : levels.values) {
+    saved.spec.n_levels.push_back(static_cast<Index>(value));
+    total_levels += static_cast<std::int64_t>(value);
+  }
+  MixedMixtureParams& p = saved.params;
+  p.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
+  p.means = as_matrix(checked(archive, "means_", {K, D}), K, D);
+  const std::int64_t n_gaussian = count(ColumnFamily::gaussian), n_gamma = count(ColumnFamily::gamma);
+  p.variances = as_matrix(checked(archive, "variances_", {K, n_gaussian}, 0.0, kInfinity, true), K, n_gaussian);
+  p.shapes = as_matrix(checked(archive, "shapes_", {K, n_gamma}, 0.0, kInfinity, true), K, n_gamma);
+  p.probabilities = as_matrix(checked(archive, "probabilities_", {K, total_levels}, 0.0), K, total_levels);
+  try {
+    check_mixed_params(p, mixed_layout(saved.spec, n_features), saved.spec);
+  } catch (const std::invalid_argument& error) {
+    throw FormatError(archive.path() + ": the mixed mixture's parameters are invalid: " + error.what() +
+                      " (corrupt file)");
+  }
+  return saved;
+}
+
 /// The model classes this library reads, by the name the Python package saves them under. A new family
 /// adds its SavedParams alternative, a reader here and a case in score_samples.
 struct FamilyReader {
@@ -399,6 +445,7 @@ constexpr FamilyReader kReaders[] = {
     {"BinomialMixture", read_discrete_mixture<BinomialMixture>},
     {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
     {"GammaMixture", read_discrete_mixture<GammaMixture>},
+    {"MixedMixture", read_mixed_mixture},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -516,6 +563,11 @@ DiscreteMixtureParams load_gamma_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<GammaMixture>>(load_model(path), path, "GammaMixture").params;
 }
 
+std::pair<MixedMixtureParams, MixedSpec> load_mixed_mixture(const std::string& path) {
+  const auto saved = expect_model<SavedMixedMixture>(load_model(path), path, "MixedMixture");
+  return {saved.params, saved.spec};
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -568,6 +620,15 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
       return discrete_mixture_score<GammaMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedMixedMixture& m) const {
+      // the values must suit their columns' families (a code past its levels would index past them)
+      const auto [row, column] = first_bad_mixed_value<T>(data, m.spec, execution);
+      if (row >= 0)
+        throw std::invalid_argument("row " + std::to_string(row) + " holds a value column " + std::to_string(column) +
+                                    " (" + column_family_name(m.spec.families[static_cast<std::size_t>(column)]) +
+                                    ") cannot model");
+      return mixed_mixture_score<T>(data, m.params, m.spec, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

@@ -152,12 +152,15 @@ def _estimator(args: argparse.Namespace) -> Any:
     if args.covariance_type is not None and "covariance_type" not in family.options:
         raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
     if args.n_trials is not None and "n_trials" not in family.options:
-        raise CommandError(f"--n-trials applies to binomial, not to {args.model}")
+        raise CommandError(f"--n-trials applies to binomial and mixed, not to {args.model}")
+    for option, name in (("--families", "families"), ("--n-levels", "n_levels")):
+        if getattr(args, name) is not None and name not in family.options:
+            raise CommandError(f"{option} applies to mixed, not to {args.model}")
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other; choose one")
     params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
                               "verbose": 0 if args.quiet else 2 if args.verbose else 1}
-    for name in ("n_components", "max_iter", "covariance_type", "n_trials"):
+    for name in ("n_components", "max_iter", "covariance_type", "n_trials", "families", "n_levels"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
     for name in ("tol", "gap_tol"):  # False: not given (None is 'none', the rule switched off)
@@ -409,7 +412,11 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     fit.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical", "tied_diag", "tied_spherical"),
                      help="gmm only")
     fit.add_argument("--n-trials", type=_n_trials,
-                     help="binomial only: the number of trials of every column, or one per column (e.g. 16 or 4,8,8)")
+                     help="binomial and mixed: the trials of every binomial column, or one per column (e.g. 16 or 4,8)")
+    fit.add_argument("--families",
+                     help="mixed only: each column's family, e.g. 'gaussian=0,1;poisson=2;categorical=3'")
+    fit.add_argument("--n-levels", type=_n_trials,
+                     help="mixed only: the levels of every categorical column, or one per column (default: max + 1)")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")

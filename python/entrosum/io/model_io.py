@@ -19,7 +19,7 @@ import numbers
 import os
 import secrets
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,8 @@ def _encode_params(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> tup
             array_params.append(name)
         elif isinstance(value, (np.random.Generator, np.random.RandomState)):
             encoded[name] = None
+        elif isinstance(value, Mapping):  # e.g. MixedMixture's families: pairs keep int keys apart from str ones
+            encoded[name] = {"items": [[_plain(key), _plain_items(item)] for key, item in value.items()]}
         else:
             encoded[name] = _plain(value)
     return encoded, array_params
@@ -159,6 +161,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, numbers.Real):
         return _json_float(value)
     raise TypeError(f"the value {value!r} cannot be saved in the metadata.")
+
+
+def _plain_items(value: Any) -> Any:
+    """Return a JSON value for a plain value or a sequence of them (a dict parameter's entry)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(item) for item in np.asarray(value, dtype=object).ravel()]
+    return _plain(value)
+
+
+def _dict_param(value: Any) -> dict | None:
+    """Return the dict a parameter saved as {"items": [[key, value], ...]} stands for, or None if it is not one."""
+    if not isinstance(value, dict) or set(value) != {"items"} or not isinstance(value["items"], list):
+        return None
+    result = {}
+    for pair in value["items"]:
+        if not isinstance(pair, list) or len(pair) != 2 or not _scalar_param(pair[0]) or pair[0] is None:
+            return None
+        key, item = pair
+        if isinstance(item, list):
+            if not all(_scalar_param(entry) for entry in item):
+                return None
+        elif not _scalar_param(item):
+            return None
+        result[key] = item
+    return result
 
 
 def _json_float(value: Any) -> float | None:
@@ -421,7 +448,10 @@ def _build(path: Path, cls: Any, metadata: dict, read: Callable[[str], np.ndarra
         if name not in names:
             raise _FileProblem(f"{path}: the metadata sets the parameter {name!r}, which {cls.__name__} does not "
                                "have; the file is corrupt.")
-        if not _scalar_param(given):
+        as_dict = _dict_param(given)
+        if as_dict is not None:
+            params[name] = as_dict
+        elif not _scalar_param(given):
             raise _FileProblem(f"{path}: the parameter {name!r} in the metadata is not a plain value; the file is "
                                "corrupt.")
     for name in _expect(path, metadata.get("array_params", []), list, "'array_params'"):

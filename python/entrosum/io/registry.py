@@ -65,6 +65,8 @@ register(ModelFamily("binomial", "BinomialMixture", "binomial mixture for counts
                      ("n_trials",)))
 register(ModelFamily("exponential", "ExponentialMixture", "exponential mixture for positive values"))
 register(ModelFamily("gamma", "GammaMixture", "gamma mixture for positive values (shapes and rates learned)"))
+register(ModelFamily("mixed", "MixedMixture", "mixture for tables with a family per column (gaussian, bernoulli, "
+                     "poisson, binomial, categorical, exponential, gamma)", ("families", "n_trials", "n_levels")))
 register(ModelFamily("ppca", "PPCA", "probabilistic PCA"))
 register(ModelFamily("fa", "FactorAnalysis", "factor analysis"))
 register(ModelFamily("sparse", "SparseCoding", "Laplace-prior sparse coding"))

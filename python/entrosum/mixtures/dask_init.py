@@ -14,6 +14,7 @@ from .. import _core
 from ..engine.dask import DaskBlocks
 from ..engine.dask_em import em_result
 from .dask_kmeans import kmeans_labels, kmeans_plusplus
+from .mixed_steps import MixedMixtureSteps
 from .steps import DiscreteMixtureSteps
 
 #: Initialisations a mixture can start from on a Dask array (all of them, through the block mechanism).
@@ -37,6 +38,9 @@ def _responsibility_statistics(block: np.ndarray, labels: np.ndarray | None, row
                                n_components: int, seed: int, shift: np.ndarray | None = None,
                                covariance_type: str = "") -> Any:
     labels = np.empty(0, dtype=np.intc) if labels is None else labels
+    if isinstance(steps, MixedMixtureSteps):
+        return _core.mixed_mixture_responsibility_statistics(block, np.empty(0), labels, seed, row_offset,
+                                                             n_components, steps.spec())
     if isinstance(steps, DiscreteMixtureSteps):
         return getattr(_core, f"{steps.prefix}_responsibility_statistics")(block, np.empty(0), labels, seed,
                                                                            row_offset, n_components)
@@ -53,6 +57,9 @@ def _from_responsibilities(estimator: Any, data: DaskBlocks, labels: list | None
     """
     steps, K = estimator._steps(), estimator.n_components
     per_block = [labels or [None] * data.n_blocks, list(data.offsets[:-1])]
+    if isinstance(steps, MixedMixtureSteps):
+        sums = data.reduce(data.map(_responsibility_statistics, *per_block, steps=steps, n_components=K, seed=seed))
+        return _core.mixed_mixture_from_initial_statistics(sums, steps.spec())
     if isinstance(steps, DiscreteMixtureSteps):
         sums = data.reduce(data.map(_responsibility_statistics, *per_block, steps=steps, n_components=K, seed=seed))
         return getattr(_core, f"{steps.prefix}_from_initial_statistics")(sums, estimator._settings())

@@ -20,6 +20,7 @@
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "entrosum/mixtures/mixed_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
 #include "entrosum/vae/linear_vae.hpp"
@@ -79,10 +80,17 @@ struct SavedSigmoidBeliefNet {
   SavedBinaryInference inference;
 };
 
-using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
-                                 SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
-                                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
-                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+/// A mixed mixture: the parameters and each column's family with the binomial trials and categorical levels.
+struct SavedMixedMixture {
+  MixedMixtureParams params;
+  MixedSpec spec;
+};
+
+using SavedParams =
+    std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
+                 SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
+                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>, SavedMixedMixture,
+                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -117,6 +125,8 @@ std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const st
 DiscreteMixtureParams load_exponential_mixture(const std::string& path);
 /// A gamma mixture's parameters: means m = k/β and shapes k.
 DiscreteMixtureParams load_gamma_mixture(const std::string& path);
+/// A mixed mixture's parameters and the families of its columns.
+std::pair<MixedMixtureParams, MixedSpec> load_mixed_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);
