@@ -113,6 +113,7 @@ def model_cases(dtype=np.float64) -> dict:
         "binomial": (lambda: entrosum.BinomialMixture(2, n_trials=20, random_state=0), trials),
         "exponential": (lambda: entrosum.ExponentialMixture(2, random_state=0), positive),
         "gamma": (lambda: entrosum.GammaMixture(2, random_state=0), positive),
+        "multinomial": (lambda: entrosum.MultinomialMixture(2, random_state=0), counts),
         "ppca": (lambda: entrosum.PPCA(2), linear),
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),

@@ -89,6 +89,7 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "binomial": (entrosum.BinomialMixture(2, n_trials=np.array([20, 30, 40]), random_state=0), counts),
         "exponential": (entrosum.ExponentialMixture(2, random_state=0), counts + 0.5),
         "gamma": (entrosum.GammaMixture(2, random_state=0), counts + 0.5),
+        "multinomial": (entrosum.MultinomialMixture(2, random_state=0), counts + 1.0),
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
@@ -226,6 +227,8 @@ def write_corpus(directory: Path) -> dict[Path, str]:
     add("gamma_shapes_short", "shapes of the wrong shape", "gamma", arrays={"shapes_": np.ones((2, 2))})
     add("gamma_shapes_zero", "a shape of 0", "gamma", arrays={"shapes_": np.zeros((2, 3))})
     add("gamma_shapes_missing", "the shapes missing", "gamma", drop=("shapes_.npy",))
+    add("multinomial_means_unnormalised", "probabilities that do not sum to 1", "multinomial",
+        arrays={"means_": np.full((2, 3), 0.5)})
     add("missing_weights", "a fitted array missing", drop=("weights_.npy",))
     add("missing_metadata", "no metadata", drop=("metadata.npy",))
     add("monitor_field_missing", "a monitor array missing", drop=("monitor/elbo.npy",))

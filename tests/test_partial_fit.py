@@ -78,6 +78,7 @@ MODELS = [
     (entrosum.BinomialMixture, {"n_components": 2, "n_trials": 9}, "trials"),
     (entrosum.ExponentialMixture, {"n_components": 2}, "positive"),
     (entrosum.GammaMixture, {"n_components": 2}, "positive"),
+    (entrosum.MultinomialMixture, {"n_components": 2}, "word_counts"),
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),
@@ -98,6 +99,8 @@ def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.poisson(np.linspace(1, 6, 6), (n, 6)).astype(np.float64)
     if kind == "trials":
         return rng.binomial(9, np.linspace(0.1, 0.9, 6), (n, 6)).astype(np.float64)
+    if kind == "word_counts":
+        return rng.poisson(np.linspace(1, 6, 6), (n, 6)).astype(np.float64) + 1.0
     if kind == "positive":
         return rng.exponential(np.linspace(0.5, 6, 6), (n, 6))
     return rng.standard_normal((n, 3)) @ rng.standard_normal((3, 6)) + 0.3 * rng.standard_normal((n, 6))

@@ -1,7 +1,7 @@
-// Bernoulli, Poisson, binomial and exponential mixtures: EM, initialisation (from k-means labels or random
-// responsibilities), scoring. The families share one template; their functions are named bernoulli_mixture_*,
-// poisson_mixture_*, binomial_mixture_* and exponential_mixture_*, and each takes its family's settings
-// (BernoulliSettings, PoissonSettings, BinomialSettings, ExponentialSettings).
+// Bernoulli, Poisson, binomial, exponential, gamma and multinomial mixtures: EM, initialisation (from k-means
+// labels or random responsibilities), scoring. The families share one template; their functions are named
+// bernoulli_mixture_*, poisson_mixture_*, binomial_mixture_* and exponential_mixture_*, and each takes its family's
+// settings (BernoulliSettings, PoissonSettings, BinomialSettings, ExponentialSettings).
 #include <string>
 
 #include "checks.hpp"
@@ -10,6 +10,7 @@
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "mixture_common.hpp"
 
@@ -228,6 +229,8 @@ void bind_discrete_mixture(py::module_& m) {
       .def(py::init<>());
   py::class_<GammaMixture::Settings>(m, "GammaSettings", "M-step settings of a gamma mixture (none).")
       .def(py::init<>());
+  py::class_<MultinomialMixture::Settings>(m, "MultinomialSettings", "M-step settings of a multinomial mixture (none).")
+      .def(py::init<>());
   bind_statistics<DiscreteMixtureStats>(
       m, "DiscreteMixtureStats",
       "Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, "
@@ -269,6 +272,7 @@ void bind_discrete_mixture(py::module_& m) {
   bind_steps<BinomialMixture>(m, "binomial_mixture");
   bind_steps<ExponentialMixture>(m, "exponential_mixture");
   bind_steps<GammaMixture>(m, "gamma_mixture");
+  bind_steps<MultinomialMixture>(m, "multinomial_mixture");
   bind_for<BernoulliMixture, float>(m, "bernoulli_mixture");
   bind_for<BernoulliMixture, double>(m, "bernoulli_mixture");
   bind_for<PoissonMixture, float>(m, "poisson_mixture");
@@ -279,6 +283,8 @@ void bind_discrete_mixture(py::module_& m) {
   bind_for<ExponentialMixture, double>(m, "exponential_mixture");
   bind_for<GammaMixture, float>(m, "gamma_mixture");
   bind_for<GammaMixture, double>(m, "gamma_mixture");
+  bind_for<MultinomialMixture, float>(m, "multinomial_mixture");
+  bind_for<MultinomialMixture, double>(m, "multinomial_mixture");
 }
 
 }  // namespace entrosum::bindings

@@ -77,6 +77,12 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  Results operator()(const SavedDiscreteMixture<MultinomialMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    return out;
+  }
   Results operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
     Results out;
     out["weights"] = m.params.weights;

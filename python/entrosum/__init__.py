@@ -22,6 +22,7 @@ from .mixtures import (
     ExponentialMixture,
     GammaMixture,
     GaussianMixture,
+    MultinomialMixture,
     PoissonMixture,
 )
 from .monitor import ConvergenceMonitor
@@ -44,6 +45,7 @@ __all__ = [
     "GammaMixture",
     "GaussianMixture",
     "LinearVAE",
+    "MultinomialMixture",
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",

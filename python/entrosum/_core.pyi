@@ -212,6 +212,12 @@ class GammaSettings:
     """
     def __init__(self) -> None:
         ...
+class MultinomialSettings:
+    """
+    M-step settings of a multinomial mixture (none).
+    """
+    def __init__(self) -> None:
+        ...
 class DiscreteMixtureStats:
     """
     Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, exponential, gamma) over rows; mergeable and picklable.
@@ -721,6 +727,16 @@ def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float64], n_threads: ty
     Index of the first row with NaN or inf, or -1.
     """
 @typing.overload
+def first_zero_total_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row whose values are all 0, or -1.
+    """
+@typing.overload
+def first_zero_total_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row whose values are all 0, or -1.
+    """
+@typing.overload
 def fit_binary_sparse_coding(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], shared_prior: bool, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
     """
     Fit binary sparse coding from initial parameters (components (D, H), offset, noise_variance, prior); empty weights weigh every row 1.
@@ -1083,6 +1099,78 @@ def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float32], sam
 def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]]:
     """
     The E-step's kernel on (n, K) log joints: (w_n r_nk as handed to the M-step, Σ w log p(x), Σ w H[r], N_k).
+    """
+@typing.overload
+def multinomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def multinomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def multinomial_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def multinomial_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def multinomial_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: MultinomialSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def multinomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def multinomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def multinomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def multinomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def multinomial_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: MultinomialSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def multinomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def multinomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def multinomial_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def multinomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def multinomial_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: MultinomialSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
 def parse_json(text: str) -> typing.Any:
     """

@@ -203,6 +203,18 @@ void fit_extreme_data() {
         options.stop = stop;
         (void)entrosum::fit_discrete_mixture<entrosum::BinomialMixture, double>(counts, no_weights, initial, options);
       });
+      expect_no_crash("multinomial " + tag, [&] {
+        const Data word_counts = counts.array() + 1.0;  // every row with a positive total
+        const entrosum::DiscreteMixtureParams initial =
+            entrosum::discrete_mixture_from_responsibilities<entrosum::MultinomialMixture, double>(
+                word_counts, no_weights, entrosum::random_responsibilities(4), 1, {}, execution());
+        entrosum::DiscreteMixtureOptions<entrosum::MultinomialMixture> options;
+        options.stop = stop;
+        const entrosum::DiscreteMixtureFit fit = entrosum::fit_discrete_mixture<entrosum::MultinomialMixture, double>(
+            word_counts, no_weights, initial, options);
+        (void)entrosum::discrete_mixture_score<entrosum::MultinomialMixture, double>(word_counts, fit.params, {},
+                                                                                     nullptr, execution());
+      });
       expect_no_crash("bernoulli " + tag, [&] {
         const entrosum::DiscreteMixtureParams initial =
             entrosum::discrete_mixture_from_responsibilities<entrosum::BernoulliMixture, double>(

@@ -15,7 +15,8 @@
 #include "entrosum/core/random.hpp"
 #include "entrosum/core/types.hpp"
 
-// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential and gamma mixtures
+// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential, gamma and
+// multinomial mixtures
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
@@ -24,6 +25,7 @@
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/kmeans.hpp"
 #include "entrosum/mixtures/mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 // linear: PPCA and factor analysis

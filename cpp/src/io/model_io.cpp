@@ -258,7 +258,8 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
   SavedDiscreteMixture<Family> saved;
   saved.params.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
   if (!(saved.params.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
-  const bool bernoulli = std::is_same_v<Family, BernoulliMixture>;
+  // Bernoulli means and multinomial probabilities are at most 1
+  const bool bernoulli = std::is_same_v<Family, BernoulliMixture> || std::is_same_v<Family, MultinomialMixture>;
   // the means of positive data are positive
   const bool positive = std::is_same_v<Family, ExponentialMixture> || std::is_same_v<Family, GammaMixture>;
   saved.params.means = as_matrix(
@@ -269,6 +270,13 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
   if constexpr (std::is_same_v<Family, GammaMixture>)
     saved.params.shapes =
         as_matrix(checked(archive, "shapes_", {K, D}, 0.0, std::numeric_limits<double>::infinity(), true), K, D);
+  if constexpr (std::is_same_v<Family, MultinomialMixture>) {
+    // each component's probabilities sum to 1 (to the rounding of float32 parameters)
+    for (Index k = 0; k < K; ++k)
+      if (!(std::abs(saved.params.means.row(k).sum() - 1.0) <= 1e-4))
+        throw FormatError(archive.path() + ": the probabilities in row " + std::to_string(k) +
+                          " of 'means_' do not sum to 1 (corrupt file)");
+  }
   if constexpr (std::is_same_v<Family, BinomialMixture>) {
     // the numbers of trials: whole, at least 1, and no mean count above its column's
     saved.settings.n_trials = as_vector(checked(archive, "n_trials_", {D}, 1.0, 9007199254740992.0));
@@ -399,6 +407,7 @@ constexpr FamilyReader kReaders[] = {
     {"BinomialMixture", read_discrete_mixture<BinomialMixture>},
     {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
     {"GammaMixture", read_discrete_mixture<GammaMixture>},
+    {"MultinomialMixture", read_discrete_mixture<MultinomialMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -516,6 +525,10 @@ DiscreteMixtureParams load_gamma_mixture(const std::string& path) {
   return expect_model<SavedDiscreteMixture<GammaMixture>>(load_model(path), path, "GammaMixture").params;
 }
 
+DiscreteMixtureParams load_multinomial_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<MultinomialMixture>>(load_model(path), path, "MultinomialMixture").params;
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -568,6 +581,9 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
     }
     Eigen::VectorXd operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
       return discrete_mixture_score<GammaMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<MultinomialMixture>& m) const {
+      return discrete_mixture_score<MultinomialMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

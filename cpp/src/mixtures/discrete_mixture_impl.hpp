@@ -125,6 +125,8 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
       else
         p.means(k, d) = Family::m_step_mean(settings, d, counts(k), s.first(k, d));
     }
+    // the probabilities of a component sum to 1 (multinomial): Σ r x_l / Σ_l Σ r x_l
+    if constexpr (Family::normalises_components) Family::normalise_component(settings, p.means, k);
     if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)) ||
         (Family::has_second_statistic && !p.shapes.row(k).allFinite()))
       throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
@@ -149,6 +151,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
       const Index k = empty[i];
       p.means.row(k) = 0.5 * (samples[i]->values.transpose() + pooled);
       if constexpr (Family::has_second_statistic) p.shapes.row(k).setOnes();  // exponential around that mean
+      if constexpr (Family::normalises_components) Family::normalise_component(settings, p.means, k);
       counts(k) = mean_count;
       p.recovered.push_back({0, k, samples[i]->row, "empty"});
     }
@@ -177,7 +180,10 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
         component_entropy += Family::entropy(settings, d, p.means(k, d));
       }
     }
-    observable_entropy += counts(k) * component_entropy;
+    if constexpr (Family::entropy_per_total)
+      observable_entropy += std::max(s.first.row(k).sum(), 0.0) * component_entropy;  // N_k m̄_k H̃_k (multinomial)
+    else
+      observable_entropy += counts(k) * component_entropy;
   }
   ElboTerms terms = mixture_elbo_terms(s.totals, p.weights, observable_entropy / s.totals.count);
   terms.data_term = s.log_base_measure / s.totals.count;

@@ -39,8 +39,8 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
     """Steps of a one-parameter-family mixture: ``prefix`` names the family's ``_core`` functions.
 
     ``'bernoulli_mixture'`` (with its pseudo-count ``alpha``), ``'poisson_mixture'``, ``'binomial_mixture'``
-    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'`` or ``'gamma_mixture'`` (whose
-    parameters hold ``shapes`` too).
+    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'``,
+    ``'multinomial_mixture'`` or ``'gamma_mixture'`` (whose parameters hold ``shapes`` too).
     """
 
     prefix: str
@@ -76,4 +76,6 @@ def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...]
         return _core.ExponentialSettings()
     if prefix == "gamma_mixture":
         return _core.GammaSettings()
+    if prefix == "multinomial_mixture":
+        return _core.MultinomialSettings()
     return _core.PoissonSettings()

@@ -20,6 +20,7 @@
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
 #include "entrosum/vae/linear_vae.hpp"
@@ -46,7 +47,7 @@ struct SavedGaussianMixture {
 
 /// A Bernoulli, Poisson, binomial or exponential mixture: `Family` is BernoulliMixture, PoissonMixture,
 /// BinomialMixture (its settings hold the numbers of trials), ExponentialMixture or GammaMixture (its params
-/// hold the shapes).
+/// hold the shapes) or MultinomialMixture (means hold probabilities, each row summing to 1).
 template <typename Family>
 struct SavedDiscreteMixture {
   DiscreteMixtureParams params;
@@ -82,7 +83,8 @@ struct SavedSigmoidBeliefNet {
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
                                  SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
                                  SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
-                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+                                 SavedDiscreteMixture<MultinomialMixture>, SavedSparseCoding, SavedLinearVae,
+                                 SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -117,6 +119,8 @@ std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const st
 DiscreteMixtureParams load_exponential_mixture(const std::string& path);
 /// A gamma mixture's parameters: means m = k/β and shapes k.
 DiscreteMixtureParams load_gamma_mixture(const std::string& path);
+/// A multinomial mixture's parameters: the means are the probabilities p_kl.
+DiscreteMixtureParams load_multinomial_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);
