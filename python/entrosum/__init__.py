@@ -19,6 +19,7 @@ from .linear import PPCA, FactorAnalysis
 from .mixtures import (
     BernoulliMixture,
     BinomialMixture,
+    CategoricalMixture,
     ExponentialMixture,
     GammaMixture,
     GaussianMixture,
@@ -37,6 +38,7 @@ __all__ = [
     "BernoulliMixture",
     "BinarySparseCoding",
     "BinomialMixture",
+    "CategoricalMixture",
     "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",

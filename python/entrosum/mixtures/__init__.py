@@ -1,12 +1,13 @@
-"""Mixture models: Gaussian (six covariance types), Bernoulli, Poisson, binomial, exponential, gamma, multinomial."""
+"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma, multinomial and categorical."""
 
 from .bernoulli import BernoulliMixture
 from .binomial import BinomialMixture
+from .categorical import CategoricalMixture
 from .exponential import ExponentialMixture
 from .gamma import GammaMixture
 from .gaussian import GaussianMixture
 from .multinomial import MultinomialMixture
 from .poisson import PoissonMixture
 
-__all__ = ["BernoulliMixture", "BinomialMixture", "ExponentialMixture", "GammaMixture", "GaussianMixture",
-           "MultinomialMixture", "PoissonMixture"]
+__all__ = ["BernoulliMixture", "BinomialMixture", "CategoricalMixture", "ExponentialMixture", "GammaMixture",
+           "GaussianMixture", "MultinomialMixture", "PoissonMixture"]

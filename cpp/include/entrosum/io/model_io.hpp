@@ -16,6 +16,7 @@
 #include "entrosum/linear/linear_gaussian.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/categorical_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
@@ -45,9 +46,10 @@ struct SavedGaussianMixture {
   GaussianMixtureParams params;
 };
 
-/// A Bernoulli, Poisson, binomial or exponential mixture: `Family` is BernoulliMixture, PoissonMixture,
-/// BinomialMixture (its settings hold the numbers of trials), ExponentialMixture or GammaMixture (its params
-/// hold the shapes) or MultinomialMixture (means hold probabilities, each row summing to 1).
+/// An exponential-family mixture: `Family` is BernoulliMixture, PoissonMixture, BinomialMixture (its settings hold
+/// the numbers of trials), ExponentialMixture, GammaMixture (its params hold the shapes), MultinomialMixture (means
+/// hold probabilities, each row summing to 1) or CategoricalMixture (its settings hold the numbers of levels, its
+/// means the (K, Σ_d L_d) probabilities).
 template <typename Family>
 struct SavedDiscreteMixture {
   DiscreteMixtureParams params;
@@ -83,8 +85,8 @@ struct SavedSigmoidBeliefNet {
 using SavedParams = std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
                                  SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
                                  SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
-                                 SavedDiscreteMixture<MultinomialMixture>, SavedSparseCoding, SavedLinearVae,
-                                 SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
+                                 SavedDiscreteMixture<MultinomialMixture>, SavedDiscreteMixture<CategoricalMixture>,
+                                 SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
 /// saved dtype exactly as the Python estimator converts them to score).
@@ -119,6 +121,9 @@ std::pair<DiscreteMixtureParams, Eigen::VectorXd> load_binomial_mixture(const st
 DiscreteMixtureParams load_exponential_mixture(const std::string& path);
 /// A gamma mixture's parameters: means m = k/β and shapes k.
 DiscreteMixtureParams load_gamma_mixture(const std::string& path);
+/// A categorical mixture's parameters (means: the (K, Σ_d L_d) probabilities) and its numbers of levels.
+std::pair<DiscreteMixtureParams, Eigen::Matrix<Index, Eigen::Dynamic, 1>> load_categorical_mixture(
+    const std::string& path);
 /// A multinomial mixture's parameters: the means are the probabilities p_kl.
 DiscreteMixtureParams load_multinomial_mixture(const std::string& path);
 

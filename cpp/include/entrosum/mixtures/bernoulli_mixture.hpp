@@ -30,6 +30,8 @@ struct BernoulliMixture {
   /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
   static constexpr bool normalises_components = false;
   static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// η(μ) = log μ − log(1 − μ), floored
   static double natural(const Settings&, Index, double mean) { return floored_log(mean) - floored_log1m(mean); }

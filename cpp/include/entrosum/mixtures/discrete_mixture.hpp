@@ -28,6 +28,11 @@
 //   static constexpr bool entropy_per_total            false here; true when the pseudo-entropy Σ_d entropy(s, d, m)
 //                                                      is per unit of a row's total (multinomial): the entropy sum
 //                                                      weighs it by Σ_d first_kd = N_k m̄_k instead of N_k
+//   static constexpr bool expands_columns              false here; true when the statistics are over columns derived
+//                                                      from the data's (categorical: one-hot levels): then
+//                                                      expanded_width(s) is their number P, expand(s, chunk) gives a
+//                                                      chunk's (n, P) expansion (one chunk at a time, never the whole
+//                                                      data), and check_expanded_width(s, P) checks parameters of P
 // and the chunked E-step, the driver, the initialisation and the score are shared; they are
 // instantiated for each family in its own source file.
 #pragma once
@@ -106,6 +111,16 @@ inline double floored_log(double value) { return std::log(std::max(value, std::n
 /// log max(1 − value, DBL_MIN), computed as log1p(−value) where that is above the floor.
 inline double floored_log1m(double value) {
   return std::max(std::log1p(-std::min(value, 1.0)), std::log(std::numeric_limits<double>::min()));
+}
+
+/// The number of columns the statistics and means are over: the data's `n_columns`, or the family's expansion of
+/// them (categorical: Σ_d L_d one-hot levels). The settings must have been checked against the data.
+template <typename Family>
+Index discrete_statistics_width(const typename Family::Settings& settings, Index n_columns) {
+  if constexpr (Family::expands_columns)
+    return Family::expanded_width(settings);
+  else
+    return n_columns;
 }
 
 /// How the driver runs a fit: the family's M-step settings, stopping, and the passes over the data.
@@ -262,6 +277,7 @@ template <typename Family, typename T>
 DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
                                                                 const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                                                 const ResponsibilitySource& source, Index n_components,
+                                                                const typename Family::Settings& settings,
                                                                 const Execution& execution);
 template <typename Family>
 DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialStats sums,

@@ -29,6 +29,8 @@ struct MultinomialMixture {
   /// The M-step normalises each component's probabilities; the pseudo-entropy is per unit of total.
   static constexpr bool normalises_components = true;
   static constexpr bool entropy_per_total = true;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// log h(x) = log m! − Σ_l log x_l!, m = Σ_l x_l
   template <typename Row>

@@ -31,6 +31,8 @@ struct PoissonMixture {
   /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
   static constexpr bool normalises_components = false;
   static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// log h(x) = −Σ_d log x_d!
   template <typename Row>
