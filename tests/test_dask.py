@@ -46,6 +46,8 @@ def _data(kind: str) -> np.ndarray:
         return rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]).astype(np.float64)
     if kind == "trials":
         return rng.binomial(12, np.array([[0.1] * 4 + [0.7] * 4, [0.6] * 4 + [0.2] * 4])[labels]).astype(np.float64)
+    if kind == "codes":
+        return np.minimum(rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]), 11.0)
     if kind == "word_counts":
         return rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]).astype(np.float64) + 1.0
     if kind == "positive":
@@ -83,6 +85,8 @@ MODELS = {
     "binomial-random": (lambda: entrosum.BinomialMixture(2, n_trials=12, init_params="random", tol=1e-8,
                                                          random_state=5), "trials"),
     "exponential-kmeans": (lambda: entrosum.ExponentialMixture(2, tol=1e-8, random_state=5), "positive"),
+    "categorical-random": (lambda: entrosum.CategoricalMixture(2, n_levels=12, init_params="random", tol=1e-8,
+                                                               random_state=5), "codes"),
     "multinomial-kmeans": (lambda: entrosum.MultinomialMixture(2, tol=1e-8, random_state=5), "word_counts"),
     "gamma-k-means++": (lambda: entrosum.GammaMixture(2, init_params="k-means++", tol=1e-8, random_state=5),
                         "positive"),

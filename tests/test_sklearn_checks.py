@@ -99,6 +99,12 @@ MULTINOMIAL_ZERO_ROWS = {name: ZERO_TOTAL for name in (
     "check_sample_weight_equivalence_on_dense_data"].replace("test_binomial_mixture.py", "test_multinomial_mixture.py")}
 
 
+#: As for the Poisson mixture: uniform data in [0, 1) are not codes.
+CATEGORICAL_NOT_CODES = {"check_sample_weight_equivalence_on_dense_data": BINOMIAL_NOT_COUNTS[
+    "check_sample_weight_equivalence_on_dense_data"].replace("counts", "codes").replace(
+    "test_binomial_mixture.py", "test_categorical_mixture.py")}
+
+
 class PositiveInput:
     """A model of positive data behind a fixed map of every finite value x to 1 + |x|, which is positive.
 
@@ -174,7 +180,7 @@ ESTIMATORS = [entrosum.GaussianMixture(), entrosum.PPCA(), entrosum.FactorAnalys
               entrosum.LinearVAE(1), entrosum.BinarySparseCoding(), entrosum.SigmoidBeliefNet(),
               BinarisedSigmoidBeliefNet(), entrosum.BinomialMixture(n_trials=1000), entrosum.ExponentialMixture(),
               PositiveExponentialMixture(), entrosum.GammaMixture(), PositiveGammaMixture(),
-              entrosum.MultinomialMixture(), CountVectorMultinomialMixture()]
+              entrosum.MultinomialMixture(), CountVectorMultinomialMixture(), entrosum.CategoricalMixture()]
 
 
 def expected_failed_checks(estimator: Any) -> dict[str, str]:
@@ -187,6 +193,8 @@ def expected_failed_checks(estimator: Any) -> dict[str, str]:
         return POISSON_NOT_COUNTS
     if type(estimator) is entrosum.BinomialMixture:
         return BINOMIAL_NOT_COUNTS
+    if type(estimator) is entrosum.CategoricalMixture:
+        return CATEGORICAL_NOT_CODES
     if type(estimator) is entrosum.MultinomialMixture:
         return MULTINOMIAL_ZERO_ROWS
     if type(estimator) in (entrosum.ExponentialMixture, entrosum.GammaMixture):

@@ -22,10 +22,11 @@ import entrosum
 
 #: The estimators (six covariance types of the Gaussian mixture).
 GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
-ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial", "ppca", "fa",
-              "sparse", "bsc", "sbn", "lvae")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+              "categorical", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial", "bsc", "sbn")
+WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+            "categorical", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -66,6 +67,8 @@ def make_data(chooser: Chooser, estimator: str, hostile: bool = True) -> Any:
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64)
     elif kind == "model" and estimator == "multinomial":
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64) + chooser.choice((0.0, 1.0))
+    elif kind == "model" and estimator == "categorical":
+        X = np.minimum(rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape), 60).astype(np.float64)
     elif kind == "model" and estimator == "binomial":
         X = rng.binomial(20, chooser.choice((0.01, 0.5, 0.99)), shape).astype(np.float64)
     elif kind == "model" and estimator == "gamma":
@@ -174,9 +177,12 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
             params["reg_covar"] = chooser.choice((0.0, 1e-6, 1.0, -1.0, 1e300))
         if chooser.unit() < 0.15:
             params["learn_weights"] = chooser.choice((False, True, "no"))
+    if estimator == "categorical" and chooser.unit() < 0.3:
+        params["n_levels"] = chooser.choice((None, 61, 1, 0, -1, 2.5, 2**40, "x", [61] * 3, math.nan))
     if estimator == "binomial":
         params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
-    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial"):
+    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+                     "categorical"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:
@@ -216,7 +222,8 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
 
 CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture",
            "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture",
-           "multinomial": "MultinomialMixture", "ppca": "PPCA", "fa": "FactorAnalysis", "sparse": "SparseCoding",
+           "multinomial": "MultinomialMixture", "categorical": "CategoricalMixture", "ppca": "PPCA",
+           "fa": "FactorAnalysis", "sparse": "SparseCoding",
            "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
            "lvae": "LinearVAE"}
 

@@ -134,11 +134,13 @@ def _estimator(args: argparse.Namespace) -> Any:
         raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
     if args.n_trials is not None and "n_trials" not in family.options:
         raise CommandError(f"--n-trials applies to binomial, not to {args.model}")
+    if args.n_levels is not None and "n_levels" not in family.options:
+        raise CommandError(f"--n-levels applies to categorical, not to {args.model}")
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other; choose one")
     params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
                               "verbose": 0 if args.quiet else 2 if args.verbose else 1}
-    for name in ("n_components", "max_iter", "covariance_type", "n_trials"):
+    for name in ("n_components", "max_iter", "covariance_type", "n_trials", "n_levels"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
     for name in ("tol", "gap_tol"):  # False: not given (None is 'none', the rule switched off)
@@ -391,6 +393,9 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
                      help="gmm only")
     fit.add_argument("--n-trials", type=_n_trials,
                      help="binomial only: the number of trials of every column, or one per column (e.g. 16 or 4,8,8)")
+    fit.add_argument("--n-levels", type=_n_trials,
+                     help="categorical only: the number of levels of every column, or one per column (default: the "
+                          "largest code plus 1)")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")
