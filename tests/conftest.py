@@ -121,6 +121,8 @@ def model_cases(dtype=np.float64) -> dict:
         "exponential": (lambda: entrosum.ExponentialMixture(2, random_state=0), positive),
         "gamma": (lambda: entrosum.GammaMixture(2, random_state=0), positive),
         "mixed": (lambda: entrosum.MixedMixture(2, MIXED_FAMILIES, n_trials=5, random_state=0), mixed),
+        "multinomial": (lambda: entrosum.MultinomialMixture(2, random_state=0), counts),
+        "categorical": (lambda: entrosum.CategoricalMixture(2, random_state=0), np.minimum(counts, 5.0)),
         "ppca": (lambda: entrosum.PPCA(2), linear),
         "ppca_em": (lambda: entrosum.PPCA(2, solver="em", random_state=0), linear),
         "fa": (lambda: entrosum.FactorAnalysis(2, random_state=0), linear),

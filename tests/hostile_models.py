@@ -91,6 +91,8 @@ def fitted_models(directory: Path) -> dict[str, Path]:
         "gamma": (entrosum.GammaMixture(2, random_state=0), counts + 0.5),
         "mixed": (entrosum.MixedMixture(2, {"gaussian": [0], "poisson": [1], "categorical": [2]}, random_state=0),
                   np.column_stack([X[:60, 0], counts[:, 1], counts[:, 2] % 3])),
+        "multinomial": (entrosum.MultinomialMixture(2, random_state=0), counts + 1.0),
+        "categorical": (entrosum.CategoricalMixture(2, n_levels=12, random_state=0), np.minimum(counts, 11.0)),
         "ppca": (entrosum.PPCA(2), X),
         "fa": (entrosum.FactorAnalysis(1, random_state=0), X),
         "sparse": (entrosum.SparseCoding(2, max_iter=5, random_state=0), X),
@@ -234,6 +236,14 @@ def write_corpus(directory: Path) -> dict[Path, str]:
         arrays={"probabilities_": np.full((2, 2), 0.5)})
     add("mixed_levels_zero", "a categorical column of no levels", "mixed", arrays={"n_levels_": np.zeros(1)})
     add("mixed_levels_missing", "the numbers of levels missing", "mixed", drop=("n_levels_.npy",))
+    add("multinomial_means_unnormalised", "probabilities that do not sum to 1", "multinomial",
+        arrays={"means_": np.full((2, 3), 0.5)})
+    add("categorical_levels_short", "numbers of levels of the wrong shape", "categorical",
+        arrays={"n_levels_": np.full(2, 12)})
+    add("categorical_levels_zero", "no levels", "categorical", arrays={"n_levels_": np.array([12, 0, 12])})
+    add("categorical_means_narrow", "probabilities of fewer levels than n_levels_", "categorical",
+        arrays={"n_levels_": np.array([12, 12, 13])})
+    add("categorical_levels_missing", "the numbers of levels missing", "categorical", drop=("n_levels_.npy",))
     add("missing_weights", "a fitted array missing", drop=("weights_.npy",))
     add("missing_metadata", "no metadata", drop=("metadata.npy",))
     add("monitor_field_missing", "a monitor array missing", drop=("monitor/elbo.npy",))

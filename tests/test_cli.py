@@ -27,6 +27,8 @@ CLI_CASES = {
     "exponential": ("exponential", {"n_components": 2}),
     "gamma": ("gamma", {"n_components": 2}),
     "mixed": ("mixed", {"n_components": 2, "families": MIXED_FAMILIES, "n_trials": 5}),
+    "multinomial": ("multinomial", {"n_components": 2}),
+    "categorical": ("categorical", {"n_components": 2}),
     "ppca": ("ppca", {"n_components": 2}),
     "fa": ("fa", {"n_components": 2}),
     "sparse": ("sparse", {"n_components": 3, "max_iter": 2000}),

@@ -46,6 +46,10 @@ def _data(kind: str) -> np.ndarray:
         return rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]).astype(np.float64)
     if kind == "trials":
         return rng.binomial(12, np.array([[0.1] * 4 + [0.7] * 4, [0.6] * 4 + [0.2] * 4])[labels]).astype(np.float64)
+    if kind == "codes":
+        return np.minimum(rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]), 11.0)
+    if kind == "word_counts":
+        return rng.poisson(np.array([[1.0] * 4 + [7.0] * 4, [6.0] * 4 + [0.5] * 4])[labels]).astype(np.float64) + 1.0
     if kind == "positive":
         return rng.exponential(np.array([[1.0] * 4 + [9.0] * 4, [8.0] * 4 + [0.5] * 4])[labels])
     if kind == "mixed":
@@ -86,6 +90,9 @@ MODELS = {
     "binomial-random": (lambda: entrosum.BinomialMixture(2, n_trials=12, init_params="random", tol=1e-8,
                                                          random_state=5), "trials"),
     "exponential-kmeans": (lambda: entrosum.ExponentialMixture(2, tol=1e-8, random_state=5), "positive"),
+    "categorical-random": (lambda: entrosum.CategoricalMixture(2, n_levels=12, init_params="random", tol=1e-8,
+                                                               random_state=5), "codes"),
+    "multinomial-kmeans": (lambda: entrosum.MultinomialMixture(2, tol=1e-8, random_state=5), "word_counts"),
     "gamma-k-means++": (lambda: entrosum.GammaMixture(2, init_params="k-means++", tol=1e-8, random_state=5),
                         "positive"),
     "mixed-kmeans": (lambda: entrosum.MixedMixture(2, {"gaussian": [0, 1], "poisson": [2], "categorical": [3],

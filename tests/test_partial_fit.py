@@ -80,6 +80,8 @@ MODELS = [
     (entrosum.GammaMixture, {"n_components": 2}, "positive"),
     (entrosum.MixedMixture, {"n_components": 2, "families": {"gaussian": [0, 1], "poisson": [2, 3],
                                                              "categorical": [4], "gamma": [5]}}, "mixed"),
+    (entrosum.MultinomialMixture, {"n_components": 2}, "word_counts"),
+    (entrosum.CategoricalMixture, {"n_components": 2, "n_levels": 4}, "codes"),
     (entrosum.PPCA, {"n_components": 2}, "gauss"),
     (entrosum.FactorAnalysis, {"n_components": 2}, "gauss"),
     (entrosum.SparseCoding, {"n_components": 2, "posterior": "full"}, "gauss"),
@@ -100,6 +102,10 @@ def _data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.poisson(np.linspace(1, 6, 6), (n, 6)).astype(np.float64)
     if kind == "trials":
         return rng.binomial(9, np.linspace(0.1, 0.9, 6), (n, 6)).astype(np.float64)
+    if kind == "codes":
+        return np.minimum(rng.poisson(np.linspace(0.2, 3, 6), (n, 6)), 3).astype(np.float64)
+    if kind == "word_counts":
+        return rng.poisson(np.linspace(1, 6, 6), (n, 6)).astype(np.float64) + 1.0
     if kind == "positive":
         return rng.exponential(np.linspace(0.5, 6, 6), (n, 6))
     if kind == "mixed":

@@ -106,6 +106,22 @@ BINOMIAL_NOT_COUNTS = {"check_sample_weight_equivalence_on_dense_data": (
     "counts; test_binomial_mixture.py::test_integer_weights_repeat_rows checks the same property with counts")}
 
 
+#: The checks whose count data hold a row of zeros, which a multinomial cannot model (its total must be positive).
+ZERO_TOTAL = ("these checks' count data hold a row of zeros, which has no multinomial (total 0); the same checks run "
+              "on CountVectorMultinomialMixture")
+MULTINOMIAL_ZERO_ROWS = {name: ZERO_TOTAL for name in (
+    "check_fit_score_takes_y", "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+    "check_sample_weights_list", "check_pipeline_consistency", "check_estimators_pickle", "check_fit2d_1feature",
+)} | {"check_sample_weight_equivalence_on_dense_data": BINOMIAL_NOT_COUNTS[
+    "check_sample_weight_equivalence_on_dense_data"].replace("test_binomial_mixture.py", "test_multinomial_mixture.py")}
+
+
+#: As for the Poisson mixture: uniform data in [0, 1) are not codes.
+CATEGORICAL_NOT_CODES = {"check_sample_weight_equivalence_on_dense_data": BINOMIAL_NOT_COUNTS[
+    "check_sample_weight_equivalence_on_dense_data"].replace("counts", "codes").replace(
+    "test_binomial_mixture.py", "test_categorical_mixture.py")}
+
+
 class PositiveInput:
     """A model of positive data behind a fixed map of every finite value x to 1 + |x|, which is positive.
 
@@ -140,6 +156,31 @@ class PositiveGammaMixture(PositiveInput, entrosum.GammaMixture):
     """GammaMixture on positive input (see PositiveInput)."""
 
 
+class CountVectorInput:
+    """A count-vector model behind a fixed map of every finite value x to 1 + floor(4 |x|), a positive count, so
+    that every row has a positive total (the multinomial's requirement, for which scikit-learn has no tag).
+
+    As for BinarisedInput, the map is elementwise and the same for every data set, and validation happens first.
+    """
+
+    _input_tags: dict[str, bool] = {}  # any real values: they are mapped to positive counts
+
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
+        if isinstance(X, DaskBlocks):
+            return super()._check_data(X, n_threads, n_features=n_features,  # type: ignore[misc]
+                                       min_samples=min_samples)
+        from entrosum.engine.validation import check_data
+
+        X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
+                       estimator=type(self).__name__)
+        return super()._check_data(1 + np.floor(4 * np.abs(X)), n_threads,  # type: ignore[misc]
+                                   n_features=n_features, min_samples=min_samples)
+
+
+class CountVectorMultinomialMixture(CountVectorInput, entrosum.MultinomialMixture):
+    """MultinomialMixture on count vectors with positive totals (see CountVectorInput)."""
+
+
 class BinarisedBernoulliMixture(BinarisedInput, entrosum.BernoulliMixture):
     """BernoulliMixture on binarised input (see BinarisedInput)."""
 
@@ -162,7 +203,8 @@ ESTIMATORS = [entrosum.GaussianMixture(), entrosum.PPCA(), entrosum.FactorAnalys
               entrosum.LinearVAE(1), entrosum.BinarySparseCoding(), entrosum.SigmoidBeliefNet(),
               BinarisedSigmoidBeliefNet(), entrosum.BinomialMixture(n_trials=1000), entrosum.ExponentialMixture(),
               PositiveExponentialMixture(), entrosum.GammaMixture(), PositiveGammaMixture(),
-              entrosum.MixedMixture()]
+              entrosum.MixedMixture(), entrosum.MultinomialMixture(), CountVectorMultinomialMixture(),
+              entrosum.CategoricalMixture()]
 
 
 def expected_failed_checks(estimator: Any) -> dict[str, str]:
@@ -177,6 +219,10 @@ def expected_failed_checks(estimator: Any) -> dict[str, str]:
         return {**POISSON_NOT_COUNTS, **SPARSE_CONTAINER}
     if type(estimator) is entrosum.BinomialMixture:
         return BINOMIAL_NOT_COUNTS
+    if type(estimator) is entrosum.CategoricalMixture:
+        return CATEGORICAL_NOT_CODES
+    if type(estimator) is entrosum.MultinomialMixture:
+        return MULTINOMIAL_ZERO_ROWS
     if type(estimator) in (entrosum.ExponentialMixture, entrosum.GammaMixture):
         return EXPONENTIAL_NOT_POSITIVE
     return {}

@@ -8,7 +8,9 @@
 #include "entrosum/core/moments.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/categorical_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -111,6 +113,24 @@ void bind_for(py::module_& m) {
         return run_without_gil([&] { return first_non_count_row<T>(view, execution); });
       },
       py::arg("data"), py::arg("n_threads") = 1, "Index of the first row with a negative or non-integer value, or -1.");
+  m.def(
+      "first_non_code_row",
+      [](const CArray<T>& data, const Eigen::Matrix<Index, Eigen::Dynamic, 1>& n_levels, int n_threads) {
+        const DataRef<T> view = as_data(data);
+        CategoricalMixture::check_settings(CategoricalMixture::Settings{n_levels}, view.cols());
+        const Execution execution = make_execution(n_threads, 0, &data);
+        return run_without_gil([&] { return first_non_code_row<T>(view, n_levels, execution); });
+      },
+      py::arg("data"), py::arg("n_levels"), py::arg("n_threads") = 1,
+      "Index of the first row with a value that is not a code in {0, ..., n_levels[d] - 1}, or -1.");
+  m.def(
+      "first_zero_total_row",
+      [](const CArray<T>& data, int n_threads) {
+        const DataRef<T> view = as_data(data);
+        const Execution execution = make_execution(n_threads, 0, &data);
+        return run_without_gil([&] { return first_zero_total_row<T>(view, execution); });
+      },
+      py::arg("data"), py::arg("n_threads") = 1, "Index of the first row whose values are all 0, or -1.");
   m.def(
       "first_non_binomial_row",
       [](const CArray<T>& data, const Eigen::VectorXd& n_trials, int n_threads) {

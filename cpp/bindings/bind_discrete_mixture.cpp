@@ -1,7 +1,7 @@
-// Bernoulli, Poisson, binomial and exponential mixtures: EM, initialisation (from k-means labels or random
-// responsibilities), scoring. The families share one template; their functions are named bernoulli_mixture_*,
-// poisson_mixture_*, binomial_mixture_* and exponential_mixture_*, and each takes its family's settings
-// (BernoulliSettings, PoissonSettings, BinomialSettings, ExponentialSettings).
+// Bernoulli, Poisson, binomial, exponential, gamma, multinomial and categorical mixtures: EM, initialisation (from
+// k-means labels or random responsibilities), scoring. The families share one template; their functions are named
+// bernoulli_mixture_*, poisson_mixture_*, binomial_mixture_* and exponential_mixture_*, and each takes its family's
+// settings (BernoulliSettings, PoissonSettings, BinomialSettings, ExponentialSettings).
 #include <string>
 
 #include "checks.hpp"
@@ -9,8 +9,10 @@
 #include "discrete_params.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/categorical_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "mixture_common.hpp"
 
@@ -40,7 +42,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
           options.stop = stop;
           options.execution = make_execution(n_threads, chunk_size, &data);
           const DiscreteMixtureParams initial = make_params(weights, means, shapes);
-          check_family_params<Family>(initial, view.cols());
+          check_family_params<Family>(initial, settings, view.cols());
           const IterationCallback on_iteration = wrap_callback(callback);
           const DiscreteMixtureFit fit = run_without_gil(
               [&] { return fit_discrete_mixture<Family, T>(view, sample_weight, initial, options, on_iteration); });
@@ -96,7 +98,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
           const DataRef<T> view = as_data(data);
           check_sample_weight(sample_weight, view.rows());
           const DiscreteMixtureParams p = params_from_dict(params);
-          check_family_params<Family>(p, view.cols());
+          check_family_params<Family>(p, settings, view.cols());
           const Execution execution = make_execution(n_threads, chunk_size, &data);
           DiscreteMixtureStats stats = run_without_gil(
               [&] { return discrete_mixture_e_step<Family, T>(view, sample_weight, p, settings, execution); });
@@ -110,7 +112,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
 
   m.def((prefix + "_responsibility_statistics").c_str(),
         [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const LabelArray& labels, std::uint64_t seed,
-           Index row_offset, Index n_components, int n_threads, Index chunk_size) {
+           Index row_offset, Index n_components, const Settings& settings, int n_threads, Index chunk_size) {
           check_data(data);
           const DataRef<T> view = as_data(data);
           check_n_components(n_components);
@@ -121,11 +123,11 @@ void bind_for(py::module_& m, const std::string& prefix) {
               labels.size() ? label_responsibilities(labels.data()) : random_responsibilities(seed, row_offset);
           return run_without_gil([&] {
             return discrete_mixture_responsibility_statistics<Family, T>(view, sample_weight, source, n_components,
-                                                                         execution);
+                                                                         settings, execution);
           });
         },
         py::arg("data"), py::arg("sample_weight"), py::arg("labels"), py::arg("seed"), py::arg("row_offset"),
-        py::arg("n_components"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
+        py::arg("n_components"), py::arg("settings"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0,
         "The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows "
         "row_offset + n when labels is empty): mergeable sums.");
 
@@ -136,7 +138,7 @@ void bind_for(py::module_& m, const std::string& prefix) {
         check_data(data);
         const DataRef<T> view = as_data(data);
         const DiscreteMixtureParams params = make_params(weights, means, shapes);
-        check_family_params<Family>(params, view.cols());
+        check_family_params<Family>(params, settings, view.cols());
         const Execution execution = make_execution(n_threads, chunk_size, &data);
         RowMatrix<double> resp;
         Eigen::VectorXd log_likelihood = run_without_gil([&] {
@@ -202,6 +204,15 @@ void bind_discrete_mixture(py::module_& m) {
       .def(py::init<>());
   py::class_<GammaMixture::Settings>(m, "GammaSettings", "M-step settings of a gamma mixture (none).")
       .def(py::init<>());
+  py::class_<CategoricalMixture::Settings>(m, "CategoricalSettings",
+                                           "The numbers of levels (one per feature) of a categorical mixture.")
+      .def(py::init([](const Eigen::Matrix<Index, Eigen::Dynamic, 1>& n_levels) {
+             return CategoricalMixture::Settings{n_levels};
+           }),
+           py::arg("n_levels"))
+      .def_readonly("n_levels", &CategoricalMixture::Settings::n_levels);
+  py::class_<MultinomialMixture::Settings>(m, "MultinomialSettings", "M-step settings of a multinomial mixture (none).")
+      .def(py::init<>());
   bind_statistics<DiscreteMixtureStats>(
       m, "DiscreteMixtureStats",
       "Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, "
@@ -243,6 +254,8 @@ void bind_discrete_mixture(py::module_& m) {
   bind_steps<BinomialMixture>(m, "binomial_mixture");
   bind_steps<ExponentialMixture>(m, "exponential_mixture");
   bind_steps<GammaMixture>(m, "gamma_mixture");
+  bind_steps<MultinomialMixture>(m, "multinomial_mixture");
+  bind_steps<CategoricalMixture>(m, "categorical_mixture");
   bind_for<BernoulliMixture, float>(m, "bernoulli_mixture");
   bind_for<BernoulliMixture, double>(m, "bernoulli_mixture");
   bind_for<PoissonMixture, float>(m, "poisson_mixture");
@@ -253,6 +266,10 @@ void bind_discrete_mixture(py::module_& m) {
   bind_for<ExponentialMixture, double>(m, "exponential_mixture");
   bind_for<GammaMixture, float>(m, "gamma_mixture");
   bind_for<GammaMixture, double>(m, "gamma_mixture");
+  bind_for<MultinomialMixture, float>(m, "multinomial_mixture");
+  bind_for<MultinomialMixture, double>(m, "multinomial_mixture");
+  bind_for<CategoricalMixture, float>(m, "categorical_mixture");
+  bind_for<CategoricalMixture, double>(m, "categorical_mixture");
 }
 
 }  // namespace entrosum::bindings

@@ -80,6 +80,19 @@ struct ParametersToDict {
     out["means"] = m.params.means;
     return out;
   }
+  Results operator()(const SavedDiscreteMixture<CategoricalMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    out["n_levels"] = m.settings.n_levels;
+    return out;
+  }
+  Results operator()(const SavedDiscreteMixture<MultinomialMixture>& m) const {
+    Results out;
+    out["weights"] = m.params.weights;
+    out["means"] = m.params.means;
+    return out;
+  }
   Results operator()(const SavedDiscreteMixture<GammaMixture>& m) const {
     Results out;
     out["weights"] = m.params.weights;

@@ -20,11 +20,18 @@ inline DiscreteMixtureParams params_from_dict(const py::dict& params) {
                      params.contains("shapes") ? dict_entry<Eigen::MatrixXd>(params, "shapes") : Eigen::MatrixXd());
 }
 
-/// The parameters' shapes (and, for a two-parameter family, its shapes) fit data of `n_features` columns.
+/// The parameters' shapes (and, for a two-parameter family, its shapes) fit statistics of `n_features` columns.
 template <typename Family>
 void check_family_params(const DiscreteMixtureParams& p, Index n_features) {
   check_params(p, n_features);
   if constexpr (Family::has_second_statistic) check_shape("shapes", p.shapes, p.weights.size(), n_features);
+}
+
+/// The settings fit data of `n_columns` columns, and the parameters fit the columns the statistics are over.
+template <typename Family>
+void check_family_params(const DiscreteMixtureParams& p, const typename Family::Settings& settings, Index n_columns) {
+  Family::check_settings(settings, n_columns);
+  check_family_params<Family>(p, discrete_statistics_width<Family>(settings, n_columns));
 }
 
 inline Results params_to_dict(const DiscreteMixtureParams& p) {

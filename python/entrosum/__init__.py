@@ -19,10 +19,12 @@ from .linear import PPCA, FactorAnalysis
 from .mixtures import (
     BernoulliMixture,
     BinomialMixture,
+    CategoricalMixture,
     ExponentialMixture,
     GammaMixture,
     GaussianMixture,
     MixedMixture,
+    MultinomialMixture,
     PoissonMixture,
 )
 from .monitor import ConvergenceMonitor
@@ -37,6 +39,7 @@ __all__ = [
     "BernoulliMixture",
     "BinarySparseCoding",
     "BinomialMixture",
+    "CategoricalMixture",
     "ComponentRecoveryWarning",
     "ConvergenceMonitor",
     "ConvergenceWarning",
@@ -46,6 +49,7 @@ __all__ = [
     "GaussianMixture",
     "MixedMixture",
     "LinearVAE",
+    "MultinomialMixture",
     "NotFittedError",
     "NumericalError",
     "PoissonMixture",

@@ -212,6 +212,21 @@ class GammaSettings:
     """
     def __init__(self) -> None:
         ...
+class CategoricalSettings:
+    """
+    The numbers of levels (one per feature) of a categorical mixture.
+    """
+    def __init__(self, n_levels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64, "[m, 1]"]) -> None:
+        ...
+    @property
+    def n_levels(self) -> typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"]:
+        ...
+class MultinomialSettings:
+    """
+    M-step settings of a multinomial mixture (none).
+    """
+    def __init__(self) -> None:
+        ...
 class DiscreteMixtureStats:
     """
     Sums of the posterior statistics of an exponential-family mixture (Bernoulli, Poisson, binomial, exponential, gamma) over rows; mergeable and picklable.
@@ -593,12 +608,12 @@ def bernoulli_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params:
     The M-step from merged statistics.
     """
 @typing.overload
-def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BernoulliSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def bernoulli_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BernoulliSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
@@ -697,12 +712,12 @@ def binomial_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: 
     The M-step from merged statistics.
     """
 @typing.overload
-def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def binomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: BinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
@@ -717,6 +732,78 @@ def binomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: t
     (log p(x_n), responsibilities or None).
     """
 def binomial_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: BinomialSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
+    """
+@typing.overload
+def categorical_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def categorical_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def categorical_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: CategoricalSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def categorical_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: CategoricalSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def categorical_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: CategoricalSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def categorical_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def categorical_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def categorical_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def categorical_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def categorical_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: CategoricalSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def categorical_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def categorical_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: CategoricalSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def categorical_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: CategoricalSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def categorical_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: CategoricalSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def categorical_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: CategoricalSettings) -> dict:
     """
     F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
     """
@@ -769,12 +856,12 @@ def exponential_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, param
     The M-step from merged statistics.
     """
 @typing.overload
-def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def exponential_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: ExponentialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
@@ -813,6 +900,16 @@ def first_non_binomial_row(data: numpy.typing.NDArray[numpy.float64], n_trials: 
     Index of the first row with a value that is not a whole number in [0, n_trials[d]], or -1.
     """
 @typing.overload
+def first_non_code_row(data: numpy.typing.NDArray[numpy.float32], n_levels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a code in {0, ..., n_levels[d] - 1}, or -1.
+    """
+@typing.overload
+def first_non_code_row(data: numpy.typing.NDArray[numpy.float64], n_levels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64, "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row with a value that is not a code in {0, ..., n_levels[d] - 1}, or -1.
+    """
+@typing.overload
 def first_non_count_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with a negative or non-integer value, or -1.
@@ -841,6 +938,16 @@ def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float32], n_threads: ty
 def first_nonfinite_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
     """
     Index of the first row with NaN or inf, or -1.
+    """
+@typing.overload
+def first_zero_total_row(data: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row whose values are all 0, or -1.
+    """
+@typing.overload
+def first_zero_total_row(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> int:
+    """
+    Index of the first row whose values are all 0, or -1.
     """
 @typing.overload
 def fit_binary_sparse_coding(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], initial: dict, posterior: str, n_states: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, proposals: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], shared_prior: bool, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None) -> dict[str, typing.Any]:
@@ -955,12 +1062,12 @@ def gamma_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dic
     The M-step from merged statistics.
     """
 @typing.overload
-def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def gamma_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: GammaSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
@@ -1288,6 +1395,78 @@ def mixture_responsibilities(log_joint: numpy.typing.NDArray[numpy.float64], sam
     """
     The E-step's kernel on (n, K) log joints: (w_n r_nk as handed to the M-step, Σ w log p(x), Σ w H[r], N_k).
     """
+@typing.overload
+def multinomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def multinomial_mixture_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], params: dict, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, row_offset: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteMixtureStats:
+    """
+    The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics, the data term included (chunk-level step API).
+    """
+@typing.overload
+def multinomial_mixture_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+@typing.overload
+def multinomial_mixture_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> dict[str, typing.Any]:
+    """
+    EM from initial weights (K,) and means (K, D) (and shapes (K, D) for the gamma family).
+    """
+def multinomial_mixture_from_initial_statistics(sums: entrosum._core.DiscreteInitialStats, settings: MultinomialSettings) -> dict[str, typing.Any]:
+    """
+    Initial parameters from the merged sums of the initialising pass.
+    """
+@typing.overload
+def multinomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def multinomial_mixture_init_from_labels(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from one-hot responsibilities given by labels (-1: none).
+    """
+@typing.overload
+def multinomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+@typing.overload
+def multinomial_mixture_init_random(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], seed: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
+    """
+    Parameters from random responsibilities.
+    """
+def multinomial_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: MultinomialSettings) -> dict[str, typing.Any]:
+    """
+    The M-step from merged statistics.
+    """
+@typing.overload
+def multinomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def multinomial_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: MultinomialSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+    """
+    The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
+    """
+@typing.overload
+def multinomial_mixture_score(data: numpy.typing.NDArray[numpy.float32], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+@typing.overload
+def multinomial_mixture_score(data: numpy.typing.NDArray[numpy.float64], weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], settings: MultinomialSettings, with_responsibilities: bool, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, shapes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"] = ...) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Any]:
+    """
+    (log p(x_n), responsibilities or None).
+    """
+def multinomial_mixture_terms(stats: entrosum._core.DiscreteMixtureStats, params: dict, settings: MultinomialSettings) -> dict:
+    """
+    F(q, Θ) per sample and the entropy sum's terms for the q of the statistics and the parameters Θ.
+    """
 def parse_json(text: str) -> typing.Any:
     """
     Parse JSON with the C++ reader (numbers become floats); for testing it against Python's json.
@@ -1395,12 +1574,12 @@ def poisson_mixture_m_step(stats: entrosum._core.DiscreteMixtureStats, params: d
     The M-step from merged statistics.
     """
 @typing.overload
-def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: PoissonSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """
 @typing.overload
-def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
+def poisson_mixture_responsibility_statistics(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], labels: numpy.typing.NDArray[numpy.int32], seed: typing.SupportsInt | typing.SupportsIndex, row_offset: typing.SupportsInt | typing.SupportsIndex, n_components: typing.SupportsInt | typing.SupportsIndex, settings: PoissonSettings, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0) -> entrosum._core.DiscreteInitialStats:
     """
     The initialising pass over a block of rows (one-hot on labels, or random responsibilities of rows row_offset + n when labels is empty): mergeable sums.
     """

@@ -22,10 +22,11 @@ import entrosum
 
 #: The estimators (six covariance types of the Gaussian mixture).
 GMM_ESTIMATORS = ("gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "gmm_tied_diag", "gmm_tied_spherical")
-ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed", "ppca", "fa",
-              "sparse", "bsc", "sbn", "lvae")
+ESTIMATORS = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+              "categorical", "mixed", "ppca", "fa", "sparse", "bsc", "sbn", "lvae")
 #: The estimators whose fit takes sample weights.
-WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed", "bsc", "sbn")
+WEIGHTED = (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+            "categorical", "mixed", "bsc", "sbn")
 
 #: The exceptions the estimators document.
 DOCUMENTED = (ValueError, TypeError, MemoryError)
@@ -64,6 +65,10 @@ def make_data(chooser: Chooser, estimator: str, hostile: bool = True) -> Any:
         X = (rng.random(shape) < 0.4).astype(np.float64)
     elif kind == "model" and estimator == "poisson":
         X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64)
+    elif kind == "model" and estimator == "multinomial":
+        X = rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape).astype(np.float64) + chooser.choice((0.0, 1.0))
+    elif kind == "model" and estimator == "categorical":
+        X = np.minimum(rng.poisson(chooser.choice((0.1, 2.0, 50.0)), shape), 60).astype(np.float64)
     elif kind == "model" and estimator == "binomial":
         X = rng.binomial(20, chooser.choice((0.01, 0.5, 0.99)), shape).astype(np.float64)
     elif kind == "model" and estimator == "gamma":
@@ -172,6 +177,8 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
             params["reg_covar"] = chooser.choice((0.0, 1e-6, 1.0, -1.0, 1e300))
         if chooser.unit() < 0.15:
             params["learn_weights"] = chooser.choice((False, True, "no"))
+    if estimator == "categorical" and chooser.unit() < 0.3:
+        params["n_levels"] = chooser.choice((None, 61, 1, 0, -1, 2.5, 2**40, "x", [61] * 3, math.nan))
     if estimator == "binomial":
         params["n_trials"] = chooser.choice((20, 20, 20, 1, 3, 0, -1, 2.5, 2**60, "x", [20] * 3, math.nan))
     if estimator == "mixed":
@@ -181,7 +188,8 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
             params["reg_covar"] = chooser.choice((0.0, 1e-6, -1.0, math.nan))
         if chooser.unit() < 0.2:
             params["n_levels"] = chooser.choice((None, 2, 0, [3], {0: 4}, "x"))
-    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "mixed"):
+    if estimator in (*GMM_ESTIMATORS, "bernoulli", "poisson", "binomial", "exponential", "gamma", "multinomial",
+                     "categorical", "mixed"):
         if chooser.unit() < 0.3:
             params["init_params"] = chooser.choice(("kmeans", "k-means++", "random", "random_from_data", "bogus"))
         if chooser.unit() < 0.15:
@@ -221,8 +229,9 @@ def make_params(chooser: Chooser, estimator: str, hostile: bool = True) -> dict[
 
 CLASSES = {"gmm": "GaussianMixture", "bernoulli": "BernoulliMixture", "poisson": "PoissonMixture",
            "binomial": "BinomialMixture", "exponential": "ExponentialMixture", "gamma": "GammaMixture",
-           "mixed": "MixedMixture", "ppca": "PPCA",
-           "fa": "FactorAnalysis", "sparse": "SparseCoding", "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
+           "multinomial": "MultinomialMixture", "categorical": "CategoricalMixture", "mixed": "MixedMixture",
+           "ppca": "PPCA", "fa": "FactorAnalysis", "sparse": "SparseCoding",
+           "bsc": "BinarySparseCoding", "sbn": "SigmoidBeliefNet",
            "lvae": "LinearVAE"}
 
 
@@ -298,6 +307,8 @@ def run_case(case: dict[str, Any]) -> str:
                 base = np.minimum(base, 1.0)
             elif estimator in ("exponential", "gamma"):
                 base = base + 0.5
+            elif estimator == "multinomial":
+                base = base + 1.0
             try:
                 model = reference.fit(base)
                 model.set_params(**case["params"])

@@ -221,6 +221,32 @@ void fit_extreme_data() {
         const entrosum::MixedMixtureFit fit = entrosum::fit_mixed_mixture<double>(counts, no_weights, initial, options);
         (void)entrosum::mixed_mixture_score<double>(counts, fit.params, spec, nullptr, execution());
       });
+      expect_no_crash("categorical " + tag, [&] {
+        // codes out of range (the scaled data) are left out of the one-hot rows, never written outside them
+        entrosum::CategoricalMixture::Settings settings{Eigen::Matrix<Index, Eigen::Dynamic, 1>::Constant(cols, 3)};
+        const entrosum::DiscreteMixtureParams initial =
+            entrosum::discrete_mixture_from_responsibilities<entrosum::CategoricalMixture, double>(
+                data, no_weights, entrosum::random_responsibilities(4), 1, settings, execution());
+        entrosum::DiscreteMixtureOptions<entrosum::CategoricalMixture> options;
+        options.settings = settings;
+        options.stop = stop;
+        const entrosum::DiscreteMixtureFit fit =
+            entrosum::fit_discrete_mixture<entrosum::CategoricalMixture, double>(data, no_weights, initial, options);
+        (void)entrosum::discrete_mixture_score<entrosum::CategoricalMixture, double>(data, fit.params, settings,
+                                                                                     nullptr, execution());
+      });
+      expect_no_crash("multinomial " + tag, [&] {
+        const Data word_counts = counts.array() + 1.0;  // every row with a positive total
+        const entrosum::DiscreteMixtureParams initial =
+            entrosum::discrete_mixture_from_responsibilities<entrosum::MultinomialMixture, double>(
+                word_counts, no_weights, entrosum::random_responsibilities(4), 1, {}, execution());
+        entrosum::DiscreteMixtureOptions<entrosum::MultinomialMixture> options;
+        options.stop = stop;
+        const entrosum::DiscreteMixtureFit fit = entrosum::fit_discrete_mixture<entrosum::MultinomialMixture, double>(
+            word_counts, no_weights, initial, options);
+        (void)entrosum::discrete_mixture_score<entrosum::MultinomialMixture, double>(word_counts, fit.params, {},
+                                                                                     nullptr, execution());
+      });
       expect_no_crash("bernoulli " + tag, [&] {
         const entrosum::DiscreteMixtureParams initial =
             entrosum::discrete_mixture_from_responsibilities<entrosum::BernoulliMixture, double>(

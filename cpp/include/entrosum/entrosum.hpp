@@ -16,10 +16,11 @@
 #include "entrosum/core/random.hpp"
 #include "entrosum/core/types.hpp"
 
-// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential and gamma mixtures,
-// and mixtures of a family per column (mixed)
+// mixtures: k-means, the shared mixture E-step, Gaussian, Bernoulli, Poisson, binomial, exponential, gamma,
+// categorical and multinomial mixtures, their passes over CSR data, and mixtures of a family per column (mixed)
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/categorical_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture_csr.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
@@ -28,6 +29,7 @@
 #include "entrosum/mixtures/kmeans.hpp"
 #include "entrosum/mixtures/mixed_mixture.hpp"
 #include "entrosum/mixtures/mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 // linear: PPCA and factor analysis

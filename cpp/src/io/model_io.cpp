@@ -259,17 +259,53 @@ SavedParams read_discrete_mixture(const npz::Archive& archive, const Json& metad
   SavedDiscreteMixture<Family> saved;
   saved.params.weights = as_vector(checked(archive, "weights_", {K}, 0.0));
   if (!(saved.params.weights.sum() > 0.0)) throw FormatError(archive.path() + ": the weights sum to 0 (corrupt file)");
-  const bool bernoulli = std::is_same_v<Family, BernoulliMixture>;
+  // Bernoulli means and multinomial and categorical probabilities are at most 1
+  constexpr bool categorical = std::is_same_v<Family, CategoricalMixture>;
+  const bool bernoulli =
+      std::is_same_v<Family, BernoulliMixture> || std::is_same_v<Family, MultinomialMixture> || categorical;
+  std::int64_t width = D;  // the means' columns: the features, or a categorical mixture's levels
+  if constexpr (categorical) {
+    const Eigen::VectorXd n_levels = as_vector(checked(archive, "n_levels_", {D}, 1.0, 2147483647.0));
+    saved.settings.n_levels = n_levels.template cast<Index>();
+    try {
+      if (!(n_levels.array() == n_levels.array().floor()).all())
+        throw std::invalid_argument("the numbers of levels are not whole numbers");
+      CategoricalMixture::check_settings(saved.settings, D);
+    } catch (const std::invalid_argument& error) {
+      throw FormatError(archive.path() + ": the array 'n_levels_' is invalid: " + error.what() + " (corrupt file)");
+    }
+    width = CategoricalMixture::expanded_width(saved.settings);
+  }
   // the means of positive data are positive
   const bool positive = std::is_same_v<Family, ExponentialMixture> || std::is_same_v<Family, GammaMixture>;
   saved.params.means = as_matrix(
-      checked(archive, "means_", {K, D}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity(), positive), K,
-      D);
+      checked(archive, "means_", {K, width}, 0.0, bernoulli ? 1.0 : std::numeric_limits<double>::infinity(), positive),
+      K, width);
   if constexpr (std::is_same_v<Family, BernoulliMixture>)
     saved.settings.alpha = as_number(parameter(metadata, "alpha"), "params.alpha");
   if constexpr (std::is_same_v<Family, GammaMixture>)
     saved.params.shapes =
         as_matrix(checked(archive, "shapes_", {K, D}, 0.0, std::numeric_limits<double>::infinity(), true), K, D);
+  if constexpr (std::is_same_v<Family, MultinomialMixture>) {
+    // each component's probabilities sum to 1 (to the rounding of float32 parameters)
+    for (Index k = 0; k < K; ++k)
+      if (!(std::abs(saved.params.means.row(k).sum() - 1.0) <= 1e-4))
+        throw FormatError(archive.path() + ": the probabilities in row " + std::to_string(k) +
+                          " of 'means_' do not sum to 1 (corrupt file)");
+  }
+  if constexpr (categorical) {
+    // each column's levels sum to 1 in every component
+    for (Index k = 0; k < K; ++k) {
+      Index offset = 0;
+      for (Index d = 0; d < D; ++d) {
+        const Index levels = saved.settings.n_levels(d);
+        if (!(std::abs(saved.params.means.row(k).segment(offset, levels).sum() - 1.0) <= 1e-4))
+          throw FormatError(archive.path() + ": the probabilities of column " + std::to_string(d) + " in row " +
+                            std::to_string(k) + " of 'means_' do not sum to 1 (corrupt file)");
+        offset += levels;
+      }
+    }
+  }
   if constexpr (std::is_same_v<Family, BinomialMixture>) {
     // the numbers of trials: whole, at least 1, and no mean count above its column's
     saved.settings.n_trials = as_vector(checked(archive, "n_trials_", {D}, 1.0, 9007199254740992.0));
@@ -446,6 +482,8 @@ constexpr FamilyReader kReaders[] = {
     {"ExponentialMixture", read_discrete_mixture<ExponentialMixture>},
     {"GammaMixture", read_discrete_mixture<GammaMixture>},
     {"MixedMixture", read_mixed_mixture},
+    {"MultinomialMixture", read_discrete_mixture<MultinomialMixture>},
+    {"CategoricalMixture", read_discrete_mixture<CategoricalMixture>},
     {"SparseCoding", read_sparse_coding},
     {"LinearVAE", read_linear_vae},
     {"BinarySparseCoding", read_binary_sparse_coding},
@@ -568,6 +606,17 @@ std::pair<MixedMixtureParams, MixedSpec> load_mixed_mixture(const std::string& p
   return {saved.params, saved.spec};
 }
 
+std::pair<DiscreteMixtureParams, Eigen::Matrix<Index, Eigen::Dynamic, 1>> load_categorical_mixture(
+    const std::string& path) {
+  const auto saved =
+      expect_model<SavedDiscreteMixture<CategoricalMixture>>(load_model(path), path, "CategoricalMixture");
+  return {saved.params, saved.settings.n_levels};
+}
+
+DiscreteMixtureParams load_multinomial_mixture(const std::string& path) {
+  return expect_model<SavedDiscreteMixture<MultinomialMixture>>(load_model(path), path, "MultinomialMixture").params;
+}
+
 SparseCodingParams load_sparse_coding(const std::string& path) {
   return expect_model<SavedSparseCoding>(load_model(path), path, "SparseCoding").params;
 }
@@ -629,6 +678,12 @@ Eigen::VectorXd score_samples(const SavedModel& model, const DataRef<T>& data, c
                                     " (" + column_family_name(m.spec.families[static_cast<std::size_t>(column)]) +
                                     ") cannot model");
       return mixed_mixture_score<T>(data, m.params, m.spec, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<CategoricalMixture>& m) const {
+      return discrete_mixture_score<CategoricalMixture, T>(data, m.params, m.settings, nullptr, execution);
+    }
+    Eigen::VectorXd operator()(const SavedDiscreteMixture<MultinomialMixture>& m) const {
+      return discrete_mixture_score<MultinomialMixture, T>(data, m.params, m.settings, nullptr, execution);
     }
     Eigen::VectorXd operator()(const SavedLinearVae& m) const {
       return linear_vae_elbo_samples<T>(data, m.params, execution);

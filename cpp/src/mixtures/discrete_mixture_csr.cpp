@@ -31,7 +31,8 @@ struct CsrLogJointCoefficients {
 template <typename Family, typename T>
 CsrLogJointCoefficients<T> csr_coefficients(const DiscreteMixtureParams& params,
                                             const typename Family::Settings& settings) {
-  static_assert(!Family::has_second_statistic, "the CSR passes serve one-parameter families");
+  static_assert(!Family::has_second_statistic && !Family::expands_columns,
+                "the CSR passes serve one-parameter families over the data's own columns");
   DiscreteLogJointCoefficients<T> dense = discrete_mixture_coefficients<Family, T>(params, settings);
   return {dense.natural.transpose(), dense.constants};
 }

@@ -25,6 +25,27 @@ Eigen::VectorXd log_base_measures(const DataRef<T>& chunk, const typename Family
   return values;
 }
 
+/// Checks the settings against statistics or parameters of `width` columns (std::invalid_argument otherwise).
+template <typename Family>
+void check_settings_for_statistics(const typename Family::Settings& settings, Index width) {
+  if constexpr (Family::expands_columns)
+    Family::check_expanded_width(settings, width);
+  else
+    Family::check_settings(settings, width);
+}
+
+/// `use(chunk)` on the columns the statistics are over: the chunk itself, or its (n, P) expansion, made for this
+/// chunk only.
+template <typename Family, typename T, typename Use>
+decltype(auto) with_statistics_columns(const typename Family::Settings& settings, const DataRef<T>& chunk, Use&& use) {
+  if constexpr (Family::expands_columns) {
+    const RowMatrix<T> expanded = Family::template expand<T>(settings, chunk);  // (n, P)
+    return use(DataRef<T>(expanded));
+  } else {
+    return use(chunk);
+  }
+}
+
 /// (n, D) log x of a chunk, for the second statistic of a two-parameter family (the data are positive).
 template <typename T>
 RowMatrix<T> log_values(const DataRef<T>& chunk) {
@@ -111,7 +132,7 @@ template <typename Family>
 DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, const DiscreteMixtureParams& old,
                                               const typename Family::Settings& settings) {
   const Index K = old.n_components(), D = old.n_features();
-  Family::check_settings(settings, D);
+  detail::check_settings_for_statistics<Family>(settings, D);
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   DiscreteMixtureParams p;
   p.weights = counts / counts.sum();  // sums to 1 to rounding (N_k / N summed to 1 + K·10·eps / N with the guard)
@@ -125,6 +146,8 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
       else
         p.means(k, d) = Family::m_step_mean(settings, d, counts(k), s.first(k, d));
     }
+    // the probabilities of a component sum to 1 (multinomial): Σ r x_l / Σ_l Σ r x_l
+    if constexpr (Family::normalises_components) Family::normalise_component(settings, p.means, k);
     if (!p.means.row(k).allFinite() || !std::isfinite(p.weights(k)) ||
         (Family::has_second_statistic && !p.shapes.row(k).allFinite()))
       throw NumericalError("component " + std::to_string(k) + " has " + Family::name +
@@ -149,6 +172,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& s, con
       const Index k = empty[i];
       p.means.row(k) = 0.5 * (samples[i]->values.transpose() + pooled);
       if constexpr (Family::has_second_statistic) p.shapes.row(k).setOnes();  // exponential around that mean
+      if constexpr (Family::normalises_components) Family::normalise_component(settings, p.means, k);
       counts(k) = mean_count;
       p.recovered.push_back({0, k, samples[i]->row, "empty"});
     }
@@ -162,7 +186,7 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
                                 const typename Family::Settings& settings) {
   const Eigen::VectorXd& counts = s.totals.resp_sum;  // N_k
   const Index K = p.n_components(), D = p.n_features();
-  Family::check_settings(settings, D);
+  detail::check_settings_for_statistics<Family>(settings, D);
   double expected_log_observable = s.log_base_measure;  // Σ_n w_n E_q[log p(x_n | z)]
   double observable_entropy = 0.0;                      // Σ_k N_k Σ_d H(m_kd)
   for (Index k = 0; k < K; ++k) {
@@ -177,7 +201,10 @@ ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& s, const DiscreteMix
         component_entropy += Family::entropy(settings, d, p.means(k, d));
       }
     }
-    observable_entropy += counts(k) * component_entropy;
+    if constexpr (Family::entropy_per_total)
+      observable_entropy += std::max(s.first.row(k).sum(), 0.0) * component_entropy;  // N_k m̄_k H̃_k (multinomial)
+    else
+      observable_entropy += counts(k) * component_entropy;
   }
   ElboTerms terms = mixture_elbo_terms(s.totals, p.weights, observable_entropy / s.totals.count);
   terms.data_term = s.log_base_measure / s.totals.count;
@@ -216,16 +243,20 @@ DiscreteMixtureModel<Family, T>::DiscreteMixtureModel(const DataRef<T>& data,
 
 template <typename Family, typename T>
 DiscreteMixtureStats DiscreteMixtureModel<Family, T>::e_step(const DiscreteMixtureParams& params) const {
-  detail::check_discrete_params(params, data_.cols(), Family::has_second_statistic);
   Family::check_settings(settings_, data_.cols());
+  detail::check_discrete_params(params, discrete_statistics_width<Family>(settings_, data_.cols()),
+                                Family::has_second_statistic);
   const Index K = params.n_components(), D = params.n_features();
   const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings_);
   const Index chunk_size = resolve_chunk_size(execution_, D, sizeof(T));
   DiscreteMixtureStats stats = reduce_rows(
       data_.rows(), chunk_size, execution_, [&] { return DiscreteMixtureStats(K, D, Family::has_second_statistic); },
       [&](Index begin, Index end, DiscreteMixtureStats& into) {
-        accumulate_discrete_mixture<Family, T>(data_.middleRows(begin, end - begin),
-                                               chunk_weights(sample_weight_, begin, end), coefficients, into, begin);
+        detail::with_statistics_columns<Family, T>(
+            settings_, data_.middleRows(begin, end - begin), [&](const DataRef<T>& chunk) {
+              accumulate_discrete_mixture<Family, T>(chunk, chunk_weights(sample_weight_, begin, end), coefficients,
+                                                     into, begin);
+            });
       });
   // log h(x_n) is the same for every k: it leaves r alone and joins log p(x_n) and the data term
   stats.log_base_measure = log_base_measure_;
@@ -258,8 +289,10 @@ template <typename Family, typename T>
 DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
                                                                 const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                                                 const ResponsibilitySource& source, Index K,
+                                                                const typename Family::Settings& settings,
                                                                 const Execution& execution) {
-  const Index D = data.cols();
+  Family::check_settings(settings, data.cols());
+  const Index D = discrete_statistics_width<Family>(settings, data.cols());
   const Index chunk_size = resolve_chunk_size(execution, D, sizeof(T));
   // First moments are all the M-step needs: one pass.
   DiscreteInitialStats sums = reduce_rows(
@@ -267,7 +300,9 @@ DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>
       [&](Index begin, Index end, DiscreteInitialStats& into) {
         const RowMatrix<double> resp =
             weighted_source_responsibilities(source, sample_weight, begin, end, K, into.stats.totals);
-        const RowMatrix<double> x = data.middleRows(begin, end - begin).template cast<double>();  // (n, D)
+        const RowMatrix<double> x = detail::with_statistics_columns<Family, T>(  // (n, D)
+            settings, data.middleRows(begin, end - begin),
+            [](const DataRef<T>& chunk) { return RowMatrix<double>(chunk.template cast<double>()); });
         into.stats.first += resp.transpose() * x;
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
@@ -309,24 +344,28 @@ DiscreteMixtureParams discrete_mixture_from_responsibilities(const DataRef<T>& d
                                                              const typename Family::Settings& settings,
                                                              const Execution& execution) {
   return discrete_mixture_from_initial_statistics<Family>(
-      discrete_mixture_responsibility_statistics<Family, T>(data, sample_weight, source, K, execution), settings);
+      discrete_mixture_responsibility_statistics<Family, T>(data, sample_weight, source, K, settings, execution),
+      settings);
 }
 
 template <typename Family, typename T>
 Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMixtureParams& params,
                                        const typename Family::Settings& settings, RowMatrix<double>* resp,
                                        const Execution& execution) {
-  detail::check_discrete_params(params, data.cols(), Family::has_second_statistic);
   Family::check_settings(settings, data.cols());
+  const Index width = discrete_statistics_width<Family>(settings, data.cols());
+  detail::check_discrete_params(params, width, Family::has_second_statistic);
   const DiscreteLogJointCoefficients<T> coefficients = discrete_mixture_coefficients<Family, T>(params, settings);
-  const Index chunk_size = resolve_chunk_size(execution, data.cols(), sizeof(T));
+  const Index chunk_size = resolve_chunk_size(execution, width, sizeof(T));
   return mixture_score(data.rows(), params.n_components(), chunk_size, execution, resp, [&](Index begin, Index end) {
     const DataRef<T> chunk = data.middleRows(begin, end - begin);
-    RowMatrix<T> log_chunk;  // (n, D) log x, two-parameter families only
-    if constexpr (Family::has_second_statistic) log_chunk = detail::log_values<T>(chunk);
-    RowMatrix<double> log_joint =
-        discrete_mixture_log_joint<Family, T>(chunk, coefficients, Family::has_second_statistic ? &log_chunk : nullptr)
-            .template cast<double>();
+    RowMatrix<double> log_joint = detail::with_statistics_columns<Family, T>(settings, chunk, [&](const DataRef<T>& x) {
+      RowMatrix<T> log_chunk;  // (n, D) log x, two-parameter families only
+      if constexpr (Family::has_second_statistic) log_chunk = detail::log_values<T>(x);
+      return RowMatrix<double>(
+          discrete_mixture_log_joint<Family, T>(x, coefficients, Family::has_second_statistic ? &log_chunk : nullptr)
+              .template cast<double>());
+    });
     if constexpr (Family::has_base_measure)
       log_joint.colwise() += detail::log_base_measures<Family, T>(chunk, settings);
     return log_joint;
@@ -358,7 +397,7 @@ Eigen::VectorXd discrete_mixture_score(const DataRef<T>& data, const DiscreteMix
       const typename Family::Settings&, const Execution&);                                                             \
   template DiscreteInitialStats discrete_mixture_responsibility_statistics<Family, T>(                                 \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index,                 \
-      const Execution&);                                                                                               \
+      const typename Family::Settings&, const Execution&);                                                             \
   template Eigen::VectorXd discrete_mixture_score<Family, T>(const DataRef<T>&, const DiscreteMixtureParams&,          \
                                                              const typename Family::Settings&, RowMatrix<double>*,     \
                                                              const Execution&);

@@ -153,9 +153,10 @@ def _estimator(args: argparse.Namespace) -> Any:
         raise CommandError(f"--covariance-type applies to gmm, not to {args.model}")
     if args.n_trials is not None and "n_trials" not in family.options:
         raise CommandError(f"--n-trials applies to binomial and mixed, not to {args.model}")
-    for option, name in (("--families", "families"), ("--n-levels", "n_levels")):
-        if getattr(args, name) is not None and name not in family.options:
-            raise CommandError(f"{option} applies to mixed, not to {args.model}")
+    if args.families is not None and "families" not in family.options:
+        raise CommandError(f"--families applies to mixed, not to {args.model}")
+    if args.n_levels is not None and "n_levels" not in family.options:
+        raise CommandError(f"--n-levels applies to categorical and mixed, not to {args.model}")
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other; choose one")
     params: dict[str, Any] = {"random_state": args.seed, "n_jobs": args.jobs, "chunk_size": args.chunk_size,
@@ -416,7 +417,8 @@ def build_parser(prog: str = "entrosum") -> argparse.ArgumentParser:
     fit.add_argument("--families",
                      help="mixed only: each column's family, e.g. 'gaussian=0,1;poisson=2;categorical=3'")
     fit.add_argument("--n-levels", type=_n_trials,
-                     help="mixed only: the levels of every categorical column, or one per column (default: max + 1)")
+                     help="categorical and mixed: the levels of every categorical column, or one per column (default: "
+                          "the largest code plus 1)")
     fit.add_argument("--max-iter", type=int, help="most EM iterations")
     fit.add_argument("--tol", type=_tolerance, default=False,
                      help="stop when the ELBO per sample changes by less ('none' to switch off)")

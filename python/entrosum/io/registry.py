@@ -64,6 +64,8 @@ register(ModelFamily("poisson", "PoissonMixture", "Poisson mixture for counts"))
 register(ModelFamily("binomial", "BinomialMixture", "binomial mixture for counts out of known numbers of trials",
                      ("n_trials",)))
 register(ModelFamily("exponential", "ExponentialMixture", "exponential mixture for positive values"))
+register(ModelFamily("categorical", "CategoricalMixture", "categorical mixture for integer codes", ("n_levels",)))
+register(ModelFamily("multinomial", "MultinomialMixture", "multinomial mixture for count vectors (bags of words)"))
 register(ModelFamily("gamma", "GammaMixture", "gamma mixture for positive values (shapes and rates learned)"))
 register(ModelFamily("mixed", "MixedMixture", "mixture for tables with a family per column (gaussian, bernoulli, "
                      "poisson, binomial, categorical, exponential, gamma)", ("families", "n_trials", "n_levels")))

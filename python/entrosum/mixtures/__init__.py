@@ -1,12 +1,15 @@
-"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma and mixed (a family per column)."""
+"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma, multinomial, categorical and mixed
+(a family per column)."""
 
 from .bernoulli import BernoulliMixture
 from .binomial import BinomialMixture
+from .categorical import CategoricalMixture
 from .exponential import ExponentialMixture
 from .gamma import GammaMixture
 from .gaussian import GaussianMixture
 from .mixed import MixedMixture
+from .multinomial import MultinomialMixture
 from .poisson import PoissonMixture
 
-__all__ = ["BernoulliMixture", "BinomialMixture", "ExponentialMixture", "GammaMixture", "GaussianMixture",
-           "MixedMixture", "PoissonMixture"]
+__all__ = ["BernoulliMixture", "BinomialMixture", "CategoricalMixture", "ExponentialMixture", "GammaMixture",
+           "GaussianMixture", "MixedMixture", "MultinomialMixture", "PoissonMixture"]

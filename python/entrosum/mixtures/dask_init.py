@@ -43,7 +43,7 @@ def _responsibility_statistics(block: np.ndarray, labels: np.ndarray | None, row
                                                              n_components, steps.spec())
     if isinstance(steps, DiscreteMixtureSteps):
         return getattr(_core, f"{steps.prefix}_responsibility_statistics")(block, np.empty(0), labels, seed,
-                                                                           row_offset, n_components)
+                                                                           row_offset, n_components, steps._settings())
     assert shift is not None, "a Gaussian mixture's statistics are taken about a shift"
     return _core.gmm_responsibility_statistics(block, np.empty(0), labels, seed, row_offset, n_components,
                                                covariance_type, shift)

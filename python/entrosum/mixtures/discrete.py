@@ -97,10 +97,15 @@ class DiscreteMixture(BaseMixture):
 
     # -- EM and results ---------------------------------------------------------------------------
     def _steps(self) -> DiscreteMixtureSteps:
-        return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)), self._steps_n_trials())
+        return DiscreteMixtureSteps(self._core_prefix, float(getattr(self, "alpha", 0.0)), self._steps_n_trials(),
+                                    self._steps_n_levels())
 
     def _steps_n_trials(self) -> tuple[float, ...]:
         """Return the numbers of trials the steps carry (binomial only)."""
+        return ()
+
+    def _steps_n_levels(self) -> tuple[int, ...]:
+        """Return the numbers of levels the steps carry (categorical only)."""
         return ()
 
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,

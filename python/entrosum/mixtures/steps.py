@@ -40,16 +40,18 @@ class DiscreteMixtureSteps(StatisticsAreExpectation):
     """Steps of a one-parameter-family mixture: ``prefix`` names the family's ``_core`` functions.
 
     ``'bernoulli_mixture'`` (with its pseudo-count ``alpha``), ``'poisson_mixture'``, ``'binomial_mixture'``
-    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'`` or ``'gamma_mixture'`` (whose
-    parameters hold ``shapes`` too).
+    (with its numbers of trials ``n_trials``, one per feature), ``'exponential_mixture'``,
+    ``'multinomial_mixture'``, ``'categorical_mixture'`` (with its numbers of levels ``n_levels``) or
+    ``'gamma_mixture'`` (whose parameters hold ``shapes`` too).
     """
 
     prefix: str
     alpha: float = 0.0
     n_trials: tuple[float, ...] = ()
+    n_levels: tuple[int, ...] = ()
 
     def _settings(self) -> Any:
-        return family_settings(self.prefix, self.alpha, self.n_trials)
+        return family_settings(self.prefix, self.alpha, self.n_trials, self.n_levels)
 
     def chunk_statistics(self, params: Params, X: np.ndarray, sample_weight: np.ndarray | None = None,
                          n_threads: int = 1, chunk_size: int = 0, row_offset: int = 0) -> Any:
@@ -80,7 +82,8 @@ def data_function(prefix: str, name: str, X: Any) -> Any:
     return lambda *args, **kwargs: function(X, *args, **kwargs)
 
 
-def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...] = ()) -> Any:
+def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...] = (),
+                    n_levels: tuple[int, ...] = ()) -> Any:
     """Return the ``_core`` settings object of the one-parameter family named by ``prefix``."""
     if prefix == "bernoulli_mixture":
         return _core.BernoulliSettings(alpha=alpha)
@@ -90,4 +93,8 @@ def family_settings(prefix: str, alpha: float = 0.0, n_trials: tuple[float, ...]
         return _core.ExponentialSettings()
     if prefix == "gamma_mixture":
         return _core.GammaSettings()
+    if prefix == "categorical_mixture":
+        return _core.CategoricalSettings(np.asarray(n_levels, dtype=np.int64))
+    if prefix == "multinomial_mixture":
+        return _core.MultinomialSettings()
     return _core.PoissonSettings()

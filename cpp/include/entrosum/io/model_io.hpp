@@ -16,11 +16,13 @@
 #include "entrosum/linear/linear_gaussian.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/binomial_mixture.hpp"
+#include "entrosum/mixtures/categorical_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
 #include "entrosum/mixtures/exponential_mixture.hpp"
 #include "entrosum/mixtures/gamma_mixture.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "entrosum/mixtures/mixed_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "entrosum/sparse/sparse_coding.hpp"
 #include "entrosum/vae/linear_vae.hpp"
@@ -45,9 +47,10 @@ struct SavedGaussianMixture {
   GaussianMixtureParams params;
 };
 
-/// A Bernoulli, Poisson, binomial or exponential mixture: `Family` is BernoulliMixture, PoissonMixture,
-/// BinomialMixture (its settings hold the numbers of trials), ExponentialMixture or GammaMixture (its params
-/// hold the shapes).
+/// An exponential-family mixture: `Family` is BernoulliMixture, PoissonMixture, BinomialMixture (its settings hold
+/// the numbers of trials), ExponentialMixture, GammaMixture (its params hold the shapes), MultinomialMixture (means
+/// hold probabilities, each row summing to 1) or CategoricalMixture (its settings hold the numbers of levels, its
+/// means the (K, Σ_d L_d) probabilities).
 template <typename Family>
 struct SavedDiscreteMixture {
   DiscreteMixtureParams params;
@@ -89,7 +92,8 @@ struct SavedMixedMixture {
 using SavedParams =
     std::variant<SavedLinearGaussian, SavedGaussianMixture, SavedDiscreteMixture<BernoulliMixture>,
                  SavedDiscreteMixture<PoissonMixture>, SavedDiscreteMixture<BinomialMixture>,
-                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>, SavedMixedMixture,
+                 SavedDiscreteMixture<ExponentialMixture>, SavedDiscreteMixture<GammaMixture>,
+                 SavedDiscreteMixture<MultinomialMixture>, SavedDiscreteMixture<CategoricalMixture>, SavedMixedMixture,
                  SavedSparseCoding, SavedLinearVae, SavedBinarySparseCoding, SavedSigmoidBeliefNet>;
 
 /// A saved model: what the metadata says about it and its parameters (in double, converted from the
@@ -127,6 +131,11 @@ DiscreteMixtureParams load_exponential_mixture(const std::string& path);
 DiscreteMixtureParams load_gamma_mixture(const std::string& path);
 /// A mixed mixture's parameters and the families of its columns.
 std::pair<MixedMixtureParams, MixedSpec> load_mixed_mixture(const std::string& path);
+/// A categorical mixture's parameters (means: the (K, Σ_d L_d) probabilities) and its numbers of levels.
+std::pair<DiscreteMixtureParams, Eigen::Matrix<Index, Eigen::Dynamic, 1>> load_categorical_mixture(
+    const std::string& path);
+/// A multinomial mixture's parameters: the means are the probabilities p_kl.
+DiscreteMixtureParams load_multinomial_mixture(const std::string& path);
 
 SparseCodingParams load_sparse_coding(const std::string& path);
 LinearVaeParams load_linear_vae(const std::string& path);

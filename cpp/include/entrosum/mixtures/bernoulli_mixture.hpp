@@ -27,6 +27,11 @@ struct BernoulliMixture {
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = false;
+  /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
+  static constexpr bool normalises_components = false;
+  static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// η(μ) = log μ − log(1 − μ), floored
   static double natural(const Settings&, Index, double mean) { return floored_log(mean) - floored_log1m(mean); }

@@ -28,6 +28,11 @@ struct BinomialMixture {
   static constexpr const char* name = "binomial";
   static constexpr bool has_second_statistic = false;
   static constexpr bool has_base_measure = true;
+  /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
+  static constexpr bool normalises_components = false;
+  static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// n_trials must hold one whole number in [1, 2^53] per feature; std::invalid_argument otherwise.
   static void check_settings(const Settings& s, Index n_features);

@@ -1,14 +1,14 @@
 // Mixtures of products of one-parameter exponential families in their mean parameters (DESIGN.md §3):
 // Bernoulli mixtures for binary data, Poisson and binomial mixtures for counts, exponential mixtures for
-// positive values. For such a family,
+// positive values, multinomial mixtures for count vectors. For such a family,
 //   log p(x | k) = Σ_d [x_d η(m_kd) − A(m_kd)] + log h(x),
 // with the mean m_kd = E[x_d | k], natural parameter η and log-partition A, so the exact E-step's log joint
 // over a chunk is one matrix product x · ηᵀ plus per-component constants (log h(x) is the same for every
 // k); the statistics are N_k and Σ_n w_n r_nk x_n, and the exact M-step is a weighted mean.
 //
-// A family is a small policy (BernoulliMixture, PoissonMixture, BinomialMixture, ExponentialMixture) with the
-// scalar pieces; each takes the family's settings `s` and the feature d, since a family may have a known
-// constant per feature (the binomial's number of trials):
+// A family is a small policy (BernoulliMixture, PoissonMixture, BinomialMixture, ExponentialMixture,
+// MultinomialMixture) with the scalar pieces; each takes the family's settings `s` and the feature d, since a family
+// may have a known constant per feature (the binomial's number of trials):
 //   struct Settings                                    its known per-feature constants and M-step settings
 //   static constexpr const char* name
 //   static constexpr bool has_base_measure             whether log h(x) is not constant
@@ -21,6 +21,18 @@
 //   static constexpr bool has_second_statistic         false here; true for a two-parameter family (gamma), whose
 //                                                      pieces take (mean, shape), collect Σ_n w r log x as well
 //                                                      and add natural_second(...) · log x to the log joint
+//   static constexpr bool normalises_components        false here; true for a family whose means in a component are
+//                                                      probabilities summing to 1 (multinomial): m_step_mean then
+//                                                      gives unnormalised weights and normalise_component(s, means, k)
+//                                                      rescales row k of the (K, D) means after the per-(k, d) step
+//   static constexpr bool entropy_per_total            false here; true when the pseudo-entropy Σ_d entropy(s, d, m)
+//                                                      is per unit of a row's total (multinomial): the entropy sum
+//                                                      weighs it by Σ_d first_kd = N_k m̄_k instead of N_k
+//   static constexpr bool expands_columns              false here; true when the statistics are over columns derived
+//                                                      from the data's (categorical: one-hot levels): then
+//                                                      expanded_width(s) is their number P, expand(s, chunk) gives a
+//                                                      chunk's (n, P) expansion (one chunk at a time, never the whole
+//                                                      data), and check_expanded_width(s, P) checks parameters of P
 // and the chunked E-step, the driver, the initialisation and the score are shared; they are
 // instantiated for each family in its own source file.
 #pragma once
@@ -101,6 +113,16 @@ inline double floored_log1m(double value) {
   return std::max(std::log1p(-std::min(value, 1.0)), std::log(std::numeric_limits<double>::min()));
 }
 
+/// The number of columns the statistics and means are over: the data's `n_columns`, or the family's expansion of
+/// them (categorical: Σ_d L_d one-hot levels). The settings must have been checked against the data.
+template <typename Family>
+Index discrete_statistics_width(const typename Family::Settings& settings, Index n_columns) {
+  if constexpr (Family::expands_columns)
+    return Family::expanded_width(settings);
+  else
+    return n_columns;
+}
+
 /// How the driver runs a fit: the family's M-step settings, stopping, and the passes over the data.
 template <typename Family>
 struct DiscreteMixtureOptions {
@@ -167,7 +189,7 @@ DiscreteMixtureParams discrete_mixture_m_step(const DiscreteMixtureStats& stats,
 
 /// F(q, Θ) and S(q, Θ) per sample for the q of `stats` and any Θ (before or after an M-step):
 ///   F = (1/N)[Σ_k N_k log π_k + Σ_kd expected_log_density(N_k, first_kd, m_kd) + Σ_n w_n log h(x_n)] + H̄[r],
-///   S = H̄[r] − H[π] − Σ_k (N_k/N) Σ_d H(m_kd) + (1/N) Σ_n w_n log h(x_n).
+///   S = H̄[r] − H[π] − Σ_k (N_k/N) Σ_d H(m_kd) + (1/N) Σ_n w_n log h(x_n)  (N_k m̄_k for N_k when entropy_per_total).
 template <typename Family>
 ElboTerms discrete_mixture_elbo(const DiscreteMixtureStats& stats, const DiscreteMixtureParams& params,
                                 const typename Family::Settings& settings);
@@ -255,6 +277,7 @@ template <typename Family, typename T>
 DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>& data,
                                                                 const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
                                                                 const ResponsibilitySource& source, Index n_components,
+                                                                const typename Family::Settings& settings,
                                                                 const Execution& execution);
 template <typename Family>
 DiscreteMixtureParams discrete_mixture_from_initial_statistics(DiscreteInitialStats sums,

@@ -24,6 +24,11 @@ struct ExponentialMixture {
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = false;
+  /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
+  static constexpr bool normalises_components = false;
+  static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// The mean, floored at DBL_MIN: a mean of 0 cannot come from positive data, only from a component
   /// whose responsibilities all underflowed, and must not turn η into −∞.

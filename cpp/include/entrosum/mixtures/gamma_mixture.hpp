@@ -31,6 +31,11 @@ struct GammaMixture {
 
   static constexpr const char* name = "gamma";
   static constexpr bool has_base_measure = false;
+  /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
+  static constexpr bool normalises_components = false;
+  static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
   static constexpr bool has_second_statistic = true;
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}

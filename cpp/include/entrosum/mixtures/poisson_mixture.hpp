@@ -28,6 +28,11 @@ struct PoissonMixture {
   /// No per-feature constants to check.
   static void check_settings(const Settings&, Index) {}
   static constexpr bool has_base_measure = true;
+  /// The M-step is per (k, d); the pseudo-entropy is weighted by N_k.
+  static constexpr bool normalises_components = false;
+  static constexpr bool entropy_per_total = false;
+  /// The statistics are over the data's own columns.
+  static constexpr bool expands_columns = false;
 
   /// log h(x) = −Σ_d log x_d!
   template <typename Row>
