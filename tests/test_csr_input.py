@@ -1,4 +1,4 @@
-"""scipy.sparse input of the Bernoulli and Poisson mixtures: the CSR passes against the dense ones (fits, scores,
+"""scipy.sparse input of the Bernoulli, Poisson and multinomial mixtures: the CSR passes against the dense ones (fits, scores,
 k-means, partial_fit), threads and weights, peak memory near the nonzeros, and bad input."""
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ def sparse_binary(n, D, K, seed):
     return (rng.random((n, D)) < probabilities[labels]).astype(np.float64)
 
 
-CASES = [(entrosum.PoissonMixture, sparse_counts), (entrosum.BernoulliMixture, sparse_binary)]
+def sparse_documents(n, D, K, seed):
+    """Word counts with at least one word per document (a multinomial row needs a positive total)."""
+    counts = sparse_counts(n, D, K, seed)
+    counts[np.arange(n), np.random.default_rng(seed).integers(D, size=n)] += 1.0
+    return counts
+
+
+CASES = [(entrosum.PoissonMixture, sparse_counts), (entrosum.BernoulliMixture, sparse_binary),
+         (entrosum.MultinomialMixture, sparse_documents)]
 
 
 def fitted_pair(cls, dense, **settings):
@@ -158,6 +166,22 @@ def test_non_finite_entries_and_wrong_features_are_refused():
     model = entrosum.PoissonMixture(2, random_state=0).fit(sparse.csr_matrix(sparse_counts(50, 8, 2, seed=9)))
     with pytest.raises(ValueError, match="9 features.*expecting 8"):
         model.predict(sparse.csr_matrix(np.ones((3, 9))))
+
+
+def test_a_multinomial_row_without_counts_is_named():
+    dense = sparse_documents(30, 8, 2, seed=10)
+    dense[12] = 0.0
+    matrix = sparse.csr_matrix(dense)
+    with pytest.raises(ValueError, match="row 12 has total 0"):
+        entrosum.MultinomialMixture(2).fit(matrix)
+    at = matrix.indptr[12]  # a stored zero in row 12 is no count either
+    indptr = matrix.indptr.copy()
+    indptr[13:] += 1
+    stored_zero = sparse.csr_matrix((np.insert(matrix.data, at, 0.0), np.insert(matrix.indices, at, 3), indptr),
+                                    shape=matrix.shape)
+    assert stored_zero.nnz == matrix.nnz + 1
+    with pytest.raises(ValueError, match="row 12 has total 0"):
+        entrosum.MultinomialMixture(2).fit(stored_zero)
 
 
 def test_models_without_sparse_input_still_refuse_it():

@@ -1,4 +1,4 @@
-// The Bernoulli and Poisson mixtures and k-means on scipy.sparse CSR data: the dense functions' twins, named
+// The Bernoulli, Poisson and multinomial mixtures and k-means on scipy.sparse CSR data: the dense functions' twins, named
 // <family>_csr_* and kmeans*_csr, each taking (indptr, indices, data, n_features) in place of the data array.
 #include <pybind11/stl.h>
 
@@ -13,6 +13,7 @@
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
 #include "entrosum/mixtures/discrete_mixture_csr.hpp"
 #include "entrosum/mixtures/kmeans.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 #include "mixture_common.hpp"
 
@@ -74,7 +75,7 @@ void bind_family_for(py::module_& m, const std::string& prefix) {
         options.stop = stop;
         options.execution = make_execution(n_threads, chunk_size);
         const DiscreteMixtureParams initial = make_params(weights, means);
-        check_family_params<Family>(initial, data.cols);
+        check_family_params<Family>(initial, settings, data.cols);
         const IterationCallback on_iteration = wrap_callback(callback);
         const DiscreteMixtureFit fit = run_without_gil(
             [&] { return fit_discrete_mixture_csr<Family, T>(data, sample_weight, initial, options, on_iteration); });
@@ -132,7 +133,7 @@ void bind_family_for(py::module_& m, const std::string& prefix) {
           const CsrRef<T> data = as_csr(indptr, indices, values, n_features);
           check_sample_weight(sample_weight, data.rows);
           const DiscreteMixtureParams p = params_from_dict(params);
-          check_family_params<Family>(p, data.cols);
+          check_family_params<Family>(p, settings, data.cols);
           const Execution execution = make_execution(n_threads, chunk_size);
           DiscreteMixtureStats stats = run_without_gil(
               [&] { return discrete_mixture_csr_e_step<Family, T>(data, sample_weight, p, settings, execution); });
@@ -149,7 +150,7 @@ void bind_family_for(py::module_& m, const std::string& prefix) {
            bool with_responsibilities, int n_threads, Index chunk_size) {
           const CsrRef<T> data = as_csr(indptr, indices, values, n_features);
           const DiscreteMixtureParams params = make_params(weights, means);
-          check_family_params<Family>(params, data.cols);
+          check_family_params<Family>(params, settings, data.cols);
           const Execution execution = make_execution(n_threads, chunk_size);
           RowMatrix<double> resp;
           Eigen::VectorXd log_likelihood = run_without_gil([&] {
@@ -172,6 +173,8 @@ void bind_discrete_mixture_csr(py::module_& m) {
   bind_family_for<BernoulliMixture, double>(m, "bernoulli_mixture");
   bind_family_for<PoissonMixture, float>(m, "poisson_mixture");
   bind_family_for<PoissonMixture, double>(m, "poisson_mixture");
+  bind_family_for<MultinomialMixture, float>(m, "multinomial_mixture");
+  bind_family_for<MultinomialMixture, double>(m, "multinomial_mixture");
 }
 
 }  // namespace entrosum::bindings

@@ -1,11 +1,12 @@
 // The discrete-mixture engine's passes over CSR data (discrete_mixture_csr.hpp), instantiated for the families
-// whose base measure ignores zeros: Bernoulli and Poisson.
+// whose base measure ignores zeros: Bernoulli, Poisson and multinomial.
 #include "entrosum/mixtures/discrete_mixture_csr.hpp"
 
 #include <chrono>
 
 #include "discrete_mixture_impl.hpp"
 #include "entrosum/mixtures/bernoulli_mixture.hpp"
+#include "entrosum/mixtures/multinomial_mixture.hpp"
 #include "entrosum/mixtures/poisson_mixture.hpp"
 
 namespace entrosum {
@@ -208,5 +209,6 @@ Eigen::VectorXd discrete_mixture_csr_score(const CsrRef<T>& data, const Discrete
 
 ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_CSR(BernoulliMixture)
 ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_CSR(PoissonMixture)
+ENTROSUM_INSTANTIATE_DISCRETE_MIXTURE_CSR(MultinomialMixture)
 
 }  // namespace entrosum

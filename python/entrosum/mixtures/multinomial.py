@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ..engine.csr import CsrData
 from ..engine.docs import shared_docstring
 from ..engine.validation import check_int
 from .discrete import DiscreteMixture
@@ -48,7 +49,8 @@ class MultinomialMixture(DiscreteMixture):
     %(mixture_fitted)s
 
     The data must be counts (non-negative integers, any numeric dtype; float32 stays float32) with at least
-    one nonzero count per row.
+    one nonzero count per row. A scipy.sparse matrix (a bag of words) is fitted and scored as it is, never
+    densified: the passes touch its stored entries only, so time and memory follow its nonzeros (``engine.csr``).
     """
 
     # Counts: scikit-learn's checks then give it non-negative integers.
@@ -56,6 +58,7 @@ class MultinomialMixture(DiscreteMixture):
     _core_prefix = "multinomial_mixture"
     _means_range = {"minimum": 0.0, "maximum": 1.0}
     _data_requirement = "counts (non-negative integers, at least one nonzero per row)"
+    _takes_sparse = True
 
     def __init__(self, n_components: int = 1, *, tol: float | None = 1e-3, gap_tol: float | None = None,
                  max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans", weights_init: Any = None,
@@ -71,9 +74,14 @@ class MultinomialMixture(DiscreteMixture):
     def _allowed(values: np.ndarray) -> np.ndarray:
         return (values >= 0) & (values == np.floor(values))
 
-    def _check_values(self, X: np.ndarray, n_threads: int) -> None:
+    def _check_values(self, X: Any, n_threads: int) -> None:
         super()._check_values(X, n_threads)
-        row = _core.first_zero_total_row(X, n_threads)
+        if isinstance(X, CsrData):  # the entries are counts already: a zero total is a row without a positive one
+            positive_rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[X.values > 0]
+            empty = np.flatnonzero(np.bincount(positive_rows, minlength=X.shape[0]) == 0)
+            row = int(empty[0]) if empty.size else -1
+        else:
+            row = _core.first_zero_total_row(X, n_threads)
         if row >= 0:
             raise ValueError(f"X must be {self._data_requirement} for MultinomialMixture; row {row} has total 0 "
                              "(every count is 0). Remove the empty rows.")
