@@ -1,5 +1,5 @@
-// The Bernoulli, Poisson and multinomial mixtures and k-means on scipy.sparse CSR data: the dense functions' twins, named
-// <family>_csr_* and kmeans*_csr, each taking (indptr, indices, data, n_features) in place of the data array.
+// The Bernoulli, Poisson and multinomial mixtures and k-means on scipy.sparse CSR data: the dense functions' twins,
+// named <family>_csr_* and kmeans*_csr, each taking (indptr, indices, data, n_features) in place of the data array.
 #include <pybind11/stl.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 """Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma, multinomial, categorical and mixed
-(a family per column)."""
+(a family per column).
+"""
 
 from .bernoulli import BernoulliMixture
 from .binomial import BinomialMixture
