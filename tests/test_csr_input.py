@@ -1,5 +1,7 @@
-"""scipy.sparse input of the Bernoulli, Poisson and multinomial mixtures: the CSR passes against the dense ones (fits, scores,
-k-means, partial_fit), threads and weights, peak memory near the nonzeros, and bad input."""
+"""scipy.sparse input of the Bernoulli, Poisson and multinomial mixtures.
+
+The CSR passes against the dense ones (fits, scores, k-means, partial_fit), threads and weights, peak memory near
+the nonzeros, and bad input."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma, multinomial, categorical and mixed
-(a family per column).
-"""
+"""Mixture models: Gaussian, Bernoulli, Poisson, binomial, exponential, gamma, multinomial, categorical, mixed."""
 
 from .bernoulli import BernoulliMixture
 from .binomial import BinomialMixture
