@@ -12,6 +12,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import bernoulli
 from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
 
 import entrosum
 
@@ -170,13 +171,14 @@ def test_float32_agrees_with_float64(X, start):
 def test_recovers_the_parameters_of_a_known_mixture():
     probabilities = true_probabilities()
     n = 8000
-    data, _ = bernoulli_mixture_data(n, WEIGHTS, probabilities, seed=5)
+    data, labels = bernoulli_mixture_data(n, WEIGHTS, probabilities, seed=5)
     model = entrosum.BernoulliMixture(3, tol=1e-8, max_iter=1000, n_init=3, random_state=0).fit(data)
     order = match_components(model.means_, probabilities)
     weight_se = np.sqrt(WEIGHTS * (1 - WEIGHTS) / n)
     np.testing.assert_array_less(np.abs(model.weights_[order] - WEIGHTS), 4 * weight_se)
     mean_se = np.sqrt(probabilities * (1 - probabilities) / (n * WEIGHTS[:, None]))
     np.testing.assert_array_less(np.abs(model.means_[order] - probabilities), 4 * mean_se)
+    assert adjusted_rand_score(labels, model.predict(data)) >= 0.95  # the recovery criterion
 
 
 def test_fit_predict_equals_fit_then_predict(X):
