@@ -188,8 +188,10 @@ class BinarisedSigmoidBeliefNet(BinarisedInput, entrosum.SigmoidBeliefNet):
 
 
 #: The checks that give SigmoidBeliefNet values other than 0 and 1 (BernoulliMixture's, and the transformer checks).
+#: The checks of sparse input, which BernoulliMixture takes and SigmoidBeliefNet refuses as the checks expect.
+SPARSE_INPUT_CHECKS = ("check_estimator_sparse_tag", "check_sample_weight_equivalence_on_sparse_data")
 SBN_NOT_BINARY = {**{name: NOT_BINARY.replace("BinarisedBernoulliMixture", "BinarisedSigmoidBeliefNet")
-                     for name in BERNOULLI_NOT_BINARY},
+                     for name in BERNOULLI_NOT_BINARY if name not in SPARSE_INPUT_CHECKS},
                   **{name: NOT_BINARY.replace("BinarisedBernoulliMixture", "BinarisedSigmoidBeliefNet")
                      for name in ("check_positive_only_tag_during_fit", "check_transformer_data_not_an_array",
                                   "check_transformer_general", "check_transformer_preserve_dtypes",
