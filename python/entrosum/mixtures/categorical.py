@@ -48,7 +48,7 @@ class CategoricalMixture(DiscreteMixture):
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
-    means_ : ndarray of shape (n_components, sum(n_levels_))
+    means_ : ndarray of shape (n_components, total number of levels)
         The probabilities of all columns side by side: column d's levels 0, ..., L_d − 1 at
         ``offsets_[d]:offsets_[d + 1]``. ``probabilities_`` gives them per column.
     n_levels_ : ndarray of shape (n_features,)

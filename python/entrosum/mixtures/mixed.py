@@ -109,7 +109,7 @@ class MixedMixture(BaseMixture):
         The variances of the Gaussian columns, in column order.
     shapes_ : ndarray of shape (n_components, n_gamma)
         The shapes k of the gamma columns, in column order (the rates are k / mean).
-    probabilities_ : ndarray of shape (n_components, sum of n_levels_)
+    probabilities_ : ndarray of shape (n_components, total number of levels)
         The level probabilities of the categorical columns, one column's levels after another's, in column order.
     column_families_ : ndarray of str, shape (n_features,)
         The family of each column.
