@@ -51,7 +51,7 @@ paths="$("$python" -c 'import sys; print(":".join(p for p in sys.path[1:] if p))
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)"
 cd "$repo"
 LD_PRELOAD="$preload" ENTROSUM_CPU=generic PYTHONPATH="$work/package:$paths" OMP_NUM_THREADS=1 \
-  "$python" -S -m pytest -q -p no:cacheprovider \
+  "$python" -S -m pytest -q -p no:cacheprovider --basetemp "$work/pytest" \
   tests/test_hardening.py tests/test_model_io.py tests/test_validation.py \
   "tests/test_binary_streams.py::test_statistics_merge_pickle_and_refuse_mismatches" \
   "tests/test_csr_input.py::test_malformed_csr_arrays_raise_instead_of_crashing" \
