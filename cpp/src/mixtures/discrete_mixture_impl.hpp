@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../core/stack_products.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/errors.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
@@ -105,9 +106,9 @@ void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const
   normalise_log_joint<T>(resp, weights, stats.totals, row_log_likelihood);
   note_worst(stats.totals, row_log_likelihood, chunk, row_offset, weights);
   // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
-  stats.first += (resp.transpose() * chunk).template cast<double>();
+  detail::add_transposed_product(resp, chunk, stats.first);
   // Σ_n w_n r_nk log x_n likewise
-  if constexpr (Family::has_second_statistic) stats.second += (resp.transpose() * log_chunk).template cast<double>();
+  if constexpr (Family::has_second_statistic) detail::add_transposed_product(resp, log_chunk, stats.second);
 }
 
 template <typename Family, typename T>

@@ -7,6 +7,7 @@
 
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "gaussian_mixture_componentwise.hpp"
+#include "../core/stack_products.hpp"
 #include "gaussian_mixture_moments.hpp"
 
 namespace entrosum {
@@ -209,7 +210,8 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
       // Float quadratic features about the shift cancel in the sums of a component far from it: those go
       // component by component, about their means; the others come from the product as usual.
       const Index D = stats.first.cols();
-      Eigen::MatrixXd sums = (buffers.resp.transpose() * buffers.features).template cast<double>();
+      Eigen::MatrixXd sums = Eigen::MatrixXd::Zero(K, buffers.features.cols());
+      add_transposed_product(buffers.resp, buffers.features, sums);
       for (Index k : density.far_components) sums.row(k).setZero();
       stats.first += sums.leftCols(D);
       stats.second += sums.rightCols(sums.cols() - D);

@@ -10,6 +10,7 @@
 
 #include <Eigen/Core>
 
+#include "../core/stack_products.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 
 namespace entrosum::detail {
@@ -69,7 +70,8 @@ RowMatrix<T> linear_features(const Eigen::Ref<const RowMatrix<T>>& x, Covariance
 template <typename T, typename Resp>
 void accumulate_linear_features(const RowMatrix<T>& features, const Resp& resp, GaussianMixtureStats& stats) {
   const Index D = stats.first.cols();
-  const Eigen::MatrixXd sums = (resp.transpose() * features).template cast<double>();  // (K, n_features of the type)
+  Eigen::MatrixXd sums = Eigen::MatrixXd::Zero(resp.cols(), features.cols());  // (K, n_features of the type)
+  add_transposed_product(resp, features, sums);
   stats.first += sums.leftCols(D);
   stats.second += sums.rightCols(sums.cols() - D);
 }
@@ -100,7 +102,7 @@ void accumulate_full_moments(const Shifted& x, const Resp& resp, GaussianMixture
     }
     if (rows == 0) continue;
     scatter.setZero();
-    scatter.template selfadjointView<Eigen::Lower>().rankUpdate(gathered.topRows(rows).transpose());
+    add_rank_update(gathered.topRows(rows), scatter);
     Index offset = 0;
     for (Index i = 0; i < D; ++i)
       for (Index j = i; j < D; ++j) stats.second(k, offset++) += static_cast<double>(scatter(j, i));
@@ -124,11 +126,11 @@ void accumulate_moments(const Shifted& x, const Resp& resp, CovarianceType type,
       accumulate_full_moments<T>(x, resp, stats);
       break;
     case CovarianceType::tied: {
-      stats.first += (resp.transpose() * x).template cast<double>();
+      add_transposed_product(resp, x, stats.first);
       // Σ_n (Σ_k w r_nk) (x − shift)(x − shift)ᵀ
       const RowMatrix<T> scaled = x.array().colwise() * resp.rowwise().sum().array().sqrt();
       ColMatrixT scatter = ColMatrixT::Zero(D, D);
-      scatter.template selfadjointView<Eigen::Lower>().rankUpdate(scaled.transpose());
+      add_rank_update(scaled, scatter);
       stats.second += scatter.template selfadjointView<Eigen::Lower>().toDenseMatrix().template cast<double>();
       break;
     }

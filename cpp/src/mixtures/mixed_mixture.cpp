@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/stack_products.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
@@ -276,7 +277,7 @@ MixedMixtureStats e_step_pass(const DataRef<T>& data, const Eigen::Ref<const Eig
         // the worst rows keep T(x): a re-seeded component starts from their statistics
         note_worst(into.totals, row_log_likelihood, statistics, begin, weights);
         // Σ_n w_n r_nk T(x_n): the chunk's product in the data's precision, summed in double
-        into.statistics += (resp.transpose() * statistics).template cast<double>();
+        detail::add_transposed_product(resp, statistics, into.statistics);
       });
 }
 
