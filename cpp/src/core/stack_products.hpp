@@ -36,13 +36,15 @@ void add_transposed_product(const Left& left, const Right& right, Into&& into) {
   }
 }
 
-/// The lower triangle of `into` (column-major, x's scalar) += xᵀ · x over x's rows, in pieces of stack_packed_depth rows.
+/// The lower triangle of `into` (column-major, x's scalar) += xᵀ · x over x's rows, in pieces of stack_packed_depth
+/// rows.
 template <typename X, typename Into>
 void add_rank_update(const X& x, Into& into) {
   const Eigen::Index rows = x.rows();
   const Eigen::Index depth = stack_packed_depth<typename X::Scalar>(x.cols());
   for (Eigen::Index first = 0; first < rows; first += depth)
-    into.template selfadjointView<Eigen::Lower>().rankUpdate(x.middleRows(first, std::min(depth, rows - first)).transpose());
+    into.template selfadjointView<Eigen::Lower>().rankUpdate(
+        x.middleRows(first, std::min(depth, rows - first)).transpose());
 }
 
 }  // namespace entrosum::detail

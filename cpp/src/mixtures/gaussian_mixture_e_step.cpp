@@ -5,9 +5,9 @@
 #include <cmath>
 #include <type_traits>
 
+#include "../core/stack_products.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 #include "gaussian_mixture_componentwise.hpp"
-#include "../core/stack_products.hpp"
 #include "gaussian_mixture_moments.hpp"
 
 namespace entrosum {
