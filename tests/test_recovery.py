@@ -78,8 +78,7 @@ def test_chunked_em_recovers_like_the_in_memory_fit():
     params = {"weights": start["weights_init"], "means": start["means_init"], "covariances": np.ones((3, 1)),
               "precision_cholesky": np.ones((3, 1))}
     stop = _core.StopOptions(tol=1e-9, max_iter=30)
-    reference = _core.gmm_fit(X, np.empty(0), "spherical", params["weights"], params["means"], params["covariances"],
-                              params["precision_cholesky"], 1e-6, stop, 2, 64, None)
+    reference = _core.gmm_fit(X, np.empty(0), "spherical", dict(params), 1e-6, stop, 2, 64, None)
     steps = GaussianMixtureSteps("spherical", 1e-6)
 
     def statistics_of(current):

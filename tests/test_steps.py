@@ -45,8 +45,7 @@ def test_gaussian_mixture_em_from_chunks_matches_in_memory_em(covariance_type):
     labels = rng.integers(0, 3, X.shape[0]).astype(np.intc)
     start = _core.gmm_init_from_labels(X, np.empty(0), labels, 3, covariance_type, 1e-6, 1, 0)
     stop = _core.StopOptions(tol=1e-9, max_iter=40)
-    reference = _core.gmm_fit(X, np.empty(0), covariance_type, start["weights"], start["means"], start["covariances"],
-                              start["precision_cholesky"], 1e-6, stop, 1, 0, None)
+    reference = _core.gmm_fit(X, np.empty(0), covariance_type, dict(start), 1e-6, stop, 1, 0, None)
     steps = GaussianMixtureSteps(covariance_type, 1e-6)
     params, monitor = run_em(steps, _chunked_statistics(steps, np.array_split(X, 7)), start, stop)
     _compare_history(monitor.history, reference["history"], 1e-11)

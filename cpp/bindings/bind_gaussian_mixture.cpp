@@ -1,5 +1,6 @@
 // Gaussian mixtures: EM, initialisation (from k-means labels or random responsibilities), scoring.
 #include <string>
+#include <utility>
 
 #include "checks.hpp"
 #include "common.hpp"
@@ -22,14 +23,14 @@ CovarianceType parse_covariance_type(const std::string& name) {
       "'");
 }
 
-GaussianMixtureParams make_params(const std::string& type, const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
-                                  const Eigen::MatrixXd& covariances, const Eigen::MatrixXd& precision_cholesky) {
+GaussianMixtureParams make_params(const std::string& type, Eigen::VectorXd weights, Eigen::MatrixXd means,
+                                  Eigen::MatrixXd covariances, Eigen::MatrixXd precision_cholesky) {
   GaussianMixtureParams p;
   p.covariance_type = parse_covariance_type(type);
-  p.weights = weights;
-  p.means = means;
-  p.covariances = covariances;
-  p.precision_cholesky = precision_cholesky;
+  p.weights = std::move(weights);
+  p.means = std::move(means);
+  p.covariances = std::move(covariances);
+  p.precision_cholesky = std::move(precision_cholesky);
   return p;
 }
 
@@ -39,12 +40,33 @@ GaussianMixtureParams params_from_dict(const std::string& type, const py::dict& 
                      dict_entry<Eigen::MatrixXd>(params, "precision_cholesky"));
 }
 
-Results params_to_dict(const GaussianMixtureParams& p) {
+/// For a fit, which takes the start over: the covariances and factors are removed from `params` once copied, so
+/// that the start is not held twice through the fit (full covariances at D = K = 128 are as large as the data).
+GaussianMixtureParams take_params_from_dict(const std::string& type, py::dict& params) {
+  GaussianMixtureParams p = make_params(type, dict_entry<Eigen::VectorXd>(params, "weights"),
+                                        dict_entry<Eigen::MatrixXd>(params, "means"), {}, {});
+  p.covariances = dict_entry<Eigen::MatrixXd>(params, "covariances");
+  params.attr("pop")("covariances");
+  p.precision_cholesky = dict_entry<Eigen::MatrixXd>(params, "precision_cholesky");
+  params.attr("pop")("precision_cholesky");
+  return p;
+}
+
+/// A stacked matrix as a C-ordered array, the layout the Python layer reshapes to (K, D, D) without copying;
+/// `matrix` is freed once copied, so that a result is not held twice.
+py::array_t<double> take_as_c_order(Eigen::MatrixXd& matrix) {
+  py::array_t<double> out({matrix.rows(), matrix.cols()});
+  Eigen::Map<RowMatrix<double>>(out.mutable_data(), matrix.rows(), matrix.cols()) = matrix;
+  matrix.resize(0, 0);
+  return out;
+}
+
+Results params_to_dict(GaussianMixtureParams&& p) {
   Results out;
   out["weights"] = p.weights;
   out["means"] = p.means;
-  out["covariances"] = p.covariances;
-  out["precision_cholesky"] = p.precision_cholesky;
+  out["covariances"] = take_as_c_order(p.covariances);
+  out["precision_cholesky"] = take_as_c_order(p.precision_cholesky);
   out["recovered"] = recovered_to_list(p.recovered);
   return out;
 }
@@ -53,10 +75,9 @@ template <typename T>
 void bind_for(py::module_& m) {
   m.def(
       "gmm_fit",
-      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type,
-         const Eigen::VectorXd& weights, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances,
-         const Eigen::MatrixXd& precision_cholesky, double reg_covar, const StopOptions& stop, int n_threads,
-         Index chunk_size, const Callback& callback, bool learn_weights) {
+      [](const CArray<T>& data, const Eigen::VectorXd& sample_weight, const std::string& type, py::dict params,
+         double reg_covar, const StopOptions& stop, int n_threads, Index chunk_size, const Callback& callback,
+         bool learn_weights) {
         check_data(data);
         const DataRef<T> view = as_data(data);
         check_sample_weight(sample_weight, view.rows());
@@ -65,21 +86,22 @@ void bind_for(py::module_& m) {
         options.learn_weights = learn_weights;
         options.stop = stop;
         options.execution = make_execution(n_threads, chunk_size, &data);
-        const GaussianMixtureParams initial = make_params(type, weights, means, covariances, precision_cholesky);
+        GaussianMixtureParams initial = take_params_from_dict(type, params);
         check_params(initial, view.cols(), true, true);
         const IterationCallback on_iteration = wrap_callback(callback);
-        const GaussianMixtureFit fit = run_without_gil(
-            [&] { return fit_gaussian_mixture<T>(view, sample_weight, initial, options, on_iteration); });
-        Results out = params_to_dict(fit.params);
+        GaussianMixtureFit fit = run_without_gil(
+            [&] { return fit_gaussian_mixture<T>(view, sample_weight, std::move(initial), options, on_iteration); });
+        Results out = params_to_dict(std::move(fit.params));
         add_monitor(out, fit.monitor);
         return out;
       },
-      py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("weights"), py::arg("means"),
-      py::arg("covariances"), py::arg("precision_cholesky"), py::arg("reg_covar"), py::arg("stop"),
-      py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
+      py::arg("data"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("params"), py::arg("reg_covar"),
+      py::arg("stop"), py::arg("n_threads") = 1, py::arg("chunk_size") = 0, py::arg("callback") = py::none(),
       py::arg("learn_weights") = true,
-      "EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); "
-      "learn_weights=False keeps the initial weights.");
+      "EM for a Gaussian mixture from initial parameters (a dict of weights, means and stacked covariances and "
+      "precision_cholesky, see GaussianMixtureParams), which the fit takes over: it removes 'covariances' and "
+      "'precision_cholesky' from the dict, so that they are not held twice. learn_weights=False keeps the initial "
+      "weights.");
 
   m.def(
       "gmm_init_from_labels",
@@ -258,21 +280,25 @@ void bind_gaussian_mixture(py::module_& m) {
   bind_for<double>(m);
   m.def(
       "gmm_precision_cholesky",
-      [](const std::string& type, const Eigen::MatrixXd& means, const Eigen::MatrixXd& covariances) {
-        GaussianMixtureParams p = make_params(type, Eigen::VectorXd::Ones(means.rows()), means, covariances, {});
+      [](const std::string& type, const Eigen::MatrixXd& means, Eigen::MatrixXd covariances) {
+        GaussianMixtureParams p =
+            make_params(type, Eigen::VectorXd::Ones(means.rows()), means, std::move(covariances), {});
         check_params(p, means.cols(), true, false);
         compute_precision_cholesky(p);
-        return p.precision_cholesky;
+        p.covariances.resize(0, 0);  // freed before the result is copied out (full: K·D² each)
+        return take_as_c_order(p.precision_cholesky);
       },
       py::arg("covariance_type"), py::arg("means"), py::arg("covariances"),
       "Precision Cholesky factors (stacked) from covariances (stacked).");
   m.def(
       "gmm_covariances",
-      [](const std::string& type, const Eigen::MatrixXd& means, const Eigen::MatrixXd& precision_cholesky) {
-        GaussianMixtureParams p = make_params(type, Eigen::VectorXd::Ones(means.rows()), means, {}, precision_cholesky);
+      [](const std::string& type, const Eigen::MatrixXd& means, Eigen::MatrixXd precision_cholesky) {
+        GaussianMixtureParams p =
+            make_params(type, Eigen::VectorXd::Ones(means.rows()), means, {}, std::move(precision_cholesky));
         check_params(p, means.cols(), false, true);
         compute_covariances_from_precision_cholesky(p);
-        return p.covariances;
+        p.precision_cholesky.resize(0, 0);  // freed before the result is copied out (full: K·D² each)
+        return take_as_c_order(p.covariances);
       },
       py::arg("covariance_type"), py::arg("means"), py::arg("precision_cholesky"),
       "Covariances (stacked) from precision Cholesky factors (stacked).");

@@ -1115,7 +1115,7 @@ def gaussian_vae_terms(stats: entrosum._core.GaussianVaeStats) -> dict:
     """
     F and the entropy sum's terms per data point, from the sums.
     """
-def gmm_covariances(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+def gmm_covariances(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> numpy.typing.NDArray[numpy.float64]:
     """
     Covariances (stacked) from precision Cholesky factors (stacked).
     """
@@ -1130,14 +1130,14 @@ def gmm_e_step(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.
     The E-step over a chunk of rows (rows row_offset + n of the data set): mergeable sums of the exact posterior's statistics (chunk-level step API).
     """
 @typing.overload
-def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
+def gmm_fit(data: numpy.typing.NDArray[numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
     """
-    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); learn_weights=False keeps the initial weights.
+    EM for a Gaussian mixture from initial parameters (a dict of weights, means and stacked covariances and precision_cholesky, see GaussianMixtureParams), which the fit takes over: it removes 'covariances' and 'precision_cholesky' from the dict, so that they are not held twice. learn_weights=False keeps the initial weights.
     """
 @typing.overload
-def gmm_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, weights: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], precision_cholesky: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
+def gmm_fit(data: numpy.typing.NDArray[numpy.float64], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], covariance_type: str, params: dict, reg_covar: typing.SupportsFloat | typing.SupportsIndex, stop: StopOptions, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, chunk_size: typing.SupportsInt | typing.SupportsIndex = 0, callback: collections.abc.Callable[[dict[str, float]], None] | None = None, learn_weights: bool = True) -> dict[str, typing.Any]:
     """
-    EM for a Gaussian mixture from initial parameters (stacked covariances, see GaussianMixtureParams); learn_weights=False keeps the initial weights.
+    EM for a Gaussian mixture from initial parameters (a dict of weights, means and stacked covariances and precision_cholesky, see GaussianMixtureParams), which the fit takes over: it removes 'covariances' and 'precision_cholesky' from the dict, so that they are not held twice. learn_weights=False keeps the initial weights.
     """
 def gmm_from_initial_statistics(second: entrosum._core.GaussianMixtureExpectation, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], reg_covar: typing.SupportsFloat | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
@@ -1171,7 +1171,7 @@ def gmm_m_step(expectation: entrosum._core.GaussianMixtureExpectation, covarianc
     """
     The M-step from merged statistics (learn_weights=False keeps params' weights).
     """
-def gmm_precision_cholesky(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+def gmm_precision_cholesky(covariance_type: str, means: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], covariances: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> numpy.typing.NDArray[numpy.float64]:
     """
     Precision Cholesky factors (stacked) from covariances (stacked).
     """

@@ -1,6 +1,7 @@
 #include "entrosum/binary/binary_sparse_coding.hpp"
 
 #include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -174,6 +175,27 @@ ElboTerms binary_sparse_coding_terms(const BinarySparseCodingStats& stats, const
   return terms;
 }
 
+namespace {
+
+/// [W b] = cross · second⁻¹ from the normal equations of the weighted least squares. `second` = Σ E[z̃ z̃ᵀ] is
+/// singular when units always switch together (small data, peaked posteriors); every solution then maximises
+/// the expected log-likelihood, and the minimum-norm one (second's pseudo-inverse) splits such units' shared
+/// column evenly, where a failure would end the fit.
+Eigen::MatrixXd solve_normal_equations(const Eigen::MatrixXd& second, const Eigen::MatrixXd& cross) {
+  constexpr double kRelativeCutoff = 1e-12;
+  const Eigen::LDLT<Eigen::MatrixXd> ldlt(second);
+  const Eigen::VectorXd pivots = ldlt.vectorD();
+  if (ldlt.info() == Eigen::Success && (pivots.array() > kRelativeCutoff * pivots.cwiseAbs().maxCoeff()).all())
+    return ldlt.solve(cross.transpose()).transpose();
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(second);
+  const Eigen::VectorXd& values = eigen.eigenvalues();
+  const double cutoff = kRelativeCutoff * values.cwiseAbs().maxCoeff();
+  const Eigen::VectorXd inverse = (values.array() > cutoff).select(values.cwiseInverse(), 0.0);
+  return cross * eigen.eigenvectors() * inverse.asDiagonal() * eigen.eigenvectors().transpose();
+}
+
+}  // namespace
+
 BinarySparseCodingParams binary_sparse_coding_m_step(const BinarySparseCodingStats& stats,
                                                      const BinarySparseCodingParams& params, bool shared_prior) {
   const Index n_features = params.components.rows();
@@ -193,10 +215,7 @@ BinarySparseCodingParams binary_sparse_coding_m_step(const BinarySparseCodingSta
     for (Index j = 0; j < m; ++j)
       second(i, j) = stats.second_moment(active[static_cast<std::size_t>(i)], active[static_cast<std::size_t>(j)]);
   }
-  const Eigen::LDLT<Eigen::MatrixXd> ldlt(second);
-  if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().array() > 0.0).all())
-    throw NumericalError("the expected latent second moment Σ E[z̃ z̃ᵀ] is singular (two units always switch together)");
-  const Eigen::MatrixXd solved = ldlt.solve(cross.transpose()).transpose();
+  const Eigen::MatrixXd solved = solve_normal_equations(second, cross);
   Eigen::MatrixXd extended = extended_components(params);
   for (Index i = 0; i < m; ++i) extended.col(active[static_cast<std::size_t>(i)]) = solved.col(i);
 

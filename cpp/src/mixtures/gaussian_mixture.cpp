@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "entrosum/core/em.hpp"
@@ -232,37 +233,39 @@ GaussianMixtureExpectation& GaussianMixtureExpectation::operator+=(const Gaussia
 
 namespace {
 
-/// (K·D, D) or per type: the weighted scatter of each component about the means `means_rel`
-/// (relative to the shift) — what the M-step and the ELBO need.
+/// Full covariances: component k's weighted scatter about its mean `mean_rel` (relative to the shift) into the
+/// (D, D) `block`, one component at a time (all K at once would be K·D² doubles, as large as the data at
+/// D = K = 128).
+void full_scatter_about(const GaussianMixtureStats& s, Index k, const Eigen::Ref<const Eigen::RowVectorXd>& mean_rel,
+                        Eigen::Ref<Eigen::MatrixXd> block) {
+  const Index D = mean_rel.size();
+  // Σ_n r (x − μ)(x − μ)ᵀ = Σ r x xᵀ − first μᵀ − μ firstᵀ + N_k μ μᵀ, all about the shift
+  Index offset = 0;
+  for (Index i = 0; i < D; ++i) {
+    block.col(i).tail(D - i) = s.second.row(k).segment(offset, D - i).transpose();
+    offset += D - i;
+  }
+  block.template triangularView<Eigen::StrictlyUpper>() = block.transpose();
+  const Eigen::VectorXd mean = mean_rel.transpose();
+  const Eigen::VectorXd first = s.first.row(k).transpose();
+  block -= first * mean.transpose() + mean * first.transpose() - s.totals.resp_sum(k) * mean * mean.transpose();
+}
+
+/// Per type, the weighted scatter of each component about the means `means_rel` (relative to the shift) — what
+/// the M-step and the ELBO need; full covariances go through full_scatter_about instead.
 struct ScatterAbout {
   CovarianceType type;
-  // full: (K·D, D); tied: (D, D) summed over k; diag, tied_diag: (K, D); spherical, tied_spherical: (K, 1)
+  // tied: (D, D) summed over k; diag, tied_diag: (K, D); spherical, tied_spherical: (K, 1); full: empty
   Eigen::MatrixXd scatter;
 };
 
 ScatterAbout scatter_about(const GaussianMixtureExpectation& e, CovarianceType type, const Eigen::MatrixXd& means_rel) {
   const GaussianMixtureStats& s = e.stats;
   const Eigen::VectorXd& counts = s.totals.resp_sum;
-  const Index K = means_rel.rows(), D = means_rel.cols();
   ScatterAbout out{type, {}};
   switch (type) {
-    case CovarianceType::full: {
-      // Σ_n r (x − μ)(x − μ)ᵀ = Σ r x xᵀ − first μᵀ − μ firstᵀ + N_k μ μᵀ, all about the shift
-      out.scatter.resize(K * D, D);
-      for (Index k = 0; k < K; ++k) {
-        auto block = out.scatter.block(k * D, 0, D, D);
-        Index offset = 0;
-        for (Index i = 0; i < D; ++i) {
-          block.col(i).tail(D - i) = s.second.row(k).segment(offset, D - i).transpose();
-          offset += D - i;
-        }
-        block.template triangularView<Eigen::StrictlyUpper>() = block.transpose();
-        const Eigen::VectorXd mean = means_rel.row(k).transpose();
-        const Eigen::VectorXd first = s.first.row(k).transpose();
-        block -= first * mean.transpose() + mean * first.transpose() - counts(k) * mean * mean.transpose();
-      }
+    case CovarianceType::full:
       break;
-    }
     case CovarianceType::tied: {
       // Σ_k Σ_n r (x − μ_k)(x − μ_k)ᵀ = Σ w x xᵀ − Σ_k (first_k μ_kᵀ + μ_k first_kᵀ) + Σ_k N_k μ_k μ_kᵀ
       const Eigen::MatrixXd cross = s.first.transpose() * means_rel;
@@ -356,13 +359,16 @@ void reseed_components(GaussianMixtureParams& p, Eigen::VectorXd& counts, const 
 
 }  // namespace
 
-GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& e, const GaussianMixtureParams& old,
+GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& e, GaussianMixtureParams old,
                                               double reg_covar, bool learn_weights) {
   const GaussianMixtureStats& s = e.stats;
   const Index K = old.n_components(), D = old.n_features();
   Eigen::VectorXd counts = s.totals.resp_sum.array() + kCountGuard;  // N_k
   GaussianMixtureParams p;
   p.covariance_type = old.covariance_type;
+  // the new covariances and factors overwrite the old ones' storage (the E-step that read them is over)
+  p.covariances = std::move(old.covariances);
+  p.precision_cholesky = std::move(old.precision_cholesky);
   // π_k = N_k / N, normalised by the sum of the guarded counts (as scikit-learn does) so that the weights sum to 1
   // to rounding: with the guard, N_k / N summed to 1 + K·10·eps / N, which numpy's samplers refuse on few rows.
   p.weights = counts / counts.sum();
@@ -378,8 +384,10 @@ GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& 
     case CovarianceType::full:
       p.covariances.resize(K * D, D);
       for (Index k = 0; k < K; ++k) {
-        p.covariances.block(k * D, 0, D, D) = scatter.scatter.block(k * D, 0, D, D) / counts(k);
-        p.covariances.block(k * D, 0, D, D).diagonal().array() += reg_covar;
+        auto block = p.covariances.block(k * D, 0, D, D);
+        full_scatter_about(s, k, means_rel.row(k), block);
+        block /= counts(k);
+        block.diagonal().array() += reg_covar;
       }
       break;
     case CovarianceType::tied:
@@ -433,12 +441,15 @@ ElboTerms gaussian_mixture_elbo(const GaussianMixtureExpectation& e, const Gauss
   // Σ_k Σ_n w r_nk log N(x_n; μ_k, Σ_k) = Σ_k N_k (log det U_k − ½ D log 2π) − ½ Σ_k tr(U_kᵀ scatter_k U_k)
   double quadratic = 0.0;
   switch (p.covariance_type) {
-    case CovarianceType::full:
+    case CovarianceType::full: {
+      Eigen::MatrixXd block(D, D);
       for (Index k = 0; k < K; ++k) {
-        const Eigen::MatrixXd upper = p.precision_cholesky.block(k * D, 0, D, D);
-        quadratic += ((scatter.scatter.block(k * D, 0, D, D) * upper).array() * upper.array()).sum();
+        const auto upper = p.precision_cholesky.block(k * D, 0, D, D);
+        full_scatter_about(s, k, means_rel.row(k), block);
+        quadratic += ((block * upper).array() * upper.array()).sum();
       }
       break;
+    }
     case CovarianceType::tied:
       quadratic = ((scatter.scatter * p.precision_cholesky).array() * p.precision_cholesky.array()).sum();
       break;
@@ -503,11 +514,11 @@ GaussianMixtureExpectation GaussianMixtureModel<T>::e_step(const GaussianMixture
 
 template <typename T>
 GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                        const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
+                                        GaussianMixtureParams initial, const GaussianMixtureOptions& options,
                                         const IterationCallback& on_iteration) {
   const GaussianMixtureModel<T> model(data, sample_weight, options.reg_covar, options.execution, options.learn_weights);
-  GaussianMixtureFit fit{initial, ConvergenceMonitor(options.stop)};
-  fit.params = run_em(model, initial, fit.monitor, on_iteration, options.execution.interrupted);
+  GaussianMixtureFit fit{{}, ConvergenceMonitor(options.stop)};
+  fit.params = run_em(model, std::move(initial), fit.monitor, on_iteration, options.execution.interrupted);
   return fit;
 }
 
@@ -582,7 +593,7 @@ Eigen::VectorXd gaussian_mixture_score(const DataRef<T>& data, const GaussianMix
 #define ENTROSUM_INSTANTIATE(T)                                                                                        \
   template class GaussianMixtureModel<T>;                                                                              \
   template GaussianMixtureFit fit_gaussian_mixture<T>(const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&,     \
-                                                      const GaussianMixtureParams&, const GaussianMixtureOptions&,     \
+                                                      GaussianMixtureParams, const GaussianMixtureOptions&,            \
                                                       const IterationCallback&);                                       \
   template GaussianMixtureExpectation gaussian_mixture_responsibility_statistics<T>(                                   \
       const DataRef<T>&, const Eigen::Ref<const Eigen::VectorXd>&, const ResponsibilitySource&, Index, CovarianceType, \

@@ -45,8 +45,7 @@ ComponentwiseDensity<T> prepare_componentwise(const GaussianMixtureParams& p) {
   const Index K = p.n_components(), D = p.n_features();
   ComponentwiseDensity<T> density;
   density.means = p.means;
-  density.upper.reserve(static_cast<std::size_t>(K));
-  for (Index k = 0; k < K; ++k) density.upper.push_back(p.precision_cholesky.block(k * D, 0, D, D).template cast<T>());
+  density.factors = &p.precision_cholesky;
   // c_k = log π_k − ½ D log 2π + log det U_k
   const Eigen::VectorXd constants =
       p.weights.array().log() - 0.5 * static_cast<double>(D) * kLogTwoPi + log_det_precision_cholesky(p).array();
@@ -57,14 +56,21 @@ ComponentwiseDensity<T> prepare_componentwise(const GaussianMixtureParams& p) {
 template <typename T>
 void componentwise_log_joint(const DataRef<T>& chunk, const ComponentwiseDensity<T>& density,
                              ComponentwiseBuffers<T>& buffers, Eigen::Ref<RowMatrix<T>> log_joint) {
-  const Index n = chunk.rows(), K = density.offsets.size();
+  const Index n = chunk.rows(), D = chunk.cols(), K = density.offsets.size();
   for (Index begin = 0; begin < n; begin += kBlockRows) {
     const Index rows = std::min(kBlockRows, n - begin);
     for (Index k = 0; k < K; ++k) {
       centre_rows<T>(chunk.middleRows(begin, rows), density.means.row(k), buffers.centred);
-      buffers.whitened.resize(rows, chunk.cols());
-      // z = (x − μ_k) U_k, U_k upper triangular: half the products of a full one
-      buffers.whitened.noalias() = buffers.centred * density.upper[k].template triangularView<Eigen::Upper>();
+      buffers.whitened.resize(rows, D);
+      // z = (x − μ_k) U_k, U_k upper triangular: half the products of a full one. Float data cast U_k per block
+      // (D² conversions beside rows·D²/2 products) rather than keep a float copy of every factor.
+      const auto factor = density.factors->block(k * D, 0, D, D);
+      if constexpr (std::is_same_v<T, double>) {
+        buffers.whitened.noalias() = buffers.centred * factor.template triangularView<Eigen::Upper>();
+      } else {
+        buffers.upper = factor.template cast<T>();
+        buffers.whitened.noalias() = buffers.centred * buffers.upper.template triangularView<Eigen::Upper>();
+      }
       log_joint.col(k).segment(begin, rows) =
           (density.offsets(k) - T(0.5) * buffers.whitened.rowwise().squaredNorm().array()).matrix();
     }

@@ -232,10 +232,10 @@ class GaussianMixture(BaseMixture):
     def _run_em(self, X: np.ndarray, weights: np.ndarray, params: dict, monitor: ConvergenceMonitor,
                 passes: Passes) -> dict:
         callback = monitor._on_iteration if self.verbose else None
-        return _core.gmm_fit(X, weights, self.covariance_type, params["weights"], params["means"],
-                             params["covariances"], params["precision_cholesky"], float(self.reg_covar),
-                             self._stop_options(), passes.n_threads, passes.chunk_size, callback,
-                             bool(self.learn_weights))
+        # the core takes the start's covariances and factors over (it removes them from `params`), so that full
+        # covariances, K·D² each, are not held both here and there through the fit
+        return _core.gmm_fit(X, weights, self.covariance_type, params, float(self.reg_covar), self._stop_options(),
+                             passes.n_threads, passes.chunk_size, callback, bool(self.learn_weights))
 
     _fitted_names = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
@@ -259,16 +259,16 @@ class GaussianMixture(BaseMixture):
     def _params_attributes(self, result: dict, dtype: np.dtype) -> dict[str, Any]:
         kind, K = self.covariance_type, result["weights"].shape[0]
         cholesky = _unstack(result["precision_cholesky"], kind, K)
-        if kind == "full":
-            precisions = np.einsum("kij,klj->kil", cholesky, cholesky)
-        elif kind == "tied":
-            precisions = cholesky @ cholesky.T
+        if kind in ("full", "tied"):
+            precisions = cholesky @ np.swapaxes(cholesky, -1, -2)  # U Uᵀ, per component for full
         else:
             precisions = np.asarray(cholesky**2)  # stays an array for tied_spherical's 0-d factor
+        # float64 results are used as they are: copies of K·D² arrays would double the memory a fit ends with
         return {"weights_": result["weights"].astype(dtype),
                 "means_": np.ascontiguousarray(result["means"]).astype(dtype),
-                "covariances_": _unstack(result["covariances"], kind, K).astype(dtype),
-                "precisions_cholesky_": cholesky.astype(dtype), "precisions_": precisions.astype(dtype)}
+                "covariances_": _unstack(result["covariances"], kind, K).astype(dtype, copy=False),
+                "precisions_cholesky_": cholesky.astype(dtype, copy=False),
+                "precisions_": precisions.astype(dtype, copy=False)}
 
     def _score_core(self, X: np.ndarray, with_responsibilities: bool,
                     passes: Passes) -> tuple[np.ndarray, np.ndarray | None]:

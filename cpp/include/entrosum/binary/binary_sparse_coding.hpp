@@ -58,7 +58,8 @@ struct BinarySparseCodingStats {
 /// F(q, Θ) per sample and the entropy sum's terms, from the statistics of q, for any Θ.
 ElboTerms binary_sparse_coding_terms(const BinarySparseCodingStats& stats, const BinarySparseCodingParams& params);
 
-/// The closed-form M-step. Units no kept state switches on keep their column of W.
+/// The closed-form M-step. Units no kept state switches on keep their column of W; units that always switch
+/// together share their column evenly (the minimum-norm solution of the singular normal equations).
 BinarySparseCodingParams binary_sparse_coding_m_step(const BinarySparseCodingStats& stats,
                                                      const BinarySparseCodingParams& params, bool shared_prior);
 

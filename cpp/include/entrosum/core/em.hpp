@@ -38,7 +38,9 @@ typename Model::Params run_em(const Model& model, typename Model::Params params,
     const auto start = Clock::now();
     auto expectation = model.e_step(params);                      // q_t from Θ_t
     const ElboTerms terms = model.evaluate(expectation, params);  // F(q_t, Θ_t), S(q_t, Θ_t)
-    params = model.m_step(expectation, params);  // Θ_{t+1}, as scikit-learn also does after its last E-step
+    // Θ_{t+1}, as scikit-learn also does after its last E-step; Θ_t is moved in, so that an M-step that takes
+    // it by value can reuse its storage
+    params = model.m_step(expectation, std::move(params));
     if constexpr (detail::ReportsRecoveries<typename Model::Params>::value) monitor.note_recoveries(params.recovered);
     const ElboTerms after = model.evaluate(expectation, params);  // F(q_t, Θ_{t+1}), S(q_t, Θ_{t+1})
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();

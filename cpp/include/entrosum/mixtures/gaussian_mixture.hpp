@@ -133,8 +133,9 @@ struct GaussianBlockBuffers {
 /// few blocks of rows, where quadratic features would be D(D + 1)/2 wide.
 template <typename U>
 struct ComponentwiseDensity {
-  /// (D, D) upper-triangular precision Cholesky factor U_k of each component
-  std::vector<Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic>> upper;
+  /// (K·D, D) the stacked upper-triangular precision Cholesky factors U_k of the parameters the step was made
+  /// from, not a copy: they are as large as the data when D = K = 128 (float data cast one U_k at a time)
+  const Eigen::MatrixXd* factors = nullptr;
   /// (K, D) μ_k
   Eigen::MatrixXd means;
   /// (K) log π_k − ½ D log 2π + log det U_k
@@ -149,6 +150,7 @@ struct ComponentwiseBuffers {
   Eigen::VectorXd row_log_likelihood;                        // (chunk rows)
   RowMatrix<U> gathered;                                     // (responsible rows, D) √(w r) (x − μ_k)
   Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> scatter;  // (D, D) lower triangle of one component's sum
+  Eigen::Matrix<U, Eigen::Dynamic, Eigen::Dynamic> upper;    // (D, D) U_k cast to float (float data only)
 };
 }  // namespace detail
 
@@ -157,7 +159,10 @@ struct ComponentwiseBuffers {
 template <typename T>
 class GaussianMixtureEStep {
  public:
+  /// Full covariances of wide or float data read `params`' precision factors in place: `params` must outlive
+  /// the step (hence no temporaries).
   explicit GaussianMixtureEStep(const GaussianMixtureParams& params);
+  explicit GaussianMixtureEStep(GaussianMixtureParams&&) = delete;
 
   /// (n_features) the point the statistics are taken about (the weighted median of the means, feature by feature)
   const Eigen::VectorXd& shift() const { return shift_; }
@@ -198,8 +203,10 @@ class GaussianMixtureEStep {
 /// covariance and mean count of the others; `recovered` lists them. That M-step is not the exact
 /// one, so F and S after it differ (the monitor shows it). With tied covariances a singular shared
 /// covariance cannot be recovered this way and raises NumericalError.
+/// The old parameters are taken by value: their covariance and factor storage is reused (K·D² each for full
+/// covariances), so a caller that moves them in holds one set of parameters, not two.
 GaussianMixtureParams gaussian_mixture_m_step(const GaussianMixtureExpectation& expectation,
-                                              const GaussianMixtureParams& params, double reg_covar,
+                                              GaussianMixtureParams params, double reg_covar,
                                               bool learn_weights = true);
 
 /// F(q, Θ) and S(q, Θ) per sample for the q of `expectation` and any Θ (e.g. before or after an M-step).
@@ -223,8 +230,8 @@ class GaussianMixtureModel {
   ElboTerms evaluate(const Expectation& expectation, const Params& params) const {
     return gaussian_mixture_elbo(expectation, params);
   }
-  Params m_step(const Expectation& expectation, const Params& params) const {
-    return gaussian_mixture_m_step(expectation, params, reg_covar_, learn_weights_);
+  Params m_step(const Expectation& expectation, Params params) const {
+    return gaussian_mixture_m_step(expectation, std::move(params), reg_covar_, learn_weights_);
   }
 
  private:
@@ -249,10 +256,10 @@ struct GaussianMixtureFit {
 };
 
 /// EM from initial parameters (their precision Cholesky factors must be set). `sample_weight` is empty
-/// or holds one non-negative weight per row.
+/// or holds one non-negative weight per row. Moving `initial` in lets the fit work in its storage.
 template <typename T>
 GaussianMixtureFit fit_gaussian_mixture(const DataRef<T>& data, const Eigen::Ref<const Eigen::VectorXd>& sample_weight,
-                                        const GaussianMixtureParams& initial, const GaussianMixtureOptions& options,
+                                        GaussianMixtureParams initial, const GaussianMixtureOptions& options,
                                         const IterationCallback& on_iteration = {});
 
 /// Parameters from given responsibilities, as an M-step would make them (initialisation): two passes,
