@@ -105,7 +105,11 @@ inline py::dict elbo_terms_to_dict(const ElboTerms& terms) {
 template <typename Value>
 Value dict_entry(const py::dict& params, const char* key) {
   if (!params.contains(key)) throw py::key_error(std::string("parameters lack '") + key + "'");
-  return params[key].cast<Value>();
+  try {
+    return params[key].cast<Value>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string("parameters' '") + key + "' is not a numeric array of the expected dimensions");
+  }
 }
 
 /// Binds a mergeable statistics type for the chunk-level step API: `a += b` and `a + b` merge (the type's

@@ -24,7 +24,7 @@ random_state : int, Generator or None
 n_jobs : int or None
     Threads for the passes over the data; None or -1 for all cores.
 chunk_size : int or None
-    Rows per chunk in those passes; None picks about 1 MiB per chunk.
+    Rows per chunk in those passes; None picks about 1 MiB per chunk, at most 8,192 rows.
 verbose : int
     1 shows a progress bar (iteration, F, S and the gap) on stderr, 2 prints the monitor's line per iteration.
 learning_offset : float

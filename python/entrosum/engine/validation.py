@@ -201,7 +201,7 @@ def resolve_n_jobs(n_jobs: Any) -> int:
 
 
 def resolve_chunk_size(chunk_size: Any) -> int:
-    """Rows per chunk for the C++ passes; None (0 for C++) picks about 1 MiB of data per chunk."""
+    """Rows per chunk for the C++ passes; None (0 for C++) picks about 1 MiB of data per chunk, at most 8,192 rows."""
     if chunk_size is None:
         return 0
     return check_int(chunk_size, "chunk_size", minimum=1, maximum=MAX_INDEX)
