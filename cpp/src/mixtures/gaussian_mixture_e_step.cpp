@@ -3,6 +3,7 @@
 // product for the statistics, all while the block is in cache.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "../core/simd_mask.hpp"
@@ -125,8 +126,8 @@ bool sparse_enough(const Resp& resp) {
 /// Adds Σ w r features(x − shift) over the non-zero responsibilities only, into row-major double sums (K,
 /// width). Each row's features are made in double from the data, so float data's sums keep their digits
 /// however far a component lies from the shift.
-/// A row's non-zero responsibilities are found a SIMD packet at a time (a row has one or two among K): packets of
-/// zeros are skipped with one test instead of a branch per component.
+/// A row's non-zero responsibilities are found a SIMD packet at a time (a row has one or two among K): the lanes
+/// that are not zero come out of one comparison as bits, and only those components are visited, in order.
 template <typename T, typename U>
 void accumulate_sparse_rows(const DataRef<T>& rows, const RowMatrix<U>& resp, const Eigen::VectorXd& shift,
                             CovarianceType type, RowMatrix<double>& sums) {
@@ -140,21 +141,21 @@ void accumulate_sparse_rows(const DataRef<T>& rows, const RowMatrix<U>& resp, co
   for (Index row = 0; row < resp.rows(); ++row) {
     const U* r = &resp(row, 0);
     bool made = false;
-    auto add_from = [&](Index first, Index last) {  // components [first, last), in order
-      for (Index k = first; k < last; ++k) {
-        if (r[k] == U(0)) continue;
-        if (!made) {
-          centred = rows.row(row).template cast<double>() - shift.transpose();
-          fill_linear_features<double>(centred, type, features);
-          made = true;
-        }
-        sums.row(k) += static_cast<double>(r[k]) * features.row(0);
+    auto add = [&](Index k) {
+      if (!made) {
+        centred = rows.row(row).template cast<double>() - shift.transpose();
+        fill_linear_features<double>(centred, type, features);
+        made = true;
       }
+      sums.row(k) += static_cast<double>(r[k]) * features.row(0);
     };
     Index k = 0;
-    for (; k + lanes <= K; k += lanes)  // a lane that is not zero (NaN included) sends the packet to the scalar loop
-      if (any_lane_set(ei::pandnot(ones, ei::pcmp_eq(ei::ploadu<Packet>(r + k), zero)))) add_from(k, k + lanes);
-    add_from(k, K);
+    for (; k + lanes <= K; k += lanes) {  // lanes that are not zero (NaN included), lowest first
+      std::uint32_t bits = lane_bits(ei::pandnot(ones, ei::pcmp_eq(ei::ploadu<Packet>(r + k), zero)));
+      for (; bits != 0; bits &= bits - 1) add(k + lowest_set_bit(bits));
+    }
+    for (; k < K; ++k)
+      if (r[k] != U(0)) add(k);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "entrosum/mixtures/mixture.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -63,6 +64,24 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   return {sum, dot};
 }
 
+/// The largest of a row's K values, a SIMD packet at a time (Eigen's maxCoeff on a run-time row sets up more than
+/// a few packets cost). Any NaN in the row makes the result NaN or a value of the row, as maxCoeff may.
+template <typename T>
+T row_max(const T* row, Index K) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  T top = -std::numeric_limits<T>::infinity();
+  Index k = 0;
+  if (K >= width) {
+    Packet tops = ei::ploadu<Packet>(row);
+    for (k = width; k + width <= K; k += width) tops = ei::pmax(tops, ei::ploadu<Packet>(row + k));
+    top = ei::predux_max(tops);
+  }
+  for (; k < K; ++k) top = std::max(top, row[k]);
+  return top;
+}
+
 /// Multiplies a row of e by `factor` = w / Σ e, writing exact zeros where the product would be subnormal
 /// (e near the threshold divided by a sum > 1, or a small sample weight), and adds the row to `total` (K).
 template <typename T>
@@ -102,7 +121,7 @@ void normalise_log_joint(Eigen::Ref<RowMatrix<T>> log_joint, const Eigen::Ref<co
   Eigen::Array<T, 1, Eigen::Dynamic> resp_sum = Eigen::Array<T, 1, Eigen::Dynamic>::Zero(K);
   Eigen::ArrayXd largest(n), sums(n), dots(n);
   for (Index row = 0; row < n; ++row) {
-    const T top = log_joint.row(row).maxCoeff();
+    const T top = row_max(&log_joint(row, 0), K);
     const auto [sum, dot] = exponentiate_row<T>(&log_joint(row, 0), K, top);
     largest(row) = static_cast<double>(top);
     sums(row) = static_cast<double>(sum);
