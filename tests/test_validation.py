@@ -32,6 +32,49 @@ def test_non_finite_values(Estimator, X, bad, error, match):
         Estimator(2).fit(X.astype(np.float32))
 
 
+# Every in-memory fit path of the two models: the closed form, EM on the moments, EM over the data, the data's own
+# covariance (all components) and the noise alone (no component).
+FIT_PATHS = [
+    (entrosum.PPCA, dict(n_components=2)),
+    (entrosum.PPCA, dict(n_components=2, solver="em")),
+    (entrosum.PPCA, dict(n_components=2, solver="em", precompute=False)),
+    (entrosum.PPCA, dict(n_components=5)),
+    (entrosum.FactorAnalysis, dict(n_components=2)),
+    (entrosum.FactorAnalysis, dict(n_components=2, precompute=False)),
+    (entrosum.FactorAnalysis, dict(n_components=0)),
+]
+
+
+@pytest.mark.parametrize("Estimator, settings", FIT_PATHS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_the_moments_pass_names_the_first_non_finite_row(Estimator, settings, dtype, bad):
+    # fit skips the separate NaN scan for these models: their first pass over the data reports the first bad row,
+    # also when it lies in another chunk than the second bad row and both threads run.
+    X = low_rank(3000, 5, 2, seed=1).astype(dtype)
+    X[2222, 1] = bad
+    X[2900, 4] = bad
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity \(first in row 2222\); remove or impute"):
+        Estimator(**settings, n_jobs=2, chunk_size=256).fit(X)
+
+
+@pytest.mark.parametrize("Estimator, settings", FIT_PATHS)
+def test_fit_reads_the_data_once_to_check_them(Estimator, settings, X, monkeypatch):
+    scans = []
+    scan = entrosum._core.first_nonfinite_row
+    monkeypatch.setattr(entrosum._core, "first_nonfinite_row", lambda *args: scans.append(1) or scan(*args))
+    Estimator(**settings).fit(X)
+    assert scans == []
+    entrosum.GaussianMixture(2).fit(X)  # a model that scans first: the patch does see its scan
+    assert scans == [1]
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_data_whose_squares_overflow_are_refused(Estimator, X):
+    with pytest.raises(ValueError, match="moments overflow: the sums of squares"):
+        Estimator(2).fit(X * 1e200)
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_wrong_dimensions(Estimator, X):
     with pytest.raises(ValueError, match=r"must be 2-D .* got 1-D.*reshape"):

@@ -6,6 +6,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "entrosum/core/errors.hpp"
+
 namespace entrosum {
 
 Moments::Moments(Index n_features, bool full)
@@ -144,13 +146,21 @@ template <typename T>
 Moments compute_moments(const DataRef<T>& data, bool full, const Execution& execution) {
   const Index n_features = data.cols();
   const Index chunk_size = resolve_chunk_size(execution, n_features, sizeof(T));
-  return reduce_rows(
-             data.rows(), moments_pass_rows(chunk_size, full), execution,
-             [&] { return MomentsAccumulator<T>(n_features, full); }, [] { return MomentsWorkspace<T>(); },
-             [&](Index begin, Index end, MomentsAccumulator<T>& into, MomentsWorkspace<T>& workspace) {
-               into.add(data.middleRows(begin, end - begin), &workspace);
-             })
-      .moments();
+  Moments moments = reduce_rows(
+                        data.rows(), moments_pass_rows(chunk_size, full), execution,
+                        [&] { return MomentsAccumulator<T>(n_features, full); }, [] { return MomentsWorkspace<T>(); },
+                        [&](Index begin, Index end, MomentsAccumulator<T>& into, MomentsWorkspace<T>& workspace) {
+                          into.add(data.middleRows(begin, end - begin), &workspace);
+                        })
+                        .moments();
+  // A NaN or ±inf anywhere makes the mean or a variance NaN or infinite, so finite moments clear the data.
+  if (!moments.mean.allFinite() || !moments.scatter_diagonal.allFinite()) {
+    const Index row = first_nonfinite_row<T>(data, execution);
+    if (row >= 0) throw NonFiniteData(row);
+    throw NumericalError(
+        "the data's moments overflow: the sums of squares of its values exceed the floating-point range");
+  }
+  return moments;
 }
 
 template <typename T>

@@ -9,7 +9,8 @@ A model family subclasses :class:`EMEstimator` and writes only what is its own:
 * ``_params_attributes(result, dtype)``: the fitted parameter attributes (``means_``, ``components_``, ...);
 
 and where it differs from the defaults: ``_check_values`` (data values the family cannot model), ``_n_starts``
-(several starts, the best kept), ``_takes_sample_weight``, ``_min_samples``, ``_numerical_advice``.
+(several starts, the best kept), ``_takes_sample_weight``, ``_min_samples``, ``_numerical_advice``,
+``_fit_pass_checks_finite``.
 
 The driver owns the rest, the same for every model: data sources (arrays, memory maps, iterables of chunks, Dask
 arrays), threads and chunks, NaN checks, the monitor and its progress display, the best of several starts, the
@@ -79,6 +80,9 @@ class EMEstimator(BaseEstimator):
     #: Whether fit, partial_fit and inference take scipy.sparse matrices (kept sparse, ``engine.csr``); others refuse
     #: them with a message that says how to densify.
     _takes_sparse = False
+    #: Whether every in-memory fit path starts with a C++ moments pass, which reports NaN/inf itself (the first
+    #: such row, as validation words it): fit then skips the separate scan, one read of the data fewer.
+    _fit_pass_checks_finite = False
     #: Fewest iterations ``max_iter`` may ask for (0 for the mixtures: initialise only, as scikit-learn allows).
     _min_max_iter = 1
 
@@ -222,7 +226,8 @@ class EMEstimator(BaseEstimator):
 
     def _fit_data(self, X: Any, sample_weight: Any, names: np.ndarray | None = None) -> Any:
         passes = self._passes()
-        X = self._check_data(X, passes.n_threads, min_samples=self._min_samples)
+        X = self._check_data(X, passes.n_threads, min_samples=self._min_samples,
+                             finite=not self._fit_pass_checks_finite)
         weights = self._check_sample_weight(sample_weight, X.shape[0])
         self._check_common_settings()
         settings = self._check_settings(X)
@@ -372,8 +377,12 @@ class EMEstimator(BaseEstimator):
         return f"{type(self).__name__} did not converge in max_iter={self.max_iter} iteration(s): {reasons}.{advice}"
 
     # -- data ------------------------------------------------------------------------------------------
-    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
-        """Return ``X`` checked (shape, dtype, NaN, the family's values); a Dask array is checked on its workers."""
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1,
+                    finite: bool = True) -> Any:
+        """Return ``X`` checked (shape, dtype, NaN, the family's values); a Dask array is checked on its workers.
+
+        ``finite=False`` skips the NaN/inf scan of an array in memory (see ``_fit_pass_checks_finite``).
+        """
         if isinstance(X, DaskBlocks):  # every block checked on its worker, in parallel
             X.check(functools.partial(self._check_data, n_threads=1, n_features=n_features))
             if X.shape[0] < min_samples:
@@ -384,7 +393,7 @@ class EMEstimator(BaseEstimator):
             self._check_values(X, n_threads)
             return X
         X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
-                       estimator=type(self).__name__)
+                       estimator=type(self).__name__, finite=finite)
         self._check_values(X, n_threads)
         return X
 

@@ -44,13 +44,14 @@ def check_not_sparse(X: Any, name: str = "X") -> None:
 
 
 def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int | None = None,
-               n_threads: int = 1, estimator: str | None = None) -> np.ndarray:
+               n_threads: int = 1, estimator: str | None = None, finite: bool = True) -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 or float64 array of shape (n_samples, n_features).
 
     float32 stays float32 (no copy when already contiguous); other real numeric types become float64, and so do
     object arrays of numbers. Raises ``TypeError`` for sparse and non-numeric data and ``ValueError`` for complex
     data, a wrong shape, too few samples, a feature count different from the fitted one (``n_features``, the
-    model ``estimator``), or NaN/inf; the messages follow scikit-learn's where its checks match them.
+    model ``estimator``), or NaN/inf; the messages follow scikit-learn's where its checks match them. With
+    ``finite=False`` the values are not scanned: for a caller whose first pass over the data reports NaN/inf itself.
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}.")
@@ -85,10 +86,16 @@ def check_data(X: Any, *, name: str = "X", min_samples: int = 1, n_features: int
             f"{name} has {n_columns} features, but {estimator or 'the model'} is expecting {n_features} features as "
             "input (the number it was fitted with)."
         )
+    if finite:
+        check_finite(array, n_threads, name)
+    return array
+
+
+def check_finite(array: np.ndarray, n_threads: int = 1, name: str = "X") -> None:
+    """Raise ``ValueError`` naming the first row of a checked 2-D float array that holds NaN or infinity."""
     bad_row = _core.first_nonfinite_row(array, n_threads)
     if bad_row >= 0:
         raise ValueError(f"{name} contains NaN or infinity (first in row {bad_row}); remove or impute those values.")
-    return array
 
 
 def feature_names(X: Any) -> np.ndarray | None:

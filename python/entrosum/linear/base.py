@@ -61,6 +61,9 @@ class LinearGaussianModel(ScoreMixin, TransformMixin, PriorSampler):
     """Shared fit, transform, score and sample for PPCA and factor analysis."""
 
     _noise: str = ""  # 'isotropic' or 'diagonal'
+    # Every fit in memory starts with _core's moments pass (closed form, EM on the moments, or fit_linear_gaussian),
+    # which names the first row with NaN or infinity.
+    _fit_pass_checks_finite = True
     _numerical_advice = "Scale the data, remove constant or duplicated features, or choose fewer components."
     precompute: Any  # PPCA's and FactorAnalysis's parameter ('auto', True or False)
 

@@ -2,6 +2,7 @@
 // failed; the Python layer turns these into a ValueError that says what to change.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -18,6 +19,17 @@ class NumericalError : public std::runtime_error {
 class FormatError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// Data holding NaN or ±inf, found by a pass that reads the data anyway instead of by a scan before it; `row` is
+/// the first such row. Python sees a ValueError with the message its own validation gives.
+class NonFiniteData : public std::invalid_argument {
+ public:
+  explicit NonFiniteData(std::ptrdiff_t first_row)
+      : std::invalid_argument("X contains NaN or infinity (first in row " + std::to_string(first_row) +
+                              "); remove or impute those values."),
+        row(first_row) {}
+  std::ptrdiff_t row;
 };
 
 /// The caller's interruption check asked the fit to stop (Ctrl-C in Python).

@@ -88,7 +88,9 @@ inline constexpr Index kMomentsMinBlockRows = 4096;
 /// its products. Depends on the sizes only, never on the thread count.
 Index moments_pass_rows(Index chunk_size, bool full);
 
-/// Moments of all rows, in one chunked, threaded pass.
+/// Moments of all rows, in one chunked, threaded pass. The pass also checks the data's values: when the moments
+/// come out non-finite, the data are searched for their first row with NaN or ±inf, reported as NonFiniteData, so
+/// that callers need no separate scan before it; finite data whose sums of squares overflow are a NumericalError.
 template <typename T>
 Moments compute_moments(const DataRef<T>& data, bool full, const Execution& execution);
 
