@@ -65,23 +65,24 @@ class BinarisedInput:
 
     _input_tags: dict[str, bool] = {}  # any real values: they are mapped to 0 or 1
 
-    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1,
+                    finite: bool = True) -> Any:
         if isinstance(X, DaskBlocks):
             return super()._check_data(X, n_threads, n_features=n_features,  # type: ignore[misc]
-                                       min_samples=min_samples)
+                                       min_samples=min_samples, finite=finite)
         from entrosum.engine.validation import check_data, is_sparse
 
         if is_sparse(X) and getattr(self, "_takes_sparse", False):  # the map keeps zeros at 0: X stays sparse
             X = X.tocsr(copy=True)
             X.data = np.floor(X.data * 4) % 2
             return super()._check_data(X, n_threads, n_features=n_features,  # type: ignore[misc]
-                                       min_samples=min_samples)
+                                       min_samples=min_samples, finite=finite)
 
         X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
-                       estimator=type(self).__name__)
+                       estimator=type(self).__name__, finite=finite)
         binary = np.floor(X * 4) % 2
         return super()._check_data(binary, n_threads, n_features=n_features,  # type: ignore[misc]
-                                   min_samples=min_samples)
+                                   min_samples=min_samples, finite=finite)
 
 
 NOT_POSITIVE = ("scikit-learn shifts the data of this check to a minimum of 0 (its positive_only tag) and has no "
@@ -132,16 +133,17 @@ class PositiveInput:
 
     _input_tags: dict[str, bool] = {}  # any real values: they are mapped to positive ones
 
-    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1,
+                    finite: bool = True) -> Any:
         if isinstance(X, DaskBlocks):
             return super()._check_data(X, n_threads, n_features=n_features,  # type: ignore[misc]
-                                       min_samples=min_samples)
+                                       min_samples=min_samples, finite=finite)
         from entrosum.engine.validation import check_data
 
         X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
-                       estimator=type(self).__name__)
+                       estimator=type(self).__name__, finite=finite)
         return super()._check_data(1 + np.abs(X), n_threads, n_features=n_features,  # type: ignore[misc]
-                                   min_samples=min_samples)
+                                   min_samples=min_samples, finite=finite)
 
 
 class PositiveExponentialMixture(PositiveInput, entrosum.ExponentialMixture):
@@ -161,18 +163,19 @@ class CountVectorInput:
 
     _input_tags: dict[str, bool] = {}  # any real values: they are mapped to positive counts
 
-    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1) -> Any:
+    def _check_data(self, X: Any, n_threads: int, *, n_features: int | None = None, min_samples: int = 1,
+                    finite: bool = True) -> Any:
         if isinstance(X, DaskBlocks):
             return super()._check_data(X, n_threads, n_features=n_features,  # type: ignore[misc]
-                                       min_samples=min_samples)
+                                       min_samples=min_samples, finite=finite)
         from entrosum.engine.validation import check_data, is_sparse
 
         if is_sparse(X):  # the map makes every zero a count of 1: the result is dense
             X = X.toarray()
         X = check_data(X, n_threads=n_threads, n_features=n_features, min_samples=min_samples,
-                       estimator=type(self).__name__)
+                       estimator=type(self).__name__, finite=finite)
         return super()._check_data(1 + np.floor(4 * np.abs(X)), n_threads,  # type: ignore[misc]
-                                   n_features=n_features, min_samples=min_samples)
+                                   n_features=n_features, min_samples=min_samples, finite=finite)
 
 
 class CountVectorMultinomialMixture(CountVectorInput, entrosum.MultinomialMixture):
