@@ -102,12 +102,13 @@ GaussianLogDensity<U> prepare_log_density(const GaussianMixtureParams& p, const 
   return density;
 }
 
-/// Rows handled at once: the block's features and log joint (about 256 KiB) stay in L2 between the two
-/// products, and 64 rows or more keep the products efficient.
+/// Rows handled at once: the block's features and log joint (about 128 KiB) stay in L2 between the two
+/// products, and 128 rows or more keep the products efficient. Each thread holds a block: on narrow data (colour
+/// pixels, K = 64 log joints per 3 values) 512 KiB blocks made a second thread cost a third of the data's memory.
 template <typename U>
 Index block_rows(const GaussianLogDensity<U>& density) {
   const Index width = std::max<Index>(1, density.coefficients.cols() + density.offsets.size());
-  return std::clamp<Index>((Index(512) << 10) / (width * static_cast<Index>(sizeof(U))), 128, 1024);
+  return std::clamp<Index>((Index(128) << 10) / (width * static_cast<Index>(sizeof(U))), 128, 1024);
 }
 
 /// Float data's full-covariance features up to this width (D ≤ 10) are made in double when components lie far
