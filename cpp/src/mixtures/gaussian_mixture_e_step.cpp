@@ -207,22 +207,23 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
     if (density.type == CovarianceType::tied) {
       accumulate_moments<U>(buffers.shifted.topRows(buffers.resp.rows()), buffers.resp, CovarianceType::tied, stats);
     } else if (sparse_enough(buffers.resp)) {
-      if (buffers.sparse_sums.rows() != K) buffers.sparse_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
+      if (buffers.double_sums.rows() != K) buffers.double_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
       accumulate_sparse_rows<T, U>(chunk.middleRows(begin, rows), buffers.resp, shift, density.type,
-                                   buffers.sparse_sums);
+                                   buffers.double_sums);
     } else if (std::is_same_v<U, float> && !density.far_components.empty() &&
                buffers.features.cols() <= kDoubleFeatureWidth) {
       // Few features (full covariances of colour pixels: 9): every component's sums from the rows' features
       // made in double about the shift cost less than a pass per far component.
-      // In pieces of kDoubleFeatureRows rows, so that the double copies stay a few KiB.
+      // In pieces of kDoubleFeatureRows rows, so that the double copies stay a few KiB; their buffers are kept
+      // from piece to piece, and the products add up in the chunk's double sums.
+      if (buffers.double_sums.rows() != K) buffers.double_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
       for (Index first = 0; first < rows; first += kDoubleFeatureRows) {
         const Index count = std::min(kDoubleFeatureRows, rows - first);
-        RowMatrix<double> centred =
+        buffers.double_shifted =
             chunk.middleRows(begin + first, count).template cast<double>().rowwise() - shift.transpose();
-        RowMatrix<double> features;
-        fill_linear_features<double>(centred, density.type, features);
-        accumulate_linear_features<double>(features,
-                                           buffers.resp.middleRows(first, count).template cast<double>().eval(), stats);
+        fill_linear_features<double>(buffers.double_shifted, density.type, buffers.double_features);
+        buffers.double_resp = buffers.resp.middleRows(first, count).template cast<double>();
+        buffers.double_sums.noalias() += buffers.double_resp.transpose() * buffers.double_features;
       }
     } else if (std::is_same_v<U, float> && !density.far_components.empty()) {
       // Float quadratic features about the shift cancel in the sums of a component far from it: those go
@@ -239,11 +240,11 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
       accumulate_linear_features<U>(buffers.features, buffers.resp, stats);
     }
   }
-  if (buffers.sparse_sums.rows() == K) {  // the chunk's sparse sums join the statistics
+  if (buffers.double_sums.rows() == K) {  // the chunk's double sums join the statistics
     const Index D = stats.first.cols();
-    stats.first += buffers.sparse_sums.leftCols(D);
-    stats.second += buffers.sparse_sums.rightCols(buffers.sparse_sums.cols() - D);
-    buffers.sparse_sums.resize(0, 0);
+    stats.first += buffers.double_sums.leftCols(D);
+    stats.second += buffers.double_sums.rightCols(buffers.double_sums.cols() - D);
+    buffers.double_sums.resize(0, 0);
   }
 }
 

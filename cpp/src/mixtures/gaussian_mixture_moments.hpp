@@ -49,11 +49,13 @@ void fill_linear_features(const Shifted& x, CovarianceType type, RowMatrix<T>& f
   } else if (per_component_type(type) == CovarianceType::spherical) {
     features.col(D) = x.rowwise().squaredNorm();
   } else {
+    // Plain loops: D is small where these features are used (wider data go by triangular products), and for
+    // colour pixels (D = 3) an Eigen segment expression per (row, i) cost more to set up than its few products.
     for (Index row = 0; row < n; ++row) {
-      Index offset = D;
+      T* out = &features(row, D);
       for (Index i = 0; i < D; ++i) {
-        features.row(row).segment(offset, D - i) = x(row, i) * x.row(row).tail(D - i);
-        offset += D - i;
+        const T left = x(row, i);
+        for (Index j = i; j < D; ++j) *out++ = left * x(row, j);
       }
     }
   }
