@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import entrosum
@@ -298,3 +299,28 @@ def test_full_covariance_fit_holds_one_working_copy_of_the_parameters(init):
     assert fitted == pytest.approx(3 * unit, rel=0.01)
     # beyond the fitted arrays: the statistics of the running total and of the block in progress (½ unit each)
     assert growth - fitted < 1.0 * unit, (growth - fitted) / unit
+
+
+def test_float32_narrow_data_far_from_the_shift_keep_double_statistics():
+    # Colour-like float32 data (3 columns, full covariances) whose components overlap within two groups 25 standard deviations either
+    # side of the data's mean: every row has several non-zero responsibilities, and every component lies far from the
+    # shift, so the statistics come from features made in double (21 components: columns left over after whole
+    # SIMD packets of components). One iteration from the same start equals float64's to float32's resolution: a
+    # row or a component missing from those sums moves a mean by 1e-3.
+    rng = np.random.default_rng(7)
+    K, per = 21, 150
+    group = np.repeat([0.0, 1.0], [10, 11])
+    centres = group[:, None] + rng.normal(0.0, 0.01, (K, 3))
+    X = np.concatenate([centre + rng.normal(0.0, 0.02, (per, 3)) for centre in centres]) + 100.0
+    start = dict(weights_init=np.full(K, 1.0 / K), means_init=centres + 100.0,
+                 precisions_init=np.tile(np.eye(3) / 0.02**2, (K, 1, 1)))
+    kwargs = dict(covariance_type="full", tol=0.0, max_iter=1, reg_covar=1e-6, **start)
+    with pytest.warns(ConvergenceWarning):
+        double = entrosum.GaussianMixture(K, **kwargs).fit(X)
+    with pytest.warns(ConvergenceWarning):
+        single = entrosum.GaussianMixture(K, **kwargs).fit(X.astype(np.float32))
+    np.testing.assert_allclose(single.weights_, double.weights_, rtol=1e-3)
+    np.testing.assert_allclose(single.means_, double.means_, rtol=0, atol=2e-5)
+    # float32's responsibilities differ from float64's by about 1e-4: the covariances (about 4e-4) follow by 1e-3
+    scale = np.max(np.abs(double.covariances_))
+    np.testing.assert_allclose(single.covariances_, double.covariances_, rtol=1e-2, atol=1e-2 * scale)

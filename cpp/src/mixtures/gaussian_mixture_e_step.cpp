@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../core/narrow_products.hpp"
 #include "../core/simd_mask.hpp"
 #include "../core/stack_products.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
@@ -216,14 +217,15 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
       // made in double about the shift cost less than a pass per far component.
       // In pieces of kDoubleFeatureRows rows, so that the double copies stay a few KiB; their buffers are kept
       // from piece to piece, and the products add up in the chunk's double sums.
-      if (buffers.double_sums.rows() != K) buffers.double_sums = RowMatrix<double>::Zero(K, buffers.features.cols());
+      if (buffers.double_sums_transposed.cols() != K)
+        buffers.double_sums_transposed = RowMatrix<double>::Zero(buffers.features.cols(), K);
       for (Index first = 0; first < rows; first += kDoubleFeatureRows) {
         const Index count = std::min(kDoubleFeatureRows, rows - first);
         buffers.double_shifted =
             chunk.middleRows(begin + first, count).template cast<double>().rowwise() - shift.transpose();
         fill_linear_features<double>(buffers.double_shifted, density.type, buffers.double_features);
         buffers.double_resp = buffers.resp.middleRows(first, count).template cast<double>();
-        buffers.double_sums.noalias() += buffers.double_resp.transpose() * buffers.double_features;
+        add_narrow_transposed_product(buffers.double_features, buffers.double_resp, buffers.double_sums_transposed);
       }
     } else if (std::is_same_v<U, float> && !density.far_components.empty()) {
       // Float quadratic features about the shift cancel in the sums of a component far from it: those go
@@ -245,6 +247,12 @@ void accumulate_blocks(const DataRef<T>& chunk, const Eigen::Ref<const Eigen::Ve
     stats.first += buffers.double_sums.leftCols(D);
     stats.second += buffers.double_sums.rightCols(buffers.double_sums.cols() - D);
     buffers.double_sums.resize(0, 0);
+  }
+  if (buffers.double_sums_transposed.cols() == K) {
+    const Index D = stats.first.cols();
+    stats.first += buffers.double_sums_transposed.topRows(D).transpose();
+    stats.second += buffers.double_sums_transposed.bottomRows(buffers.double_sums_transposed.rows() - D).transpose();
+    buffers.double_sums_transposed.resize(0, 0);
   }
 }
 

@@ -124,9 +124,11 @@ struct GaussianBlockBuffers {
   RowMatrix<U> features;               // (rows, n_features of the type); tied: (rows, D) y U
   RowMatrix<U> resp;                   // (rows, K) the log joint, then w r
   Eigen::VectorXd row_log_likelihood;  // (rows) log p(x_n | Θ)
-  // (K, n_features of the type) a chunk's Σ w r features in double, when r is sparse or float data's features are
-  // made in double (joined to the statistics once per chunk)
+  // (K, n_features of the type) a chunk's Σ w r features in double when r is sparse, and the same transposed,
+  // (n_features of the type, K), when float data's features are made in double (joined to the statistics once per
+  // chunk)
   RowMatrix<double> double_sums;
+  RowMatrix<double> double_sums_transposed;
   RowMatrix<double> double_shifted;   // (piece rows, D) x − shift in double
   RowMatrix<double> double_features;  // (piece rows, n_features of the type) their features
   RowMatrix<double> double_resp;      // (piece rows, K) w r in double
