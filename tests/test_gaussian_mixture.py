@@ -302,11 +302,11 @@ def test_full_covariance_fit_holds_one_working_copy_of_the_parameters(init):
 
 
 def test_float32_narrow_data_far_from_the_shift_keep_double_statistics():
-    # Colour-like float32 data (3 columns, full covariances) whose components overlap within two groups 25 standard deviations either
-    # side of the data's mean: every row has several non-zero responsibilities, and every component lies far from the
-    # shift, so the statistics come from features made in double (21 components: columns left over after whole
-    # SIMD packets of components). One iteration from the same start equals float64's to float32's resolution: a
-    # row or a component missing from those sums moves a mean by 1e-3.
+    # Colour-like float32 data (3 columns, full covariances) whose components overlap within two groups 25 standard
+    # deviations either side of the data's mean: every row has several non-zero responsibilities, and every component
+    # lies far from the shift, so the statistics come from features made in double (21 components: columns left over
+    # after whole SIMD packets of components). One iteration from the same start equals float64's to float32's
+    # resolution: a row or a component missing from those sums moves a mean by 1e-3.
     rng = np.random.default_rng(7)
     K, per = 21, 150
     group = np.repeat([0.0, 1.0], [10, 11])
