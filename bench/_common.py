@@ -228,9 +228,19 @@ def run_as_worker(args: argparse.Namespace, worker: Callable[[dict], dict]) -> b
 
 
 def run_worker(script: str, spec: dict) -> dict:
-    """Run ``script --worker SPEC`` in a fresh Python process and return its JSON result."""
+    """Run ``script --worker SPEC`` in a fresh Python process and return its JSON result.
+
+    A spec with ``threads`` T starts the worker's BLAS and OpenMP pools at T threads (environment variables read
+    at import): OpenBLAS's idle worker threads spin for tens of milliseconds after numpy is imported and after
+    each BLAS call, which counted as process CPU time in one-thread rows even under threadpoolctl's limit
+    (measured: a one-thread PPCA fit of 27 ms wall showed 55 ms of CPU).
+    """
+    env = dict(os.environ)
+    if "threads" in spec:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[variable] = str(spec["threads"])
     proc = subprocess.run([sys.executable, os.path.abspath(script), "--worker", json.dumps(spec)],
-                          stdout=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"worker failed ({proc.returncode}) for {spec}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
