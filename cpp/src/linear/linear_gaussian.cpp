@@ -89,6 +89,11 @@ LinearGaussianStats linear_gaussian_stats_from_moments(const Moments& moments,
   stats.count = moments.count;
   stats.centred_square = moments.scatter_diagonal;
   // Σ_n (x_n − μ) ν_nᵀ = scatter · projection;  Σ_n ν_n ν_nᵀ = projectionᵀ · scatter · projection
+  if (posterior.projection.cols() == 0) {  // no component: Eigen's self-adjoint product would bind a null reference
+    stats.cross = Eigen::MatrixXd::Zero(moments.scatter.rows(), 0);
+    stats.mean_outer = Eigen::MatrixXd::Zero(0, 0);
+    return stats;
+  }
   stats.cross = moments.scatter.selfadjointView<Eigen::Lower>() * posterior.projection;
   stats.mean_outer = posterior.projection.transpose() * stats.cross;
   return stats;
