@@ -47,9 +47,9 @@ def _cmake() -> str:
     return cmake
 
 
-def _run(args: list[str], cwd: Path | None = None) -> str:
+def _run(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     """Runs a command and returns its stdout; on failure the assertion shows both streams."""
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
     assert result.returncode == 0, (
         f"{' '.join(args)} exited with {result.returncode}\n"
         f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
@@ -74,6 +74,19 @@ def _shared_build_options() -> list[str]:
     if "CMAKE_CXX_COMPILER_LAUNCHER" not in os.environ and shutil.which("ccache"):
         options.append("-DCMAKE_CXX_COMPILER_LAUNCHER=ccache")
     return options
+
+
+def _build_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the builds here: ccache's base directory at this session's temporary root.
+
+    The consumer projects compile the installed headers from a prefix in a new temporary directory each session.
+    ccache then sees those paths relative to the build directory, the same every session, so that the header checks
+    (a translation unit per header) and the consumer programs are compiled once per machine, not once per run. The
+    library's own sources lie outside that root and keep the absolute paths of the package's build.
+    """
+    env = dict(os.environ)
+    env.setdefault("CCACHE_BASEDIR", str(tmp_path_factory.getbasetemp()))
+    return env
 
 
 def _cmeel_prefix() -> str:
@@ -109,7 +122,7 @@ def build_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             f"-DPython_EXECUTABLE={sys.executable}",
         ]
     )  # fmt: skip
-    _run([cmake, "--build", str(build), "-j2"])
+    _run([cmake, "--build", str(build), "-j2"], env=_build_env(tmp_path_factory))
     _run([cmake, "--install", str(build)])
     return build, installed
 
@@ -139,7 +152,7 @@ def consumer_build(prefix: Path, tmp_path_factory: pytest.TempPathFactory) -> Ca
             )
             _run([cmake, "-S", str(CONSUMERS[kind]), "-B", str(build), *_shared_build_options(),
                   f"-DPython_EXECUTABLE={sys.executable}", *found_by])
-            _run([cmake, "--build", str(build), "-j2"])
+            _run([cmake, "--build", str(build), "-j2"], env=_build_env(tmp_path_factory))
             builds[kind] = build
         return builds[kind]
 

@@ -26,7 +26,9 @@ HISTORY = ("elbo", "entropy_sum", "posterior_entropy", "prior_entropy", "observa
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+    # The scheduler's HTTP server on a free port (":0"): its default, 8787, may be held by another test's cluster in a
+    # process beside this one (pytest-xdist), and the clash leaks a socket that pytest reports as an error.
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
                                   worker_dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         yield client
 

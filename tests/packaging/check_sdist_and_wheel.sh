@@ -98,7 +98,7 @@ location = Path(entrosum.__file__).resolve()
 assert Path(sys.argv[1]).resolve() in location.parents, f"entrosum imported from {location}, not the venv"
 print(f"entrosum {entrosum.__version__} from {location.parent}")
 EOF
-"${isolated[@]}" python -m pytest -p no:cacheprovider -m "not needs_compiler" "$source_dir/tests"
+"${isolated[@]}" python -m pytest -p no:cacheprovider -n auto --dist loadscope -m "not needs_compiler" "$source_dir/tests"
 cd "$repo"
 
 step "done"
