@@ -74,7 +74,7 @@ inline constexpr double kNegligible = 40.0;
 inline std::pair<double, double> exponentiate_states(double* row, Index width, double top) {
   namespace ei = Eigen::internal;
   using Packet = ei::packet_traits<double>::type;
-  constexpr Index lanes = ei::unpacket_traits<Packet>::size;
+  constexpr Index lanes = ei::packet_traits<double>::size;
   const double cut = -(kNegligible + std::log(static_cast<double>(width)));
   const Packet shift = ei::pset1<Packet>(top);
   const Packet threshold = ei::pset1<Packet>(cut);

@@ -23,7 +23,7 @@ inline void narrow_product_tile(const RowMatrix<double>& features, const RowMatr
                                 RowMatrix<double>& into) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<double>::type;
-  constexpr Index lanes = ei::unpacket_traits<Packet>::size;
+  constexpr Index lanes = ei::packet_traits<double>::size;
   Packet low[J], high[J];
   for (int j = 0; j < J; ++j) {
     low[j] = ei::ploadu<Packet>(&into(j0 + j, k0));
@@ -50,7 +50,7 @@ inline void narrow_product_tile(const RowMatrix<double>& features, const RowMatr
 inline void add_narrow_transposed_product(const RowMatrix<double>& features, const RowMatrix<double>& weights,
                                           RowMatrix<double>& into) {
   namespace ei = Eigen::internal;
-  constexpr Index pair = 2 * ei::unpacket_traits<typename ei::packet_traits<double>::type>::size;
+  constexpr Index pair = 2 * ei::packet_traits<double>::size;
   const Index W = features.cols(), K = weights.cols();
   Index k0 = 0;
   for (; k0 + pair <= K; k0 += pair) {

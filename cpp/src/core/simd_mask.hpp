@@ -15,6 +15,13 @@
 #include <intrin.h>
 #endif
 
+// A packet type is a vector type whose attributes GCC drops as a template argument (-Wignored-attributes); only which
+// type it is matters here.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace entrosum::detail {
 
 /// `mask` holds all-ones or all-zeros lanes (Eigen's pcmp_* results).
@@ -87,3 +94,7 @@ inline int lowest_set_bit(std::uint32_t bits) {
 }
 
 }  // namespace entrosum::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -135,7 +135,7 @@ void accumulate_sparse_rows(const DataRef<T>& rows, const RowMatrix<U>& resp, co
                             CovarianceType type, RowMatrix<double>& sums) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<U>::type;
-  constexpr Index lanes = ei::unpacket_traits<Packet>::size;
+  constexpr Index lanes = ei::packet_traits<U>::size;
   const Index K = resp.cols();
   const Packet zero = ei::pzero(Packet());
   const Packet ones = ei::ptrue(Packet());

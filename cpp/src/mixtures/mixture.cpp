@@ -34,7 +34,7 @@ template <typename T>
 std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
-  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  constexpr Index width = ei::packet_traits<T>::size;
   const Packet shift = ei::pset1<Packet>(largest);
   const Packet underflow = ei::pset1<Packet>(kExpUnderflow<T>);
   const Packet zero = ei::pset1<Packet>(T(0));
@@ -70,7 +70,7 @@ template <typename T>
 T row_max(const T* row, Index K) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
-  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  constexpr Index width = ei::packet_traits<T>::size;
   T top = -std::numeric_limits<T>::infinity();
   Index k = 0;
   if (K >= width) {
@@ -88,7 +88,7 @@ template <typename T>
 void scale_row(T* row, Index K, T factor, T* total) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
-  constexpr Index width = ei::unpacket_traits<Packet>::size;
+  constexpr Index width = ei::packet_traits<T>::size;
   const Packet scale = ei::pset1<Packet>(factor);
   const Packet smallest = ei::pset1<Packet>(std::numeric_limits<T>::min());
   Index k = 0;
