@@ -19,7 +19,7 @@ CPU time (time.process_time) next to wall time, so other jobs on the machine inf
   the same stopping rule as entrosum's M-step: half the Newton decrement below 1e-10 per sample).
 - truncated E-step, H = 16, S = 8, 16, 32, 64: entrosum's time per iteration (the numpy reference of the
   truncated E-step would be a Python loop per data point; it is not a fair peer, so only entrosum is timed, to
-  show how the time grows with S).
+  show how the time grows with S); the same for the sigmoid belief net at S = 8 and 32.
 
 TVO (the Lücke group's PyTorch package) is not on this machine's package index; it is not compared.
 """
@@ -182,6 +182,13 @@ def main() -> None:
         for S_count in (8, 16, 32, 64):
             model = entrosum.BinarySparseCoding(16, posterior="truncated", n_states=S_count, tol=None,
                                                 max_iter=iterations, random_state=0, n_jobs=1)
+            _, wall, cpu = timed(lambda model=model: model.fit(X))
+            print(f"  S = {S_count:>3}: {cpu / iterations:.4f} (wall {wall / iterations:.4f})")
+        print("sigmoid belief net, truncated posterior, H = 16: CPU seconds per EM iteration")
+        X = sbn_bars(n_samples, 8, 2.0 / 16)
+        for S_count in (8, 32):
+            model = entrosum.SigmoidBeliefNet(16, posterior="truncated", n_states=S_count, tol=None,
+                                              max_iter=iterations, random_state=0, n_jobs=1)
             _, wall, cpu = timed(lambda model=model: model.fit(X))
             print(f"  S = {S_count:>3}: {cpu / iterations:.4f} (wall {wall / iterations:.4f})")
 

@@ -26,6 +26,29 @@ inline double logistic(double a) {
   return e / (1.0 + e);
 }
 
+/// Σ_d log(1 + e^{a_d}) of each row of a, as max(a, 0) + log1p(e^{−|a|}) with exp and log in Eigen's packet math
+/// (a scalar log1p and exp per entry took 40% of a truncated fit). Eigen has no packet log1p for double, so
+/// log1p(u) = log(w) · u / (w − 1) with w = 1 + u, which corrects the rounding of 1 + u to within a few ulp; u itself
+/// where w rounds to 1.
+Eigen::VectorXd softplus_row_sums(const RowMatrix<double>& a) {
+  using RowArray = Eigen::Array<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  constexpr Index kBlockRows = 128;  // the temporaries stay in cache; a whole proposal table would be tens of MB
+  Eigen::VectorXd sums(a.rows());
+  RowArray u, log1p_u;
+  for (Index start = 0; start < a.rows(); start += kBlockRows) {
+    const Index rows = std::min(kBlockRows, a.rows() - start);
+    const auto block = a.middleRows(start, rows).array();
+    u = (-block.abs()).exp();  // in (0, 1]
+    log1p_u = (u + 1.0).log();
+    for (Index i = 0; i < u.size(); ++i) {
+      const double w = 1.0 + u.data()[i];
+      log1p_u.data()[i] = w == 1.0 ? u.data()[i] : log1p_u.data()[i] * (u.data()[i] / (w - 1.0));
+    }
+    sums.segment(start, rows) = (block.max(0.0) + log1p_u).rowwise().sum();
+  }
+  return sums;
+}
+
 /// (m × D) activations W s + b of state rows.
 RowMatrix<double> activations(const RowMatrix<double>& states, const SigmoidBeliefNetParams& params) {
   RowMatrix<double> out = states * params.components.transpose();
@@ -68,12 +91,7 @@ class SigmoidBeliefNetJoint {
  private:
   RowMatrix<double> state_part(const RowMatrix<double>& states, Eigen::VectorXd& constant) const {
     const RowMatrix<double> a = activations(states, params_);
-    constant = detail::log_prior_of(states, params_.prior);
-    for (Index i = 0; i < a.rows(); ++i) {
-      double sum = 0.0;
-      for (Index d = 0; d < a.cols(); ++d) sum += softplus(a(i, d));
-      constant(i) -= sum;
-    }
+    constant = detail::log_prior_of(states, params_.prior) - softplus_row_sums(a);
     return a;
   }
 
