@@ -17,7 +17,7 @@ namespace entrosum {
 
 namespace {
 
-constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+using entropy::kLogTwoPi;
 
 /// log p(x, s | Θ) for binary sparse coding, as matrix products over many states at once.
 class BinarySparseCodingJoint {

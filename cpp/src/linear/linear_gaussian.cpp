@@ -16,7 +16,7 @@ namespace entrosum {
 
 namespace {
 
-constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+using entropy::kLogTwoPi;
 
 /// Cholesky factor of a symmetric positive-definite matrix, or a NumericalError naming `what`.
 Eigen::LLT<Eigen::MatrixXd> cholesky_or_throw(const Eigen::MatrixXd& matrix, const char* what) {

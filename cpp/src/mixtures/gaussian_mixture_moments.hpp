@@ -11,11 +11,12 @@
 #include <Eigen/Core>
 
 #include "../core/stack_products.hpp"
+#include "entrosum/core/entropy.hpp"
 #include "entrosum/mixtures/gaussian_mixture.hpp"
 
 namespace entrosum::detail {
 
-inline constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+using entropy::kLogTwoPi;
 
 /// (n_components) log det U_k, U_k the precision Cholesky factor (so log det Σ_k = −2 log det U_k).
 Eigen::VectorXd log_det_precision_cholesky(const GaussianMixtureParams& params);

@@ -11,7 +11,7 @@ namespace entrosum {
 
 namespace {
 
-constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+using entropy::kLogTwoPi;
 
 std::string shape(Index rows, Index cols) { return "(" + std::to_string(rows) + ", " + std::to_string(cols) + ")"; }
 

@@ -16,7 +16,7 @@ namespace entrosum {
 
 namespace {
 
-constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+using entropy::kLogTwoPi;
 
 using Clock = std::chrono::steady_clock;
 

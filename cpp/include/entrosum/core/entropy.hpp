@@ -7,6 +7,9 @@
 
 namespace entrosum::entropy {
 
+/// log(2 π)
+inline constexpr double kLogTwoPi = 1.8378770664093454835606594728112;
+
 /// log(2 π e)
 inline constexpr double kLogTwoPiE = 2.8378770664093454835606594728112;
 
