@@ -9,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../core/stack_products.hpp"
+#include "../core/chunk_products.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/errors.hpp"
 #include "entrosum/mixtures/discrete_mixture.hpp"
@@ -85,10 +85,10 @@ template <typename Family, typename T>
 RowMatrix<T> discrete_mixture_log_joint(const DataRef<T>& chunk, const DiscreteLogJointCoefficients<T>& c,
                                         const RowMatrix<T>* log_chunk) {
   // log π_k + Σ_d [x_d η_kd − A_kd]: one (n, D) × (D, K) product
-  RowMatrix<T> log_joint(chunk.rows(), c.natural.rows());
-  log_joint.noalias() = chunk * c.natural.transpose();
+  RowMatrix<T> log_joint;
+  detail::product_with_coefficients<T>(chunk, c.natural, log_joint);
   // + Σ_d log x_d η₂_kd for a two-parameter family: a second product
-  if (log_chunk != nullptr) log_joint.noalias() += *log_chunk * c.natural_second.transpose();
+  if (log_chunk != nullptr) detail::product_with_coefficients<T>(*log_chunk, c.natural_second, log_joint, true);
   log_joint.rowwise() += c.constants;
   return log_joint;
 }
@@ -106,9 +106,9 @@ void accumulate_discrete_mixture(const DataRef<T>& chunk, const Eigen::Ref<const
   normalise_log_joint<T>(resp, weights, stats.totals, row_log_likelihood);
   note_worst(stats.totals, row_log_likelihood, chunk, row_offset, weights);
   // Σ_n w_n r_nk x_n: the chunk's product in the data's precision, summed in double
-  detail::add_transposed_product(resp, chunk, stats.first);
+  detail::add_weighted_sums<T>(resp, chunk, stats.first);
   // Σ_n w_n r_nk log x_n likewise
-  if constexpr (Family::has_second_statistic) detail::add_transposed_product(resp, log_chunk, stats.second);
+  if constexpr (Family::has_second_statistic) detail::add_weighted_sums<T>(resp, log_chunk, stats.second);
 }
 
 template <typename Family, typename T>
@@ -304,12 +304,12 @@ DiscreteInitialStats discrete_mixture_responsibility_statistics(const DataRef<T>
         const RowMatrix<double> x = detail::with_statistics_columns<Family, T>(  // (n, D)
             settings, data.middleRows(begin, end - begin),
             [](const DataRef<T>& chunk) { return RowMatrix<double>(chunk.template cast<double>()); });
-        into.stats.first += resp.transpose() * x;
+        detail::add_weighted_sums<double>(resp, x, into.stats.first);
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(x.transpose() * weights) : Eigen::VectorXd(x.colwise().sum());
         if constexpr (Family::has_second_statistic) {
           const RowMatrix<double> log_x = x.array().log().matrix();  // (n, D)
-          into.stats.second += resp.transpose() * log_x;
+          detail::add_weighted_sums<double>(resp, log_x, into.stats.second);
           into.data_log_sum +=
               weights.size() ? Eigen::VectorXd(log_x.transpose() * weights) : Eigen::VectorXd(log_x.colwise().sum());
         }

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/stack_products.hpp"
+#include "../core/chunk_products.hpp"
 #include "entrosum/core/em.hpp"
 #include "entrosum/core/entropy.hpp"
 #include "entrosum/core/errors.hpp"
@@ -114,8 +114,8 @@ Coefficients coefficients(const MixedMixtureParams& p, const MixedSpec& spec, co
 template <typename T>
 RowMatrix<T> log_joint(const RowMatrix<T>& statistics, const RowMatrix<T>& natural,
                        const Eigen::Matrix<T, 1, Eigen::Dynamic>& constants) {
-  RowMatrix<T> joint(statistics.rows(), natural.rows());
-  joint.noalias() = statistics * natural.transpose();
+  RowMatrix<T> joint;
+  detail::product_with_coefficients<T>(statistics, natural, joint);
   joint.rowwise() += constants;
   return joint;
 }
@@ -277,7 +277,7 @@ MixedMixtureStats e_step_pass(const DataRef<T>& data, const Eigen::Ref<const Eig
         // the worst rows keep T(x): a re-seeded component starts from their statistics
         note_worst(into.totals, row_log_likelihood, statistics, begin, weights);
         // Σ_n w_n r_nk T(x_n): the chunk's product in the data's precision, summed in double
-        detail::add_transposed_product(resp, statistics, into.statistics);
+        detail::add_weighted_sums<T>(resp, statistics, into.statistics);
       });
 }
 
@@ -417,7 +417,7 @@ MixedInitialStats mixed_mixture_responsibility_statistics(const DataRef<T>& data
         const RowMatrix<double> statistics =
             mixed_statistics<T>(data.middleRows(begin, end - begin), layout, Eigen::VectorXd())
                 .template cast<double>();  // (n, P)
-        into.stats.statistics += resp.transpose() * statistics;
+        detail::add_weighted_sums<double>(resp, statistics, into.stats.statistics);
         const Eigen::VectorXd weights = chunk_weights(sample_weight, begin, end);
         into.data_sum += weights.size() ? Eigen::VectorXd(statistics.transpose() * weights)
                                         : Eigen::VectorXd(statistics.colwise().sum().transpose());
