@@ -110,3 +110,23 @@ def test_a_fit_where_most_responsibilities_underflow_matches_exact_arithmetic():
     np.testing.assert_allclose(model.weights_, weights, rtol=1e-12)
     np.testing.assert_allclose(model.means_, means, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(model.covariances_, variances, rtol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_e_step_exponential_is_accurate_over_its_whole_range(dtype):
+    """The kernel's own exp (a polynomial for float64, Eigen's for float32) against long double, on rows
+    [0, x, (far below)] with x from log(smallest normal) to 0: r = e^x / (1 + e^x) within a few roundings; for
+    x ≤ -38 (float64) the sum is exactly 1, so r is the exp alone, within an eps of the exact value."""
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    x = np.linspace(np.log(tiny) * 0.99999, 0.0, 100_003).astype(dtype)
+    log_joint = np.full((len(x), 16), 2 * np.log(tiny), dtype=dtype)  # underflows: exact zeros
+    log_joint[:, 0] = 0.0
+    log_joint[:, 1] = x
+    resp, _, _, _ = _core.mixture_responsibilities(log_joint, np.empty(0))
+    exact = np.exp(x.astype(np.longdouble))
+    relative = np.abs(resp[:, 1].astype(np.longdouble) / (exact / (1 + exact)) - 1) / eps
+    assert float(relative.max()) < (2.0 if dtype == np.float64 else 4.0)
+    if dtype == np.float64:
+        alone = x <= -38.0
+        assert float(np.abs(resp[alone, 1].astype(np.longdouble) / exact[alone] - 1).max()) < eps
+    assert not is_subnormal(resp).any()

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/simd_exp.hpp"
 #include "../core/simd_mask.hpp"
 #include "entrosum/binary/binary_states.hpp"
 #include "entrosum/core/errors.hpp"
@@ -88,7 +89,9 @@ inline std::pair<double, double> exponentiate_states(double* row, Index width, d
       ei::pstoreu(row + j, zero);  // every lane negligible: no exp
       continue;
     }
-    const Packet e = ei::pand(ei::pexp(shifted), kept);
+    // the polynomial exp of simd_exp.hpp on l' clamped into its range (NaN lanes and any l' > 0 of a row with a NaN
+    // end masked or in a NaN normaliser either way)
+    const Packet e = ei::pand(exp_non_positive(ei::pmin(ei::pmax(shifted, threshold), zero)), kept);
     sums = ei::padd(sums, e);
     dots = ei::pmadd(e, ei::pand(shifted, kept), dots);
     ei::pstoreu(row + j, e);
