@@ -48,11 +48,20 @@ inline Packet exp_non_positive(const Packet& x) {
   Packet r = ei::pmadd(n, ei::pset1<Packet>(-6.93147180369123816490e-01), x);
   r = ei::pmadd(n, ei::pset1<Packet>(-1.90821492927058770002e-10), r);
   // Horner from 1/13! down to 1/0!
-  constexpr double kInverseFactorials[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
-                                           1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
-                                           1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
-                                           1.0 / 24.0,         1.0 / 6.0,         0.5,
-                                           1.0,                1.0};
+  constexpr double kInverseFactorials[] = {1.0 / 6227020800.0,
+                                           1.0 / 479001600.0,
+                                           1.0 / 39916800.0,
+                                           1.0 / 3628800.0,
+                                           1.0 / 362880.0,
+                                           1.0 / 40320.0,
+                                           1.0 / 5040.0,
+                                           1.0 / 720.0,
+                                           1.0 / 120.0,
+                                           1.0 / 24.0,
+                                           1.0 / 6.0,
+                                           0.5,
+                                           1.0,
+                                           1.0};
   Packet p = ei::pset1<Packet>(kInverseFactorials[0]);
   for (int i = 1; i < 14; ++i) p = ei::pmadd(p, r, ei::pset1<Packet>(kInverseFactorials[i]));
   return times_power_of_two(p, n);
