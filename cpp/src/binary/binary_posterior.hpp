@@ -4,10 +4,10 @@
 //   RowMatrix<double> state_factors(states)            R (m × k): the states' side of the exact log-joints
 //   RowMatrix<double> row_factors(rows, row_offsets)   L (n × k) and per-row offsets c, so that
 //                                                      log p(x_n, s_j) = (L Rᵀ)_nj + c_n
-//   Eigen::VectorXd   paired(rows, states, owner)      log p(x_{owner_i}, s_i) for state rows s_i
 // all written as matrix products, and adds its statistics from a ChunkPosterior. The exact posterior makes R
 // once per E-step and one product L Rᵀ per chunk; c_n, the same for every state, cancels in q and only
-// joins the log normaliser.
+// joins the log normaliser. The truncated posterior makes R once per distinct state of a chunk (rows propose
+// the same states over and over when H is small) and a dot product of rows of L and R per (row, state) pair.
 #pragma once
 
 #include <algorithm>
@@ -157,6 +157,39 @@ void exact_chunk(const RowsD& rows, const ExactFactors& exact, const Joint& join
   out.log_norm += row_offsets;
 }
 
+/// The distinct values of `keys` in order of first appearance, and `index_of[i]`, the position of keys[i] among
+/// them (a hash table with linear probing, doubled when half full).
+inline void distinct_keys(const std::vector<std::uint64_t>& keys, std::vector<std::uint64_t>& distinct,
+                          std::vector<Index>& index_of) {
+  int bits = 10;
+  std::vector<Index> table;
+  const auto slot_of = [&](std::uint64_t key) {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));  // Fibonacci hashing
+  };
+  const auto find = [&](std::uint64_t key) {
+    const std::size_t mask = table.size() - 1;
+    std::size_t slot = slot_of(key);
+    while (table[slot] >= 0 && distinct[static_cast<std::size_t>(table[slot])] != key) slot = (slot + 1) & mask;
+    return slot;
+  };
+  table.assign(std::size_t(1) << bits, -1);
+  distinct.clear();
+  index_of.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::size_t slot = find(keys[i]);
+    if (table[slot] < 0) {
+      table[slot] = static_cast<Index>(distinct.size());
+      distinct.push_back(keys[i]);
+    }
+    index_of[i] = table[slot];
+    if (2 * distinct.size() > table.size()) {
+      ++bits;
+      table.assign(std::size_t(1) << bits, -1);
+      for (std::size_t d = 0; d < distinct.size(); ++d) table[find(distinct[d])] = static_cast<Index>(d);
+    }
+  }
+}
+
 /// The truncated E-step of one chunk: each row's kept states and its proposals are scored in one batch, and
 /// the S states with the largest joints (ties: the smaller key) are kept, in `store` and in `out`.
 template <typename Joint>
@@ -178,13 +211,19 @@ void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store,
     candidates.insert(candidates.end(), mine.begin(), mine.end());
     offsets[static_cast<std::size_t>(i) + 1] = static_cast<Index>(candidates.size());
   }
-  const RowMatrix<double> states =
-      states_matrix(candidates.data(), static_cast<Index>(candidates.size()), n_components);
-  std::vector<Index> owner(candidates.size());
-  for (Index i = 0; i < n; ++i)
-    std::fill(owner.begin() + offsets[static_cast<std::size_t>(i)],
-              owner.begin() + offsets[static_cast<std::size_t>(i) + 1], i);
-  const Eigen::VectorXd log_joint = joint.paired(rows, states, owner);
+  // log p(x_n, s) = L_n · R_s + c_n, with R made once per distinct state of the chunk
+  std::vector<std::uint64_t> distinct;
+  std::vector<Index> state_of;
+  distinct_keys(candidates, distinct, state_of);
+  const RowMatrix<double> right =
+      joint.state_factors(states_matrix(distinct.data(), static_cast<Index>(distinct.size()), n_components));
+  Eigen::VectorXd row_offsets;
+  const RowMatrix<double> left = joint.row_factors(rows, row_offsets);
+  Eigen::VectorXd log_joint(static_cast<Index>(candidates.size()));
+  for (Index i = 0; i < n; ++i) {
+    for (Index c = offsets[static_cast<std::size_t>(i)]; c < offsets[static_cast<std::size_t>(i) + 1]; ++c)
+      log_joint(c) = left.row(i).dot(right.row(state_of[static_cast<std::size_t>(c)])) + row_offsets(i);
+  }
 
   out.shared = false;
   out.width = n_states;
@@ -202,7 +241,9 @@ void truncated_chunk(const RowsD& rows, Index first_row, TruncatedStates& store,
       const double lb = std::isnan(log_joint(b)) ? -std::numeric_limits<double>::infinity() : log_joint(b);
       return la > lb || (la == lb && candidates[static_cast<std::size_t>(a)] < candidates[static_cast<std::size_t>(b)]);
     };
-    std::partial_sort(order.begin(), order.begin() + n_states, order.end(), better);
+    // the S best, in order (`better` is a total order: keys are distinct within a row)
+    std::nth_element(order.begin(), order.begin() + (n_states - 1), order.end(), better);
+    std::sort(order.begin(), order.begin() + n_states, better);
     std::uint64_t* kept = store.row(first_row + i);
     for (Index s = 0; s < n_states; ++s) {
       const Index c = order[static_cast<std::size_t>(s)];

@@ -48,18 +48,6 @@ class BinarySparseCodingJoint {
     return out;
   }
 
-  Eigen::VectorXd paired(const detail::RowsD& rows, const RowMatrix<double>& states,
-                         const std::vector<Index>& owner) const {
-    Eigen::VectorXd row_terms;
-    const RowMatrix<double> projected = project(rows, row_terms);
-    Eigen::VectorXd out = state_terms(states);
-    for (Index i = 0; i < states.rows(); ++i) {
-      const Index n = owner[static_cast<std::size_t>(i)];
-      out(i) += inverse_variance_ * projected.row(n).dot(states.row(i)) + row_terms(n);
-    }
-    return out;
-  }
-
  private:
   /// (x − b)ᵀ W per row, and the per-row part −‖x − b‖²/(2σ²) + Σ log(1 − π) − (D/2) log 2πσ².
   RowMatrix<double> project(const detail::RowsD& rows, Eigen::VectorXd& row_terms) const {

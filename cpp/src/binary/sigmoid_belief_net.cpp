@@ -80,14 +80,6 @@ class SigmoidBeliefNetJoint {
     return out;
   }
 
-  Eigen::VectorXd paired(const detail::RowsD& rows, const RowMatrix<double>& states,
-                         const std::vector<Index>& owner) const {
-    Eigen::VectorXd out;
-    const RowMatrix<double> a = state_part(states, out);
-    for (Index i = 0; i < states.rows(); ++i) out(i) += rows.row(owner[static_cast<std::size_t>(i)]).dot(a.row(i));
-    return out;
-  }
-
  private:
   RowMatrix<double> state_part(const RowMatrix<double>& states, Eigen::VectorXd& constant) const {
     const RowMatrix<double> a = activations(states, params_);
