@@ -1,10 +1,11 @@
 """Benchmark: the cost of one small call, where the work is tiny and the call is most of it.
 
-The compiled bindings only convert arguments and call the C++ library; they are built at -O1 (CMakeLists.txt), and
-this script is how that choice is checked: per call, entrosum's time against scikit-learn's same call on the same
-fitted model, measured in the same run, for the calls a user makes many times on a few rows (``predict``,
-``score_samples``, ``transform``, ``partial_fit`` on a mini-batch). Each row is the best of REPEAT runs of a loop
-of CALLS calls, wall and process CPU time per call, in microseconds; no peer: '-'.
+What a user pays per call for the calls made many times on a few rows (``predict``, ``score_samples``,
+``transform``, ``partial_fit`` on a mini-batch): Python-side validation, the bindings' argument conversion and the
+C++ call. Per call, entrosum's time against scikit-learn's same call on the same fitted model, measured in the same
+run; it is how a change to the bindings' build or to validation is checked. Each row is the best of REPEAT runs of
+a loop of CALLS calls, wall and process CPU time per call, in microseconds; no peer: '-'. Single runs on a shared
+machine spread by 10-20%: compare builds by alternating runs and taking each row's minimum.
 
     python bench/call_overhead.py [--quick]
 """
