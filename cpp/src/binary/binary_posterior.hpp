@@ -89,9 +89,7 @@ inline std::pair<double, double> exponentiate_states(double* row, Index width, d
       ei::pstoreu(row + j, zero);  // every lane negligible: no exp
       continue;
     }
-    // the polynomial exp of simd_exp.hpp on l' clamped into its range (NaN lanes and any l' > 0 of a row with a NaN
-    // end masked or in a NaN normaliser either way)
-    const Packet e = ei::pand(exp_non_positive(ei::pmin(ei::pmax(shifted, threshold), zero)), kept);
+    const Packet e = ei::pand(exp_of_shifted(shifted, threshold), kept);
     sums = ei::padd(sums, e);
     dots = ei::pmadd(e, ei::pand(shifted, kept), dots);
     ei::pstoreu(row + j, e);

@@ -67,6 +67,18 @@ inline Packet exp_non_positive(const Packet& x) {
   return times_power_of_two(p, n);
 }
 
+/// exp(l') for a packet of shifted log joints l' = l − max ≤ 0 whose lanes below `floor` (at least the log of the
+/// smallest normal) the caller masks out. double: exp_non_positive on l' clamped into [floor, 0] (a row with a NaN
+/// can have NaN lanes or l' > 0; they end masked or in a NaN normaliser either way). float: Eigen's exp.
+template <typename Packet>
+inline Packet exp_of_shifted(const Packet& shifted, const Packet& floor) {
+  namespace ei = Eigen::internal;
+  if constexpr (std::is_same_v<typename ei::unpacket_traits<Packet>::type, double>)
+    return exp_non_positive(ei::pmin(ei::pmax(shifted, floor), ei::pzero(shifted)));
+  else
+    return ei::pexp(shifted);
+}
+
 }  // namespace entrosum::detail
 
 #if defined(__GNUC__)

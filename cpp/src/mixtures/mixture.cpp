@@ -24,18 +24,6 @@ constexpr T kExpUnderflow = T(-87.33654475);  // float: log(1.17549435e-38)
 template <>
 constexpr double kExpUnderflow<double> = -708.3964185322641;  // log(2.2250738585072014e-308)
 
-/// exp(l') of a packet of shifted log joints l' ≤ 0, for the lanes at or above `underflow` (the others are masked
-/// out by the caller). double: the polynomial exp of simd_exp.hpp on l' clamped into its range (a row with a NaN can
-/// have l' > 0 or NaN lanes, which end masked or in a NaN log-likelihood either way).
-template <typename T, typename Packet>
-Packet exp_of_shifted(const Packet& shifted, const Packet& underflow) {
-  namespace ei = Eigen::internal;
-  if constexpr (std::is_same_v<T, double>)
-    return detail::exp_non_positive(ei::pmin(ei::pmax(shifted, underflow), ei::pzero(shifted)));
-  else
-    return ei::pexp(shifted);
-}
-
 /// One row's log-sum-exp in SIMD packets (Eigen's packet math, so every build's vector width is used):
 /// with l' = l − max_k l and e = exp(l'), writes e over the row and returns (Σ_k e, Σ_k e l').
 /// Lanes with l' below log(smallest normal) are written as exact zeros, never as subnormals: once components
@@ -61,7 +49,7 @@ std::pair<T, T> exponentiate_row(T* row, Index K, T largest) {
       continue;
     }
     // exp where l' is at or above the threshold, exact 0 elsewhere (pand with an all-ones or all-zeros mask)
-    const Packet scaled = ei::pand(exp_of_shifted<T>(shifted, underflow), kept);
+    const Packet scaled = ei::pand(detail::exp_of_shifted(shifted, underflow), kept);
     sums = ei::padd(sums, scaled);
     dots = ei::pmadd(scaled, shifted, dots);
     ei::pstoreu(row + k, scaled);
