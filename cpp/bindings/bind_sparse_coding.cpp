@@ -90,17 +90,27 @@ Results diagnostics_of(const SparseCodingStats& stats) {
 }
 
 /// Rows per chunk of the E-step's passes when the caller leaves it to the library (0): the library's default
-/// (about 1 MiB of data), but at most as many rows as take about 2^24 multiply-adds of Newton steps (of order
-/// H³ per step and point, three times that for full posteriors), so that the calling thread, which polls for
-/// Ctrl-C between its chunks, gets to poll within a fraction of a second (issue 13: 2.2 s at H = 16, 'full').
-Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, PosteriorForm form, Index bytes) {
+/// (about 1 MiB of data), but few enough rows that a chunk takes a fraction of a second, since the calling
+/// thread polls for Ctrl-C between its chunks (issue 13: 2.2 s at H = 16, 'full').
+/// - Points solved one at a time (full posteriors, or `lanes` false): at most as many rows as take about 2^24
+///   multiply-adds of Newton steps, counted as 8 H³ per row (three times that for full posteriors).
+/// - The batched diagonal solver (`lanes`: the points of a chunk side by side in vector lanes): measured, a row
+///   costs about 3.5e-11 H³ s on one core (35 µs at H = 100), so 2^31 / H³ rows take about 75 ms. Its lanes
+///   need long chunks: each chunk ends with lanes idle while its last points finish, and at 16 rows per chunk
+///   (what the per-point bound gives at H = 100) the passes took 1.2–1.5× as long as at 2,048.
+Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, PosteriorForm form, bool lanes,
+                        Index bytes) {
   if (chunk_size > 0) return chunk_size;
   Execution defaults;
   const Index by_size = resolve_chunk_size(defaults, n_features, bytes);
   const double cube = static_cast<double>(n_components) * static_cast<double>(n_components) *
                       static_cast<double>(n_components) * (form == PosteriorForm::full ? 3.0 : 1.0);
-  const double per_row = 8.0 * cube + static_cast<double>(n_features) * static_cast<double>(n_components);
-  const double by_cost = std::max(16.0, 16777216.0 / per_row);
+  double by_cost = 2147483648.0 / cube;  // the batched diagonal solver
+  if (!lanes || form != PosteriorForm::diagonal) {
+    const double per_row = 8.0 * cube + static_cast<double>(n_features) * static_cast<double>(n_components);
+    by_cost = 16777216.0 / per_row;
+  }
+  by_cost = std::max(16.0, by_cost);
   return by_cost < static_cast<double>(by_size) ? static_cast<Index>(by_cost) : by_size;
 }
 
@@ -143,8 +153,9 @@ void bind_for(py::module_& m) {
         options.e_step.tol = e_step_tol;
         options.e_step.max_iter = e_step_max_iter;
         options.stop = stop;
-        options.execution = make_execution(
-            n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(), options.posterior, sizeof(T)));
+        const bool lanes = options.solver == SparseCodingSolver::em && options.e_step.batched;
+        options.execution = make_execution(n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(),
+                                                                        options.posterior, lanes, sizeof(T)));
         const SparseCodingParams initial = make_params(components, scales, noise_variance);
         const IterationCallback on_iteration = wrap_callback(callback);
         const SparseCodingFit fit =
@@ -179,8 +190,9 @@ void bind_for(py::module_& m) {
         check_solver(e_step_tol, e_step_max_iter);
         const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter};
         const PosteriorForm form = parse_posterior(posterior);
-        const Execution execution =
-            make_execution(n_threads, sparse_chunk_size(chunk_size, view.cols(), p.components.cols(), form, sizeof(T)));
+        const Execution execution = make_execution(
+            n_threads,
+            sparse_chunk_size(chunk_size, view.cols(), p.components.cols(), form, solver.batched, sizeof(T)));
         return run_without_gil([&] {
           SparseCodingExpectation expectation;
           expectation.stats = sparse_coding_e_step<T>(view, p, form, solver, execution);
@@ -197,16 +209,16 @@ void bind_for(py::module_& m) {
       "sparse_coding_posterior",
       [](const CArray<T>& data, const Eigen::MatrixXd& components, const Eigen::VectorXd& scales, double noise_variance,
          const std::string& posterior, double e_step_tol, int e_step_max_iter, bool with_spread, int n_threads,
-         Index chunk_size, bool batched) {
+         Index chunk_size, bool batched, bool mixed_precision) {
         check_data(data);
         const DataRef<T> view = as_data(data);
         const PosteriorForm form = parse_posterior(posterior);
         const SparseCodingParams params = make_params(components, scales, noise_variance);
         check_params(params, view.cols());
         check_solver(e_step_tol, e_step_max_iter);
-        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter, batched};
-        const Execution execution =
-            make_execution(n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(), form, sizeof(T)));
+        const PosteriorSolverOptions solver{e_step_tol, e_step_max_iter, batched, mixed_precision};
+        const Execution execution = make_execution(
+            n_threads, sparse_chunk_size(chunk_size, view.cols(), components.cols(), form, batched, sizeof(T)));
         SparseCodingPosterior<T> result = run_without_gil(
             [&] { return sparse_coding_posterior<T>(view, params, form, solver, execution, with_spread); });
         Results out;
@@ -231,10 +243,10 @@ void bind_for(py::module_& m) {
       },
       py::arg("data"), py::arg("components"), py::arg("scales"), py::arg("noise_variance"), py::arg("posterior"),
       py::arg("e_step_tol"), py::arg("e_step_max_iter"), py::arg("with_spread"), py::arg("n_threads") = 1,
-      py::arg("chunk_size") = 0, py::arg("batched") = true,
+      py::arg("chunk_size") = 0, py::arg("batched") = true, py::arg("mixed_precision") = true,
       "Posterior means (n, H) and variances (n, H) or covariances (n, H, H) under fixed W, λ, σ², with the "
       "ES-ELBO and ELBO terms of that q. batched=False solves one point at a time (the reference of the batched "
-      "solver).");
+      "solver); mixed_precision=False factorises the batched solver's Newton systems in double.");
 
   m.def(
       "sparse_coding_es_elbo",

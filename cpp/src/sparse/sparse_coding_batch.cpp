@@ -9,22 +9,23 @@ namespace entrosum::detail {
 // then, still in registers, the diagonal block is factorised (I = J) or the rows below solve against it
 // (L(I, J) = acc L(J, J)⁻ᵀ), and the finished entries are stored once.
 
+template <typename S>
 template <int R, int C>
-EIGEN_ALWAYS_INLINE void LaneCholesky::accumulate(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row,
-                                                  Index column, Lanes (&sum)[R][C]) const {
+EIGEN_ALWAYS_INLINE void LaneCholesky<S>::accumulate(const Gram& gram, const ScalarVectors& extra, Index row,
+                                                     Index column, ScalarLanes (&sum)[R][C]) const {
   // Inlined into its callers, whose local sums then stay in registers through the loop.
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) {
-      sum[r][c] = Lanes::Constant(gram(row + r, column + c));
+      sum[r][c] = ScalarLanes::Constant(gram(row + r, column + c));
       if (row + r == column + c) sum[r][c] += extra.col(row + r).array();
     }
   }
-  const double* rows_k = at(row, 0);        // L(row.., k)
-  const double* columns_k = at(column, 0);  // L(column.., k)
+  const S* rows_k = at(row, 0);        // L(row.., k)
+  const S* columns_k = at(column, 0);  // L(column.., k)
   for (Index k = 0; k < column; ++k) {
-    Lanes left[R], right[C];
-    for (int r = 0; r < R; ++r) left[r] = Eigen::Map<const Lanes>(rows_k + r * kLanes);
-    for (int c = 0; c < C; ++c) right[c] = Eigen::Map<const Lanes>(columns_k + c * kLanes);
+    ScalarLanes left[R], right[C];
+    for (int r = 0; r < R; ++r) left[r] = Eigen::Map<const ScalarLanes>(rows_k + r * kLanes);
+    for (int c = 0; c < C; ++c) right[c] = Eigen::Map<const ScalarLanes>(columns_k + c * kLanes);
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) sum[r][c] -= left[r] * right[c];
     // the next column of the packed storage: entry (i, k + 1) lies n − k − 1 entries after (i, k)
@@ -33,49 +34,53 @@ EIGEN_ALWAYS_INLINE void LaneCholesky::accumulate(const Eigen::MatrixXd& gram, c
   }
 }
 
+template <typename S>
 template <int C>
-void LaneCholesky::diagonal_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
-  Lanes acc[C][C];
+void LaneCholesky<S>::diagonal_block(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok) {
+  ScalarLanes acc[C][C];
   accumulate<C, C>(gram, extra, column, column, acc);
   for (int c = 0; c < C; ++c) {
     for (int previous = 0; previous < c; ++previous)
       for (int r = c; r < C; ++r) acc[r][c] -= acc[r][previous] * acc[c][previous];
-    ok = (acc[c][c] > 0.0).select(ok, 0.0);  // NaN fails too
+    ok = (acc[c][c] > S(0)).select(ok, S(0));  // NaN fails too
     acc[c][c] = acc[c][c].sqrt();
-    const Lanes inverse = acc[c][c].inverse();
+    const ScalarLanes inverse = acc[c][c].inverse();
     inverse_diagonal_.col(column + c) = inverse.matrix();
     for (int r = c + 1; r < C; ++r) acc[r][c] *= inverse;
   }
   for (int c = 0; c < C; ++c)
-    for (int r = c; r < C; ++r) Eigen::Map<Lanes>(at(column + r, column + c)) = acc[r][c];
+    for (int r = c; r < C; ++r) Eigen::Map<ScalarLanes>(at(column + r, column + c)) = acc[r][c];
 }
 
+template <typename S>
 template <int R, int C>
-void LaneCholesky::below_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column) {
-  Lanes acc[R][C];
+void LaneCholesky<S>::below_block(const Gram& gram, const ScalarVectors& extra, Index row, Index column) {
+  ScalarLanes acc[R][C];
   accumulate<R, C>(gram, extra, row, column, acc);
   for (int c = 0; c < C; ++c) {
     for (int previous = 0; previous < c; ++previous) {
-      const Lanes factor = Eigen::Map<const Lanes>(at(column + c, column + previous));
+      const ScalarLanes factor = Eigen::Map<const ScalarLanes>(at(column + c, column + previous));
       for (int r = 0; r < R; ++r) acc[r][c] -= acc[r][previous] * factor;
     }
-    const Lanes inverse = inverse_diagonal_.col(column + c).array();
+    const ScalarLanes inverse = inverse_diagonal_.col(column + c).array();
     for (int r = 0; r < R; ++r) acc[r][c] *= inverse;
   }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) Eigen::Map<Lanes>(at(row + r, column + c)) = acc[r][c];
+    for (int c = 0; c < C; ++c) Eigen::Map<ScalarLanes>(at(row + r, column + c)) = acc[r][c];
 }
 
+template <typename S>
 template <int C>
-void LaneCholesky::column_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
+void LaneCholesky<S>::column_block(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok) {
   diagonal_block<C>(gram, extra, column, ok);
   Index row = column + C;
   for (; row + kRows <= n_; row += kRows) below_block<kRows, C>(gram, extra, row, column);
   below_tail<C, kRows - 1>(gram, extra, row, column);
 }
 
+template <typename S>
 template <int C, int R>
-void LaneCholesky::below_tail(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column) {
+void LaneCholesky<S>::below_tail(const Gram& gram, const ScalarVectors& extra, Index row, Index column) {
   // The last n − row < kRows rows: one block of exactly that many.
   if constexpr (R > 0) {
     if (n_ - row == R) {
@@ -86,13 +91,15 @@ void LaneCholesky::below_tail(const Eigen::MatrixXd& gram, const LaneVectors& ex
   }
 }
 
-void LaneCholesky::factor(const Eigen::MatrixXd& gram, const LaneVectors& extra, Lanes& ok) {
+template <typename S>
+void LaneCholesky<S>::factor(const Gram& gram, const ScalarVectors& extra, ScalarLanes& ok) {
   ok.setOnes();
   for (Index column = 0; column < n_; column += kCols) factor_columns<kCols>(gram, extra, column, ok);
 }
 
+template <typename S>
 template <int C>
-void LaneCholesky::factor_columns(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok) {
+void LaneCholesky<S>::factor_columns(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok) {
   // Blocks of kCols columns; the last block of the matrix may be narrower.
   if constexpr (C > 1) {
     if (n_ - column < C) {
@@ -103,61 +110,70 @@ void LaneCholesky::factor_columns(const Eigen::MatrixXd& gram, const LaneVectors
   column_block<C>(gram, extra, column, ok);
 }
 
-void LaneCholesky::solve(LaneVectors& rhs) const {
+template <typename S>
+void LaneCholesky<S>::solve(ScalarVectors& rhs) const {
   // L y = b: y_j = (b_j − Σ_{k<j} L(j, k) y_k) / L_jj, a dot product per entry (the partial sums of k < j
   // accumulated in registers for four entries at a time).
   Index j = 0;
   for (; j + 4 <= n_; j += 4) {
-    Lanes value[4];
+    ScalarLanes value[4];
     for (int c = 0; c < 4; ++c) value[c] = rhs.col(j + c).array();
-    const double* column_k = at(j, 0);
+    const S* column_k = at(j, 0);
     for (Index k = 0; k < j; ++k) {
-      const Lanes y = rhs.col(k).array();
-      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const Lanes>(column_k + c * kLanes) * y;
+      const ScalarLanes y = rhs.col(k).array();
+      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const ScalarLanes>(column_k + c * kLanes) * y;
       column_k += (n_ - k - 1) * kLanes;
     }
     for (int c = 0; c < 4; ++c) {
       for (int previous = 0; previous < c; ++previous)
-        value[c] -= Eigen::Map<const Lanes>(at(j + c, j + previous)) * value[previous];
+        value[c] -= Eigen::Map<const ScalarLanes>(at(j + c, j + previous)) * value[previous];
       value[c] *= inverse_diagonal_.col(j + c).array();
       rhs.col(j + c) = value[c].matrix();
     }
   }
   for (; j < n_; ++j) {
-    Lanes value = rhs.col(j).array();
-    for (Index k = 0; k < j; ++k) value -= Eigen::Map<const Lanes>(at(j, k)) * rhs.col(k).array();
+    ScalarLanes value = rhs.col(j).array();
+    for (Index k = 0; k < j; ++k) value -= Eigen::Map<const ScalarLanes>(at(j, k)) * rhs.col(k).array();
     rhs.col(j) = (value * inverse_diagonal_.col(j).array()).matrix();
   }
   // Lᵀ x = y: x_j = (y_j − Σ_{i>j} L(i, j) x_i) / L_jj, four entries at a time from the last.
   Index end = n_;
   for (; end >= 4; end -= 4) {
     const Index first = end - 4;
-    Lanes value[4];
+    ScalarLanes value[4];
     for (int c = 0; c < 4; ++c) value[c] = rhs.col(first + c).array();
     for (Index i = end; i < n_; ++i) {
-      const Lanes x = rhs.col(i).array();
-      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const Lanes>(at(i, first + c)) * x;
+      const ScalarLanes x = rhs.col(i).array();
+      for (int c = 0; c < 4; ++c) value[c] -= Eigen::Map<const ScalarLanes>(at(i, first + c)) * x;
     }
     for (int c = 3; c >= 0; --c) {
       for (int later = c + 1; later < 4; ++later)
-        value[c] -= Eigen::Map<const Lanes>(at(first + later, first + c)) * value[later];
+        value[c] -= Eigen::Map<const ScalarLanes>(at(first + later, first + c)) * value[later];
       value[c] *= inverse_diagonal_.col(first + c).array();
       rhs.col(first + c) = value[c].matrix();
     }
   }
   for (Index jj = end - 1; jj >= 0; --jj) {
-    Lanes value = rhs.col(jj).array();
-    for (Index i = jj + 1; i < n_; ++i) value -= Eigen::Map<const Lanes>(at(i, jj)) * rhs.col(i).array();
+    ScalarLanes value = rhs.col(jj).array();
+    for (Index i = jj + 1; i < n_; ++i) value -= Eigen::Map<const ScalarLanes>(at(i, jj)) * rhs.col(i).array();
     rhs.col(jj) = (value * inverse_diagonal_.col(jj).array()).matrix();
   }
 }
+
+template class LaneCholesky<float>;
+template class LaneCholesky<double>;
 
 // ---- DiagonalBatchSolver -----------------------------------------------------------------------------------------
 
 DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
     : p_(problem),
       n_(problem.n_components),
-      cholesky_(problem.n_components),
+      mixed_(problem.solver.mixed_precision),
+      single_(mixed_ ? n_ : 0),
+      double_(mixed_ ? 0 : n_),
+      gram_single_(mixed_ ? problem.gram.cast<float>() : Eigen::MatrixXf()),
+      extra_single_(kLanes, mixed_ ? n_ : 0),
+      solve_single_(kLanes, mixed_ ? n_ : 0),
       projected_(LaneVectors::Zero(kLanes, n_)),
       mean_(LaneVectors::Zero(kLanes, n_)),
       sd_(kLanes, n_),
@@ -170,6 +186,8 @@ DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
       coupling_(kLanes, n_),
       curvature_sd_(kLanes, n_),
       extra_(kLanes, n_),
+      rhs_(kLanes, n_),
+      residual_(kLanes, n_),
       step_mean_(kLanes, n_),
       step_sd_(kLanes, n_),
       gram_step_(kLanes, n_),
@@ -192,6 +210,7 @@ DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
   for (int lane = 0; lane < kLanes; ++lane) {
     point_[lane] = -1;
     steps_[lane] = 0;
+    inexact_[lane] = 0.0;
     sd_.row(lane) = p_.initial_sd.transpose();
   }
   for (int lane = 0; lane < kLanes; ++lane) {
@@ -290,6 +309,68 @@ bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step) 
   return false;
 }
 
+void DiagonalBatchSolver::newton_steps(Lanes& ok) {
+  if (mixed_) {
+    mixed_precision_steps(ok);
+    return;
+  }
+  double_.factor(p_.gram, extra_, ok);
+  step_mean_ = rhs_;
+  double_.solve(step_mean_);
+  // G Δν for every lane at once: row l of (kLanes, H) × (H, H) is (G Δν_l)ᵀ, G being symmetric.
+  gram_step_.noalias() = step_mean_ * p_.gram;
+}
+
+void DiagonalBatchSolver::mixed_precision_steps(Lanes& ok) {
+  // Largest relative residual ‖r − P x‖ / ‖r‖ of a refined step that is kept: Newton then still converges at
+  // least linearly by that factor, and the stopping rule below accounts for the rest.
+  constexpr double kKeptResidual = 1e-4;
+  extra_single_ = extra_.cast<float>();
+  LaneCholesky<float>::ScalarLanes ok_single;
+  single_.factor(gram_single_, extra_single_, ok_single);
+  solve_single_ = rhs_.cast<float>();
+  single_.solve(solve_single_);
+  step_mean_ = solve_single_.cast<double>();
+  // One refinement in double: x += P̃⁻¹ (r − P x), P x = G x + extra ⊙ x.
+  gram_step_.noalias() = step_mean_ * p_.gram;
+  residual_ = (rhs_.array() - gram_step_.array() - extra_.array() * step_mean_.array()).matrix();
+  solve_single_ = residual_.cast<float>();
+  single_.solve(solve_single_);
+  step_mean_ += solve_single_.cast<double>();
+  gram_step_.noalias() = step_mean_ * p_.gram;
+  residual_ = (rhs_.array() - gram_step_.array() - extra_.array() * step_mean_.array()).matrix();
+  const Lanes residual_norm = residual_.rowwise().squaredNorm().array();
+  const Lanes rhs_norm = rhs_.rowwise().squaredNorm().array();
+  // After a full step the gradient is about the residual r̃, which adds r̃ᵀ P⁻¹ r̃ to the next decrement.
+  solve_single_ = residual_.cast<float>();
+  single_.solve(solve_single_);
+  const Lanes residual_decrement = (residual_.array() * solve_single_.cast<double>().array()).rowwise().sum().abs();
+  ok.setOnes();
+  for (int lane = 0; lane < kLanes; ++lane) {
+    inexact_[lane] = 0.0;
+    if (point_[lane] < 0) continue;
+    if (ok_single(lane) == 0.0f || !(residual_norm(lane) <= kKeptResidual * kKeptResidual * rhs_norm(lane))) {
+      redo_in_double(lane, ok);
+      continue;
+    }
+    inexact_[lane] = residual_decrement(lane);
+  }
+}
+
+void DiagonalBatchSolver::redo_in_double(int lane, Lanes& ok) {
+  lane_system_ = p_.gram;
+  lane_system_.diagonal() += extra_.row(lane).transpose();
+  if (!cholesky_in_place(lane_system_)) {
+    ok(lane) = 0.0;
+    return;
+  }
+  lane_step_mean_ = rhs_.row(lane).transpose();
+  cholesky_solve_in_place(lane_system_, lane_step_mean_);
+  step_mean_.row(lane) = lane_step_mean_.transpose();
+  lane_gram_step_.noalias() = p_.gram * lane_step_mean_;
+  gram_step_.row(lane) = lane_gram_step_.transpose();
+}
+
 void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatrix<double>& starts,
                                     const RowMatrix<double>& gram_starts, RowMatrix<double>& variances,
                                     RowMatrix<double>& expected_abs, std::vector<PointResult>& results) {
@@ -328,9 +409,8 @@ void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatri
       grad_mean_.col(h) =
           (b * projected_.col(h).array() - gram_mean_.col(h).array() - a(h) * erf_.col(h).array()).matrix();
     }
-    cholesky_.factor(p_.gram, extra_, ok);
-    step_mean_ = (grad_mean_.array() - coupling_.array() * grad_sd_.array()).matrix();
-    cholesky_.solve(step_mean_);
+    rhs_ = (grad_mean_.array() - coupling_.array() * grad_sd_.array()).matrix();
+    newton_steps(ok);
     step_sd_ =
         ((grad_sd_.array() - coupling_.array() * curvature_sd_.array() * step_mean_.array()) / curvature_sd_.array())
             .matrix();
@@ -352,8 +432,6 @@ void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatri
       }
     }
     if (any_searching) {
-      // G Δν for every lane at once: row l of (kLanes, H) × (H, H) is (G Δν_l)ᵀ, G being symmetric.
-      gram_step_.noalias() = step_mean_ * p_.gram;
       for (int lane = 0; lane < kLanes; ++lane) {
         if (!searching[lane]) continue;
         double step = 0.0;
@@ -362,8 +440,9 @@ void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatri
           continue;
         }
         ++steps_[lane];
-        // Quadratic convergence: after a full step with decrement δ the next is about δ² (see the per-point solver).
-        if (step == 1.0 && decrement(lane) * decrement(lane) < tol)
+        // Quadratic convergence: after a full step with decrement δ the next is about δ² (see the per-point solver),
+        // plus r̃ᵀ P⁻¹ r̃ for a step solved in mixed precision, which must then be negligible.
+        if (step == 1.0 && decrement(lane) * decrement(lane) < tol && inexact_[lane] < 1e-2 * tol)
           finish(lane, true, starts, variances, expected_abs, results);
       }
     }

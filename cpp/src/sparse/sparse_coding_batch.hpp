@@ -3,14 +3,20 @@
 //
 // Per data point the E-step runs Newton with a line search (sparse_coding_posterior.hpp), and each Newton step
 // factorises an H × H matrix G + diag(c_n): one matrix per point, no product to share. Here kLanes points run
-// side by side, one per lane of the CPU's double vectors (8 with AVX-512, 4 with AVX, 2 otherwise): every H × H
+// side by side, one per lane of the CPU's float vectors (16 with AVX-512, 8 with AVX, 4 otherwise): every H × H
 // quantity is stored as H·H vectors of kLanes values, so the factorisation, the triangular solves and the
 // per-component terms are vector instructions over the points, with no horizontal sums and no edge cases in H.
 // The products with G of all lanes are one matrix product. A point that has converged leaves its lane and the
 // next point of the chunk takes it, so the lanes stay full until the chunk runs out.
 //
-// The arithmetic per point is that of DiagonalPosteriorSolver (the same Newton steps, line search and stopping
-// rules); sums run in another order, so results agree to rounding.
+// The factorisation, H³/6 multiply-adds per point and step, is most of the work. By default it runs in single
+// precision (twice the lanes per vector instruction) and the step is refined once in double: x₁ = x₀ + P̃⁻¹(r − P x₀),
+// with r and P x₀ in double. The residual r − P x₁ is then known per lane; a lane whose residual stays large (an
+// ill-conditioned P), or whose P is not definite in single precision, is redone in double. Gradient, line search
+// and stopping rules stay in double, so the solver stops at the same optimum to its tol.
+//
+// With mixed_precision off the arithmetic per point is that of DiagonalPosteriorSolver (the same Newton steps,
+// line search and stopping rules); sums run in another order, so results agree to rounding.
 #pragma once
 
 #include <Eigen/Core>
@@ -23,12 +29,14 @@
 namespace entrosum::detail {
 
 #if defined(__AVX512F__)
-inline constexpr int kLanes = 8;
+inline constexpr int kVectorBytes = 64;
 #elif defined(__AVX__)
-inline constexpr int kLanes = 4;
+inline constexpr int kVectorBytes = 32;
 #else
-inline constexpr int kLanes = 2;
+inline constexpr int kVectorBytes = 16;
 #endif
+/// Points solved side by side: one per lane of a float vector.
+inline constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(float));
 
 /// kLanes doubles, one per point of a batch.
 using Lanes = Eigen::Array<double, kLanes, 1>;
@@ -36,48 +44,55 @@ using Lanes = Eigen::Array<double, kLanes, 1>;
 using LaneVectors = Eigen::Matrix<double, kLanes, Eigen::Dynamic>;
 
 /// Lower Cholesky factors of kLanes symmetric matrices A_l = G + diag(c_l) that share G, in packed
-/// column-major storage (column j holds rows j..n−1; each entry a Lanes vector).
+/// column-major storage (column j holds rows j..n−1; each entry a vector of kLanes values of type S).
+template <typename S>
 class LaneCholesky {
  public:
+  using ScalarLanes = Eigen::Array<S, kLanes, 1>;
+  using ScalarVectors = Eigen::Matrix<S, kLanes, Eigen::Dynamic>;
+  using Gram = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+
   explicit LaneCholesky(Index n) : n_(n), factor_(kLanes, n * (n + 1) / 2), inverse_diagonal_(kLanes, n) {}
 
   /// Factorises G + diag(extra) for every lane; `ok` is 1 where the matrix is positive definite, else 0 (that
   /// lane's factor is then meaningless; the other lanes are unaffected).
-  void factor(const Eigen::MatrixXd& gram, const LaneVectors& extra, Lanes& ok);
+  void factor(const Gram& gram, const ScalarVectors& extra, ScalarLanes& ok);
 
   /// Solves (L Lᵀ) x = b in place for every lane; `rhs` is (kLanes, n).
-  void solve(LaneVectors& rhs) const;
+  void solve(ScalarVectors& rhs) const;
 
  private:
   /// Columns per block of the factorisation (kCols) and rows per register block below the diagonal (kRows):
-  /// kRows × kCols accumulators, kRows + kCols loads per column k; 32 vector registers with AVX-512, else 16.
+  /// kRows × kCols accumulators of kVectorsPerEntry registers each, plus the loads of column k; 32 vector
+  /// registers with AVX-512, else 16.
+  static constexpr int kVectorsPerEntry = kLanes * static_cast<int>(sizeof(S)) / kVectorBytes;
 #if defined(__AVX512F__)
-  static constexpr int kCols = 4, kRows = 4;
+  static constexpr int kCols = kVectorsPerEntry == 1 ? 4 : 3, kRows = kCols;
 #else
-  static constexpr int kCols = 3, kRows = 3;
+  static constexpr int kCols = kVectorsPerEntry == 1 ? 3 : 2, kRows = kCols;
 #endif
 
   Index offset(Index i, Index j) const { return j * n_ - j * (j - 1) / 2 + (i - j); }
-  double* at(Index i, Index j) { return factor_.data() + offset(i, j) * kLanes; }
-  const double* at(Index i, Index j) const { return factor_.data() + offset(i, j) * kLanes; }
+  S* at(Index i, Index j) { return factor_.data() + offset(i, j) * kLanes; }
+  const S* at(Index i, Index j) const { return factor_.data() + offset(i, j) * kLanes; }
 
   template <int R, int C>
-  void accumulate(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column,
-                  Lanes (&sum)[R][C]) const;
+  void accumulate(const Gram& gram, const ScalarVectors& extra, Index row, Index column,
+                  ScalarLanes (&sum)[R][C]) const;
   template <int C>
-  void diagonal_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+  void diagonal_block(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok);
   template <int R, int C>
-  void below_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column);
+  void below_block(const Gram& gram, const ScalarVectors& extra, Index row, Index column);
   template <int C>
-  void column_block(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+  void column_block(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok);
   template <int C, int R>
-  void below_tail(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index row, Index column);
+  void below_tail(const Gram& gram, const ScalarVectors& extra, Index row, Index column);
   template <int C>
-  void factor_columns(const Eigen::MatrixXd& gram, const LaneVectors& extra, Index column, Lanes& ok);
+  void factor_columns(const Gram& gram, const ScalarVectors& extra, Index column, ScalarLanes& ok);
 
   Index n_;
-  LaneVectors factor_;
-  LaneVectors inverse_diagonal_;  // (kLanes, n) 1 / L_jj
+  ScalarVectors factor_;
+  ScalarVectors inverse_diagonal_;  // (kLanes, n) 1 / L_jj
 };
 
 /// Statistics of one solved point: what the chunk sums.
@@ -107,16 +122,29 @@ class DiagonalBatchSolver {
   void evaluate(const Eigen::VectorXd& mean, const Eigen::VectorXd& sd, Eigen::VectorXd& density, Eigen::VectorXd& erf,
                 Eigen::VectorXd& expected_abs);
   bool line_search(int lane, double decrement, double& step);
+  /// The Newton steps Δν = (G + diag(extra))⁻¹ rhs of every lane into step_mean_, and G Δν into gram_step_.
+  void newton_steps(Lanes& ok);
+  /// newton_steps in mixed precision (see the file's comment).
+  void mixed_precision_steps(Lanes& ok);
+  /// One lane's Newton step by a factorisation in double.
+  void redo_in_double(int lane, Lanes& ok);
 
   const PosteriorProblem& p_;
   Index n_;
-  LaneCholesky cholesky_;
-  // Per lane: the point it holds (−1: none), its Newton steps, its decrement.
+  bool mixed_;
+  LaneCholesky<float> single_;   // used when mixed_
+  LaneCholesky<double> double_;  // used otherwise
+  Eigen::MatrixXf gram_single_;  // (H, H) G rounded to float when mixed_
+  LaneCholesky<float>::ScalarVectors extra_single_, solve_single_;
+  // Per lane: the point it holds (−1: none), its Newton steps, and a bound on how much the inexact step adds to
+  // the next decrement (0 for a step solved in double).
   Index point_[kLanes];
   int steps_[kLanes];
+  double inexact_[kLanes];
   // (kLanes, H) state and Newton system of every lane
   LaneVectors projected_, mean_, sd_, density_, erf_, expected_abs_, gram_mean_;
-  LaneVectors grad_mean_, grad_sd_, coupling_, curvature_sd_, extra_, step_mean_, step_sd_, gram_step_;
+  LaneVectors grad_mean_, grad_sd_, coupling_, curvature_sd_, extra_, rhs_, residual_, step_mean_, step_sd_, gram_step_;
+  Eigen::MatrixXd lane_system_;  // (H, H) one lane's system factorised in double
   // (H) one lane's trial point in the line search, and that lane's vectors copied contiguous
   Eigen::VectorXd trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_;
   Eigen::VectorXd lane_mean_, lane_sd_, lane_abs_, lane_step_mean_, lane_step_sd_, lane_gram_step_;

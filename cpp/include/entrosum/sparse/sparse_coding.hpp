@@ -54,6 +54,11 @@ struct PosteriorSolverOptions {
   /// Diagonal posteriors: solve the points of a chunk side by side, one per lane of the CPU's vectors (the same
   /// steps per point; false solves them one at a time, the reference the batched solver is tested against).
   bool batched = true;
+  /// Batched solver: factorise each Newton system in single precision and refine the step once in double, which
+  /// halves the cost of the factorisation; a point whose refined step still leaves a residual, or whose system
+  /// is not definite in single precision, is redone in double. The optimum is the same to the solver's tol;
+  /// false factorises in double, step for step the per-point solver's arithmetic.
+  bool mixed_precision = true;
 };
 
 /// Expected sufficient statistics of q over the data, plus the sums the ES-ELBO needs; mergeable.
