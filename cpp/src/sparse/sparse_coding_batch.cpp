@@ -405,7 +405,7 @@ void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatri
       const Lanes coupling = gamma / beta;
       coupling_.col(h) = coupling.matrix();
       curvature_sd_.col(h) = beta.matrix();
-      extra_.col(h) = (alpha - gamma * coupling).matrix();
+      extra_.col(h) = (alpha - gamma * coupling).max(p_.curvature_floor(h)).matrix();
       grad_mean_.col(h) =
           (b * projected_.col(h).array() - gram_mean_.col(h).array() - a(h) * erf_.col(h).array()).matrix();
     }
