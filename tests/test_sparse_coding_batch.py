@@ -183,8 +183,9 @@ def test_mixed_precision_float32_data():
 
 
 def test_mixed_precision_does_not_depend_on_chunks_or_threads():
-    # Each lane's arithmetic is its own: threads change nothing, to the last bit, and chunks (whose products of
-    # the data with W run in another order) only the rounding, as for the per-point solver.
+    # Each lane's arithmetic is its own: threads change nothing, to the last bit. Chunks change the rounding of
+    # the products of the data with W (as for the per-point solver), and that can tip a step over the threshold
+    # of its refinement, so a few points end elsewhere within the solver's tol.
     X, components, scales, noise = problem(500, 64, 100, seed=6)
     one = posterior(X, components, scales, noise, batched=True, mixed_precision=True, chunk_size=100)
     for n_threads in (2, 3):
@@ -195,5 +196,6 @@ def test_mixed_precision_does_not_depend_on_chunks_or_threads():
     scale = np.abs(one["means"]).max()
     for chunk_size in (7, 33, 500):
         other = posterior(X, components, scales, noise, batched=True, mixed_precision=True, chunk_size=chunk_size)
-        np.testing.assert_allclose(other["means"], one["means"], rtol=0, atol=1e-11 * scale)
-        np.testing.assert_allclose(other["spread"], one["spread"], rtol=1e-10)
+        np.testing.assert_allclose(other["means"], one["means"], rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(other["spread"], one["spread"], rtol=1e-8)
+        assert other["elbo"]["elbo"] == pytest.approx(one["elbo"]["elbo"], rel=1e-13, abs=len(X) * 1e-10)

@@ -322,29 +322,38 @@ void DiagonalBatchSolver::newton_steps(Lanes& ok) {
 }
 
 void DiagonalBatchSolver::mixed_precision_steps(Lanes& ok) {
-  // Largest relative residual ‖r − P x‖ / ‖r‖ of a refined step that is kept: Newton then still converges at
-  // least linearly by that factor, and the stopping rule below accounts for the rest.
+  // Largest relative residual ‖r − P x‖ / ‖r‖ of a step that is kept: Newton then still converges at least
+  // linearly by that factor, and the stopping rule in solve_all accounts for the rest.
   constexpr double kKeptResidual = 1e-4;
+  // A step is kept as solved, unrefined, when what it leaves of the next decrement, r̃ᵀ P⁻¹ r̃, is below this share
+  // of its own predicted gain rᵀx: the next decrement, δ² plus that, is then an exact step's to a millionth.
+  constexpr double kUnrefinedShare = 1e-6;
   extra_single_ = extra_.cast<float>();
   LaneCholesky<float>::ScalarLanes ok_single;
   single_.factor(gram_single_, extra_single_, ok_single);
   solve_single_ = rhs_.cast<float>();
   single_.solve(solve_single_);
   step_mean_ = solve_single_.cast<double>();
-  // One refinement in double: x += P̃⁻¹ (r − P x), P x = G x + extra ⊙ x.
-  gram_step_.noalias() = step_mean_ * p_.gram;
-  residual_ = (rhs_.array() - gram_step_.array() - extra_.array() * step_mean_.array()).matrix();
+  update_residual();
+  // z = P̃⁻¹ r̃ is both the refinement of the step and, through r̃ᵀ z, the estimate of what the step leaves.
   solve_single_ = residual_.cast<float>();
   single_.solve(solve_single_);
-  step_mean_ += solve_single_.cast<double>();
-  gram_step_.noalias() = step_mean_ * p_.gram;
-  residual_ = (rhs_.array() - gram_step_.array() - extra_.array() * step_mean_.array()).matrix();
+  Lanes left = (residual_.array() * solve_single_.cast<double>().array()).rowwise().sum().abs();
+  const Lanes gain = (rhs_.array() * step_mean_.array()).rowwise().sum();
+  bool any_refined = false;
+  for (int lane = 0; lane < kLanes; ++lane) {
+    if (point_[lane] < 0 || ok_single(lane) == 0.0f || left(lane) <= kUnrefinedShare * gain(lane)) continue;
+    step_mean_.row(lane) += solve_single_.row(lane).cast<double>();  // x += P̃⁻¹ (r − P x), in double
+    any_refined = true;
+  }
+  if (any_refined) {  // the refined lanes' residuals and estimates (the others' rows come out the same)
+    update_residual();
+    solve_single_ = residual_.cast<float>();
+    single_.solve(solve_single_);
+    left = (residual_.array() * solve_single_.cast<double>().array()).rowwise().sum().abs();
+  }
   const Lanes residual_norm = residual_.rowwise().squaredNorm().array();
   const Lanes rhs_norm = rhs_.rowwise().squaredNorm().array();
-  // After a full step the gradient is about the residual r̃, which adds r̃ᵀ P⁻¹ r̃ to the next decrement.
-  solve_single_ = residual_.cast<float>();
-  single_.solve(solve_single_);
-  const Lanes residual_decrement = (residual_.array() * solve_single_.cast<double>().array()).rowwise().sum().abs();
   ok.setOnes();
   for (int lane = 0; lane < kLanes; ++lane) {
     inexact_[lane] = 0.0;
@@ -353,8 +362,15 @@ void DiagonalBatchSolver::mixed_precision_steps(Lanes& ok) {
       redo_in_double(lane, ok);
       continue;
     }
-    inexact_[lane] = residual_decrement(lane);
+    inexact_[lane] = left(lane);
   }
+}
+
+void DiagonalBatchSolver::update_residual() {
+  // G x for every lane at once (row l of (kLanes, H) × (H, H) is (G x_l)ᵀ, G being symmetric), then r − P x with
+  // P x = G x + extra ⊙ x.
+  gram_step_.noalias() = step_mean_ * p_.gram;
+  residual_ = (rhs_.array() - gram_step_.array() - extra_.array() * step_mean_.array()).matrix();
 }
 
 void DiagonalBatchSolver::redo_in_double(int lane, Lanes& ok) {

@@ -10,10 +10,11 @@
 // next point of the chunk takes it, so the lanes stay full until the chunk runs out.
 //
 // The factorisation, H³/6 multiply-adds per point and step, is most of the work. By default it runs in single
-// precision (twice the lanes per vector instruction) and the step is refined once in double: x₁ = x₀ + P̃⁻¹(r − P x₀),
-// with r and P x₀ in double. The residual r − P x₁ is then known per lane; a lane whose residual stays large (an
-// ill-conditioned P), or whose P is not definite in single precision, is redone in double. Gradient, line search
-// and stopping rules stay in double, so the solver stops at the same optimum to its tol.
+// precision (twice the lanes per vector instruction). The residual r̃ = r − P x₀ of the step, with r and P x₀ in
+// double, gives z = P̃⁻¹ r̃ and r̃ᵀz, what the step leaves of the next Newton decrement: where that is not
+// negligible the step is refined once, x₁ = x₀ + z. A lane whose residual stays large (an ill-conditioned P), or
+// whose P is not definite in single precision, is redone in double. Gradient, line search and stopping rules stay
+// in double, so the solver stops at the same optimum to its tol.
 //
 // With mixed_precision off the arithmetic per point is that of DiagonalPosteriorSolver (the same Newton steps,
 // line search and stopping rules); sums run in another order, so results agree to rounding.
@@ -126,6 +127,8 @@ class DiagonalBatchSolver {
   void newton_steps(Lanes& ok);
   /// newton_steps in mixed precision (see the file's comment).
   void mixed_precision_steps(Lanes& ok);
+  /// gram_step_ = G Δν and residual_ = rhs − (G + diag(extra)) Δν for every lane, from step_mean_.
+  void update_residual();
   /// One lane's Newton step by a factorisation in double.
   void redo_in_double(int lane, Lanes& ok);
 
