@@ -42,7 +42,9 @@ inline constexpr double kRelativePrecisionFloor = 1e-10;
 /// coefficient lies many standard deviations from 0, φ(ν/s) underflows and the prior adds no curvature; with more
 /// atoms than dimensions G is singular, and so was the system: the solve stopped at its start for every point of
 /// a 64 × 100 dictionary at σ² ≤ 3e-3. Any definite system gives an ascent direction, and the line search keeps
-/// f rising; of the floors tried (1e-10 to 1e-4), 1e-6 converged in the fewest steps at σ² = 1e-2 and 1e-3.
+/// f rising. Of the floors tried on that example (1e-10 to 1e-2), 1e-6 and 1e-4 converged every point at σ² = 1e-2
+/// and 1e-3 (1e-5 all but one; the step counts vary erratically with the floor); the smaller perturbs the Newton
+/// steps of well-posed points less.
 inline constexpr double kRelativeCurvatureFloor = 1e-6;
 /// Armijo constant of the line searches.
 inline constexpr double kArmijo = 1e-4;
