@@ -94,10 +94,11 @@ Results diagnostics_of(const SparseCodingStats& stats) {
 /// thread polls for Ctrl-C between its chunks (issue 13: 2.2 s at H = 16, 'full').
 /// - Points solved one at a time (full posteriors, or `lanes` false): at most as many rows as take about 2^24
 ///   multiply-adds of Newton steps, counted as 8 H³ per row (three times that for full posteriors).
-/// - The batched diagonal solver (`lanes`: the points of a chunk side by side in vector lanes): measured, a row
-///   costs about 3.5e-11 H³ s on one core (35 µs at H = 100), so 2^31 / H³ rows take about 75 ms. Its lanes
-///   need long chunks: each chunk ends with lanes idle while its last points finish, and at 16 rows per chunk
-///   (what the per-point bound gives at H = 100) the passes took 1.2–1.5× as long as at 2,048.
+/// - The batched diagonal solver (`lanes`: the points of a chunk side by side in vector lanes): measured on one
+///   core at H = 100, a row costs 18 µs (35 µs with mixed_precision off), about 2e-11 to 3.5e-11 H³ s, so
+///   2^31 / H³ rows take 40 to 75 ms. Its lanes need long chunks: each chunk ends with lanes idle while its last
+///   points finish, and at 16 rows per chunk (what the per-point bound gives at H = 100) the passes took 1.2–1.5×
+///   as long as at 2,048.
 Index sparse_chunk_size(Index chunk_size, Index n_features, Index n_components, PosteriorForm form, bool lanes,
                         Index bytes) {
   if (chunk_size > 0) return chunk_size;
