@@ -206,6 +206,11 @@ DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
       ds_(n_),
       shifted_(n_),
       log1p_(n_) {
+  if (mixed_) {
+    for (LaneVectors* lanes :
+         {&trial_mean_lanes_, &trial_sd_lanes_, &trial_density_lanes_, &trial_erf_lanes_, &trial_abs_lanes_})
+      lanes->resize(kLanes, n_);
+  }
   // An empty lane holds the benign point x = 0 at the start's standard deviations: its arithmetic stays finite.
   for (int lane = 0; lane < kLanes; ++lane) {
     point_[lane] = -1;
@@ -261,7 +266,55 @@ void DiagonalBatchSolver::finish(int lane, bool converged, RowMatrix<double>& me
   point_[lane] = -1;
 }
 
-bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step) {
+void DiagonalBatchSolver::first_trials(const bool (&searching)[kLanes], const Lanes& decrement,
+                                       bool (&accepted)[kLanes]) {
+  // line_search's first trial, t = 1, with the lanes side by side: the same terms, summed over h per lane.
+  const double b = p_.noise_precision;
+  const auto& a = p_.inverse_scale;
+  const auto gram_diagonal = p_.gram.diagonal();
+  Lanes quadratic = Lanes::Zero(), change = Lanes::Zero(), positive = Lanes::Ones();
+  for (Index h = 0; h < n_; ++h) {
+    const Lanes step = step_mean_.col(h).array(), gram_step = gram_step_.col(h).array();
+    quadratic += b * projected_.col(h).array() * step - mean_.col(h).array() * gram_step - 0.5 * step * gram_step;
+    const Lanes sd = sd_.col(h).array(), ds = step_sd_.col(h).array();
+    const Lanes mean = mean_.col(h).array() + step, trial_sd = sd + ds;
+    positive = (trial_sd > 0.0).select(positive, 0.0);
+    const Lanes u = mean / trial_sd;
+    const Lanes density = kInvSqrtTwoPi * (-0.5 * u * u).exp();
+    Lanes erf;
+    for (int lane = 0; lane < kLanes; ++lane) erf(lane) = std::erf(u(lane) * kInvSqrtTwo);
+    const Lanes expected_abs = 2.0 * trial_sd * density + mean * erf;
+    trial_mean_lanes_.col(h) = mean.matrix();
+    trial_sd_lanes_.col(h) = trial_sd.matrix();
+    trial_density_lanes_.col(h) = density.matrix();
+    trial_erf_lanes_.col(h) = erf.matrix();
+    trial_abs_lanes_.col(h) = expected_abs.matrix();
+    // log1p(x) = log(v) x / (v − 1), v = 1 + x, as in line_search
+    const Lanes ratio = ds / sd, shifted = 1.0 + ratio;
+    const Lanes log1p = (shifted == 1.0).select(ratio, shifted.log() * ratio / (shifted - 1.0));
+    change +=
+        log1p - a(h) * (expected_abs - expected_abs_.col(h).array()) - 0.5 * gram_diagonal(h) * ds * (2.0 * sd + ds);
+  }
+  change += quadratic;
+  Lanes take = Lanes::Zero();
+  bool any = false;
+  for (int lane = 0; lane < kLanes; ++lane) {
+    accepted[lane] = searching[lane] && positive(lane) != 0.0 && change(lane) >= kArmijo * decrement(lane);
+    if (accepted[lane]) take(lane) = 1.0, any = true;
+  }
+  if (!any) return;
+  for (Index h = 0; h < n_; ++h) {
+    const auto taken = take != 0.0;
+    mean_.col(h) = taken.select(trial_mean_lanes_.col(h).array(), mean_.col(h).array()).matrix();
+    sd_.col(h) = taken.select(trial_sd_lanes_.col(h).array(), sd_.col(h).array()).matrix();
+    density_.col(h) = taken.select(trial_density_lanes_.col(h).array(), density_.col(h).array()).matrix();
+    erf_.col(h) = taken.select(trial_erf_lanes_.col(h).array(), erf_.col(h).array()).matrix();
+    expected_abs_.col(h) = taken.select(trial_abs_lanes_.col(h).array(), expected_abs_.col(h).array()).matrix();
+    gram_mean_.col(h) += (take * gram_step_.col(h).array()).matrix();
+  }
+}
+
+bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step, int first_halving) {
   const double b = p_.noise_precision;
   const auto& a = p_.inverse_scale;
   const auto gram_diagonal = p_.gram.diagonal();
@@ -275,8 +328,8 @@ bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step) 
   // The quadratic part changes by t·linear − ½ t²·curvature (as DiagonalPosteriorSolver::line_search).
   const double linear = b * projected_.row(lane).dot(lane_step_mean_.transpose()) - lane_mean_.dot(lane_gram_step_);
   const double curvature = lane_step_mean_.dot(lane_gram_step_);
-  double t = 1.0;
-  int halvings = 0;
+  double t = std::ldexp(1.0, -first_halving);
+  int halvings = first_halving;
   while (((lane_sd_ + t * lane_step_sd_).array() <= 0.0).any()) {
     t *= 0.5;
     if (++halvings > kMaxHalvings) return false;
@@ -448,10 +501,15 @@ void DiagonalBatchSolver::solve_all(const RowMatrix<double>& projected, RowMatri
       }
     }
     if (any_searching) {
+      // Most lanes take the full step: with mixed precision their first trials run side by side, and a lane
+      // that rejects its full step goes on alone from t = 1/2. (In double the lanes search alone throughout,
+      // summing as the per-point solver does.)
+      bool accepted[kLanes] = {};
+      if (mixed_) first_trials(searching, decrement, accepted);
       for (int lane = 0; lane < kLanes; ++lane) {
         if (!searching[lane]) continue;
-        double step = 0.0;
-        if (!line_search(lane, decrement(lane), step)) {
+        double step = 1.0;
+        if (!accepted[lane] && !line_search(lane, decrement(lane), step, mixed_ ? 1 : 0)) {
           finish(lane, decrement(lane) < 1e3 * tol, starts, variances, expected_abs, results);  // rounding limits
           continue;
         }

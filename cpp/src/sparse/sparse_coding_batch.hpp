@@ -122,7 +122,10 @@ class DiagonalBatchSolver {
   /// φ, erf and E|z| at (mean, sd) for one point.
   void evaluate(const Eigen::VectorXd& mean, const Eigen::VectorXd& sd, Eigen::VectorXd& density, Eigen::VectorXd& erf,
                 Eigen::VectorXd& expected_abs);
-  bool line_search(int lane, double decrement, double& step);
+  /// Backtracking along (Δν, Δs) for one lane from t = 2^−first_halving; the accepted t goes to `step`.
+  bool line_search(int lane, double decrement, double& step, int first_halving);
+  /// The full steps (t = 1) of every searching lane tried at once; `accepted` lanes have taken theirs.
+  void first_trials(const bool (&searching)[kLanes], const Lanes& decrement, bool (&accepted)[kLanes]);
   /// The Newton steps Δν = (G + diag(extra))⁻¹ rhs of every lane into step_mean_, and G Δν into gram_step_.
   void newton_steps(Lanes& ok);
   /// newton_steps in mixed precision (see the file's comment).
@@ -148,6 +151,8 @@ class DiagonalBatchSolver {
   LaneVectors projected_, mean_, sd_, density_, erf_, expected_abs_, gram_mean_;
   LaneVectors grad_mean_, grad_sd_, coupling_, curvature_sd_, extra_, rhs_, residual_, step_mean_, step_sd_, gram_step_;
   Eigen::MatrixXd lane_system_;  // (H, H) one lane's system factorised in double
+  // (kLanes, H) the full steps' trial points, φ, erf and E|z| (first_trials)
+  LaneVectors trial_mean_lanes_, trial_sd_lanes_, trial_density_lanes_, trial_erf_lanes_, trial_abs_lanes_;
   // (H) one lane's trial point in the line search, and that lane's vectors copied contiguous
   Eigen::VectorXd trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_;
   Eigen::VectorXd lane_mean_, lane_sd_, lane_abs_, lane_step_mean_, lane_step_sd_, lane_gram_step_;
