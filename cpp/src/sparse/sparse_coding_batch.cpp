@@ -163,6 +163,38 @@ void LaneCholesky<S>::solve(ScalarVectors& rhs) const {
 template class LaneCholesky<float>;
 template class LaneCholesky<double>;
 
+namespace {
+
+using ArrayRef = Eigen::Ref<Eigen::ArrayXd>;
+using ConstArrayRef = Eigen::Ref<const Eigen::ArrayXd>;
+
+/// φ(u), erf(u/√2) and E|z| = 2 s φ(u) + ν erf(u/√2) for u = ν/s, entry by entry: over the components of one lane
+/// (line_search) or over the lanes of one component (first_trials). φ by Eigen's vectorised exp, erf one at a time
+/// (no vector erf for double).
+void laplace_terms_of(const ConstArrayRef& mean, const ConstArrayRef& sd, ArrayRef ratio, ArrayRef density,
+                      ArrayRef erf, ArrayRef expected_abs) {
+  ratio = mean / sd;
+  density = kInvSqrtTwoPi * (-0.5 * ratio.square()).exp();
+  for (Index i = 0; i < ratio.size(); ++i) erf(i) = std::erf(ratio(i) * kInvSqrtTwo);
+  expected_abs = 2.0 * sd * density + mean * erf;
+}
+
+/// The entries of f's change beyond its quadratic part when s moves by ds and E|z| from `before` to `after`:
+/// log1p(ds/s) − a (after − before) − ½ G_hh ds (2 s + ds), with log1p(x) = log(v) x / (v − 1), v = 1 + x (exact to
+/// a few ulps; Goldberg 1991), so that the logarithms are Eigen's vectorised ones. `a` and `gram_diagonal` are
+/// arrays over components or one component's numbers; `ratio` and `shifted` are workspace.
+template <typename Scale, typename Diagonal>
+void change_terms(const ConstArrayRef& sd, const ConstArrayRef& ds, const ConstArrayRef& after,
+                  const ConstArrayRef& before, const Scale& a, const Diagonal& gram_diagonal, ArrayRef ratio,
+                  ArrayRef shifted, ArrayRef out) {
+  ratio = ds / sd;
+  shifted = 1.0 + ratio;
+  out = (shifted == 1.0).select(ratio, shifted.log() * ratio / (shifted - 1.0)) - a * (after - before) -
+        0.5 * gram_diagonal * ds * (2.0 * sd + ds);
+}
+
+}  // namespace
+
 // ---- DiagonalBatchSolver -----------------------------------------------------------------------------------------
 
 DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
@@ -205,7 +237,7 @@ DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
       ratio_(n_),
       ds_(n_),
       shifted_(n_),
-      log1p_(n_) {
+      change_terms_(n_) {
   if (mixed_) {
     for (LaneVectors* lanes :
          {&trial_mean_lanes_, &trial_sd_lanes_, &trial_density_lanes_, &trial_erf_lanes_, &trial_abs_lanes_})
@@ -230,11 +262,7 @@ DiagonalBatchSolver::DiagonalBatchSolver(const PosteriorProblem& problem)
 
 void DiagonalBatchSolver::evaluate(const Eigen::VectorXd& mean, const Eigen::VectorXd& sd, Eigen::VectorXd& density,
                                    Eigen::VectorXd& erf, Eigen::VectorXd& expected_abs) {
-  // laplace_terms for every component: φ(u) by Eigen's vectorised exp, erf one at a time (no vector erf for double).
-  ratio_ = mean.array() / sd.array();
-  density = (kInvSqrtTwoPi * (-0.5 * ratio_.square()).exp()).matrix();
-  for (Index h = 0; h < n_; ++h) erf(h) = std::erf(ratio_(h) * kInvSqrtTwo);
-  expected_abs = (2.0 * sd.array() * density.array() + mean.array() * erf.array()).matrix();
+  laplace_terms_of(mean.array(), sd.array(), ratio_, density.array(), erf.array(), expected_abs.array());
 }
 
 void DiagonalBatchSolver::load(int lane, Index point, const RowMatrix<double>& projected,
@@ -279,38 +307,30 @@ void DiagonalBatchSolver::first_trials(const bool (&searching)[kLanes], const La
     const Lanes sd = sd_.col(h).array(), ds = step_sd_.col(h).array();
     const Lanes mean = mean_.col(h).array() + step, trial_sd = sd + ds;
     positive = (trial_sd > 0.0).select(positive, 0.0);
-    const Lanes u = mean / trial_sd;
-    const Lanes density = kInvSqrtTwoPi * (-0.5 * u * u).exp();
-    Lanes erf;
-    for (int lane = 0; lane < kLanes; ++lane) erf(lane) = std::erf(u(lane) * kInvSqrtTwo);
-    const Lanes expected_abs = 2.0 * trial_sd * density + mean * erf;
+    Lanes ratio, shifted, density, erf, expected_abs, terms;
+    laplace_terms_of(mean, trial_sd, ratio, density, erf, expected_abs);
     trial_mean_lanes_.col(h) = mean.matrix();
     trial_sd_lanes_.col(h) = trial_sd.matrix();
     trial_density_lanes_.col(h) = density.matrix();
     trial_erf_lanes_.col(h) = erf.matrix();
     trial_abs_lanes_.col(h) = expected_abs.matrix();
-    // log1p(x) = log(v) x / (v − 1), v = 1 + x, as in line_search
-    const Lanes ratio = ds / sd, shifted = 1.0 + ratio;
-    const Lanes log1p = (shifted == 1.0).select(ratio, shifted.log() * ratio / (shifted - 1.0));
-    change +=
-        log1p - a(h) * (expected_abs - expected_abs_.col(h).array()) - 0.5 * gram_diagonal(h) * ds * (2.0 * sd + ds);
+    change_terms(sd, ds, expected_abs, expected_abs_.col(h).array(), a(h), gram_diagonal(h), ratio, shifted, terms);
+    change += terms;
   }
   change += quadratic;
-  Lanes take = Lanes::Zero();
-  bool any = false;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    accepted[lane] = searching[lane] && positive(lane) != 0.0 && change(lane) >= kArmijo * decrement(lane);
-    if (accepted[lane]) take(lane) = 1.0, any = true;
-  }
-  if (!any) return;
+  Eigen::Array<bool, kLanes, 1> taken;
+  for (int lane = 0; lane < kLanes; ++lane)
+    taken(lane) = accepted[lane] =
+        searching[lane] && positive(lane) != 0.0 && change(lane) >= kArmijo * decrement(lane);
+  if (!taken.any()) return;
   for (Index h = 0; h < n_; ++h) {
-    const auto taken = take != 0.0;
     mean_.col(h) = taken.select(trial_mean_lanes_.col(h).array(), mean_.col(h).array()).matrix();
     sd_.col(h) = taken.select(trial_sd_lanes_.col(h).array(), sd_.col(h).array()).matrix();
     density_.col(h) = taken.select(trial_density_lanes_.col(h).array(), density_.col(h).array()).matrix();
     erf_.col(h) = taken.select(trial_erf_lanes_.col(h).array(), erf_.col(h).array()).matrix();
     expected_abs_.col(h) = taken.select(trial_abs_lanes_.col(h).array(), expected_abs_.col(h).array()).matrix();
-    gram_mean_.col(h) += (take * gram_step_.col(h).array()).matrix();
+    gram_mean_.col(h) =
+        taken.select(gram_mean_.col(h).array() + gram_step_.col(h).array(), gram_mean_.col(h).array()).matrix();
   }
 }
 
@@ -338,16 +358,10 @@ bool DiagonalBatchSolver::line_search(int lane, double decrement, double& step, 
     trial_mean_ = lane_mean_ + t * lane_step_mean_;
     trial_sd_ = lane_sd_ + t * lane_step_sd_;
     evaluate(trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_);
-    // Σ_h log1p(Δs_h/s_h) − a_h (E|z_h|' − E|z_h|) − ½ G_hh Δs_h (2 s_h + Δs_h), with log1p(x) = log(v) x / (v − 1),
-    // v = 1 + x (exact to a few ulps; Goldberg 1991), so that the logarithms are Eigen's vectorised ones.
     ds_ = t * lane_step_sd_.array();
-    ratio_ = ds_ / lane_sd_.array();
-    shifted_ = 1.0 + ratio_;
-    log1p_ = (shifted_ == 1.0).select(ratio_, shifted_.log() * ratio_ / (shifted_ - 1.0));
-    const double change = t * linear - 0.5 * t * t * curvature +
-                          (log1p_ - a.array() * (trial_abs_.array() - lane_abs_.array()) -
-                           0.5 * gram_diagonal.array() * ds_ * (2.0 * lane_sd_.array() + ds_))
-                              .sum();
+    change_terms(lane_sd_.array(), ds_, trial_abs_.array(), lane_abs_.array(), a.array(), gram_diagonal.array(), ratio_,
+                 shifted_, change_terms_);
+    const double change = t * linear - 0.5 * t * t * curvature + change_terms_.sum();
     if (change >= kArmijo * t * decrement) {
       mean_.row(lane) = trial_mean_.transpose();
       sd_.row(lane) = trial_sd_.transpose();

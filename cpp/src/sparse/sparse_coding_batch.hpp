@@ -156,7 +156,7 @@ class DiagonalBatchSolver {
   // (H) one lane's trial point in the line search, and that lane's vectors copied contiguous
   Eigen::VectorXd trial_mean_, trial_sd_, trial_density_, trial_erf_, trial_abs_;
   Eigen::VectorXd lane_mean_, lane_sd_, lane_abs_, lane_step_mean_, lane_step_sd_, lane_gram_step_;
-  Eigen::ArrayXd ratio_, ds_, shifted_, log1p_;
+  Eigen::ArrayXd ratio_, ds_, shifted_, change_terms_;
 };
 
 }  // namespace entrosum::detail
