@@ -14,9 +14,9 @@ Data: 100,000 random 8x8 patches of scikit-learn's sample image china.jpg, grey 
 channels, scaled to [0, 1]), each patch centred (its mean removed); float64, identical in every worker.
 
 Fits, each in a fresh process (bench/_common.py), timed with time.perf_counter around fit() only:
-- entrosum.SparseCoding(H, posterior='diag', max_iter=K, tol=None, n_jobs=-1): variational EM with Gaussian
-  posteriors; "time per pass" is the median wall time of one EM iteration (E-step over all patches plus the
-  M-step) from its monitor.
+- entrosum.SparseCoding(H, posterior='diag', acceleration=None, max_iter=K, tol=None, n_jobs=-1): variational EM
+  with Gaussian posteriors; "time per pass" is the median wall time of one EM iteration (E-step over all patches
+  plus the M-step) from its monitor.
 - sklearn MiniBatchDictionaryLearning(H, max_iter=1): one epoch (its defaults: batch_size 256, alpha 1,
   fit_algorithm 'lars'); "time per pass" is the fit time.
 - sklearn DictionaryLearning(H, max_iter=K): batch dictionary learning; "time per pass" = fit time / K.
@@ -125,7 +125,7 @@ def worker(spec: dict) -> dict:
             model = entrosum.SparseCoding(10, posterior="full", acceleration="quasi-newton", tol=1e-6,
                                           max_iter=20_000, random_state=100 + BARS_SEED)
         else:
-            model = entrosum.SparseCoding(10, posterior="full", tol=None, max_iter=spec["iters"],
+            model = entrosum.SparseCoding(10, posterior="full", acceleration=None, tol=None, max_iter=spec["iters"],
                                           random_state=100 + BARS_SEED)
         import warnings
         with warnings.catch_warnings():
@@ -143,8 +143,8 @@ def worker(spec: dict) -> dict:
     result["data_mib"] = X.nbytes / 2**20
     H = spec["H"]
     if task == "entrosum":
-        model = entrosum.SparseCoding(H, posterior="diag", tol=None, max_iter=spec["iters"], random_state=0,
-                                      n_jobs=-1)
+        model = entrosum.SparseCoding(H, posterior="diag", acceleration=None, tol=None, max_iter=spec["iters"],
+                                      random_state=0, n_jobs=-1)
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", entrosum.ConvergenceWarning)  # a fixed number of iterations
@@ -200,7 +200,8 @@ def main() -> None:
     n_patches = N_PATCHES // 10 if args.quick else N_PATCHES
     print_machine_header("entrosum SparseCoding vs scikit-learn (MiniBatch)DictionaryLearning", args.quick)
     print(f"# data: {n_patches:,} centred grey 8x8 patches of china.jpg, float64")
-    print(f"# entrosum.SparseCoding(H, posterior='diag', max_iter={args.em_iters}, tol=None, n_jobs=-1) [EM, "
+    print(f"# entrosum.SparseCoding(H, posterior='diag', acceleration=None, max_iter={args.em_iters}, tol=None, "
+          "n_jobs=-1) [EM, "
           "default annealing 10,8,6,4,2]; sklearn MiniBatchDictionaryLearning(H, max_iter=1) [one epoch]; "
           f"sklearn DictionaryLearning(H, max_iter={args.dl_iters})")
     print("# pass: entrosum = median EM iteration (monitor); MBDL = its one epoch; DL = fit / iterations. "

@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import model_cases  # noqa: E402
 
 ENDLESS = {"tol": None, "max_iter": 10**9}  # no stopping rule: EM runs until interrupted
+#: Plain EM for sparse coding: its quasi-Newton steps (the default) end where their line search finds no increase.
+ENDLESS_OF = {"sparse": {"acceleration": None}}
 
 
 def fitted_state(model) -> bytes:
@@ -32,7 +34,7 @@ def prepare(case: str):
     cases = model_cases()
     if case in cases:  # EM that never stops, on the small data of the case
         make, data = cases[case]
-        return make().set_params(**ENDLESS), data, None
+        return make().set_params(**ENDLESS, **ENDLESS_OF.get(case, {})), data, None
     if case == "ppca_em_streamed":
         make, data = cases["ppca_em"]
         return make().set_params(precompute=False, **ENDLESS), data, None
@@ -53,6 +55,11 @@ def prepare(case: str):
     if case in ("sparse_full_large", "partial_fit_sparse_full"):  # long per-point Newton E-steps (issue 13: 2.2 s)
         data = np.random.default_rng(0).laplace(size=(200_000, 16))
         return entrosum.SparseCoding(16, posterior="full", random_state=0, **ENDLESS), data, None
+    if case == "sparse_quasi_newton":  # EM's quasi-Newton steps (the default), by then past the 15 EM iterations
+        rng = np.random.default_rng(0)
+        atoms = rng.standard_normal((10, 25))
+        data = rng.laplace(size=(4_000, 10)) @ atoms + 0.1 * rng.standard_normal((4_000, 25))
+        return entrosum.SparseCoding(10, posterior="full", random_state=0, **ENDLESS), data, None
     if case == "partial_fit_gmm":  # one long stepwise-EM update
         data = np.random.default_rng(0).standard_normal((400_000, 16))
         return entrosum.GaussianMixture(32, covariance_type="full", random_state=0), data, None

@@ -34,11 +34,11 @@ CASES = [
     "gmm_full", "gmm_tied", "gmm_diag", "gmm_spherical", "bernoulli", "poisson", "mixed", "ppca_em",
     "ppca_em_streamed", "fa", "sparse", "gmm_kmeans_init", "refit_gmm_full", "refit_poisson", "refit_mixed", "refit_fa",
     "ppca_closed_form_wide",
-    "sparse_full_large", "partial_fit_sparse_full", "partial_fit_gmm",
+    "sparse_full_large", "partial_fit_sparse_full", "partial_fit_gmm", "sparse_quasi_newton",
 ]
 #: Cases whose data take a while to prepare, or whose fit reaches its long step only after a while.
 SLOW_START = ("gmm_kmeans_init", "sparse_full_large", "partial_fit_sparse_full",
-              "partial_fit_gmm")
+              "partial_fit_gmm", "sparse_quasi_newton")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -37,6 +37,28 @@ def test_tol_rule_stops_on_small_change():
     np.testing.assert_allclose(monitor.history["change"][1:], [5, 0.1, 0.0005])
 
 
+def test_tol_window_stops_on_the_mean_change_over_the_window():
+    """With tol_window w the rule compares F_t with F_{t−w}: a single small step between large ones (a dip of
+    L-BFGS's gain) does not stop the fit; w small steps in a row do."""
+    gains = [1e-2, 1e-2, 5e-5, 1e-2, 1e-2, 1e-2, 5e-5, 5e-5, 5e-5, 5e-5]
+    elbos = list(-10 + np.concatenate([[0], np.cumsum(gains)]))
+    one_step, stopped = drive(_core.StopOptions(tol=1e-4, gap_tol=-1, max_iter=100), elbos)
+    assert stopped == 4  # the first dip
+    windowed, stopped = drive(_core.StopOptions(tol=1e-4, gap_tol=-1, max_iter=100, tol_window=3), elbos)
+    # F_t − F_{t−3} < 3e-4 first at t = 10 (three gains of 5e-5), not at the dip (t = 4: 1e-2 + 1e-2 + 5e-5)
+    assert stopped == 10 and windowed.stop_reason == "tol" and windowed.converged
+    with pytest.raises(ValueError, match="tol_window must be at least 1, got 0"):
+        _core.StopOptions(tol_window=0)
+
+
+def test_tol_window_does_not_span_a_change_of_objective():
+    """A window across annealed and un-annealed records has no change: the rule waits for w un-annealed steps."""
+    monitor = _core.Monitor(_core.StopOptions(tol=1.0, gap_tol=-1, max_iter=100, tol_window=2))
+    stops = [monitor.record(elbo=-5.0, posterior_entropy=1.0, prior_entropy=2.0, observable_entropy=0.5,
+                            prior_beta=beta) for beta in (2.0, 2.0, 1.0, 1.0, 1.0)]
+    assert stops == [False, False, False, False, True]
+
+
 def test_gap_rule_stops_on_small_relative_gap():
     elbos = [-10.0] * 5
     gaps = [1.0, 0.1, 1e-3, 1e-5, 1e-7]

@@ -20,7 +20,7 @@ class StopOptions:
     """
     When EM stops; a negative tolerance switches its rule off.
     """
-    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000, previous_elbo: typing.SupportsFloat | typing.SupportsIndex = ...) -> None:
+    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000, previous_elbo: typing.SupportsFloat | typing.SupportsIndex = ..., tol_window: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         ...
     @property
     def gap_tol(self) -> float:
@@ -45,6 +45,9 @@ class StopOptions:
         ...
     @tol.setter
     def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol_window(self) -> int:
         ...
 class Monitor:
     """

@@ -124,6 +124,8 @@ SparseCodingFit fit_sparse_coding_quasi_newton(const DataRef<T>& data, const Spa
     }
   }
 
+  fit.monitor.set_tol_window(options.acceleration.tol_window);
+
   // L-BFGS on −g(Θ). Each evaluation is one E-step pass; `last` holds the most recent one, which the
   // preconditioner and the monitor read (the optimiser's last evaluation is always at its current point).
   const ThetaLayout layout{n_features, n_components};
@@ -181,6 +183,9 @@ SparseCodingFit fit_sparse_coding_quasi_newton(const DataRef<T>& data, const Spa
   const Index budget = (Index(256) << 20) / (2 * layout.size() * static_cast<Index>(sizeof(double)));
   lbfgs.memory = static_cast<int>(std::max<Index>(1, std::min<Index>(options.acceleration.memory, budget)));
   lbfgs.gtol = 0.0;  // the monitor's rules stop the fit
+  // Each trial is an E-step pass. A search needs more than a few only where F's changes are at the E-steps'
+  // noise (~N · e_step_tol), at the optimum: there 30 trials per search tripled the passes of a converging fit.
+  lbfgs.max_evaluations = 10;
   lbfgs.max_iter = std::numeric_limits<int>::max();
   Eigen::VectorXd x = layout.pack(params);
   auto last_time = Clock::now();
@@ -202,7 +207,11 @@ SparseCodingFit fit_sparse_coding_quasi_newton(const DataRef<T>& data, const Spa
         return stop;
       },
       precondition);
-  if (run.status != optimize::LbfgsStatus::callback)
+  // The line search's last direction was the preconditioned gradient, EM's own step: no step along it
+  // raised F, so an EM iteration would change F by less than any tol. Under the tol rule that is convergence.
+  if (run.status == optimize::LbfgsStatus::line_search && options.stop.tol >= 0.0)
+    fit.monitor.finish(StopReason::tol);
+  else if (run.status != optimize::LbfgsStatus::callback)
     fit.monitor.finish(run.status == optimize::LbfgsStatus::gradient ? StopReason::gradient : StopReason::line_search);
   fit.params = params;
   fit.diagnostics = model.last_diagnostics();

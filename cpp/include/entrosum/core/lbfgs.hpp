@@ -35,7 +35,7 @@ enum class LbfgsStatus {
   gradient,     ///< ||∇f||_∞ ≤ gtol · max(1, |f|)
   callback,     ///< the per-iteration callback asked to stop
   max_iter,     ///< max_iter steps taken
-  line_search,  ///< no step decreased f (at the limit of rounding, or a bad direction)
+  line_search,  ///< no step decreased f, along the L-BFGS direction nor then along the (preconditioned) gradient
 };
 
 inline const char* to_string(LbfgsStatus status) {
@@ -118,6 +118,13 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
   std::vector<double> inverse_curvatures;  // ρ_k = 1/(y_kᵀ s_k)
   std::vector<double> alphas(static_cast<std::size_t>(memory));
   int stored = 0, newest = -1;
+  auto forget = [&] {  // drop the curvature pairs: the next direction is the (preconditioned) gradient's
+    steps.clear();
+    changes.clear();
+    inverse_curvatures.clear();
+    stored = 0;
+    newest = -1;
+  };
 
   for (;;) {
     if (gradient.lpNorm<Eigen::Infinity>() <= options.gtol * std::max(1.0, std::abs(value))) {
@@ -156,11 +163,7 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
     }
     double slope = gradient.dot(direction);
     if (!(slope < 0.0)) {  // not a descent direction: forget the curvature pairs
-      steps.clear();
-      changes.clear();
-      inverse_curvatures.clear();
-      stored = 0;
-      newest = -1;
+      forget();
       if constexpr (preconditioned) {
         precondition(gradient, direction);
         direction = -direction;
@@ -267,6 +270,12 @@ LbfgsResult minimize_lbfgs(Objective&& objective, Eigen::VectorXd& x, const Lbfg
         x = start;
         value = objective(x, gradient);  // so that the last evaluation is at the returned x
         ++result.evaluations;
+        // Stale curvature pairs can point where f does not decrease: search once more along the
+        // (preconditioned) gradient before giving up. Only a failure along that one ends the run.
+        if (stored > 0) {
+          forget();
+          continue;
+        }
         result.status = LbfgsStatus::line_search;
         break;
       }

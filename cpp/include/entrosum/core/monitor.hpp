@@ -3,6 +3,7 @@
 // the stopping rule.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -110,6 +111,10 @@ struct StopOptions {
   /// The ELBO a warm start continues from (the previous fit's last one): the first iteration's change is
   /// taken from it, as scikit-learn's warm_start does. NaN for a fresh start (no change at the first iteration).
   double previous_elbo = std::numeric_limits<double>::quiet_NaN();
+  /// The tol rule compares F_t with F_{t−w}, w = tol_window, and stops when |F_t − F_{t−w}| < w · tol: the mean
+  /// change over the last w iterations (all of one objective). 1 is scikit-learn's rule; solvers whose gain
+  /// per step fluctuates (L-BFGS steps) set a longer window, so that one small step does not end the fit.
+  int tol_window = 1;
 };
 
 class ConvergenceMonitor {
@@ -139,7 +144,8 @@ class ConvergenceMonitor {
     // The stopping rules watch the ELBO: they do not apply while an annealed objective is recorded.
     const bool use_tol = options_.tol >= 0.0 && !terms.annealed();
     const bool use_gap = options_.gap_tol >= 0.0 && !terms.annealed();
-    const bool tol_met = use_tol && !std::isnan(record.change) && std::abs(record.change) < options_.tol;
+    const double change = windowed_change();
+    const bool tol_met = use_tol && !std::isnan(change) && std::abs(change) < options_.tol * options_.tol_window;
     const bool gap_met = use_gap && std::abs(record.gap) < options_.gap_tol * std::abs(terms.elbo);
     if ((use_tol || use_gap) && (tol_met || !use_tol) && (gap_met || !use_gap)) {
       reason_ = use_tol && use_gap ? StopReason::tol_and_gap_tol : use_tol ? StopReason::tol : StopReason::gap_tol;
@@ -148,6 +154,9 @@ class ConvergenceMonitor {
     }
     return reason_ != StopReason::running;
   }
+
+  /// Sets the tol rule's window from the next recorded iteration on (StopOptions::tol_window).
+  void set_tol_window(int window) { options_.tol_window = std::max(1, window); }
 
   /// Records the one evaluation of a fit solved in closed form.
   void record_closed_form(const ElboTerms& terms, double seconds) {
@@ -182,6 +191,15 @@ class ConvergenceMonitor {
   }
 
  private:
+  /// F_t − F_{t−w} over the last w = tol_window records, NaN unless each of them has a change (one objective).
+  double windowed_change() const {
+    const std::size_t window = static_cast<std::size_t>(std::max(1, options_.tol_window));
+    if (history_.size() < window) return std::numeric_limits<double>::quiet_NaN();
+    double sum = 0.0;
+    for (std::size_t i = history_.size() - window; i < history_.size(); ++i) sum += history_[i].change;
+    return sum;  // NaN if any change is NaN
+  }
+
   StopOptions options_;
   std::vector<IterationRecord> history_;
   std::vector<ComponentRecovery> recoveries_;
