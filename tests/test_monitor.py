@@ -59,6 +59,15 @@ def test_tol_window_does_not_span_a_change_of_objective():
     assert stops == [False, False, False, False, True]
 
 
+def test_warmup_iterations_hold_both_rules_after_annealing():
+    monitor = _core.Monitor(_core.StopOptions(tol=1.0, gap_tol=1.0, max_iter=100, warmup_iterations=3))
+    stops = [monitor.record(elbo=-5.0, posterior_entropy=-5.0, prior_entropy=0.0, observable_entropy=0.0,
+                            prior_beta=beta) for beta in (2.0, 1.0, 1.0, 1.0, 1.0)]
+    assert stops == [False, False, False, False, True] and monitor.stop_reason == "tol_and_gap_tol"
+    with pytest.raises(ValueError, match="warmup_iterations must be at least 0, got -1"):
+        _core.StopOptions(warmup_iterations=-1)
+
+
 def test_gap_rule_stops_on_small_relative_gap():
     elbos = [-10.0] * 5
     gaps = [1.0, 0.1, 1e-3, 1e-5, 1e-7]

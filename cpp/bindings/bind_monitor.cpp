@@ -86,18 +86,23 @@ IterationCallback wrap_callback(const py::object& callback) {
 
 void bind_monitor(py::module_& m) {
   py::class_<StopOptions>(m, "StopOptions", "When EM stops; a negative tolerance switches its rule off.")
-      .def(py::init([](double tol, double gap_tol, int max_iter, double previous_elbo, int tol_window) {
+      .def(py::init([](double tol, double gap_tol, int max_iter, double previous_elbo, int tol_window,
+                       int warmup_iterations) {
              if (tol_window < 1)
                throw py::value_error("tol_window must be at least 1, got " + std::to_string(tol_window));
-             return StopOptions{tol, gap_tol, max_iter, previous_elbo, tol_window};
+             if (warmup_iterations < 0)
+               throw py::value_error("warmup_iterations must be at least 0, got " + std::to_string(warmup_iterations));
+             return StopOptions{tol, gap_tol, max_iter, previous_elbo, tol_window, warmup_iterations};
            }),
            py::arg("tol") = 1e-4, py::arg("gap_tol") = -1.0, py::arg("max_iter") = 1000,
-           py::arg("previous_elbo") = std::numeric_limits<double>::quiet_NaN(), py::arg("tol_window") = 1)
+           py::arg("previous_elbo") = std::numeric_limits<double>::quiet_NaN(), py::arg("tol_window") = 1,
+           py::arg("warmup_iterations") = 0)
       .def_readwrite("tol", &StopOptions::tol)
       .def_readwrite("gap_tol", &StopOptions::gap_tol)
       .def_readwrite("max_iter", &StopOptions::max_iter)
       .def_readwrite("previous_elbo", &StopOptions::previous_elbo)
-      .def_readonly("tol_window", &StopOptions::tol_window);
+      .def_readonly("tol_window", &StopOptions::tol_window)
+      .def_readonly("warmup_iterations", &StopOptions::warmup_iterations);
 
   // The C++ monitor itself, so its stopping rule can be driven and tested from Python.
   py::class_<ConvergenceMonitor>(m, "Monitor", "The C++ convergence monitor (stopping rule and history).")

@@ -299,6 +299,8 @@ void bind_for(py::module_& m) {
 }  // namespace
 
 void bind_sparse_coding(py::module_& m) {
+  // for the fits that Python drives (dask): the warm-up after an annealing schedule, as in the C++ fits
+  m.attr("SPARSE_CODING_ANNEALING_WARMUP") = kAnnealingWarmupIterations;
   using Expectation = SparseCodingExpectation;
   bind_statistics<Expectation>(
       m, "SparseCodingExpectation", "Sums of sparse coding's posterior statistics over rows; mergeable and picklable.",

@@ -20,7 +20,7 @@ class StopOptions:
     """
     When EM stops; a negative tolerance switches its rule off.
     """
-    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000, previous_elbo: typing.SupportsFloat | typing.SupportsIndex = ..., tol_window: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+    def __init__(self, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, gap_tol: typing.SupportsFloat | typing.SupportsIndex = -1.0, max_iter: typing.SupportsInt | typing.SupportsIndex = 1000, previous_elbo: typing.SupportsFloat | typing.SupportsIndex = ..., tol_window: typing.SupportsInt | typing.SupportsIndex = 1, warmup_iterations: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     @property
     def gap_tol(self) -> float:
@@ -48,6 +48,9 @@ class StopOptions:
         ...
     @property
     def tol_window(self) -> int:
+        ...
+    @property
+    def warmup_iterations(self) -> int:
         ...
 class Monitor:
     """
@@ -1738,6 +1741,7 @@ def sum_of_squares(data: numpy.typing.NDArray[numpy.float64], n_threads: typing.
     """
     Σ_n ||x_n||² in double.
     """
+SPARSE_CODING_ANNEALING_WARMUP: int = 10
 __version__: str
 cpu_variant: str
 

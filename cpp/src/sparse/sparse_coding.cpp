@@ -98,6 +98,31 @@ SparseCodingParams optimal_scales(const SparseCodingStats& stats, const Eigen::M
   return params;
 }
 
+/// Most sweeps of unit_norm_least_squares; each sweep costs O(D H²), next to an E-step's O(N D H) at least.
+constexpr int kUnitNormSweeps = 100;
+
+/// argmin of E||x − W z||² = tr(WᵀW S) − 2 tr(WᵀC) + const over W with unit-norm columns, from `components`
+/// (unit columns). Column by column: with ||w_h|| = 1 the term S_hh ||w_h||² is constant, so
+/// w_h = v_h / ||v_h||, v_h = c_h − Σ_{k≠h} w_k S_kh, is the exact optimum given the other columns, and no
+/// sweep increases the residual.
+Eigen::MatrixXd unit_norm_least_squares(const Eigen::MatrixXd& cross, const Eigen::MatrixXd& second_moment,
+                                        Eigen::MatrixXd components) {
+  for (int sweep = 0; sweep < kUnitNormSweeps; ++sweep) {
+    double largest_move = 0.0;
+    for (Index h = 0; h < components.cols(); ++h) {
+      Eigen::VectorXd direction =
+          cross.col(h) - components * second_moment.col(h) + components.col(h) * second_moment(h, h);
+      const double norm = direction.norm();
+      if (!(norm > 0.0) || !std::isfinite(norm)) continue;  // no preferred direction: the atom stays
+      direction /= norm;
+      largest_move = std::max(largest_move, (direction - components.col(h)).lpNorm<Eigen::Infinity>());
+      components.col(h) = direction;
+    }
+    if (largest_move < 1e-10) break;
+  }
+  return components;
+}
+
 }  // namespace
 
 ElboTerms sparse_coding_es_elbo_terms(const SparseCodingStats& stats, const Eigen::MatrixXd& components,
@@ -109,6 +134,17 @@ SparseCodingParams sparse_coding_m_step(SparseCodingExpectation& expectation, co
                                         const AnnealingSchedule& schedule, double noise_floor) {
   SparseCodingStats& stats = expectation.stats;
   const Index n_components = params.components.cols();
+  if (expectation.prior_beta != 1.0) {
+    // Annealed: rescaling q with W's column norms d_h (below) moves H[q] + β_p E log p(z) by (1 − β_p) Σ log d_h,
+    // so the annealed objective would drop at a fixed β_p. W is instead optimised within unit-norm columns, q
+    // as it is (Velychko et al. anneal so); λ*, σ²* maximise the annealed objective as they do the ELBO.
+    SparseCodingParams updated = optimal_scales(
+        stats, unit_norm_least_squares(stats.cross, stats.second_moment, params.components), noise_floor);
+    updated.step = params.step + 1;
+    updated.prior_beta = schedule.prior_beta(updated.step);
+    updated.observable_beta = schedule.observable_beta(updated.step);
+    return updated;
+  }
   // W = (Σ x νᵀ)(Σ (ννᵀ + Λ))⁻¹
   const Eigen::LLT<Eigen::MatrixXd> llt(stats.second_moment);
   if (llt.info() != Eigen::Success)
@@ -352,6 +388,13 @@ SparseCodingParams prepare_sparse_coding(const DataRef<T>& data, const SparseCod
 
 }  // namespace detail
 
+StopOptions sparse_coding_stop_options(const SparseCodingOptions& options) {
+  StopOptions stop = options.stop;
+  if (!options.annealing.prior.empty() || !options.annealing.observable.empty())
+    stop.warmup_iterations = std::max(stop.warmup_iterations, kAnnealingWarmupIterations);
+  return stop;
+}
+
 template <typename T>
 SparseCodingFit fit_sparse_coding(const DataRef<T>& data, const SparseCodingParams& initial,
                                   const SparseCodingOptions& options, const IterationCallback& on_iteration) {
@@ -365,7 +408,7 @@ SparseCodingFit fit_sparse_coding(const DataRef<T>& data, const SparseCodingPara
 
   const SparseCodingModel<T> model(data, options.posterior, options.e_step, options.annealing, noise_floor,
                                    options.execution);
-  SparseCodingFit fit{params, ConvergenceMonitor(options.stop), {}};
+  SparseCodingFit fit{params, ConvergenceMonitor(sparse_coding_stop_options(options)), {}};
   fit.monitor.set_setup_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   fit.params = run_em(model, params, fit.monitor, on_iteration, options.execution.interrupted);
   fit.diagnostics = model.last_diagnostics();

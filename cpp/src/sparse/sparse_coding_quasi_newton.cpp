@@ -96,7 +96,7 @@ SparseCodingFit fit_sparse_coding_quasi_newton(const DataRef<T>& data, const Spa
   const auto& interrupted = options.execution.interrupted;
   const SparseCodingModel<T> model(data, options.posterior, options.e_step, options.annealing, noise_floor,
                                    options.execution);
-  SparseCodingFit fit{start, ConvergenceMonitor(options.stop), {}};
+  SparseCodingFit fit{start, ConvergenceMonitor(sparse_coding_stop_options(options)), {}};
   fit.monitor.set_setup_seconds(std::chrono::duration<double>(Clock::now() - started).count());
 
   // Plain EM iterations (the body of run_em) through the annealing schedule and a few after it.

@@ -181,12 +181,16 @@ class EMEstimator(BaseEstimator):
         check_int(int(self.verbose) if isinstance(self.verbose, bool) else self.verbose, "verbose", minimum=0)
         check_random_state(self.random_state)
 
-    def _stop_options(self) -> Any:
+    def _stop_options(self, **model_rules: Any) -> Any:
+        """Return the user's stopping rules as ``_core.StopOptions``, with a model's own ``model_rules``.
+
+        ``model_rules`` are further StopOptions fields, such as ``warmup_iterations``.
+        """
         return _core.StopOptions(tol=check_tolerance(self.tol, "tol", allow_none=True),
                                  gap_tol=check_tolerance(self.gap_tol, "gap_tol", allow_none=True),
                                  max_iter=check_int(self.max_iter, "max_iter", minimum=self._min_max_iter,
                                                     maximum=MAX_INT),
-                                 previous_elbo=self._previous_elbo())
+                                 previous_elbo=self._previous_elbo(), **model_rules)
 
     def _numerical_message(self, error: Exception) -> str:
         """Return the message of the ValueError raised when a fit fails numerically: what failed and what to do."""

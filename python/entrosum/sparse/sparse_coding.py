@@ -109,7 +109,11 @@ class SparseCoding(TransformMixin, PriorSampler):
         Iterations under β ≠ 1 record an annealed objective, not the ELBO. With β_p > 1 that objective is
         unbounded above (shrinking every code towards 0 raises it by (β_p − 1)·H·log of the shrinkage), so
         annealing is a transient device: an EM iteration takes one bounded step per weight, while for
-        solver='gradient' an iteration is one L-BFGS step and a schedule should be given explicitly.
+        solver='gradient' an iteration is one L-BFGS step and a schedule should be given explicitly. As in
+        Velychko et al., annealed EM iterations keep the atoms at unit norm: the M-step maximises F_β over W
+        with unit columns (and λ, σ²), q as it is, so F_β rises at every iteration of one weight (rescaling q
+        with W's norms, as at β = 1, would move F_β by (1 − β_p) Σ_h log ||w_h||). The scales λ shrink under
+        β_p > 1 and grow back afterwards, so the stopping rules wait for 10 EM iterations after a schedule.
     observable_annealing : None or sequence of float
         β_l per iteration for the observable entropy term (then 1); values at least 1.
     tol : float or None
@@ -239,7 +243,9 @@ class SparseCoding(TransformMixin, PriorSampler):
             if settings["acceleration"] is not None:
                 raise ValueError("acceleration='quasi-newton' is not available on a dask array yet; fit with "
                                  "acceleration=None.")
-            return sparse_coding_fit(X, initial, settings, self._stop_options(), monitor)
+            annealed = settings["prior_annealing"] or settings["observable_annealing"]
+            stop = self._stop_options(warmup_iterations=_core.SPARSE_CODING_ANNEALING_WARMUP if annealed else 0)
+            return sparse_coding_fit(X, initial, settings, stop, monitor)
         return _core.fit_sparse_coding(
             X, initial, np.empty(0), -1.0, settings["posterior"], settings["solver"], settings["prior_annealing"],
             settings["observable_annealing"], settings["e_step_tol"], settings["e_step_max_iter"],

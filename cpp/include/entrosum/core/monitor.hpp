@@ -115,6 +115,10 @@ struct StopOptions {
   /// change over the last w iterations (all of one objective). 1 is scikit-learn's rule; solvers whose gain
   /// per step fluctuates (L-BFGS steps) set a longer window, so that one small step does not end the fit.
   int tol_window = 1;
+  /// Neither rule stops the fit during its first this many un-annealed iterations. After an annealing schedule
+  /// with β_p > 1, which pulls the codes and their scales towards 0, F barely moves for a few iterations while
+  /// the scales grow back, and a rule would stop the fit at that degenerate point.
+  int warmup_iterations = 0;
 };
 
 class ConvergenceMonitor {
@@ -141,9 +145,12 @@ class ConvergenceMonitor {
     record.seconds = seconds;
     history_.push_back(record);
 
-    // The stopping rules watch the ELBO: they do not apply while an annealed objective is recorded.
-    const bool use_tol = options_.tol >= 0.0 && !terms.annealed();
-    const bool use_gap = options_.gap_tol >= 0.0 && !terms.annealed();
+    // The stopping rules watch the ELBO: they do not apply while an annealed objective is recorded, nor during the
+    // warm-up after it.
+    if (!terms.annealed()) ++unannealed_;
+    const bool watching = !terms.annealed() && unannealed_ > options_.warmup_iterations;
+    const bool use_tol = options_.tol >= 0.0 && watching;
+    const bool use_gap = options_.gap_tol >= 0.0 && watching;
     const double change = windowed_change();
     const bool tol_met = use_tol && !std::isnan(change) && std::abs(change) < options_.tol * options_.tol_window;
     const bool gap_met = use_gap && std::abs(record.gap) < options_.gap_tol * std::abs(terms.elbo);
@@ -201,6 +208,7 @@ class ConvergenceMonitor {
   }
 
   StopOptions options_;
+  int unannealed_ = 0;  // records of the ELBO itself (β = 1)
   std::vector<IterationRecord> history_;
   std::vector<ComponentRecovery> recoveries_;
   StopReason reason_ = StopReason::running;
