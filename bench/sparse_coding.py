@@ -5,7 +5,7 @@ Run from the repository root (entrosum and scikit-learn with Pillow installed)::
     python bench/sparse_coding.py [--quick] [--em-iters K] [--dl-iters K] [--no-dl] [--atoms 64,100]
 
     --quick        N = 10,000 patches instead of 100,000 (a smoke run)
-    --em-iters K   EM iterations of entrosum (default 20, the first 5 annealed)
+    --em-iters K   EM iterations of entrosum (default 20)
     --dl-iters K   iterations of scikit-learn DictionaryLearning (default 1; each is a pass over all data)
     --no-dl        skip DictionaryLearning (the slowest part of the run)
     --atoms LIST   the numbers of atoms H (default 64,100)
@@ -14,9 +14,10 @@ Data: 100,000 random 8x8 patches of scikit-learn's sample image china.jpg, grey 
 channels, scaled to [0, 1]), each patch centred (its mean removed); float64, identical in every worker.
 
 Fits, each in a fresh process (bench/_common.py), timed with time.perf_counter around fit() only:
-- entrosum.SparseCoding(H, posterior='diag', acceleration=None, max_iter=K, tol=None, n_jobs=-1): variational EM
-  with Gaussian posteriors; "time per pass" is the median wall time of one EM iteration (E-step over all patches
-  plus the M-step) from its monitor.
+- entrosum.SparseCoding(H, posterior='diag', acceleration=None, annealing=None, max_iter=K, tol=None, n_jobs=-1):
+  variational EM with Gaussian posteriors, no annealing (annealed passes, with unit-norm atoms, shrink the codes,
+  whose E-steps then take a fraction of the Newton steps of a learning pass); "time per pass" is the median wall
+  time of one EM iteration (E-step over all patches plus the M-step) from its monitor.
 - sklearn MiniBatchDictionaryLearning(H, max_iter=1): one epoch (its defaults: batch_size 256, alpha 1,
   fit_algorithm 'lars'); "time per pass" is the fit time.
 - sklearn DictionaryLearning(H, max_iter=K): batch dictionary learning; "time per pass" = fit time / K.
@@ -143,8 +144,8 @@ def worker(spec: dict) -> dict:
     result["data_mib"] = X.nbytes / 2**20
     H = spec["H"]
     if task == "entrosum":
-        model = entrosum.SparseCoding(H, posterior="diag", acceleration=None, tol=None, max_iter=spec["iters"],
-                                      random_state=0, n_jobs=-1)
+        model = entrosum.SparseCoding(H, posterior="diag", acceleration=None, annealing=None, tol=None,
+                                      max_iter=spec["iters"], random_state=0, n_jobs=-1)
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", entrosum.ConvergenceWarning)  # a fixed number of iterations
@@ -200,9 +201,9 @@ def main() -> None:
     n_patches = N_PATCHES // 10 if args.quick else N_PATCHES
     print_machine_header("entrosum SparseCoding vs scikit-learn (MiniBatch)DictionaryLearning", args.quick)
     print(f"# data: {n_patches:,} centred grey 8x8 patches of china.jpg, float64")
-    print(f"# entrosum.SparseCoding(H, posterior='diag', acceleration=None, max_iter={args.em_iters}, tol=None, "
-          "n_jobs=-1) [EM, "
-          "default annealing 10,8,6,4,2]; sklearn MiniBatchDictionaryLearning(H, max_iter=1) [one epoch]; "
+    print(f"# entrosum.SparseCoding(H, posterior='diag', acceleration=None, annealing=None, "
+          f"max_iter={args.em_iters}, tol=None, n_jobs=-1) [plain EM]; "
+          "sklearn MiniBatchDictionaryLearning(H, max_iter=1) [one epoch]; "
           f"sklearn DictionaryLearning(H, max_iter={args.dl_iters})")
     print("# pass: entrosum = median EM iteration (monitor); MBDL = its one epoch; DL = fit / iterations. "
           "error: ||X - transform(X) W||^2 / ||X||^2 on the training patches. MiB: peak RSS of the fit beyond "

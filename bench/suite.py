@@ -60,8 +60,9 @@ and measures the fit's peak resident memory beyond the data:
   stop at the same change of the log-likelihood. Per-iteration times would compare entrosum's D x D iterations
   with scikit-learn's passes over the data; the iteration counts are in the JSON. For PPCA and FA, 'check' is
   the difference of the two models' mean log-likelihood, each scored by its own library on the same float64 X.
-- Sparse coding (per pass): entrosum.SparseCoding(H, posterior='diag', acceleration=None, tol=None, max_iter=I,
-  random_state=0, n_jobs=T) [EM with its default annealing 10,8,6,4,2], the median of its I iterations (wall:
+- Sparse coding (per pass): entrosum.SparseCoding(H, posterior='diag', acceleration=None, annealing=None, tol=None,
+  max_iter=I, random_state=0, n_jobs=T) [plain EM; annealing with unit-norm atoms shrinks the codes, whose
+  E-steps then take a fraction of the Newton steps of a learning pass], the median of its I iterations (wall:
   monitor; CPU: as for GaussianMixture, iterations 2..I) vs sklearn MiniBatchDictionaryLearning(H, max_iter=1,
   random_state=0), one epoch (its fit()), as bench/sparse_coding.py does. I = 10 (--quick: 6).
 
@@ -421,8 +422,8 @@ def _linear(spec: dict, X: np.ndarray) -> dict:
 
 def _sc_entrosum(spec: dict, X: np.ndarray) -> dict:
     import entrosum
-    model = entrosum.SparseCoding(spec["k"], posterior="diag", acceleration=None, tol=None, max_iter=spec["iters"],
-                                  random_state=0, n_jobs=spec["threads"], verbose=2)
+    model = entrosum.SparseCoding(spec["k"], posterior="diag", acceleration=None, annealing=None, tol=None,
+                                  max_iter=spec["iters"], random_state=0, n_jobs=spec["threads"], verbose=2)
     result = _entrosum_iterations(model, X, median=True)
     return dict(result, check=None, elbo=float(model.monitor_.history["elbo"][-1]))
 
