@@ -302,6 +302,8 @@ def test_bars_are_recovered_by_the_joint_gradient_solver():
         successes.append(bool(recovered.all() and noise_ok and scales_ok))
         # the joint solver keeps λ, σ² at their optimum: F = S at every iteration
         np.testing.assert_allclose(model.monitor_.history["gap"], 0.0, atol=1e-9)
+        if sum(successes) >= 4:  # four successes decide "at least 4 of 5"
+            break
     assert sum(successes) >= 4, successes
 
 
