@@ -103,6 +103,8 @@ MODELS = {
     "ppca-em": (lambda: entrosum.PPCA(3, solver="em", tol=1e-9, random_state=6), "linear"),
     "fa": (lambda: entrosum.FactorAnalysis(3, tol=1e-9, random_state=7), "linear"),
     "sparse-coding": (lambda: entrosum.SparseCoding(4, max_iter=12, tol=1e-6, random_state=8), "sparse"),
+    # plain EM (a dask fit has no quasi-Newton steps) stopped by tol after the annealing schedule's warm-up
+    "sparse-coding-warm-up": (lambda: entrosum.SparseCoding(4, acceleration=None, tol=1e3, random_state=8), "sparse"),
     "bsc-exact": (lambda: entrosum.BinarySparseCoding(4, max_iter=15, tol=None, random_state=9), "bsc"),
     "bsc-truncated": (lambda: entrosum.BinarySparseCoding(4, posterior="truncated", n_states=5, max_iter=15, n_init=2,
                                                           tol=None, random_state=10), "bsc"),

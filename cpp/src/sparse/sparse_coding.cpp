@@ -134,34 +134,31 @@ SparseCodingParams sparse_coding_m_step(SparseCodingExpectation& expectation, co
                                         const AnnealingSchedule& schedule, double noise_floor) {
   SparseCodingStats& stats = expectation.stats;
   const Index n_components = params.components.cols();
+  Eigen::MatrixXd components;
   if (expectation.prior_beta != 1.0) {
     // Annealed: rescaling q with W's column norms d_h (below) moves H[q] + β_p E log p(z) by (1 − β_p) Σ log d_h,
     // so the annealed objective would drop at a fixed β_p. W is instead optimised within unit-norm columns, q
     // as it is (Velychko et al. anneal so); λ*, σ²* maximise the annealed objective as they do the ELBO.
-    SparseCodingParams updated = optimal_scales(
-        stats, unit_norm_least_squares(stats.cross, stats.second_moment, params.components), noise_floor);
-    updated.step = params.step + 1;
-    updated.prior_beta = schedule.prior_beta(updated.step);
-    updated.observable_beta = schedule.observable_beta(updated.step);
-    return updated;
+    components = unit_norm_least_squares(stats.cross, stats.second_moment, params.components);
+  } else {
+    // W = (Σ x νᵀ)(Σ (ννᵀ + Λ))⁻¹
+    const Eigen::LLT<Eigen::MatrixXd> llt(stats.second_moment);
+    if (llt.info() != Eigen::Success)
+      throw NumericalError("the expected latent second moment Σ(ννᵀ + Λ) is not positive definite");
+    components = llt.solve(stats.cross.transpose()).transpose();
+    // Unit-norm columns; z_h, Λ and E|z_h| scale with the norm d_h and H[q] by Σ log d_h, so that W z,
+    // E|z_h|/λ_h − log λ_h + H[q] and with them the ELBO are unchanged.
+    const Eigen::VectorXd norms = components.colwise().norm().transpose();
+    for (Index h = 0; h < n_components; ++h)
+      if (!(norms(h) > 0.0) || !std::isfinite(norms(h)))
+        throw NumericalError("atom " + std::to_string(h) + " vanished in the M-step (its posterior means are all 0)");
+    components = components * norms.cwiseInverse().asDiagonal();
+    stats.cross = stats.cross * norms.asDiagonal();
+    stats.second_moment = norms.asDiagonal() * stats.second_moment * norms.asDiagonal();
+    stats.expected_abs = stats.expected_abs.cwiseProduct(norms);
+    stats.posterior_entropy += stats.count * norms.array().log().sum();
   }
-  // W = (Σ x νᵀ)(Σ (ννᵀ + Λ))⁻¹
-  const Eigen::LLT<Eigen::MatrixXd> llt(stats.second_moment);
-  if (llt.info() != Eigen::Success)
-    throw NumericalError("the expected latent second moment Σ(ννᵀ + Λ) is not positive definite");
-  Eigen::MatrixXd components = llt.solve(stats.cross.transpose()).transpose();
-  // Unit-norm columns; z_h, Λ and E|z_h| scale with the norm d_h and H[q] by Σ log d_h, so that W z,
-  // E|z_h|/λ_h − log λ_h + H[q] and with them the ELBO are unchanged.
-  const Eigen::VectorXd norms = components.colwise().norm().transpose();
-  for (Index h = 0; h < n_components; ++h)
-    if (!(norms(h) > 0.0) || !std::isfinite(norms(h)))
-      throw NumericalError("atom " + std::to_string(h) + " vanished in the M-step (its posterior means are all 0)");
-  components = components * norms.cwiseInverse().asDiagonal();
-  stats.cross = stats.cross * norms.asDiagonal();
-  stats.second_moment = norms.asDiagonal() * stats.second_moment * norms.asDiagonal();
-  stats.expected_abs = stats.expected_abs.cwiseProduct(norms);
-  stats.posterior_entropy += stats.count * norms.array().log().sum();
-  // λ = λ*, σ² = σ²* for the rescaled q: the ELBO is then the ES-ELBO (DESIGN.md §3).
+  // λ = λ*, σ² = σ²* for q (rescaled at β = 1): the ELBO is then the ES-ELBO (DESIGN.md §3).
   SparseCodingParams updated = optimal_scales(stats, components, noise_floor);
   updated.step = params.step + 1;
   updated.prior_beta = schedule.prior_beta(updated.step);
